@@ -1,0 +1,170 @@
+"""The bundled denoiser: a small text-conditioned video U-Net, and its tokenizer.
+
+`TinyVideoUNet` maps a noisy clip `(B, 3, F, H, W)` (pixels in [-1, 1]), a timestep
+and text states `(B, L, D)` to the predicted noise, same shape. Frames are
+space-to-depth packed 2x2 (so a 32x32 clip is processed at 16x16 and 8x8); each
+block is a 2-D spatial conv pair with FiLM from time + pooled text, a 1-D temporal
+conv across frames, and cross-attention to the text tokens.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.utils import BaseOutput
+from einops import rearrange
+
+from .world import VOCABULARY
+
+SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
+MAX_TOKENS = 16
+
+
+def build_tokenizer():
+    """A word-level tokenizer over the world's vocabulary (built locally, no Hub)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(SPECIAL_TOKENS + VOCABULARY)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[BOS] $A [EOS]", special_tokens=[("[BOS]", 1), ("[EOS]", 2)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", bos_token="[BOS]", eos_token="[EOS]",
+        unk_token="[UNK]", model_max_length=MAX_TOKENS)
+
+
+def build_text_encoder(hidden: int = 64, layers: int = 2):
+    """A tiny CLIP text transformer from a config (random init; trained with the U-Net)."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    cfg = CLIPTextConfig(
+        vocab_size=len(SPECIAL_TOKENS) + len(VOCABULARY), hidden_size=hidden,
+        intermediate_size=hidden * 2, num_hidden_layers=layers, num_attention_heads=4,
+        max_position_embeddings=MAX_TOKENS, pad_token_id=0, bos_token_id=1, eos_token_id=2)
+    return CLIPTextModel(cfg)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of timesteps (B,) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None]
+    return torch.cat([args.cos(), args.sin()], dim=-1)
+
+
+class ResBlock(nn.Module):
+    """Spatial conv pair with FiLM conditioning, then a residual temporal conv."""
+
+    def __init__(self, cin: int, cout: int, cond_dim: int):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(8, cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.film = nn.Linear(cond_dim, 2 * cout)
+        self.norm2 = nn.GroupNorm(8, cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+        self.tnorm = nn.GroupNorm(8, cout)
+        self.tconv = nn.Conv1d(cout, cout, 3, padding=1)
+        nn.init.zeros_(self.tconv.weight)
+        nn.init.zeros_(self.tconv.bias)
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, frames: int) -> torch.Tensor:
+        """x: (B*F, C, H, W); cond: (B*F, cond_dim)."""
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.film(cond)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        h = self.conv2(F.silu(h)) + self.skip(x)
+        hw = h.shape[-2:]
+        t = rearrange(self.tnorm(h), "(b f) c h w -> (b h w) c f", f=frames)
+        t = rearrange(self.tconv(F.silu(t)), "(b h w) c f -> (b f) c h w", h=hw[0], w=hw[1])
+        return h + t
+
+
+class CrossAttention(nn.Module):
+    """Every spatio-temporal cell attends to the text tokens."""
+
+    def __init__(self, channels: int, text_dim: int, heads: int = 4):
+        super().__init__()
+        self.norm = nn.GroupNorm(8, channels)
+        self.attn = nn.MultiheadAttention(channels, heads, kdim=text_dim, vdim=text_dim, batch_first=True)
+        nn.init.zeros_(self.attn.out_proj.weight)
+
+    def forward(self, x, text, text_mask, frames: int):
+        """x: (B*F, C, H, W); text: (B, L, D); text_mask: (B, L) True where padded."""
+        bf, c, h, w = x.shape
+        q = rearrange(self.norm(x), "(b f) c h w -> b (f h w) c", f=frames)
+        out, _ = self.attn(q, text, text, key_padding_mask=text_mask, need_weights=False)
+        return x + rearrange(out, "b (f h w) c -> (b f) c h w", f=frames, h=h, w=w)
+
+
+@dataclass
+class TinyVideoOutput(BaseOutput):
+    sample: torch.Tensor
+
+
+class TinyVideoUNet(ModelMixin, ConfigMixin):
+    """Text-conditioned video U-Net on (B, 3, F, H, W) clips; predicts epsilon."""
+
+    @register_to_config
+    def __init__(self, channels: int = 32, mult: int = 3, text_dim: int = 64, cond_dim: int = 128, patch: int = 2):
+        super().__init__()
+        c1, c2, pc = channels, channels * mult, 3 * patch * patch
+        self.time_mlp = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
+        self.text_proj = nn.Linear(text_dim, cond_dim)
+        self.conv_in = nn.Conv2d(pc, c1, 3, padding=1)
+        self.down1 = nn.ModuleList([ResBlock(c1, c1, cond_dim)])
+        self.attn1 = CrossAttention(c1, text_dim)
+        self.downsample = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
+        self.mid = nn.ModuleList([ResBlock(c2, c2, cond_dim), ResBlock(c2, c2, cond_dim)])
+        self.attn2 = CrossAttention(c2, text_dim)
+        self.mid2 = ResBlock(c2, c2, cond_dim)
+        self.upsample = nn.Conv2d(c2, c1 * 4, 3, padding=1)
+        self.up1 = nn.ModuleList([ResBlock(2 * c1, c1, cond_dim)])
+        self.attn3 = CrossAttention(c1, text_dim)
+        self.norm_out = nn.GroupNorm(8, c1)
+        self.conv_out = nn.Conv2d(c1, pc, 3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    def _cond(self, timestep, text, text_mask, batch: int, frames: int) -> torch.Tensor:
+        t = timestep.reshape(-1).expand(batch) if timestep.numel() == 1 else timestep
+        keep = (~text_mask).float()[..., None]
+        pooled = (text * keep).sum(1) / keep.sum(1).clamp(min=1)
+        temb = self.time_mlp(timestep_embedding(t, self.config.cond_dim)) + self.text_proj(pooled)
+        return temb.repeat_interleave(frames, dim=0)
+
+    def forward(self, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor,
+                encoder_attention_mask: torch.Tensor | None = None, return_dict: bool = True):
+        """sample: (B, 3, F, H, W); encoder_attention_mask: (B, L), 1 = real token."""
+        b, _, f, h, w = sample.shape
+        timestep = torch.as_tensor(timestep, device=sample.device)
+        if encoder_attention_mask is None:
+            encoder_attention_mask = torch.ones(encoder_hidden_states.shape[:2], device=sample.device)
+        pad = encoder_attention_mask == 0
+        text = encoder_hidden_states
+        cond = self._cond(timestep, text, pad, b, f)
+        x = F.pixel_unshuffle(rearrange(sample, "b c f h w -> (b f) c h w"), self.config.patch)
+        x = self.conv_in(x)
+        for blk in self.down1:
+            x = blk(x, cond, f)
+        skip = self.attn1(x, text, pad, f)
+        x = self.downsample(skip)
+        for blk in self.mid:
+            x = blk(x, cond, f)
+        x = self.mid2(self.attn2(x, text, pad, f), cond, f)
+        x = F.pixel_shuffle(self.upsample(x), 2)
+        x = torch.cat([x, skip], dim=1)
+        for blk in self.up1:
+            x = blk(x, cond, f)
+        x = self.attn3(x, text, pad, f)
+        x = F.pixel_shuffle(self.conv_out(F.silu(self.norm_out(x))), self.config.patch)
+        out = rearrange(x, "(b f) c h w -> b c f h w", b=b)
+        return TinyVideoOutput(sample=out) if return_dict else (out,)

@@ -1,0 +1,122 @@
+"""`DemoVideoPipeline`: the bundled model as a diffusers `DiffusionPipeline`.
+
+Its loop is the one the diffusers video pipelines use: one denoiser call per step on
+the batch `[uncond, cond]`, then `u + w (c - u)`, then the scheduler step. Guidance
+methods enter by wrapping `pipe.unet` (`samg_video.pipelines.apply`), never by
+editing this loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.utils import BaseOutput
+from tqdm.auto import tqdm
+
+from .world import NUM_FRAMES, SIZE, parse_prompt
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "demo-t2v"
+WEIGHT_FILES = ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors")
+
+
+@dataclass
+class DemoVideoOutput(BaseOutput):
+    """frames: (B, F, H, W, 3) in [0, 1]; raw: (B, 3, F, H, W) unclipped model space [-1, 1]."""
+
+    frames: np.ndarray
+    raw: torch.Tensor
+
+
+class DemoVideoPipeline(DiffusionPipeline):
+    """Text-to-video for the synthetic world; `pipe(prompt).frames[0]` is one clip (F, H, W, 3)."""
+
+    model_cpu_offload_seq = "text_encoder->unet"
+
+    def __init__(self, unet, text_encoder, tokenizer, scheduler):
+        super().__init__()
+        self.register_modules(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+        self._guidance_scale = 1.0
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    def check_prompts(self, prompts: list[str]) -> None:
+        """Raise ValueError on a word outside the vocabulary (the message lists it)."""
+        for p in prompts:
+            if p:
+                parse_prompt(p)
+
+    @torch.no_grad()
+    def encode_prompt(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompts -> text states (B, L, D) and attention mask (B, L)."""
+        tok = self.tokenizer([p.lower() for p in prompts], padding="max_length", truncation=True,
+                             max_length=self.tokenizer.model_max_length, return_tensors="pt")
+        ids = tok.input_ids.to(self.device)
+        mask = tok.attention_mask.to(self.device)
+        states = self.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        return states, mask
+
+    @torch.no_grad()
+    def __call__(self, prompt: str | list[str], num_frames: int = NUM_FRAMES, height: int = SIZE,
+                 width: int = SIZE, num_inference_steps: int = 25, guidance_scale: float = 7.5,
+                 generator: torch.Generator | None = None, latents: torch.Tensor | None = None,
+                 output_type: str = "np", progress: bool = True, return_dict: bool = True):
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        self.check_prompts(prompts)
+        self._guidance_scale = guidance_scale
+        batch = len(prompts)
+        states, mask = self.encode_prompt(prompts)
+        if self.do_classifier_free_guidance:
+            neg_states, neg_mask = self.encode_prompt([""] * batch)
+            states, mask = torch.cat([neg_states, states]), torch.cat([neg_mask, mask])
+        shape = (batch, 3, num_frames, height, width)
+        if latents is None:
+            latents = torch.randn(shape, generator=generator, device="cpu").to(self.device)
+        latents = latents * self.scheduler.init_noise_sigma
+        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+        for t in tqdm(self.scheduler.timesteps, disable=not progress, desc="denoising", leave=False):
+            model_in = torch.cat([latents] * 2) if self.do_classifier_free_guidance else latents
+            model_in = self.scheduler.scale_model_input(model_in, t)
+            noise_pred = self.unet(model_in, t, encoder_hidden_states=states,
+                                   encoder_attention_mask=mask, return_dict=False)[0]
+            if self.do_classifier_free_guidance:
+                noise_uncond, noise_cond = noise_pred.chunk(2)
+                noise_pred = noise_uncond + guidance_scale * (noise_cond - noise_uncond)
+            latents = self.scheduler.step(noise_pred, t, latents, generator=generator).prev_sample
+        frames = ((latents + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1)
+        frames = frames.cpu().float().numpy() if output_type == "np" else frames
+        out = DemoVideoOutput(frames=frames, raw=latents)
+        return out if return_dict else (frames,)
+
+
+def load_pipeline(path: str | Path | None = None, device: str = "cpu") -> DemoVideoPipeline:
+    """Load the bundled model from its shipped weights (default `models/demo-t2v`).
+
+    Raises FileNotFoundError naming the missing file and how to produce it.
+    """
+    from diffusers import DDIMScheduler
+    from transformers import CLIPTextModel, PreTrainedTokenizerFast
+
+    from .model import TinyVideoUNet
+
+    root = Path(path) if path is not None else DEFAULT_MODEL_DIR
+    for rel in WEIGHT_FILES:
+        if not (root / rel).is_file():
+            raise FileNotFoundError(
+                f"Bundled model weight {root / rel} is missing; restore it with `git checkout models/` "
+                f"or retrain it with `python scripts/train_demo_model.py --out {root}`.")
+    unet = TinyVideoUNet.from_pretrained(root / "unet")
+    text_encoder = CLIPTextModel.from_pretrained(root / "text_encoder")
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(root / "tokenizer")
+    scheduler = DDIMScheduler.from_pretrained(root / "scheduler")
+    pipe = DemoVideoPipeline(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
+    return pipe.to(device)

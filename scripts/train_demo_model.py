@@ -1,0 +1,170 @@
+"""Train the bundled text-to-video model from scratch on the synthetic world.
+
+    python scripts/train_demo_model.py                       # ~85 min on 2 CPU cores
+    python scripts/train_demo_model.py --max-minutes 5       # a quick smoke run
+
+Checkpoints go to --run-dir every --ckpt-every steps (written atomically); running the
+same command again resumes from the last one. The EMA weights are exported as a
+diffusers-style folder (--out, default models/demo-t2v) at every checkpoint and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from diffusers import DDIMScheduler, DDPMScheduler  # noqa: E402
+
+from samg_video.demo import world  # noqa: E402
+from samg_video.demo.model import TinyVideoUNet, build_text_encoder, build_tokenizer  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="models/demo-t2v")
+    p.add_argument("--run-dir", default="runs/demo-train")
+    p.add_argument("--steps", type=int, default=3500, help="planned steps (sets the LR schedule)")
+    p.add_argument("--max-minutes", type=float, default=85.0, help="stop (and export) after this long")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--pool", type=int, default=12000, help="number of pre-rendered training clips")
+    p.add_argument("--uncond-prob", type=float, default=0.1, help="prompt dropout for CFG")
+    p.add_argument("--ckpt-every", type=int, default=250)
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def render_pool(n: int, seed: int, path: Path) -> tuple[np.ndarray, list[str]]:
+    """n random scenes rendered once as uint8 (n, F, H, W, 3), cached at `path`."""
+    if path.is_file():
+        data = np.load(path, allow_pickle=False)
+        return data["clips"], list(data["prompts"])
+    rng = np.random.default_rng(seed)
+    clips, prompts = [], []
+    for _ in tqdm(range(n), desc="rendering training clips"):
+        scene = world.random_scene(rng)
+        clips.append((world.render(scene).numpy() * 255).round().astype(np.uint8))
+        prompts.append(world.prompt_of(scene))
+    clips = np.stack(clips)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, clips=clips, prompts=np.array(prompts))
+    os.replace(tmp, path)
+    return clips, prompts
+
+
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.lerp_(p, 1 - decay)
+
+
+def save_atomic(obj, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def export(unet, text_encoder, tokenizer, train_sched, out: Path, meta: dict) -> None:
+    """Write the pipeline folder (safetensors) that `load_pipeline` reads."""
+    out.mkdir(parents=True, exist_ok=True)
+    unet.save_pretrained(out / "unet", safe_serialization=True)
+    text_encoder.save_pretrained(out / "text_encoder", safe_serialization=True)
+    tokenizer.save_pretrained(out / "tokenizer")
+    DDIMScheduler.from_config(train_sched.config, clip_sample=False, set_alpha_to_one=False,
+                              steps_offset=1, timestep_spacing="leading").save_pretrained(out / "scheduler")
+    (out / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    torch.manual_seed(args.seed)
+    run = Path(args.run_dir)
+    run.mkdir(parents=True, exist_ok=True)
+    clips, prompts = render_pool(args.pool, args.seed, run / "pool.npz")
+    tokenizer = build_tokenizer()
+    ids = tokenizer(prompts + [""], padding="max_length", max_length=tokenizer.model_max_length,
+                    return_tensors="pt")
+    unet, text_encoder = TinyVideoUNet(), build_text_encoder()
+    sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                          prediction_type="epsilon", clip_sample=False)
+    params = list(unet.parameters()) + list(text_encoder.parameters())
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    lr_at = lambda s: args.lr * min(1.0, (s + 1) / 200) * 0.5 * (1 + np.cos(np.pi * min(s, args.steps) / args.steps))  # noqa: E731
+    ema_unet, ema_text = copy.deepcopy(unet), copy.deepcopy(text_encoder)
+    step, elapsed, rng = 0, 0.0, np.random.default_rng(args.seed + 1)
+    ckpt_path = run / "checkpoint.pt"
+    if ckpt_path.is_file():
+        ck = torch.load(ckpt_path, weights_only=False)
+        unet.load_state_dict(ck["unet"]); text_encoder.load_state_dict(ck["text"])
+        ema_unet.load_state_dict(ck["ema_unet"]); ema_text.load_state_dict(ck["ema_text"])
+        opt.load_state_dict(ck["opt"]); step, elapsed = ck["step"], ck["elapsed"]
+        rng.bit_generator.state = ck["rng"]; torch.set_rng_state(ck["torch_rng"])
+        print(f"resumed from step {step} ({elapsed / 60:.1f} min)")
+    abar = sched.alphas_cumprod
+    log = open(run / "log.jsonl", "a")
+    start, losses = time.time() - elapsed, []
+    bar = tqdm(total=args.steps, initial=step, desc="training")
+
+    def checkpoint():
+        nonlocal elapsed
+        elapsed = time.time() - start
+        save_atomic({"unet": unet.state_dict(), "text": text_encoder.state_dict(),
+                     "ema_unet": ema_unet.state_dict(), "ema_text": ema_text.state_dict(),
+                     "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
+                     "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, ckpt_path)
+        meta = {"steps": step, "minutes": round(elapsed / 60, 1), "batch": args.batch,
+                "final_loss": float(np.mean(losses[-100:])) if losses else None,
+                "parameters": sum(p.numel() for p in params), "pool": args.pool, "seed": args.seed}
+        export(ema_unet, ema_text, tokenizer, sched, Path(args.out), meta)
+
+    while step < args.steps and time.time() - start < args.max_minutes * 60:
+        idx = rng.integers(0, len(clips), args.batch)
+        x0 = torch.from_numpy(clips[idx]).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
+        drop = rng.random(args.batch) < args.uncond_prob
+        tok_idx = torch.from_numpy(np.where(drop, len(prompts), idx))
+        t = torch.from_numpy(rng.integers(0, 1000, args.batch))
+        noise = torch.randn_like(x0)
+        a = abar[t].view(-1, 1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        states = text_encoder(input_ids=ids.input_ids[tok_idx], attention_mask=ids.attention_mask[tok_idx]).last_hidden_state
+        pred = unet(xt, t, states, ids.attention_mask[tok_idx], return_dict=False)[0]
+        snr = abar[t] / (1 - abar[t])
+        weight = (snr.clamp(max=5.0) / snr).view(-1)  # min-SNR-5 weighting for epsilon
+        loss = (weight * F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3, 4))).mean()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        decay = min(0.999, (1 + step) / (10 + step))
+        ema_update(ema_unet, unet, decay)
+        ema_update(ema_text, text_encoder, decay)
+        step += 1
+        losses.append(loss.item())
+        bar.update(1)
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+        if step % 50 == 0:
+            log.write(json.dumps({"step": step, "loss": float(np.mean(losses[-50:])),
+                                  "minutes": round((time.time() - start) / 60, 2)}) + "\n")
+            log.flush()
+        if step % args.ckpt_every == 0:
+            checkpoint()
+    checkpoint()
+    print(f"done: {step} steps in {elapsed / 60:.1f} min; weights in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
