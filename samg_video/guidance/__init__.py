@@ -1,0 +1,63 @@
+"""Guidance methods: SAMG and the baselines, as small serialisable tensor functions.
+
+    from samg_video import guidance
+    m = guidance.create("samg", w_min=5, w_max=12, temporal_sigma=1.0)
+    m.reset()
+    out = m(pred_uncond, pred_cond, step=i, num_steps=n, layout="BCFHW")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from . import apg, cfg, cfg_zero_star, dynamic_cfg, interval, mambo, rescale, samg  # noqa: F401  (register)
+from .base import REGISTRY, Guidance, StepContext
+from .layout import LAYOUTS
+from .samg import SAMG
+
+__all__ = ["available", "create", "from_dict", "load_config", "save_config", "Guidance", "SAMG",
+           "StepContext", "LAYOUTS"]
+
+
+def available() -> list[str]:
+    """Names of the registered guidance methods."""
+    return sorted(REGISTRY)
+
+
+def create(name: str, **params) -> Guidance:
+    """A new method object; unknown names or parameters raise ValueError listing the valid ones."""
+    if name not in REGISTRY:
+        raise ValueError(f"Unknown guidance method {name!r}; available: {', '.join(available())}.")
+    cls = REGISTRY[name]
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(f"Unknown parameter {unknown[0]!r} for {name!r}; its parameters are: {', '.join(known)}.")
+    return cls(**params)
+
+
+def from_dict(config: dict) -> Guidance:
+    """Inverse of `method.to_dict()`: {"method": name, **params}."""
+    if "method" not in config:
+        raise ValueError(f"A guidance config needs a 'method' key (one of {', '.join(available())}); got {sorted(config)}.")
+    params = dict(config)
+    return create(params.pop("method"), **params)
+
+
+def load_config(path: str | Path) -> Guidance:
+    """A method from a YAML preset (see configs/guidance/)."""
+    import yaml
+
+    with open(path) as fh:
+        config = yaml.safe_load(fh)
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} does not hold a mapping; write 'method: NAME' and its parameters.")
+    return from_dict(config)
+
+
+def save_config(method: Guidance, path: str | Path) -> None:
+    """Write a method's full config as YAML (loads back with `load_config`)."""
+    import yaml
+
+    Path(path).write_text(yaml.safe_dump(method.to_dict(), sort_keys=False))

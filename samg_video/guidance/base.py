@@ -1,0 +1,153 @@
+"""The guidance-method interface, its registry and input checks.
+
+A method is a small dataclass of config fields plus an explicit `state` (reset with
+`reset()`). Its math lives in `combine(pred_uncond, pred_cond, ctx, state) ->
+(guided, state)`, which sees float32 tensors in the canonical `B C F H W` layout;
+`__call__` does the checks, layout and dtype conversion around it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+import torch
+
+from .layout import check_layout, from_canonical, to_canonical
+
+REGISTRY: dict[str, type["Guidance"]] = {}
+
+
+def register(name: str):
+    """Class decorator: make a method available as `create(name, ...)`."""
+
+    def deco(cls):
+        cls.name = name
+        REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Where in the run a call happens: step index (0-based), run length, noise level."""
+
+    step: int
+    num_steps: int
+    sigma: float | None = None
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the run done before this step, in [0, 1)."""
+        return self.step / self.num_steps
+
+
+def reduce_dims(per: str) -> tuple[int, ...]:
+    """Canonical dims reduced for a per-frame ("frame": C, H, W) or per-clip ("clip": C, F, H, W) statistic."""
+    if per not in ("frame", "clip"):
+        raise ValueError(f"Unknown reduction {per!r}; use 'frame' or 'clip'.")
+    return (1, 3, 4) if per == "frame" else (1, 2, 3, 4)
+
+
+def check_pair(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, layout: str) -> None:
+    """Shape, dtype and device agreement of the two predictions, and the layout's rank."""
+    check_layout(layout)
+    if pred_uncond.shape != pred_cond.shape:
+        raise ValueError(f"pred_uncond has shape {tuple(pred_uncond.shape)} but pred_cond has "
+                         f"{tuple(pred_cond.shape)}; pass the two halves of the same batch.")
+    if pred_uncond.dtype != pred_cond.dtype:
+        raise ValueError(f"pred_uncond is {pred_uncond.dtype} but pred_cond is {pred_cond.dtype}; "
+                         "cast both to one dtype.")
+    if pred_uncond.device != pred_cond.device:
+        raise ValueError(f"pred_uncond is on {pred_uncond.device} but pred_cond on {pred_cond.device}; "
+                         "move both to one device.")
+    if not pred_uncond.is_floating_point():
+        raise ValueError(f"Predictions must be floating point, got {pred_uncond.dtype}.")
+
+
+def check_step(step: int, num_steps: int) -> None:
+    if num_steps < 1 or not 0 <= step < num_steps:
+        raise ValueError(f"step={step} is outside the run of num_steps={num_steps}; "
+                         "pass 0 <= step < num_steps.")
+
+
+def check_finite(out: torch.Tensor, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, step: int) -> None:
+    """Raise if the guided output is not finite, naming the prediction at fault.
+
+    One reduction over `out` (a non-finite input always makes the output non-finite);
+    the per-input checks run only on the error path.
+    """
+    if torch.isfinite(out.sum()):
+        return
+    for name, x in (("pred_uncond", pred_uncond), ("pred_cond", pred_cond)):
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} contains NaN or Inf at step {step}; the model diverged there "
+                             "(try float32 or a lower guidance scale).")
+    raise ValueError(f"Guidance overflowed to NaN or Inf at step {step}; lower the guidance scale.")
+
+
+def check_range(name: str, value: float, lo: float = 0.0, hi: float = math.inf) -> None:
+    if not lo <= value <= hi:
+        bounds = f">= {lo}" if hi == math.inf else f"in [{lo}, {hi}]"
+        raise ValueError(f"{name} must be {bounds}, got {value}.")
+
+
+def check_interval(name: str, interval) -> tuple[float, float]:
+    lo, hi = (float(v) for v in interval)
+    if not 0 <= lo < hi <= 1:
+        raise ValueError(f"{name} must be (start, end) with 0 <= start < end <= 1, got {tuple(interval)}.")
+    return lo, hi
+
+
+def in_interval(progress: float, interval: tuple[float, float]) -> bool:
+    """Whether the run fraction `progress` lies in [start, end) (end == 1 includes the last step)."""
+    lo, hi = interval
+    return lo <= progress < hi or (hi >= 1 and progress >= lo)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclass
+class Guidance:
+    """Base class; subclasses are dataclasses whose fields are the full config."""
+
+    name: ClassVar[str] = "base"
+
+    def __post_init__(self) -> None:
+        self.validate()
+        self.reset()
+
+    def validate(self) -> None:
+        """Raise ValueError on a bad config (one sentence, naming the field)."""
+
+    def initial_state(self) -> Any:
+        return None
+
+    def reset(self) -> None:
+        """Start a new run: forget all state carried between steps."""
+        self.state = self.initial_state()
+
+    def combine(self, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, ctx: StepContext,
+                state: Any) -> tuple[torch.Tensor, Any]:
+        """Guided prediction on float32 `B C F H W` tensors; returns (guided, new state)."""
+        raise NotImplementedError
+
+    def __call__(self, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, *, step: int, num_steps: int,
+                 layout: str = "BCFHW", sigma: float | None = None) -> torch.Tensor:
+        """Guided prediction, same shape, dtype and device as the inputs."""
+        check_pair(pred_uncond, pred_cond, layout)
+        check_step(step, num_steps)
+        u = to_canonical(pred_uncond, layout).float()
+        c = to_canonical(pred_cond, layout).float()
+        out, state = self.combine(u, c, StepContext(step, num_steps, sigma), self.state)
+        check_finite(out, pred_uncond, pred_cond, step)
+        self.state = state
+        return from_canonical(out, layout).to(pred_uncond.dtype)
+
+    def to_dict(self) -> dict:
+        """The full config, with `method` naming the class; `from_dict` inverts it."""
+        return {"method": self.name, **{f.name: _plain(getattr(self, f.name)) for f in fields(self)}}

@@ -1,0 +1,42 @@
+"""CFG-Zero* (Fan et al. 2025, arXiv 2503.18886).
+
+    s   = <c, u> / |u|^2        per sample, over all non-batch dims (optimized_scale)
+    out = s u + w (c - s u)
+    out = 0 for the first `zero_init_steps` steps
+
+With optimized_scale=False (s = 1) and zero_init_steps=0 it is CFG.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .base import Guidance, register
+from .cfg import cfg_combine
+
+
+def optimized_scale(pred_uncond: torch.Tensor, pred_cond: torch.Tensor) -> torch.Tensor:
+    """Per-sample least-squares scale s = <c, u> / |u|^2, shape (B, 1, 1, 1, 1)."""
+    dims = tuple(range(1, pred_cond.ndim))
+    dot = (pred_cond * pred_uncond).sum(dim=dims, keepdim=True)
+    return dot / pred_uncond.square().sum(dim=dims, keepdim=True).clamp_min(1e-8)
+
+
+@register("cfg_zero_star")
+@dataclass
+class CFGZeroStar(Guidance):
+    scale: float = 7.5
+    zero_init_steps: int = 0
+    use_optimized_scale: bool = True
+
+    def validate(self) -> None:
+        if self.zero_init_steps < 0:
+            raise ValueError(f"zero_init_steps must be >= 0, got {self.zero_init_steps}.")
+
+    def combine(self, pred_uncond, pred_cond, ctx, state):
+        if ctx.step < self.zero_init_steps:
+            return torch.zeros_like(pred_cond), state
+        uncond = pred_uncond * optimized_scale(pred_uncond, pred_cond) if self.use_optimized_scale else pred_uncond
+        return cfg_combine(uncond, pred_cond, self.scale), state

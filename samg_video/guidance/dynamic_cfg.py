@@ -1,0 +1,34 @@
+"""CogVideoX's dynamic CFG, defined on the step index.
+
+    w_i = 1 + w (1 - cos(pi (i / N)^p)) / 2,    i = 0 .. N-1, p = 5
+
+The reference pipeline feeds the raw timestep where the formula wants the step
+count, so its scale oscillates (an open upstream issue); here the schedule is a
+function of the step index i and run length N, rising smoothly from 1 towards 1 + w.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .base import Guidance, check_range, register
+from .cfg import cfg_combine
+
+
+def dynamic_scale(scale: float, step: int, num_steps: int, power: float = 5.0) -> float:
+    return 1 + scale * (1 - math.cos(math.pi * (step / num_steps) ** power)) / 2
+
+
+@register("dynamic_cfg")
+@dataclass
+class DynamicCFG(Guidance):
+    scale: float = 6.0
+    power: float = 5.0
+
+    def validate(self) -> None:
+        check_range("power", self.power)
+
+    def combine(self, pred_uncond, pred_cond, ctx, state):
+        w = dynamic_scale(self.scale, ctx.step, ctx.num_steps, self.power)
+        return cfg_combine(pred_uncond, pred_cond, w), state

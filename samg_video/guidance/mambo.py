@@ -1,0 +1,34 @@
+"""MAMBO-G (arXiv 2508.03442): magnitude-aware damping of the CFG scale.
+
+    w' = 1 + (w - 1) exp(-alpha |d| / |u|)      per sample, norms over non-batch dims
+    out = u + w' d
+
+alpha = 0 is CFG.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .base import Guidance, check_range, register
+from .cfg import cfg_combine
+
+
+@register("mambo")
+@dataclass
+class Mambo(Guidance):
+    scale: float = 7.5
+    alpha: float = 1.0
+
+    def validate(self) -> None:
+        check_range("alpha", self.alpha)
+
+    def combine(self, pred_uncond, pred_cond, ctx, state):
+        dims = tuple(range(1, pred_cond.ndim))
+        delta = pred_cond - pred_uncond
+        ratio = torch.linalg.vector_norm(delta, dim=dims, keepdim=True) / \
+            torch.linalg.vector_norm(pred_uncond, dim=dims, keepdim=True).clamp_min(1e-8)
+        scale = 1 + (self.scale - 1) * torch.exp(-self.alpha * ratio)
+        return torch.addcmul(pred_uncond, scale, delta), state

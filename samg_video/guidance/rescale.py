@@ -1,0 +1,33 @@
+"""CFG rescale (Lin et al. 2023, arXiv 2305.08891, "Common Diffusion Noise Schedules ...").
+
+    x   = u + w d
+    x_r = x * std(c) / std(x)        std over all non-batch dims, per sample
+    out = phi x_r + (1 - phi) x      phi = 0 is plain CFG
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .base import Guidance, check_range, register
+from .cfg import cfg_combine
+
+
+@register("rescale")
+@dataclass
+class Rescale(Guidance):
+    scale: float = 7.5
+    phi: float = 0.7
+
+    def validate(self) -> None:
+        check_range("phi", self.phi, 0.0, 1.0)
+
+    def combine(self, pred_uncond, pred_cond, ctx, state):
+        guided = cfg_combine(pred_uncond, pred_cond, self.scale)
+        if self.phi == 0:
+            return guided, state
+        dims = tuple(range(1, guided.ndim))
+        ratio = pred_cond.std(dim=dims, keepdim=True) / guided.std(dim=dims, keepdim=True)
+        return guided * (self.phi * ratio + (1 - self.phi)), state

@@ -1,0 +1,163 @@
+"""Spatial Adaptive Multi Guidance (SAMG), extended across frames and steps.
+
+Li et al., "Delta Score Matters! Spatial Adaptive Multi Guidance in Diffusion
+Models", arXiv 2604.26503. Per location of the canonical `B C F H W` latent:
+
+    d    = pred_cond - pred_uncond                        (B, C, F, H, W)
+    E    = mean_c d^2            (energy="mean_sq")      (B, 1, F, H, W)
+         | sqrt(sum_c d^2)       (energy="l2")
+    E_n  = clamp((E - q_lo) / (q_hi - q_lo + 1e-8), 0, 1)
+           q_lo, q_hi: quantiles of E per sample ("clip": over F, H, W) or per frame
+           ("frame": over H, W); quantiles (0, 1) is plain min-max
+    E_s  = step-EMA( G_f * G_hw * E_n )     Gaussian along frames / space, EMA across steps
+    W    = w_max - E_s (w_max - w_min)     high energy -> w_min, low energy -> w_max
+    out  = pred_uncond + W d
+
+The smoothing acts on E_n, before the affine map to W, so `w_min == w_max == w`
+gives `W == w` exactly and SAMG reduces to CFG bit for bit. An all-zero delta has
+E_n == 0 everywhere, hence W == w_max (finite) and out == pred_uncond.
+
+Bound (optional, `bound = b >= 0`). The guided output departs from the conditional
+prediction by `out - pred_cond = (W - 1) d`, so its RMS over channels at a location
+is `(W - 1) rms_c(d)`. Requiring that departure to be at most `b` times the RMS of
+pred_cond over the whole sample, `(W - 1) rms_c(d) <= b rms(pred_cond)`, gives the cap
+
+    W <= 1 + b rms(pred_cond) / rms_c(d).
+
+Where it binds, the extrapolation beyond the conditional prediction is shortened to
+exactly that radius; elsewhere W is unchanged. Dividing by rms(pred_cond) makes `b`
+independent of the prediction space (epsilon, v, flow velocity).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .base import Guidance, StepContext, check_interval, check_range, in_interval, register
+from .layout import from_canonical, to_canonical
+from .smoothing import smooth_field
+
+EPS = 1e-8
+
+
+def delta_norm(delta: torch.Tensor) -> torch.Tensor:
+    """L2 norm over channels: (B, C, F, H, W) -> (B, 1, F, H, W), without a squared copy."""
+    return torch.linalg.vector_norm(delta, dim=1, keepdim=True)
+
+
+def energy_from_norm(norm: torch.Tensor, channels: int, kind: str) -> torch.Tensor:
+    """Guidance energy from the channel norm: mean_c d^2 = norm^2 / C, or the L2 norm itself."""
+    return norm.square() / channels if kind == "mean_sq" else norm
+
+
+def normalize_energy(energy: torch.Tensor, domain: str, quantiles: tuple[float, float]) -> torch.Tensor:
+    """Map energy (B, 1, F, H, W) to [0, 1] per clip or per frame (see module docstring)."""
+    b, _, f, h, w = energy.shape
+    rows = energy.reshape(b, f * h * w) if domain == "clip" else energy.reshape(b * f, h * w)
+    if tuple(quantiles) == (0.0, 1.0):
+        lo, hi = rows.amin(dim=1, keepdim=True), rows.amax(dim=1, keepdim=True)
+    else:
+        q = torch.tensor(quantiles, dtype=rows.dtype, device=rows.device)
+        lo, hi = torch.quantile(rows, q, dim=1, keepdim=True).unbind(0)
+    normed = ((rows - lo) / (hi - lo + EPS)).clamp_(0, 1)
+    return normed.reshape(energy.shape)
+
+
+def ema_field(current: torch.Tensor, previous: torch.Tensor | None, decay: float) -> torch.Tensor:
+    """Exponential moving average across steps: decay * previous + (1 - decay) * current."""
+    if previous is None or decay == 0:
+        return current
+    if previous.shape != current.shape:
+        raise ValueError(f"The scale field changed shape from {tuple(previous.shape)} to "
+                         f"{tuple(current.shape)} between steps; call reset() before a new run.")
+    return torch.lerp(current, previous, decay)
+
+
+def bound_scale(scale: torch.Tensor, norm: torch.Tensor, pred_cond: torch.Tensor, channels: int,
+                bound: float) -> torch.Tensor:
+    """Cap W at 1 + bound * rms(pred_cond) / rms_c(d) (derivation in the module docstring)."""
+    dims = tuple(range(1, pred_cond.ndim))
+    cond_rms = torch.linalg.vector_norm(pred_cond, dim=dims, keepdim=True) / math.sqrt(pred_cond[0].numel())
+    delta_rms = norm / math.sqrt(channels)
+    return torch.minimum(scale, 1 + bound * cond_rms / (delta_rms + EPS))
+
+
+@dataclass
+class SAMGState:
+    """Carried between steps: the step-EMA of the normalised energy, and the last field."""
+
+    ema: torch.Tensor | None = None
+    scale_field: torch.Tensor | None = None
+
+
+@register("samg")
+@dataclass
+class SAMG(Guidance):
+    """Spatial Adaptive Multi Guidance; see the module docstring for the formula."""
+
+    w_min: float = 5.0
+    w_max: float = 12.0
+    energy: str = "mean_sq"
+    normalize: str = "clip"
+    quantiles: tuple[float, float] = (0.0, 1.0)
+    spatial_sigma: float = 0.0
+    temporal_sigma: float = 0.0
+    step_ema: float = 0.0
+    bound: float | None = None
+    interval: tuple[float, float] = (0.0, 1.0)
+    outside: str = "cfg"
+
+    def validate(self) -> None:
+        if self.w_min > self.w_max:
+            raise ValueError(f"w_min ({self.w_min}) must not exceed w_max ({self.w_max}).")
+        if self.energy not in ("mean_sq", "l2"):
+            raise ValueError(f"energy must be 'mean_sq' or 'l2', got {self.energy!r}.")
+        if self.normalize not in ("clip", "frame"):
+            raise ValueError(f"normalize must be 'clip' or 'frame', got {self.normalize!r}.")
+        if self.outside not in ("cfg", "none"):
+            raise ValueError(f"outside must be 'cfg' (CFG at w_max) or 'none' (no guidance), got {self.outside!r}.")
+        self.quantiles = check_interval("quantiles", self.quantiles)
+        self.interval = check_interval("interval", self.interval)
+        check_range("spatial_sigma", self.spatial_sigma)
+        check_range("temporal_sigma", self.temporal_sigma)
+        check_range("step_ema", self.step_ema, 0.0, 1.0)
+        if self.bound is not None:
+            check_range("bound", self.bound)
+
+    def initial_state(self) -> SAMGState:
+        return SAMGState()
+
+    def field_from(self, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, delta: torch.Tensor,
+                   previous_ema: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale field W (B, 1, F, H, W), new EMA of E_s) for canonical float32 inputs."""
+        channels = delta.shape[1]
+        norm = delta_norm(delta)
+        e_n = normalize_energy(energy_from_norm(norm, channels, self.energy), self.normalize, self.quantiles)
+        e_s = ema_field(smooth_field(e_n, self.spatial_sigma, self.temporal_sigma), previous_ema, self.step_ema)
+        scale = self.w_max - e_s * (self.w_max - self.w_min)
+        if self.bound is not None:
+            scale = bound_scale(scale, norm, pred_cond, channels, self.bound)
+        return scale, e_s
+
+    def combine(self, pred_uncond, pred_cond, ctx: StepContext, state: SAMGState):
+        delta = pred_cond - pred_uncond
+        if not in_interval(ctx.progress, self.interval):
+            if self.outside == "none":
+                return pred_cond.clone(), state
+            return torch.add(pred_uncond, delta, alpha=self.w_max), state
+        scale, ema = self.field_from(pred_uncond, pred_cond, delta, state.ema)
+        return torch.addcmul(pred_uncond, scale, delta), SAMGState(ema=ema, scale_field=scale)
+
+    def scale_field(self, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, *,
+                    layout: str = "BCFHW") -> torch.Tensor:
+        """The field the next call would use (state is read, not changed), in `layout`.
+
+        Shape: (B, 1, F, H, W) for BCFHW, (B, F, 1, H, W) for BFCHW, (B, 1, H, W) for BCHW.
+        """
+        u = to_canonical(pred_uncond, layout).float()
+        c = to_canonical(pred_cond, layout).float()
+        scale, _ = self.field_from(u, c, c - u, self.state.ema)
+        return from_canonical(scale, layout)
