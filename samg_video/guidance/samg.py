@@ -43,14 +43,21 @@ from .smoothing import smooth_field
 EPS = 1e-8
 
 
-def delta_norm(delta: torch.Tensor) -> torch.Tensor:
-    """L2 norm over channels: (B, C, F, H, W) -> (B, 1, F, H, W), without a squared copy."""
-    return torch.linalg.vector_norm(delta, dim=1, keepdim=True)
+def channel_sq_sum(delta: torch.Tensor) -> torch.Tensor:
+    """sum_c d^2: (B, C, F, H, W) -> (B, 1, F, H, W).
+
+    Accumulated channel by channel into one field-sized buffer: no latent-sized
+    temporary, and several times faster on the CPU than a strided norm over dim 1.
+    """
+    out = delta[:, :1].square()
+    for ch in range(1, delta.shape[1]):
+        out.addcmul_(delta[:, ch:ch + 1], delta[:, ch:ch + 1])
+    return out
 
 
-def energy_from_norm(norm: torch.Tensor, channels: int, kind: str) -> torch.Tensor:
-    """Guidance energy from the channel norm: mean_c d^2 = norm^2 / C, or the L2 norm itself."""
-    return norm.square() / channels if kind == "mean_sq" else norm
+def energy_from_sq_sum(sq_sum: torch.Tensor, channels: int, kind: str) -> torch.Tensor:
+    """Guidance energy: mean_c d^2 = sum_c d^2 / C ("mean_sq"), or sqrt(sum_c d^2) ("l2")."""
+    return sq_sum / channels if kind == "mean_sq" else sq_sum.sqrt()
 
 
 def normalize_energy(energy: torch.Tensor, domain: str, quantiles: tuple[float, float]) -> torch.Tensor:
@@ -76,12 +83,10 @@ def ema_field(current: torch.Tensor, previous: torch.Tensor | None, decay: float
     return torch.lerp(current, previous, decay)
 
 
-def bound_scale(scale: torch.Tensor, norm: torch.Tensor, pred_cond: torch.Tensor, channels: int,
-                bound: float) -> torch.Tensor:
+def bound_scale(scale: torch.Tensor, sq_sum: torch.Tensor, pred_cond: torch.Tensor, bound: float) -> torch.Tensor:
     """Cap W at 1 + bound * rms(pred_cond) / rms_c(d) (derivation in the module docstring)."""
-    dims = tuple(range(1, pred_cond.ndim))
-    cond_rms = torch.linalg.vector_norm(pred_cond, dim=dims, keepdim=True) / math.sqrt(pred_cond[0].numel())
-    delta_rms = norm / math.sqrt(channels)
+    cond_rms = torch.stack([x.norm() for x in pred_cond]).view(-1, 1, 1, 1, 1) / math.sqrt(pred_cond[0].numel())
+    delta_rms = (sq_sum / pred_cond.shape[1]).sqrt()
     return torch.minimum(scale, 1 + bound * cond_rms / (delta_rms + EPS))
 
 
@@ -133,13 +138,12 @@ class SAMG(Guidance):
     def field_from(self, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, delta: torch.Tensor,
                    previous_ema: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """(scale field W (B, 1, F, H, W), new EMA of E_s) for canonical float32 inputs."""
-        channels = delta.shape[1]
-        norm = delta_norm(delta)
-        e_n = normalize_energy(energy_from_norm(norm, channels, self.energy), self.normalize, self.quantiles)
+        sq_sum = channel_sq_sum(delta)
+        e_n = normalize_energy(energy_from_sq_sum(sq_sum, delta.shape[1], self.energy), self.normalize, self.quantiles)
         e_s = ema_field(smooth_field(e_n, self.spatial_sigma, self.temporal_sigma), previous_ema, self.step_ema)
         scale = self.w_max - e_s * (self.w_max - self.w_min)
         if self.bound is not None:
-            scale = bound_scale(scale, norm, pred_cond, channels, self.bound)
+            scale = bound_scale(scale, sq_sum, pred_cond, self.bound)
         return scale, e_s
 
     def combine(self, pred_uncond, pred_cond, ctx: StepContext, state: SAMGState):

@@ -1,0 +1,128 @@
+"""Time every guidance method against the CFG combination line, side by side.
+
+    python scripts/bench_guidance.py [--repeats 30] [--markdown]
+
+Shapes: CogVideoX-5B latents (1, 13, 16, 60, 90) as BFCHW and Wan 2.1 latents
+(1, 16, 21, 60, 104) as BCFHW, float32 on the CPU. Methods run interleaved in one
+process, so the ratios compare like with like; the baseline is the line the diffusers
+pipelines run, `u + w * (c - u)`. Extra peak memory is measured per method in a fresh
+subprocess: the rise of the resident-set high-water mark (reset via
+/proc/self/clear_refs) during one call, in units of one latent, output included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from samg_video import guidance  # noqa: E402
+
+SHAPES = {"CogVideoX-5B": ((1, 13, 16, 60, 90), "BFCHW"), "Wan2.1": ((1, 16, 21, 60, 104), "BCFHW")}
+METHODS = {
+    "cfg": {"method": "cfg", "scale": 7.5},
+    "samg": {"method": "samg"},
+    "samg+all smoothing": {"method": "samg", "spatial_sigma": 1.0, "temporal_sigma": 1.0, "step_ema": 0.5,
+                           "bound": 2.0},
+    "samg+all+quantiles": {"method": "samg", "spatial_sigma": 1.0, "temporal_sigma": 1.0, "step_ema": 0.5,
+                           "bound": 2.0, "quantiles": [0.01, 0.99]},
+    "rescale": {"method": "rescale"},
+    "apg": {"method": "apg", "norm_threshold": 15.0, "momentum": -0.5},
+    "cfg_zero_star": {"method": "cfg_zero_star"},
+    "interval": {"method": "interval", "interval": [0.2, 0.8]},
+    "dynamic_cfg": {"method": "dynamic_cfg"},
+    "mambo": {"method": "mambo"},
+}
+
+
+def pipeline_line(u, c, w=7.5):
+    return u + w * (c - u)
+
+
+def make_callables(shape, layout):
+    g = torch.Generator().manual_seed(0)
+    u, c = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+    calls = {"pipeline CFG line": lambda i: pipeline_line(u, c)}
+    for label, cfg in METHODS.items():
+        m = guidance.from_dict(cfg)
+        m.reset()
+        calls[label] = lambda i, m=m: m(u, c, step=i % 50, num_steps=50, layout=layout)
+    return calls
+
+
+def time_all(calls, repeats: int) -> dict[str, float]:
+    times = {k: [] for k in calls}
+    for k, f in calls.items():  # warm-up
+        f(0)
+    for r in range(repeats):
+        for k, f in calls.items():
+            t0 = time.perf_counter()
+            f(r + 1)
+            times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _status(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(field)
+
+
+def peak_child(shape_name: str, label: str) -> None:
+    """(Run in a subprocess.) Print the extra peak bytes of one call."""
+    shape, layout = SHAPES[shape_name]
+    calls = make_callables(shape, layout)
+    f = calls[label]
+    f(0)
+    f(1)
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status("VmRSS:")
+    out = f(2)
+    peak = _status("VmHWM:")
+    del out
+    print(json.dumps({"extra": peak - before}))
+
+
+def peak_extra(shape_name: str, label: str) -> float | None:
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", MALLOC_TRIM_THRESHOLD_="0")
+    cmd = [sys.executable, __file__, "--peak-child", shape_name, label]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        return None
+    return json.loads(res.stdout.strip().splitlines()[-1])["extra"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--peak-child", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.peak_child:
+        return peak_child(*args.peak_child)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32 CPU, median of {args.repeats}")
+    for name, (shape, layout) in SHAPES.items():
+        latent = torch.Size(shape).numel() * 4
+        medians = time_all(make_callables(shape, layout), args.repeats)
+        base = medians["pipeline CFG line"]
+        print(f"\n### {name} {shape} {layout} (one latent = {latent / 2**20:.1f} MiB)\n")
+        print("| method | median ms | ratio to CFG line | extra peak memory (latents) |")
+        print("|---|---:|---:|---:|")
+        for label, t in medians.items():
+            extra = None if args.no_memory else peak_extra(name, label)
+            mem = "n/a" if extra is None else f"{extra / latent:.2f}"
+            print(f"| {label} | {t * 1e3:.2f} | {t / base:.2f} | {mem} |")
+
+
+if __name__ == "__main__":
+    main()
