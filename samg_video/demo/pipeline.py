@@ -42,6 +42,12 @@ class DemoVideoPipeline(DiffusionPipeline):
         self._guidance_scale = 1.0
 
     @property
+    def device(self) -> torch.device:
+        """Device of the denoiser's first parameter or buffer (CPU when it has none)."""
+        tensors = list(self.unet.parameters()) + list(self.unet.buffers())
+        return tensors[0].device if tensors else torch.device("cpu")
+
+    @property
     def guidance_scale(self) -> float:
         return self._guidance_scale
 

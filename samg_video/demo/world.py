@@ -140,6 +140,11 @@ def place_all(triples: list[tuple[str, str, str]], rng: np.random.Generator,
     raise ValueError(f"Could not place {len(triples)} objects without overlap.")
 
 
+def single_object_prompts() -> list[str]:
+    """All single-object prompts of the grammar (6 colours x 3 shapes x 5 motions = 90)."""
+    return [prompt_of([ObjectSpec(c, s, m)]) for c in COLORS for s in SHAPES for m in MOTIONS]
+
+
 def random_triples(rng: np.random.Generator, num_objects: int) -> list[tuple[str, str, str]]:
     """Random `(color, shape, motion)` triples with distinct colours."""
     colors = rng.choice(list(COLORS), size=num_objects, replace=False)
@@ -184,7 +189,7 @@ def render(objects: list[ObjectSpec], num_frames: int = NUM_FRAMES, size: int = 
     return clip.permute(0, 2, 3, 1).contiguous()
 
 
-def render_batch(scenes: list[list[ObjectSpec]], num_frames: int = NUM_FRAMES) -> torch.Tensor:
+def render_batch(scenes: list[list[ObjectSpec]], num_frames: int = NUM_FRAMES, supersample: int = 4) -> torch.Tensor:
     """Render scenes into model space: (B, 3, F, H, W) in [-1, 1]."""
-    clips = torch.stack([render(s, num_frames) for s in scenes])  # B F H W 3
+    clips = torch.stack([render(s, num_frames, supersample=supersample) for s in scenes])  # B F H W 3
     return clips.permute(0, 4, 1, 2, 3) * 2 - 1

@@ -1,0 +1,46 @@
+"""Integration with diffusers pipelines: `apply(pipe, method)` wraps the denoiser."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..guidance import Guidance, create
+from .hook import Adapter, GuidanceHandle, StepInfo
+
+__all__ = ["apply", "supported", "Adapter", "GuidanceHandle", "StepInfo", "ADAPTERS"]
+
+# pipeline class name -> how it runs CFG (one batched call on [uncond, cond])
+ADAPTERS: dict[str, Adapter] = {
+    "DemoVideoPipeline": Adapter(denoiser="unet", layout="BCFHW"),
+}
+
+
+def supported() -> list[str]:
+    return sorted(ADAPTERS)
+
+
+def adapter_for(pipe) -> Adapter:
+    for cls in type(pipe).__mro__:
+        if cls.__name__ in ADAPTERS:
+            return ADAPTERS[cls.__name__]
+    raise ValueError(f"{type(pipe).__name__} is not supported by samg_video.pipelines.apply; "
+                     f"supported pipelines: {', '.join(supported())}.")
+
+
+def apply(pipe, method: Guidance | str | dict, *, callback: Callable[[StepInfo], None] | None = None,
+          **params) -> GuidanceHandle:
+    """Make `pipe` guide with `method` until the returned handle is removed.
+
+    `method` is a method object, a registered name (with `**params`) or a config dict.
+    `callback(StepInfo)` runs after every guided denoiser call.
+
+        with apply(pipe, "samg", w_min=3, w_max=9):
+            video = pipe("a red circle moving left").frames[0]
+    """
+    if isinstance(method, str):
+        method = create(method, **params)
+    elif isinstance(method, dict):
+        from ..guidance import from_dict
+
+        method = from_dict(method)
+    return GuidanceHandle(pipe, method, adapter_for(pipe), callback)
