@@ -19,7 +19,9 @@ from tqdm.auto import tqdm
 
 from .world import NUM_FRAMES, SIZE, parse_prompt
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[2] / "models" / "demo-t2v"
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+DEFAULT_MODEL_DIR = MODELS_DIR / "demo-t2v"
+CARD = MODELS_DIR / "demo.yaml"
 WEIGHT_FILES = ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors")
 
 
@@ -126,3 +128,13 @@ def load_pipeline(path: str | Path | None = None, device: str = "cpu") -> DemoVi
     scheduler = DDIMScheduler.from_pretrained(root / "scheduler")
     pipe = DemoVideoPipeline(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
     return pipe.to(device)
+
+
+def load_card(path: str | Path | None = None) -> dict:
+    """The bundled model's registry card (models/demo.yaml): defaults and recommended guidance."""
+    import yaml
+
+    card = Path(path) if path is not None and Path(path).suffix == ".yaml" else CARD
+    if not card.is_file():
+        raise FileNotFoundError(f"Model card {card} is missing; restore it with `git checkout models/`.")
+    return yaml.safe_load(card.read_text())

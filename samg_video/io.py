@@ -1,0 +1,109 @@
+"""Video output: mp4 (imageio-ffmpeg, libx264), gif (Pillow via imageio) and PNG frames.
+
+Frames are (F, H, W, 3), float in [0, 1] or uint8. Files are written to a temporary
+name and renamed, so an interrupted write never leaves a truncated video behind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = ("mp4", "gif", "png")
+
+
+def to_uint8(frames) -> np.ndarray:
+    """(F, H, W, 3) float in [0, 1] or uint8 -> uint8."""
+    arr = np.asarray(frames)
+    if arr.ndim != 4 or arr.shape[-1] != 3:
+        raise ValueError(f"Expected frames of shape (F, H, W, 3), got {arr.shape}.")
+    if arr.dtype == np.uint8:
+        return arr
+    return (np.clip(arr, 0, 1) * 255).round().astype(np.uint8)
+
+
+def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
+    """Nearest-neighbour upscaling of (F, H, W, 3) by an integer factor (keeps pixels crisp)."""
+    if factor <= 1:
+        return frames
+    return frames.repeat(factor, axis=1).repeat(factor, axis=2)
+
+
+def format_of(path: str | Path, fmt: str | None = None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise ValueError(f"Unknown output format {fmt!r}; use one of {', '.join(FORMATS)}.")
+        return fmt
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix in ("mp4", "gif"):
+        return suffix
+    if suffix in ("", "png"):
+        return "png"
+    raise ValueError(f"Cannot tell the format of {str(path)!r}; end it in .mp4 or .gif, or pass a folder for PNG frames.")
+
+
+def write_video(frames, path: str | Path, fps: int = 8, fmt: str | None = None, scale: int = 1) -> Path:
+    """Write a clip; returns the path written (a folder for PNG frames)."""
+    path = Path(path)
+    fmt = format_of(path, fmt)
+    data = upscale(to_uint8(frames), scale)
+    if fmt == "png":
+        return _write_pngs(data, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.{fmt}")
+    if fmt == "mp4":
+        _write_mp4(data, tmp, fps)
+    else:
+        import imageio.v3 as iio
+
+        iio.imwrite(tmp, data, duration=1000 / fps, loop=0)
+    os.replace(tmp, path)
+    return path
+
+
+def _write_mp4(data: np.ndarray, path: Path, fps: int) -> None:
+    import imageio_ffmpeg
+
+    h, w = data.shape[1:3]
+    if h % 2 or w % 2:  # yuv420p needs even sizes
+        data = np.pad(data, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        h, w = data.shape[1:3]
+    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
+                                         output_params=["-crf", "12"], macro_block_size=1)
+    writer.send(None)
+    for frame in data:
+        writer.send(np.ascontiguousarray(frame))
+    writer.close()
+
+
+def _write_pngs(data: np.ndarray, folder: Path) -> Path:
+    import imageio.v3 as iio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(data):
+        tmp = folder / f".frame_{i:04d}.tmp.png"
+        iio.imwrite(tmp, frame)
+        os.replace(tmp, folder / f"frame_{i:04d}.png")
+    return folder
+
+
+def read_video(path: str | Path) -> np.ndarray:
+    """Read an mp4 / gif / folder of PNG frames back as uint8 (F, H, W, 3)."""
+    import imageio.v3 as iio
+
+    path = Path(path)
+    if path.is_dir():
+        frames = sorted(path.glob("*.png"))
+        if not frames:
+            raise ValueError(f"{path} holds no PNG frames.")
+        return np.stack([iio.imread(f)[..., :3] for f in frames])
+    if path.suffix.lower() == ".mp4":
+        import imageio_ffmpeg
+
+        reader = imageio_ffmpeg.read_frames(str(path))
+        meta = next(reader)
+        w, h = meta["size"]
+        return np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader])
+    return np.asarray(iio.imread(path, index=None))[..., :3]
