@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from .model import TinyVideoOutput, build_tokenizer
-from .world import NUM_FRAMES, parse_prompt, place_all, render_batch, single_object_prompts
+from .world import parse_prompt, place_all, render_batch, single_object_prompts
 
 
 @functools.lru_cache(maxsize=None)
@@ -35,6 +35,11 @@ def _clip_set(prompt: str, count: int, num_frames: int, seed: int, supersample: 
     rng = np.random.default_rng([seed, *map(ord, prompt)])
     scenes = [place_all(parse_prompt(prompt), rng, num_frames) for _ in range(count)]
     return render_batch(scenes, num_frames, supersample)
+
+
+@functools.lru_cache(maxsize=4)
+def _universe(count: int, num_frames: int, seed: int, supersample: int) -> torch.Tensor:
+    return torch.cat([_clip_set(p, count, num_frames, seed, supersample) for p in single_object_prompts()])
 
 
 @dataclass
@@ -53,31 +58,28 @@ class ClosedFormDenoiser(nn.Module):
     """Posterior-mean epsilon for a finite clip set per prompt (module docstring)."""
 
     def __init__(self, alphas_cumprod: torch.Tensor, tokenizer, clips_per_prompt: int = 4,
-                 num_frames: int = NUM_FRAMES, seed: int = 0, supersample: int = 2):
+                 seed: int = 0, supersample: int = 2):
         super().__init__()
         self.register_buffer("alphas_cumprod", alphas_cumprod.float(), persistent=False)
         self.vocab = {i: w for w, i in tokenizer.get_vocab().items()}
-        self.clips_per_prompt, self.num_frames, self.seed = clips_per_prompt, num_frames, seed
-        self.supersample = supersample
-        self._universe: torch.Tensor | None = None
+        self.clips_per_prompt, self.seed, self.supersample = clips_per_prompt, seed, supersample
 
-    def universe(self) -> torch.Tensor:
+    def universe(self, num_frames: int) -> torch.Tensor:
         """Clips of every single-object prompt, (90 K, 3, F, H, W)."""
-        if self._universe is None:
-            self._universe = torch.cat([self.clip_set(p) for p in single_object_prompts()])
-        return self._universe
+        return _universe(self.clips_per_prompt, num_frames, self.seed, self.supersample)
 
     def prompt_of(self, ids: torch.Tensor) -> str:
         words = [self.vocab[int(i)] for i in ids]
         return " ".join(w for w in words if not w.startswith("["))
 
-    def clip_set(self, prompt: str) -> torch.Tensor:
+    def clip_set(self, prompt: str, num_frames: int) -> torch.Tensor:
         """Clips (K, 3, F, H, W) in [-1, 1] for a prompt, rendered once with fixed seeds."""
-        return _clip_set(prompt, self.clips_per_prompt, self.num_frames, self.seed, self.supersample)
+        return _clip_set(prompt, self.clips_per_prompt, num_frames, self.seed, self.supersample)
 
-    def uncond_set(self, batch_prompts: list[str]) -> torch.Tensor:
-        extra = [self.clip_set(p) for p in dict.fromkeys(batch_prompts) if p and p not in single_object_prompts()]
-        return torch.cat([self.universe()] + extra)
+    def uncond_set(self, batch_prompts: list[str], num_frames: int) -> torch.Tensor:
+        singles = set(single_object_prompts())
+        extra = [self.clip_set(p, num_frames) for p in dict.fromkeys(batch_prompts) if p and p not in singles]
+        return torch.cat([self.universe(num_frames)] + extra)
 
     def posterior_mean(self, x_t: torch.Tensor, abar: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
         """E[x_0 | x_t] for one sample x_t (3, F, H, W) over `clips` (N, 3, F, H, W)."""
@@ -89,7 +91,8 @@ class ClosedFormDenoiser(nn.Module):
         t = int(torch.as_tensor(timestep).reshape(-1)[0])
         abar = self.alphas_cumprod[t]
         prompts = [self.prompt_of(i) for i in encoder_hidden_states[..., 0].long()]
-        sets = [self.clip_set(p) if p else self.uncond_set(prompts) for p in prompts]
+        frames = sample.shape[2]
+        sets = [self.clip_set(p, frames) if p else self.uncond_set(prompts, frames) for p in prompts]
         x0 = torch.stack([self.posterior_mean(x.float(), abar, s) for x, s in zip(sample, sets)])
         eps = (sample - abar.sqrt() * x0) / (1 - abar).sqrt()
         return TinyVideoOutput(sample=eps) if return_dict else (eps,)

@@ -1,0 +1,53 @@
+"""The synthetic world: renderer, grammar and the exact scorer."""
+
+import numpy as np
+import pytest
+
+from samg_video import io
+from samg_video.demo import score, world
+
+
+def scenes(n, two_object_prob, seed):
+    rng = np.random.default_rng(seed)
+    return [world.random_scene(rng, two_object_prob) for _ in range(n)]
+
+
+def test_scorer_is_exact_on_ground_truth():
+    results = [score(world.render(s), world.prompt_of(s)) for s in scenes(120, 0.5, seed=0)]
+    assert all(r["correct"] for r in results)
+
+
+def test_scorer_is_near_chance_on_mismatched_prompts():
+    a, b = scenes(240, 0.0, seed=1), scenes(240, 0.0, seed=2)
+    results = [score(world.render(x), world.prompt_of(y)) for x, y in zip(a, b)]
+    mean = {k: np.mean([r[k] for r in results]) for k in ("color", "shape", "motion")}
+    chance = {"color": 1 / 6, "shape": 1 / 3, "motion": 1 / 5}
+    for k in mean:
+        assert abs(mean[k] - chance[k]) < 0.1, (k, mean[k])
+    assert np.mean([r["correct"] for r in results]) < 0.05
+
+
+def test_scorer_reads_written_upscaled_video(tmp_path):
+    scene = scenes(1, 1.0, seed=3)[0]
+    path = io.write_video(world.render(scene).numpy(), tmp_path / "c.mp4", scale=8)
+    frames = io.read_video(path)
+    assert frames.shape == (8, 256, 256, 3)
+    assert score(frames, world.prompt_of(scene))["correct"]
+
+
+def test_objects_stay_inside_and_apart():
+    for s in scenes(50, 1.0, seed=4):
+        tracks = [world.trajectory(o) for o in s]
+        for t in tracks:
+            assert t.min() >= world.RADIUS and t.max() <= world.SIZE - world.RADIUS
+        assert np.linalg.norm(tracks[0] - tracks[1], axis=1).min() >= world.MIN_GAP
+
+
+def test_prompt_grammar():
+    assert world.parse_prompt("a blue square moving up and a green triangle standing still") == [
+        ("blue", "square", "up"), ("green", "triangle", "still")]
+    with pytest.raises(ValueError, match="knows only: a, an, and, blue"):
+        world.parse_prompt("a red dog moving left")
+    with pytest.raises(ValueError, match="Cannot parse"):
+        world.parse_prompt("red moving circle left")
+    assert len(world.single_object_prompts()) == 90
