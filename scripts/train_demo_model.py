@@ -98,7 +98,7 @@ def main(argv=None) -> None:
                     return_tensors="pt")
     unet, text_encoder = TinyVideoUNet(), build_text_encoder()
     sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
-                          prediction_type="epsilon", clip_sample=False)
+                          prediction_type="v_prediction", clip_sample=False)
     params = list(unet.parameters()) + list(text_encoder.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     lr_at = lambda s: args.lr * min(1.0, (s + 1) / 200) * 0.5 * (1 + np.cos(np.pi * min(s, args.steps) / args.steps))  # noqa: E731
@@ -140,9 +140,10 @@ def main(argv=None) -> None:
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         states = text_encoder(input_ids=ids.input_ids[tok_idx], attention_mask=ids.attention_mask[tok_idx]).last_hidden_state
         pred = unet(xt, t, states, ids.attention_mask[tok_idx], return_dict=False)[0]
+        target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction (stable x0 at high noise)
         snr = abar[t] / (1 - abar[t])
-        weight = (snr.clamp(max=5.0) / snr).view(-1)  # min-SNR-5 weighting for epsilon
-        loss = (weight * F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3, 4))).mean()
+        weight = (snr.clamp(max=5.0) / (snr + 1)).view(-1)  # min-SNR-5 weighting for v
+        loss = (weight * F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3, 4))).mean()
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         opt.zero_grad(set_to_none=True)

@@ -1,7 +1,7 @@
 """The bundled denoiser: a small text-conditioned video U-Net, and its tokenizer.
 
 `TinyVideoUNet` maps a noisy clip `(B, 3, F, H, W)` (pixels in [-1, 1]), a timestep
-and text states `(B, L, D)` to the predicted noise, same shape. Frames are
+and text states `(B, L, D)` to the predicted velocity v = sqrt(abar) eps - sqrt(1 - abar) x0 (same shape). Frames are
 space-to-depth packed 2x2 (so a 32x32 clip is processed at 16x16 and 8x8); each
 block is a 2-D spatial conv pair with FiLM from time + pooled text, a 1-D temporal
 conv across frames, and cross-attention to the text tokens.
@@ -111,7 +111,7 @@ class TinyVideoOutput(BaseOutput):
 
 
 class TinyVideoUNet(ModelMixin, ConfigMixin):
-    """Text-conditioned video U-Net on (B, 3, F, H, W) clips; predicts epsilon."""
+    """Text-conditioned video U-Net on (B, 3, F, H, W) clips; predicts v (see the scheduler config)."""
 
     @register_to_config
     def __init__(self, channels: int = 32, mult: int = 3, text_dim: int = 64, cond_dim: int = 128, patch: int = 2):
