@@ -124,7 +124,7 @@ def test_no_cfg_is_an_error(tiny_pipe):
 
 
 def test_unsupported_pipeline_lists_supported():
-    with pytest.raises(ValueError, match="supported pipelines: DemoVideoPipeline"):
+    with pytest.raises(ValueError, match="supported pipelines: AnimateDiffPipeline, CogVideoXPipeline, DemoVideoPipeline"):
         apply(object(), "cfg")
 
 

@@ -9,9 +9,18 @@ from .hook import Adapter, GuidanceHandle, StepInfo
 
 __all__ = ["apply", "supported", "Adapter", "GuidanceHandle", "StepInfo", "ADAPTERS"]
 
-# pipeline class name -> how it runs CFG (one batched call on [uncond, cond])
+# pipeline class name -> how it runs CFG (REFERENCE.md section 3)
 ADAPTERS: dict[str, Adapter] = {
-    "DemoVideoPipeline": Adapter(denoiser="unet", layout="BCFHW"),
+    "DemoVideoPipeline": Adapter(("unet",), "BCFHW"),
+    "CogVideoXPipeline": Adapter(("transformer",), "BFCHW"),
+    "TextToVideoSDPipeline": Adapter(("unet",), "BCFHW"),
+    "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
+    "LTXPipeline": Adapter(("transformer",), "tokens"),
+    "WanPipeline": Adapter(("transformer", "transformer_2"), "BCFHW", calls="two"),
+    "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
+    "StableDiffusionPipeline": Adapter(("unet",), "BCHW"),
+    "StableDiffusionXLPipeline": Adapter(("unet",), "BCHW"),
+    "StableDiffusion3Pipeline": Adapter(("transformer",), "BCHW"),
 }
 
 

@@ -1,17 +1,25 @@
 """Guidance enters a pipeline by wrapping its denoiser, never by editing its loop.
 
-For a pipeline that runs CFG as one batched call on `[uncond, cond]`, a forward hook
-on the denoiser splits the output into `(pred_uncond, pred_cond)`, computes the
-guided prediction `g` with the method, and returns `[g, g]`. The pipeline's own line
-`u + w (c - u)` then yields `g + w (g - g) = g` exactly, whatever its `w`, so the
-loop, the number of denoiser calls and everything else stay the pipeline's own.
+Batched CFG (one call on `[uncond, cond]`, most pipelines): a forward hook on the
+denoiser splits the output into `(pred_uncond, pred_cond)`, computes the guided
+prediction `g` with the method and returns `[g, g]`. The pipeline's own line
+`u + w (c - u)` then yields `g + w (g - g) = g` exactly, whatever its `w`.
 
-The run starts (and the method's state is reset) when the pipeline calls
-`scheduler.set_timesteps`; the step index is the number of denoiser calls since.
+Two calls per step (cond, then uncond: Wan, HunyuanVideo's true CFG): the cond call
+returns its output unchanged and the hook keeps a reference to it; on the uncond call
+the hook computes `g`, writes it into the cond tensor the pipeline already holds, and
+returns `g` as the uncond output, so again `g + w (g - g) = g`.
+
+Either way the loop, the number of denoiser calls and everything else stay the
+pipeline's own. The run starts (and the method's state is reset) when the pipeline
+calls `scheduler.set_timesteps`; the step index counts guided steps since. Whether
+the pipeline really runs CFG is checked from the inputs themselves: the two halves
+(or the two calls) of one step must see the same latents.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -19,11 +27,12 @@ from typing import Any, Callable
 import torch
 
 from ..guidance import Guidance
+from ..guidance.layout import from_canonical
 
 
 @dataclass
 class StepInfo:
-    """What a step callback receives (shapes in the pipeline's own layout)."""
+    """What a step callback receives (tensors in the pipeline's own layout)."""
 
     step: int
     num_steps: int
@@ -37,10 +46,16 @@ class StepInfo:
 
 @dataclass(frozen=True)
 class Adapter:
-    """How one pipeline family runs CFG: denoiser attribute, latent layout, output access."""
+    """How one pipeline family runs CFG.
 
-    denoiser: str = "unet"
+    denoisers: attributes holding denoiser modules (missing or None ones are skipped);
+    layout: BCFHW, BFCHW, BCHW, or "tokens" (LTX: (B, F*H*W, C), sizes from the call's
+    num_frames / height / width); calls: "batched" or "two" (cond first, then uncond).
+    """
+
+    denoisers: tuple[str, ...] = ("unet",)
     layout: str = "BCFHW"
+    calls: str = "batched"
 
 
 def model_output_tensor(output: Any) -> torch.Tensor:
@@ -58,7 +73,7 @@ def replace_output(output: Any, new: torch.Tensor) -> Any:
     if isinstance(output, tuple):
         return (new,) + tuple(output[1:])
     output.sample = new
-    if hasattr(output, "__setitem__") and "sample" in output:
+    if isinstance(output, dict):
         output["sample"] = new
     return output
 
@@ -69,18 +84,36 @@ def noise_level(scheduler, step: int, timestep: float) -> float | None:
     if sigmas is not None and len(sigmas) > step:
         return float(sigmas[step])
     abar = getattr(scheduler, "alphas_cumprod", None)
-    if abar is not None:
-        a = float(abar[int(round(timestep))])
+    if abar is not None and not math.isnan(timestep):
+        a = float(abar[min(int(round(timestep)), len(abar) - 1)])
         return math.sqrt((1 - a) / a)
     return None
 
 
-def _timestep_of(args, kwargs) -> float:
+def call_input(args, kwargs, names=("sample", "hidden_states")) -> torch.Tensor:
+    for name in names:
+        if name in kwargs:
+            return kwargs[name]
+    return args[0]
+
+
+def call_timestep(args, kwargs) -> float:
     t = kwargs.get("timestep", args[1] if len(args) > 1 else None)
     if t is None:
         return float("nan")
-    t = torch.as_tensor(t)
-    return float(t.reshape(-1)[0])
+    return float(torch.as_tensor(t).reshape(-1)[0])
+
+
+def tokens_to_canonical(tokens: torch.Tensor, kwargs) -> torch.Tensor:
+    """LTX packed tokens (B, F*H*W, C) -> view (B, C, F, H, W), sizes from the call kwargs."""
+    b, _, c = tokens.shape
+    f, h, w = (int(kwargs[k]) for k in ("num_frames", "height", "width"))
+    return tokens.view(b, f, h, w, c).permute(0, 4, 1, 2, 3)
+
+
+def canonical_to_tokens(x: torch.Tensor) -> torch.Tensor:
+    b, c = x.shape[:2]
+    return x.permute(0, 2, 3, 4, 1).reshape(b, -1, c)
 
 
 class GuidanceHandle:
@@ -88,57 +121,86 @@ class GuidanceHandle:
 
     def __init__(self, pipe, method: Guidance, adapter: Adapter, callback: Callable[[StepInfo], None] | None):
         self.pipe, self.method, self.adapter, self.callback = pipe, method, adapter, callback
-        self.calls = 0
-        self.step = 0
+        self.calls = 0  # denoiser calls seen
+        self.step = 0  # guided steps in the current run
+        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None  # (cond output, its input), two-call mode
         self._scheduler = pipe.scheduler
         self._had_set_timesteps = "set_timesteps" in vars(self._scheduler)
         self._orig_set_timesteps = self._scheduler.set_timesteps
-        self._scheduler.set_timesteps = self._set_timesteps
-        denoiser = getattr(pipe, adapter.denoiser)
-        self._hook = denoiser.register_forward_hook(self._after_forward, with_kwargs=True)
+        # keep the signature visible: pipelines inspect it for `timesteps` / `sigmas` support
+        self._scheduler.set_timesteps = functools.wraps(self._orig_set_timesteps)(
+            lambda *args, **kwargs: self._set_timesteps(*args, **kwargs))
+        modules = [getattr(pipe, name, None) for name in adapter.denoisers]
+        self._hooks = [m.register_forward_hook(self._after_forward, with_kwargs=True)
+                       for m in modules if m is not None]
         self.active = True
 
     def _set_timesteps(self, *args, **kwargs):
         self._orig_set_timesteps(*args, **kwargs)
         self.method.reset()
         self.step = 0
+        self._pending = None
 
-    def _check_cfg(self) -> None:
-        if not getattr(self.pipe, "do_classifier_free_guidance", True):
-            raise ValueError(
-                f"The pipeline is not running classifier-free guidance (guidance_scale={self.pipe.guidance_scale}), "
-                f"so there is no unconditional half for {self.method.name!r} to use; call it with any "
-                "guidance_scale > 1 (the applied method sets the actual strength).")
+    def _no_cfg_error(self) -> ValueError:
+        return ValueError(
+            f"{type(self.pipe).__name__} is not running classifier-free guidance (guidance_scale <= 1, or no "
+            f"negative prompt for true CFG), so there is no unconditional prediction for {self.method.name!r}; "
+            "call it with guidance_scale > 1 (true_cfg_scale > 1 and a negative_prompt for HunyuanVideo); "
+            "the applied method sets the actual strength.")
 
     def _after_forward(self, module, args, kwargs, output):
-        self._check_cfg()
+        self.calls += 1
+        if self.adapter.calls == "two":
+            return self._two_call(args, kwargs, output)
+        sample = call_input(args, kwargs)
+        half = sample.shape[0] // 2
+        if sample.shape[0] % 2 or not torch.equal(sample[:half], sample[half:]):
+            raise self._no_cfg_error()
         pred = model_output_tensor(output)
         pred_uncond, pred_cond = pred.chunk(2)
-        num_steps = len(self._scheduler.timesteps)
-        step = min(self.step, num_steps - 1)
-        t = _timestep_of(args, kwargs)
-        sigma = noise_level(self._scheduler, step, t)
-        guided = self.method(pred_uncond, pred_cond, step=step, num_steps=num_steps,
-                             layout=self.adapter.layout, sigma=sigma)
-        self.calls += 1
-        self.step += 1
-        if self.callback is not None:
-            sample = kwargs.get("sample", kwargs.get("hidden_states", args[0] if args else None))
-            self.callback(StepInfo(step, num_steps, t, sigma, sample.chunk(2)[0], guided,
-                                   self._field_in_layout(), self.method.name))
+        guided = self._guide(pred_uncond, pred_cond, args, kwargs, sample[:half])
         return replace_output(output, torch.cat([guided, guided]))
 
-    def _field_in_layout(self) -> torch.Tensor | None:
-        from ..guidance.layout import from_canonical
+    def _two_call(self, args, kwargs, output):
+        sample = call_input(args, kwargs)
+        if self._pending is None:  # the cond call: remember it, change nothing yet
+            self._pending = (model_output_tensor(output), sample)
+            return output
+        pred_cond, cond_input = self._pending
+        self._pending = None
+        if sample is not cond_input and not torch.equal(sample, cond_input):
+            raise self._no_cfg_error()
+        guided = self._guide(model_output_tensor(output), pred_cond, args, kwargs, sample)
+        pred_cond.copy_(guided)  # the pipeline holds this tensor as its cond prediction
+        return replace_output(output, guided)
 
+    def _guide(self, pred_uncond, pred_cond, args, kwargs, latents):
+        num_steps = len(self._scheduler.timesteps)
+        step = min(self.step, num_steps - 1)
+        t = call_timestep(args, kwargs)
+        sigma = noise_level(self._scheduler, step, t)
+        tokens = self.adapter.layout == "tokens"
+        if tokens:
+            pred_uncond, pred_cond = (tokens_to_canonical(x, kwargs) for x in (pred_uncond, pred_cond))
+        layout = "BCFHW" if tokens else self.adapter.layout
+        guided = self.method(pred_uncond, pred_cond, step=step, num_steps=num_steps, layout=layout, sigma=sigma)
+        if tokens:
+            guided = canonical_to_tokens(guided)
+        self.step += 1
+        if self.callback is not None:
+            self.callback(StepInfo(step, num_steps, t, sigma, latents, guided, self._field(layout), self.method.name))
+        return guided
+
+    def _field(self, layout: str) -> torch.Tensor | None:
         field = getattr(self.method.state, "scale_field", None)
-        return None if field is None else from_canonical(field, self.adapter.layout)
+        return None if field is None else from_canonical(field, layout)
 
     def remove(self) -> None:
-        """Restore the pipeline exactly: drop the hook and the scheduler wrapper."""
+        """Restore the pipeline exactly: drop the hooks and the scheduler wrapper."""
         if not self.active:
             return
-        self._hook.remove()
+        for hook in self._hooks:
+            hook.remove()
         if self._had_set_timesteps:
             self._scheduler.set_timesteps = self._orig_set_timesteps
         else:

@@ -1,0 +1,268 @@
+"""Tier (b): `pipelines.apply` on real diffusers pipelines built from tiny configs (no Hub).
+
+For each pipeline: (a) SAMG with w_min == w_max == w reproduces the pipeline's own CFG
+at w; (b) real SAMG equals an independent reference (the pipeline run with its
+combination replaced by REFERENCE.md's formula, through a hook written here); (c) the
+number of denoiser calls is unchanged; (d) after removal the output is identical to
+never having applied it; (e) the step callback gets a field of the layout's shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from samg_video.pipelines import apply
+
+WORDS = ["a", "red", "fox", "runs", "dance", "monkey", "cat", "on", "the", "beach", "blurry", "bad"]
+
+
+def word_tokenizer(max_length: int = 16):
+    """A word-level fast tokenizer built locally (stands in for T5 / CLIP tokenizers)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "</s>", "<unk>", "<s>"]
+    vocab = {w: i for i, w in enumerate(specials + WORDS)}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+                                   bos_token="<s>", model_max_length=max_length)
+
+
+def tiny_t5(d_model: int = 32):
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    return T5EncoderModel(T5Config(vocab_size=32, d_model=d_model, d_kv=8, d_ff=37, num_layers=1, num_heads=4,
+                                   relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1))
+
+
+def tiny_clip(hidden: int = 32):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    return CLIPTextModel(CLIPTextConfig(vocab_size=32, hidden_size=hidden, intermediate_size=37, num_hidden_layers=1,
+                                        num_attention_heads=4, max_position_embeddings=77, pad_token_id=0,
+                                        bos_token_id=3, eos_token_id=1, projection_dim=32))
+
+
+def build_cogvideox():
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXPipeline, CogVideoXTransformer3DModel, DDIMScheduler
+
+    torch.manual_seed(0)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=4, attention_head_dim=8, in_channels=4, out_channels=4, time_embed_dim=2,
+        text_embed_dim=32, num_layers=1, sample_width=2, sample_height=2, sample_frames=9, patch_size=2,
+        temporal_compression_ratio=4, max_text_seq_length=16)
+    torch.manual_seed(0)
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
+        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4)
+    pipe = CogVideoXPipeline(tokenizer=word_tokenizer(), text_encoder=tiny_t5(), vae=vae, transformer=transformer,
+                             scheduler=DDIMScheduler(prediction_type="v_prediction"))
+    kwargs = dict(height=16, width=16, num_frames=9, max_sequence_length=16)
+    return pipe, kwargs, "BFCHW"
+
+
+def build_wan():
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanPipeline, WanTransformer3DModel
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    torch.manual_seed(0)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32)
+    pipe = WanPipeline(tokenizer=word_tokenizer(), text_encoder=tiny_t5(), vae=vae, transformer=transformer,
+                       scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0))
+    kwargs = dict(height=16, width=16, num_frames=9, max_sequence_length=16, negative_prompt="blurry")
+    return pipe, kwargs, "BCFHW"
+
+
+def build_ltx():
+    from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXPipeline, LTXVideoTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,
+        cross_attention_dim=32, num_layers=1, caption_channels=32)
+    torch.manual_seed(0)
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8, block_out_channels=(8, 8, 8, 8), spatio_temporal_scaling=(True, True, False, False),
+        layers_per_block=(1, 1, 1, 1, 1), patch_size=1, patch_size_t=1, encoder_causal=True, decoder_causal=False)
+    vae.use_framewise_encoding = vae.use_framewise_decoding = False
+    pipe = LTXPipeline(tokenizer=word_tokenizer(), text_encoder=tiny_t5(), vae=vae, transformer=transformer,
+                       scheduler=FlowMatchEulerDiscreteScheduler())
+    kwargs = dict(height=32, width=32, num_frames=9, max_sequence_length=16)
+    return pipe, kwargs, "tokens"
+
+
+def build_text_to_video_sd():
+    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet3DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=2)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=(8,), in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"],
+                        up_block_types=["UpDecoderBlock2D"], latent_channels=4, sample_size=32, norm_num_groups=2)
+    pipe = TextToVideoSDPipeline(vae=vae, text_encoder=tiny_clip(), tokenizer=word_tokenizer(77), unet=unet,
+                                 scheduler=DDIMScheduler(clip_sample=False))
+    kwargs = dict(height=16, width=16, num_frames=4)
+    return pipe, kwargs, "BCFHW"
+
+
+def build_stable_diffusion():
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=2)
+    torch.manual_seed(0)
+    vae = AutoencoderKL(block_out_channels=(8,), in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"],
+                        up_block_types=["UpDecoderBlock2D"], latent_channels=4, sample_size=32, norm_num_groups=2)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=tiny_clip(), tokenizer=word_tokenizer(77), unet=unet,
+                                   scheduler=DDIMScheduler(clip_sample=False), safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    kwargs = dict(height=16, width=16)
+    return pipe, kwargs, "BCHW"
+
+
+BUILDERS = {
+    "CogVideoXPipeline": build_cogvideox,
+    "WanPipeline": build_wan,
+    "LTXPipeline": build_ltx,
+    "TextToVideoSDPipeline": build_text_to_video_sd,
+    "StableDiffusionPipeline": build_stable_diffusion,
+}
+CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BCHW": 1, "tokens": -1}
+STEPS = 3
+
+
+@pytest.fixture(scope="module", params=list(BUILDERS))
+def built(request):
+    pipe, kwargs, layout = BUILDERS[request.param]()
+    pipe.set_progress_bar_config(disable=True)
+    for component in pipe.components.values():
+        if isinstance(component, torch.nn.Module):
+            component.eval()  # built from configs, they start in training mode (dropout)
+    return pipe, kwargs, layout
+
+
+def run(pipe, kwargs, w=5.0):
+    out = pipe("a red fox runs on the beach", num_inference_steps=STEPS, guidance_scale=w, output_type="latent",
+               generator=torch.Generator().manual_seed(0), **kwargs)
+    frames = out.frames if hasattr(out, "frames") else out.images
+    return frames.clone() if torch.is_tensor(frames) else torch.as_tensor(frames)
+
+
+def denoiser(pipe):
+    return pipe.transformer if hasattr(pipe, "transformer") else pipe.unet
+
+
+def reference_samg(u, c, w_min, w_max, channel_dim):
+    """REFERENCE.md section 1, per sample, on whatever layout (channel axis given)."""
+    d = c - u
+    e = (d ** 2).mean(dim=channel_dim, keepdim=True)
+    flat = e.flatten(1)
+    shape = (-1,) + (1,) * (e.ndim - 1)
+    lo, hi = flat.min(1).values.view(shape), flat.max(1).values.view(shape)
+    return u + (w_max - (e - lo) / (hi - lo + 1e-8) * (w_max - w_min)) * d
+
+
+class ReferenceCombiner:
+    """The pipeline's combination replaced by the reference formula, via a hook written independently."""
+
+    def __init__(self, module, w_min, w_max, channel_dim, two_calls):
+        self.args, self.two_calls, self.cond = (w_min, w_max, channel_dim), two_calls, None
+        self.handle = module.register_forward_hook(self, with_kwargs=False)
+
+    def __call__(self, module, args, output):
+        pred = output[0] if isinstance(output, tuple) else output.sample
+        if not self.two_calls:
+            u, c = pred.chunk(2)
+            g = reference_samg(u, c, *self.args)
+            new = torch.cat([g, g])
+        elif self.cond is None:
+            self.cond = pred
+            return output
+        else:
+            g = reference_samg(pred, self.cond, *self.args)
+            self.cond.copy_(g)
+            self.cond, new = None, g
+        if isinstance(output, tuple):
+            return (new,) + tuple(output[1:])
+        return dataclasses.replace(output, sample=new)
+
+
+def test_equal_scales_reproduce_pipeline_cfg_and_call_count(built):
+    pipe, kwargs, _ = built
+    calls = []
+    counter = denoiser(pipe).register_forward_pre_hook(lambda *a: calls.append(1))
+    reference = run(pipe, kwargs, w=5.0)
+    native = len(calls)
+    calls.clear()
+    with apply(pipe, "samg", w_min=5.0, w_max=5.0, temporal_sigma=1.0, step_ema=0.5) as handle:
+        guided = run(pipe, kwargs, w=3.0)  # the pipeline's own scale does not matter any more
+    counter.remove()
+    assert len(calls) == native == handle.calls
+    torch.testing.assert_close(guided, reference, atol=1e-4, rtol=1e-4)
+
+
+def test_samg_matches_independent_reference(built):
+    pipe, kwargs, layout = built
+    with apply(pipe, "samg", w_min=2.0, w_max=8.0):
+        guided = run(pipe, kwargs)
+    ref_hook = ReferenceCombiner(denoiser(pipe), 2.0, 8.0, CHANNEL_DIM[layout],
+                                 two_calls=type(pipe).__name__ == "WanPipeline")
+    reference = run(pipe, kwargs)
+    ref_hook.handle.remove()
+    torch.testing.assert_close(guided, reference, atol=1e-4, rtol=1e-4)
+    assert (guided - run(pipe, kwargs, w=8.0)).abs().max() > 1e-5  # and it is not CFG at w_max
+
+
+def test_removal_is_exact(built):
+    pipe, kwargs, _ = built
+    before = run(pipe, kwargs)
+    with apply(pipe, "samg", w_min=1.0, w_max=9.0):
+        run(pipe, kwargs)
+    assert torch.equal(run(pipe, kwargs), before)
+    assert not denoiser(pipe)._forward_hooks
+
+
+def test_callback_field_shape(built):
+    pipe, kwargs, layout = built
+    infos = []
+    with apply(pipe, "samg", callback=infos.append):
+        latents = run(pipe, kwargs)  # in the pipeline's layout; LTX: packed tokens (B, F*H*W, C)
+    field_shape = list(latents.shape)
+    if layout == "tokens":  # the field comes unpacked to (B, 1, F, H, W)
+        f = (kwargs["num_frames"] - 1) // pipe.vae_temporal_compression_ratio + 1
+        h, w = (kwargs[k] // pipe.vae_spatial_compression_ratio for k in ("height", "width"))
+        assert f * h * w == latents.shape[1]
+        field_shape = [latents.shape[0], 1, f, h, w]
+    else:
+        field_shape[CHANNEL_DIM[layout]] = 1
+    field_shape = tuple(field_shape)
+    assert [i.step for i in infos] == list(range(STEPS))
+    for info in infos:
+        assert tuple(info.scale_field.shape) == field_shape
+        assert info.guided.shape[0] == 1
+
+
+def test_no_cfg_is_an_error(built):
+    pipe, kwargs, _ = built
+    with apply(pipe, "samg"):
+        with pytest.raises(ValueError, match="not running classifier-free guidance"):
+            run(pipe, kwargs, w=1.0)
