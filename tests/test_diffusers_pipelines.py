@@ -139,13 +139,115 @@ def build_stable_diffusion():
     return pipe, kwargs, "BCHW"
 
 
+def tiny_clip_with_projection(hidden: int = 32):
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    return CLIPTextModelWithProjection(CLIPTextConfig(
+        vocab_size=32, hidden_size=hidden, intermediate_size=37, num_hidden_layers=1, num_attention_heads=4,
+        max_position_embeddings=77, pad_token_id=0, bos_token_id=3, eos_token_id=1, projection_dim=32))
+
+
+def tiny_vae(latent_channels: int = 4, **extra):
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    return AutoencoderKL(block_out_channels=(8,), in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"],
+                         up_block_types=["UpDecoderBlock2D"], latent_channels=latent_channels, sample_size=32,
+                         norm_num_groups=2, **extra)
+
+
+def build_animatediff():
+    from diffusers import AnimateDiffPipeline, DDIMScheduler, MotionAdapter, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=8, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, norm_num_groups=2)
+    torch.manual_seed(0)
+    adapter = MotionAdapter(block_out_channels=(8, 16), motion_layers_per_block=1, motion_norm_num_groups=2,
+                            motion_num_attention_heads=4)
+    pipe = AnimateDiffPipeline(vae=tiny_vae(), text_encoder=tiny_clip(), tokenizer=word_tokenizer(77), unet=unet,
+                               motion_adapter=adapter, scheduler=DDIMScheduler(clip_sample=False))
+    return pipe, dict(height=16, width=16, num_frames=4), "BCFHW"
+
+
+def build_sdxl():
+    from diffusers import DDIMScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
+        addition_time_embed_dim=8, transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64, norm_num_groups=2)
+    pipe = StableDiffusionXLPipeline(
+        vae=tiny_vae(), text_encoder=tiny_clip(), text_encoder_2=tiny_clip_with_projection(),
+        tokenizer=word_tokenizer(77), tokenizer_2=word_tokenizer(77), unet=unet,
+        scheduler=DDIMScheduler(clip_sample=False))
+    return pipe, dict(height=16, width=16), "BCHW"
+
+
+def build_sd3():
+    from diffusers import FlowMatchEulerDiscreteScheduler, SD3Transformer2DModel, StableDiffusion3Pipeline
+
+    torch.manual_seed(0)
+    transformer = SD3Transformer2DModel(
+        sample_size=32, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8, num_attention_heads=4,
+        caption_projection_dim=32, joint_attention_dim=32, pooled_projection_dim=64, out_channels=4)
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(), vae=tiny_vae(shift_factor=0.0609),
+        text_encoder=tiny_clip_with_projection(), tokenizer=word_tokenizer(77),
+        text_encoder_2=tiny_clip_with_projection(), tokenizer_2=word_tokenizer(77),
+        text_encoder_3=tiny_t5(), tokenizer_3=word_tokenizer(77))
+    return pipe, dict(height=16, width=16, max_sequence_length=16), "BCHW"
+
+
+def build_hunyuan_video():
+    from diffusers import (AutoencoderKLHunyuanVideo, FlowMatchEulerDiscreteScheduler, HunyuanVideoPipeline,
+                           HunyuanVideoTransformer3DModel)
+    from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
+
+    torch.manual_seed(0)
+    transformer = HunyuanVideoTransformer3DModel(
+        in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=10, num_layers=1,
+        num_single_layers=1, num_refiner_layers=1, patch_size=1, patch_size_t=1, guidance_embeds=True,
+        text_embed_dim=16, pooled_projection_dim=8, rope_axes_dim=(2, 4, 4))
+    torch.manual_seed(0)
+    vae = AutoencoderKLHunyuanVideo(
+        in_channels=3, out_channels=3, latent_channels=4, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
+        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
+        temporal_compression_ratio=4, mid_block_add_attention=True)
+    torch.manual_seed(0)
+    llama = LlamaModel(LlamaConfig(bos_token_id=3, eos_token_id=1, hidden_size=16, intermediate_size=37,
+                                   num_attention_heads=4, num_hidden_layers=2, pad_token_id=0, vocab_size=32))
+    torch.manual_seed(0)
+    clip = CLIPTextModel(CLIPTextConfig(bos_token_id=3, eos_token_id=1, hidden_size=8, intermediate_size=37,
+                                        num_attention_heads=4, num_hidden_layers=2, pad_token_id=0, vocab_size=32,
+                                        projection_dim=32))
+    pipe = HunyuanVideoPipeline(transformer=transformer, vae=vae, scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0),
+                                text_encoder=llama, tokenizer=word_tokenizer(), text_encoder_2=clip,
+                                tokenizer_2=word_tokenizer(77))
+    kwargs = dict(height=16, width=16, num_frames=9, max_sequence_length=16, negative_prompt="blurry",
+                  prompt_template={"template": "{}", "crop_start": 0}, guidance_scale=4.5)
+    return pipe, kwargs, "BCFHW"
+
+
 BUILDERS = {
     "CogVideoXPipeline": build_cogvideox,
     "WanPipeline": build_wan,
     "LTXPipeline": build_ltx,
     "TextToVideoSDPipeline": build_text_to_video_sd,
     "StableDiffusionPipeline": build_stable_diffusion,
+    "AnimateDiffPipeline": build_animatediff,
+    "StableDiffusionXLPipeline": build_sdxl,
+    "StableDiffusion3Pipeline": build_sd3,
+    "HunyuanVideoPipeline": build_hunyuan_video,
 }
+TWO_CALLS = {"WanPipeline", "HunyuanVideoPipeline"}
 CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BCHW": 1, "tokens": -1}
 STEPS = 3
 
@@ -161,8 +263,10 @@ def built(request):
 
 
 def run(pipe, kwargs, w=5.0):
-    out = pipe("a red fox runs on the beach", num_inference_steps=STEPS, guidance_scale=w, output_type="latent",
-               generator=torch.Generator().manual_seed(0), **kwargs)
+    """Latents of one generation; `w` is the pipeline's CFG scale (HunyuanVideo: true_cfg_scale)."""
+    scale = {"true_cfg_scale": w} if type(pipe).__name__ == "HunyuanVideoPipeline" else {"guidance_scale": w}
+    out = pipe("a red fox runs on the beach", num_inference_steps=STEPS, output_type="latent",
+               generator=torch.Generator().manual_seed(0), **scale, **kwargs)
     frames = out.frames if hasattr(out, "frames") else out.images
     return frames.clone() if torch.is_tensor(frames) else torch.as_tensor(frames)
 
@@ -225,7 +329,7 @@ def test_samg_matches_independent_reference(built):
     with apply(pipe, "samg", w_min=2.0, w_max=8.0):
         guided = run(pipe, kwargs)
     ref_hook = ReferenceCombiner(denoiser(pipe), 2.0, 8.0, CHANNEL_DIM[layout],
-                                 two_calls=type(pipe).__name__ == "WanPipeline")
+                                 two_calls=type(pipe).__name__ in TWO_CALLS)
     reference = run(pipe, kwargs)
     ref_hook.handle.remove()
     torch.testing.assert_close(guided, reference, atol=1e-4, rtol=1e-4)
