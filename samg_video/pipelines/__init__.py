@@ -7,7 +7,15 @@ from typing import Callable
 from ..guidance import Guidance, create
 from .hook import Adapter, GuidanceHandle, StepInfo
 
-__all__ = ["apply", "supported", "Adapter", "GuidanceHandle", "StepInfo", "ADAPTERS"]
+__all__ = ["apply", "supported", "Adapter", "GuidanceHandle", "StepInfo", "ADAPTERS", "SAMGGuider"]
+
+
+def __getattr__(name):
+    if name == "SAMGGuider":  # imported lazily: diffusers' guiders log a warning on construction
+        from .guider import SAMGGuider
+
+        return SAMGGuider
+    raise AttributeError(name)
 
 # pipeline class name -> how it runs CFG (REFERENCE.md section 3)
 ADAPTERS: dict[str, Adapter] = {
