@@ -49,8 +49,14 @@ def add_generate(sub) -> None:
                        description="Generate a clip. With no --model it uses the bundled model on the CPU.")
     p.add_argument("--prompt", required=True)
     p.add_argument("--out", required=True, help="clip.mp4, clip.gif, or a folder for PNG frames")
-    p.add_argument("--model", default="demo", help="'demo' (bundled, default)")
-    p.add_argument("--model-path", help="folder holding the model's weights")
+    p.add_argument("--model", default="demo", help="'demo' (bundled, default) or a registry name (`samg-video models`)")
+    p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (else the Hub cache)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: the model card's")
+    p.add_argument("--cpu-offload", action="store_true", help="diffusers model CPU offload")
+    p.add_argument("--vae-tiling", action="store_true")
+    p.add_argument("--height", type=int)
+    p.add_argument("--width", type=int)
     p.add_argument("--method", help="guidance method (see `samg-video methods`); default: the model's recommendation")
     p.add_argument("--config", help="YAML guidance preset, e.g. configs/guidance/samg_temporal.yaml")
     p.add_argument("--scale", type=float, help="CFG-type scale")
@@ -63,8 +69,8 @@ def add_generate(sub) -> None:
     p.add_argument("--bound", type=float)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other method parameter")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--frames", type=int, default=8)
+    p.add_argument("--steps", type=int, help="default: the model card's")
+    p.add_argument("--frames", type=int, help="default: the model card's")
     p.add_argument("--format", choices=["mp4", "gif", "png"], help="default: from the --out suffix")
     p.add_argument("--fps", type=int, default=6)
     p.add_argument("--upscale", type=int, default=8, help="nearest-neighbour upscaling for viewing")
@@ -79,39 +85,97 @@ def field_path(out: Path, requested: str) -> Path:
     return out.with_name(out.stem + "_field" + out.suffix) if out.suffix else Path(str(out) + "_field")
 
 
+def _generate_demo(args, method, callback):
+    import torch
+
+    from .demo import load_pipeline
+
+    pipe = load_pipeline(args.model_path)
+    with apply_method(pipe, method, callback):
+        out = pipe(args.prompt, num_frames=args.frames or 8, num_inference_steps=args.steps or 25,
+                   guidance_scale=2.0, generator=torch.Generator().manual_seed(args.seed))
+    return out.frames[0]
+
+
+def _generate_registry(args, card, method, callback):
+    import torch
+
+    from .pipelines.registry import call_kwargs, frames_of, load_model
+
+    pipe = load_model(card, args.model_path, args.device, args.dtype, args.cpu_offload, args.vae_tiling)
+    kwargs = call_kwargs(card, args.frames, args.height, args.width, args.steps)
+    with apply_method(pipe, method, callback):
+        out = pipe(args.prompt, generator=torch.Generator().manual_seed(args.seed), **kwargs)
+    return frames_of(out)
+
+
+def apply_method(pipe, method, callback):
+    from .pipelines import apply
+
+    return apply(pipe, method, callback=callback)
+
+
 def cmd_generate(args) -> int:
     import numpy as np
     import torch
 
     from . import io, viz
-    from .demo import load_card, load_pipeline, parse_prompt, score
-    from .pipelines import apply
+    from .demo import load_card, parse_prompt, score
+    from .guidance.layout import to_canonical
+    from .pipelines.registry import card as registry_card
 
-    if args.model != "demo":
-        raise ValueError(f"Unknown model {args.model!r}; available here: demo (the bundled model).")
     start = time.perf_counter()
-    parse_prompt(args.prompt)
-    card = load_card(args.model_path)
+    demo = args.model == "demo"
+    if demo:
+        parse_prompt(args.prompt)
+    card = load_card() if demo else registry_card(args.model)
     method = guidance_from_args(args, card["recommended"])
     if args.save_scale_field is not None and method.name != "samg":
         raise ValueError(f"--save-scale-field needs a method with a scale field (samg), not {method.name!r}.")
-    pipe = load_pipeline(args.model_path)
     fields = []
-    with apply(pipe, method, callback=lambda info: fields.append(info.scale_field)):
-        result = pipe(args.prompt, num_frames=args.frames, num_inference_steps=args.steps, guidance_scale=2.0,
-                      generator=torch.Generator().manual_seed(args.seed))
-    clip = result.frames[0]
-    out = io.write_video(clip, args.out, fps=args.fps, fmt=args.format, scale=args.upscale)
+
+    def record(info) -> None:
+        if info.scale_field is not None:
+            fields.append(to_canonical(info.scale_field, info.layout).float().cpu())
+    clip = _generate_demo(args, method, record) if demo else _generate_registry(args, card, method, record)
+    out = io.write_video(clip, args.out, fps=args.fps, fmt=args.format, scale=args.upscale if demo else 1)
     print(f"wrote {out} ({method.name}: {method.to_dict()}) in {time.perf_counter() - start:.1f} s")
     if args.save_scale_field is not None:
-        mean_field = torch.stack(fields).mean(0)[0, 0].numpy()  # (F, H, W)
-        heat = viz.heatmap(mean_field, method.w_min, method.w_max)
-        pair = viz.side_by_side([viz.label(io.upscale(io.to_uint8(clip), args.upscale), "video"),
-                                 viz.label(io.upscale(heat, args.upscale), f"scale {method.w_min:g} (dark) - {method.w_max:g}")])
-        print(f"wrote {io.write_video(pair, field_path(Path(args.out), args.save_scale_field), fps=args.fps)}")
-    report = score(np.asarray(clip), args.prompt)
-    print("prompt check: " + ", ".join(f"{k} {report[k]:.0%}" for k in ("color", "shape", "motion"))
-          + f", objects found: {len(report['detected'])}")
+        _write_field(args, method, clip, fields, demo)
+    if demo:
+        report = score(np.asarray(clip), args.prompt)
+        print("prompt check: " + ", ".join(f"{k} {report[k]:.0%}" for k in ("color", "shape", "motion"))
+              + f", objects found: {len(report['detected'])}")
+    return 0
+
+
+def _write_field(args, method, clip, fields, demo: bool) -> None:
+    """The clip beside a heatmap of its scale field (mean over steps), upscaled to the clip's size."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from . import io, viz
+
+    mean = torch.stack(fields).mean(0)[0, 0]  # canonical (B, 1, F', H', W') -> (F', H', W')
+    size = (len(clip),) + clip.shape[1:3]
+    mean = F.interpolate(mean[None, None], size=size, mode="nearest")[0, 0].numpy()
+    heat = viz.heatmap(mean, method.w_min, method.w_max)
+    scale = args.upscale if demo else 1
+    pair = viz.side_by_side([viz.label(io.upscale(io.to_uint8(clip), scale), "video"),
+                             viz.label(io.upscale(heat, scale), f"scale {method.w_min:g} (dark) - {method.w_max:g}")])
+    print(f"wrote {io.write_video(np.ascontiguousarray(pair), field_path(Path(args.out), args.save_scale_field), fps=args.fps)}")
+
+
+def cmd_models(args) -> int:
+    from .pipelines.registry import cards
+
+    print(f"{'name':<18} {'pipeline':<28} {'repo':<44} {'frames':>6} {'size':>10} {'steps':>5}  recommended")
+    for name, c in cards().items():
+        rec = c["recommended"]
+        size = "x".join(map(str, c["resolution"]))
+        print(f"{name:<18} {c['pipeline']:<28} {c.get('repo', c.get('path', '')):<44} {c['frames']:>6} {size:>10} "
+              f"{c['steps']:>5}  {rec['method']} [{rec.get('w_min')}, {rec.get('w_max')}]")
     return 0
 
 
@@ -130,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate(sub)
     m = sub.add_parser("methods", help="list guidance methods and their default parameters")
     m.set_defaults(func=cmd_methods)
+    r = sub.add_parser("models", help="list the model registry (models/registry/*.yaml)")
+    r.set_defaults(func=cmd_models)
     return parser
 
 

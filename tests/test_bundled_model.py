@@ -62,7 +62,7 @@ def test_generate_cli_methods_and_options(tmp_path, capsys):
     (["--prompt", "a red circle moving left", "--method", "foo"], "Unknown guidance method 'foo'"),
     (["--prompt", "a red circle moving left", "--w-min", "9", "--w-max", "2"], "w_min"),
     (["--prompt", "a red circle moving left", "--method", "cfg", "--save-scale-field"], "scale field"),
-    (["--prompt", "a red circle moving left", "--model", "sora"], "Unknown model 'sora'"),
+    (["--prompt", "a red circle moving left", "--model", "sora"], "Unknown model 'sora'; available"),
 ])
 def test_generate_cli_errors(tmp_path, argv, match, capsys):
     rc = cli.main(["generate", "--out", str(tmp_path / "x.mp4"), *argv])

@@ -21,7 +21,7 @@ from .world import NUM_FRAMES, SIZE, parse_prompt
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL_DIR = MODELS_DIR / "demo-t2v"
-CARD = MODELS_DIR / "demo.yaml"
+CARD = MODELS_DIR / "registry" / "demo.yaml"
 WEIGHT_FILES = ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors")
 
 
@@ -131,7 +131,7 @@ def load_pipeline(path: str | Path | None = None, device: str = "cpu") -> DemoVi
 
 
 def load_card(path: str | Path | None = None) -> dict:
-    """The bundled model's registry card (models/demo.yaml): defaults and recommended guidance."""
+    """The bundled model's registry card (models/registry/demo.yaml): defaults and recommended guidance."""
     import yaml
 
     card = Path(path) if path is not None and Path(path).suffix == ".yaml" else CARD

@@ -42,6 +42,7 @@ class StepInfo:
     guided: torch.Tensor  # the guided prediction
     scale_field: torch.Tensor | None  # the method's field (SAMG), else None
     method: str
+    layout: str = "BCFHW"  # layout of scale_field (packed-token pipelines report BCFHW)
 
 
 @dataclass(frozen=True)
@@ -188,7 +189,8 @@ class GuidanceHandle:
             guided = canonical_to_tokens(guided)
         self.step += 1
         if self.callback is not None:
-            self.callback(StepInfo(step, num_steps, t, sigma, latents, guided, self._field(layout), self.method.name))
+            self.callback(StepInfo(step, num_steps, t, sigma, latents, guided, self._field(layout), self.method.name,
+                                   layout))
         return guided
 
     def _field(self, layout: str) -> torch.Tensor | None:
