@@ -1,10 +1,11 @@
-"""Whole-generation wall time of SAMG against plain CFG, side by side, on the bundled model.
+"""Whole-generation wall time of SAMG against plain CFG, side by side.
 
-    python scripts/bench_pipeline.py [--repeats 5] [--steps 25] [--batch 1]
+    python scripts/bench_pipeline.py [--repeats 7] [--steps 25] [--batch 1] [--tiny] [--device cpu]
 
-Each repeat runs the pipeline's own CFG, then the same generation with SAMG applied
-(`pipelines.apply`), alternating, so both see the same machine state. Prints medians
-and the ratio. Target: SAMG / CFG <= 1.03.
+On the bundled model, and with --tiny on each tiny diffusers pipeline built from configs
+(samg_video.pipelines.tiny). Each repeat runs the pipeline's own CFG, then the same
+generation with SAMG applied (`pipelines.apply`), alternating, so all runs see the same
+machine state. Prints medians and ratios. Target: SAMG / CFG <= 1.03 on the bundled model.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import torch
+from diffusers.utils import logging as diffusers_logging
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,19 +37,8 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--batch", type=int, default=1)
-    args = p.parse_args()
-    pipe = load_pipeline()
-    prompts = ["a red circle moving left"] * args.batch
-
-    def generate():
-        pipe(prompts, num_inference_steps=args.steps, guidance_scale=6.0, progress=False,
-             generator=torch.Generator().manual_seed(0))
-
+def compare(pipe, generate, repeats: int) -> dict[str, float]:
+    """Median seconds of the pipeline's own CFG and of each SAMG setting, interleaved."""
     def with_method(cfg):
         def run():
             with apply(pipe, cfg):
@@ -58,16 +49,53 @@ def main() -> None:
     for fn in runs.values():  # warm-up
         fn()
     times = {k: [] for k in runs}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for k, fn in runs.items():
             times[k].append(timed(fn))
-    base = statistics.median(times["cfg (pipeline's own)"])
-    print(f"bundled model, batch {args.batch}, {args.steps} steps, {torch.get_num_threads()} threads, "
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def bundled(args):
+    pipe = load_pipeline(device=args.device)
+    prompts = ["a red circle moving left"] * args.batch
+    return pipe, lambda: pipe(prompts, num_inference_steps=args.steps, guidance_scale=6.0, progress=False,
+                              generator=torch.Generator().manual_seed(0))
+
+
+def tiny(name, args):
+    from samg_video.pipelines.tiny import build
+
+    pipe, kwargs, _ = build(name)
+    pipe.to(args.device)
+    scale = {"true_cfg_scale": 5.0} if name == "HunyuanVideoPipeline" else {"guidance_scale": 5.0}
+    return pipe, lambda: pipe("a red fox runs on the beach", num_inference_steps=args.steps, output_type="latent",
+                              generator=torch.Generator().manual_seed(0), **scale, **kwargs)
+
+
+def main() -> None:
+    diffusers_logging.set_verbosity_error()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--tiny", action="store_true", help="also every tiny diffusers pipeline")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args()
+    targets = {"bundled model": lambda: bundled(args)}
+    if args.tiny:
+        from samg_video.pipelines.tiny import BUILDERS
+
+        targets.update({f"tiny {name}": (lambda n=name: tiny(n, args)) for name in BUILDERS})
+    print(f"{args.steps} steps, batch {args.batch}, device {args.device}, {torch.get_num_threads()} threads, "
           f"median of {args.repeats}")
-    print("| run | median s | ratio to CFG |")
-    print("|---|---:|---:|")
-    for k, v in times.items():
-        print(f"| {k} | {statistics.median(v):.3f} | {statistics.median(v) / base:.3f} |")
+    print("| pipeline | CFG s | " + " | ".join(f"{k} s (ratio)" for k in METHODS) + " |")
+    print("|---|---:|" + "---:|" * len(METHODS))
+    for label, make in targets.items():
+        pipe, generate = make()
+        medians = compare(pipe, generate, args.repeats)
+        base = medians.pop("cfg (pipeline's own)")
+        cells = " | ".join(f"{t:.3f} ({t / base:.3f})" for t in medians.values())
+        print(f"| {label} | {base:.3f} | {cells} |", flush=True)
 
 
 if __name__ == "__main__":

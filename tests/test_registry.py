@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from test_diffusers_pipelines import build_text_to_video_sd
+from samg_video.pipelines.tiny import build_text_to_video_sd
 
 from samg_video import cli, io
 from samg_video.pipelines.registry import cards
