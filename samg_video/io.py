@@ -107,3 +107,65 @@ def read_video(path: str | Path) -> np.ndarray:
         w, h = meta["size"]
         return np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader])
     return np.asarray(iio.imread(path, index=None))[..., :3]
+
+
+VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mov", ".mkv")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def array_frames(video) -> np.ndarray:
+    """A numpy / torch clip (F, H, W, 3) or (F, 3, H, W), uint8 or float in [0, 1] -> uint8 (F, H, W, 3)."""
+    arr = video.detach().cpu().numpy() if hasattr(video, "detach") else np.asarray(video)
+    if arr.ndim != 4:
+        raise ValueError(f"Expected a clip of shape (F, H, W, 3) or (F, 3, H, W), got {arr.shape}.")
+    if arr.shape[-1] != 3 and arr.shape[1] == 3:
+        arr = arr.transpose(0, 2, 3, 1)
+    return to_uint8(arr)
+
+
+def iter_frames(source, chunk: int = 32):
+    """Decode a clip in chunks of uint8 frames (n, H, W, 3), so memory stays bounded.
+
+    `source`: an array or tensor, a folder of PNG / JPEG frames, a .gif, or a video file
+    (.mp4 .webm .avi .mov .mkv via decord). Raises FileNotFoundError / ValueError with
+    the path and the reason.
+    """
+    if not isinstance(source, (str, Path)):
+        frames = array_frames(source)
+        for i in range(0, len(frames), chunk):
+            yield frames[i:i + chunk]
+        return
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist.")
+    if path.is_dir():
+        yield from _iter_image_folder(path, chunk)
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
+        yield from _iter_decord(path, chunk)
+    elif path.suffix.lower() == ".gif":
+        yield from iter_frames(read_video(path), chunk)
+    else:
+        raise ValueError(f"Cannot read {path}: use a video ({', '.join(VIDEO_SUFFIXES)}), a .gif or a folder of frames.")
+
+
+def _iter_image_folder(folder: Path, chunk: int):
+    import imageio.v3 as iio
+
+    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"{folder} holds no PNG or JPEG frames.")
+    for i in range(0, len(files), chunk):
+        yield np.stack([np.asarray(iio.imread(f))[..., :3] for f in files[i:i + chunk]])
+
+
+def _iter_decord(path: Path, chunk: int):
+    import decord
+
+    try:
+        reader = decord.VideoReader(str(path), ctx=decord.cpu(0))
+    except Exception as err:  # decord raises its own DECORDError
+        raise ValueError(f"Cannot decode {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}.") from err
+    if len(reader) == 0:
+        raise ValueError(f"{path} holds no frames.")
+    for i in range(0, len(reader), chunk):
+        yield reader.get_batch(list(range(i, min(i + chunk, len(reader))))).asnumpy()

@@ -1,0 +1,75 @@
+"""Temporal and quality metrics with one entry point.
+
+    from samg_video import metrics
+    metrics.compute("clip.mp4")                       # every metric
+    metrics.compute(frames, metrics=["flicker", "motion"], flow_backend="farneback")
+
+Frames stream through in chunks; each consecutive pair's flows are computed once and
+shared. Temporal metrics on a one-frame video are None, with the reason.
+"""
+
+from __future__ import annotations
+
+from .base import FlowOptions, Metric, Pair
+from .flicker import Flicker, vbench_flicker
+from .lpips_temporal import LPIPSTemporal, tlp
+from .motion import Motion
+from .saturation import Saturation
+from .warp_error import WarpError
+
+METRICS = {"flicker": Flicker, "warp_error": WarpError, "lpips_temporal": LPIPSTemporal, "motion": Motion,
+           "saturation": Saturation}
+DEFAULT = ["flicker", "warp_error", "motion", "saturation", "lpips_temporal"]
+
+__all__ = ["compute", "available", "METRICS", "Metric", "Pair", "FlowOptions", "vbench_flicker"]
+
+
+def available() -> list[str]:
+    return list(METRICS)
+
+
+def _make(names, lpips_net: str) -> list[Metric]:
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise ValueError(f"Unknown metric {unknown[0]!r}; available: {', '.join(METRICS)}.")
+    return [LPIPSTemporal(lpips_net) if n == "lpips_temporal" else METRICS[n]() for n in names]
+
+
+def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int) -> int:
+    from ..io import iter_frames
+
+    previous, count = None, 0
+    for block in iter_frames(source, chunk):
+        for frame in block:
+            for m in accumulators:
+                m.frame(frame)
+            if previous is not None:
+                pair = Pair(previous, frame, options)
+                for m in accumulators:
+                    m.pair(pair)
+            previous, count = frame, count + 1
+    return count
+
+
+def compute(video, metrics: list[str] | None = None, reference=None, flow_backend: str = "dis",
+            raft_weights: str | None = None, flow_downscale: int = 1, lpips_net: str = "alex",
+            chunk: int = 32) -> dict:
+    """Metrics of one clip (array, tensor or path) as a flat dict; `reference` adds TecoGAN's tLP."""
+    names = list(metrics or DEFAULT)
+    accumulators = _make(names, lpips_net)
+    options = FlowOptions(flow_backend, raft_weights, flow_downscale)
+    frames = _stream(video, accumulators, options, chunk)
+    result: dict = {"frames": frames}
+    for m in accumulators:
+        result.update(m.result())
+    if frames < 2:
+        result["temporal_note"] = f"temporal metrics need at least 2 frames; this video has {frames}"
+    if reference is not None:
+        ref = LPIPSTemporal(lpips_net)
+        _stream(reference, [ref], options, chunk)
+        ours = next((m for m in accumulators if isinstance(m, LPIPSTemporal)), None)
+        if ours is None:
+            ours = LPIPSTemporal(lpips_net)
+            _stream(video, [ours], options, chunk)
+        result["tlp"] = tlp(ours.distances(), ref.distances())
+    return result

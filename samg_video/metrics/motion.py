@@ -1,0 +1,21 @@
+"""Motion magnitude: mean optical-flow length in pixels per frame (reported beside smoothness,
+since a frozen video is perfectly smooth)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Metric, Pair, mean_or_none
+
+
+class Motion(Metric):
+    name = "motion"
+
+    def __init__(self):
+        self.magnitudes = []
+
+    def pair(self, pair: Pair) -> None:
+        self.magnitudes.append(float(np.linalg.norm(pair.flow_fw, axis=-1).mean()))
+
+    def result(self) -> dict:
+        return {"motion": mean_or_none(self.magnitudes)}
