@@ -1,6 +1,8 @@
 """The `samg-video` command. Thin: parses arguments and calls the library.
 
     samg-video generate --prompt "a red circle moving left" --out clip.mp4
+    samg-video eval clip.mp4 other.mp4 --json results.json
+    samg-video models
     samg-video methods
 """
 
@@ -187,11 +189,86 @@ def cmd_methods(args) -> int:
     return 0
 
 
+def add_eval(sub) -> None:
+    p = sub.add_parser("eval", help="temporal-quality metrics of videos",
+                       description="Flicker, warping error, LPIPS consistency, motion and saturation of each video.")
+    p.add_argument("paths", nargs="+", help="videos (.mp4 .webm .avi .gif) or folders of frames")
+    p.add_argument("--metrics", nargs="+", help="subset of: flicker warp_error lpips_temporal motion saturation")
+    p.add_argument("--reference", help="reference video: adds TecoGAN's tLP")
+    p.add_argument("--flow", default="dis", choices=["dis", "farneback", "raft"])
+    p.add_argument("--raft-weights", help="torchvision RAFT-large weights file (for --flow raft)")
+    p.add_argument("--flow-downscale", type=int, default=1)
+    p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"])
+    p.add_argument("--json", help="write per-video results and a summary as JSON")
+    p.add_argument("--csv", help="write per-video results as CSV")
+    p.set_defaults(func=cmd_eval)
+
+
+def evaluate_paths(paths, options: dict, progress: bool = True) -> list[dict]:
+    """One result row per path; a failure is recorded in the row (`error`) and the others go on."""
+    from tqdm.auto import tqdm
+
+    from . import metrics
+
+    rows = []
+    for path in tqdm(paths, desc="evaluating", disable=not progress):
+        try:
+            rows.append({"path": str(path), **metrics.compute(path, **options)})
+        except Exception as err:  # noqa: BLE001  (one bad file must not stop the batch)
+            rows.append({"path": str(path), "error": f"{type(err).__name__}: {err}"})
+    return rows
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Mean of every numeric column over the videos that have it, and the failure count."""
+    import numpy as np
+
+    keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    means = {k: float(np.mean([r[k] for r in rows if isinstance(r.get(k), (int, float))])) for k in keys}
+    return {"videos": len(rows), "failed": sum("error" in r for r in rows), "mean": means}
+
+
+def print_table(rows: list[dict]) -> None:
+    columns = ["flicker", "flicker_compensated", "warp_error", "lpips_temporal", "tlp", "motion", "clipped_high",
+               "saturation"]
+    present = [c for c in columns if any(c in r for r in rows)]
+    print("path".ljust(32) + "".join(c[:14].rjust(15) for c in present))
+    for r in rows:
+        name = Path(r["path"]).name[:31].ljust(32)
+        if "error" in r:
+            print(name + "  FAILED: " + r["error"])
+            continue
+        cells = ["null".rjust(15) if r.get(c) is None else f"{r[c]:15.4f}" for c in present]
+        print(name + "".join(cells) + (f"   ({r['temporal_note']})" if "temporal_note" in r else ""))
+
+
+def cmd_eval(args) -> int:
+    import csv
+    import json
+
+    options = dict(metrics=args.metrics, reference=args.reference, flow_backend=args.flow,
+                   raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net)
+    rows = evaluate_paths(args.paths, options)
+    print_table(rows)
+    summary = summarise(rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"videos": rows, "summary": summary}, indent=2))
+    if args.csv:
+        fields = list(dict.fromkeys(k for r in rows for k in r))
+        with open(args.csv, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+    print(f"{summary['videos']} videos, {summary['failed']} failed")
+    return 1 if summary["failed"] else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="samg-video", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     add_generate(sub)
+    add_eval(sub)
     m = sub.add_parser("methods", help="list guidance methods and their default parameters")
     m.set_defaults(func=cmd_methods)
     r = sub.add_parser("models", help="list the model registry (models/registry/*.yaml)")

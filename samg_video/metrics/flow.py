@@ -27,7 +27,7 @@ def _dis(preset: int):
 def flow(a: np.ndarray, b: np.ndarray, backend: str = "dis", raft_weights: str | None = None) -> np.ndarray:
     """Flow (H, W, 2) float32 from grey uint8 frame a to b."""
     if backend == "dis":
-        return _dis(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM).calc(a, b, None)
+        return _dis(cv2.DISOPTICAL_FLOW_PRESET_FAST).calc(a, b, None)
     if backend == "farneback":
         return cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 15, 5, 5, 1.1, 0)
     if backend == "raft":
