@@ -9,6 +9,7 @@ costs nothing there, brightness flicker still does.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from .base import Metric, Pair, mean_or_none
@@ -27,7 +28,7 @@ class Flicker(Metric):
         self.mae, self.residual = [], []
 
     def pair(self, pair: Pair) -> None:
-        self.mae.append(float(np.abs(pair.next.astype(np.float32) - pair.prev.astype(np.float32)).mean()))
+        self.mae.append(float(cv2.absdiff(pair.next, pair.prev).mean()))
         diff = np.abs(pair.warped_next - pair.prev.astype(np.float32) / 255)[pair.valid]
         self.residual.append(float(diff.mean() * 255) if diff.size else 0.0)
 

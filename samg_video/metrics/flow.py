@@ -35,11 +35,14 @@ def flow(a: np.ndarray, b: np.ndarray, backend: str = "dis", raft_weights: str |
     raise ValueError(f"Unknown flow backend {backend!r}; use one of {', '.join(BACKENDS)}.")
 
 
+@lru_cache(maxsize=4)
+def _grid(h: int, w: int) -> np.ndarray:
+    return np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), axis=-1)
+
+
 def warp(image: np.ndarray, flow_ab: np.ndarray) -> np.ndarray:
     """Sample `image` (frame B) at x + flow_ab(x): bilinear, border replicated; (H, W, C) or (H, W)."""
-    h, w = flow_ab.shape[:2]
-    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(image, grid_x + flow_ab[..., 0], grid_y + flow_ab[..., 1], cv2.INTER_LINEAR,
+    return cv2.remap(image, _grid(*flow_ab.shape[:2]) + flow_ab, None, cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
 
 
