@@ -189,6 +189,120 @@ def cmd_methods(args) -> int:
     return 0
 
 
+def parse_method_spec(spec: str):
+    """'cfg:7.5', 'samg:5-12', 'apg:7.5,eta=0.5', 'samg:3-9,temporal_sigma=1' or a YAML preset path."""
+    from . import guidance
+
+    if spec.endswith((".yaml", ".yml")):
+        return guidance.load_config(spec)
+    name, _, rest = spec.partition(":")
+    parts = [p for p in rest.split(",") if p] if rest else []
+    params = {}
+    if parts and "=" not in parts[0]:
+        head = parts.pop(0)
+        if name == "samg":
+            lo, sep, hi = head.partition("-")
+            if not sep:
+                raise ValueError(f"Write a SAMG range as samg:W_MIN-W_MAX (e.g. samg:5-12), got {spec!r}.")
+            params.update(w_min=float(lo), w_max=float(hi))
+        else:
+            params["scale"] = float(head)
+    for item in parts:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"Method options are KEY=VALUE after the scale, e.g. apg:7.5,eta=0.5; got {item!r}.")
+        params[key] = _value(value)
+    return guidance.create(name, **params)
+
+
+def spec_label(method) -> str:
+    d = method.to_dict()
+    if method.name == "samg":
+        return f"samg {d['w_min']:g}-{d['w_max']:g}" + (f" t{d['temporal_sigma']:g}" if d["temporal_sigma"] else "")
+    return f"{method.name} {d['scale']:g}" if "scale" in d else method.name
+
+
+def add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="methods side by side on one prompt and seed, with heatmaps and metrics")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--methods", nargs="+", required=True,
+                   help="e.g. cfg:7.5 samg:5-12 apg:7.5 samg:3-9,temporal_sigma=1 configs/guidance/rescale.yaml")
+    p.add_argument("--out", required=True, help="side-by-side video (.mp4 / .gif / folder)")
+    p.add_argument("--json", help="also write the metrics table as JSON")
+    p.add_argument("--model", default="demo")
+    p.add_argument("--model-path")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--frames", type=int)
+    p.add_argument("--fps", type=int, default=6)
+    p.add_argument("--upscale", type=int, default=6)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--height", type=int)
+    p.add_argument("--width", type=int)
+    p.add_argument("--cpu-offload", action="store_true")
+    p.add_argument("--vae-tiling", action="store_true")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args) -> int:
+    import json
+
+    import numpy as np
+    import torch
+
+    from . import io, metrics, viz
+    from .demo import parse_prompt, score
+    from .guidance.layout import to_canonical
+    from .pipelines import apply
+    from .pipelines.registry import call_kwargs, card as registry_card, frames_of, load_model
+
+    demo = args.model == "demo"
+    if demo:
+        parse_prompt(args.prompt)
+    methods = [parse_method_spec(s) for s in args.methods]
+    if demo:
+        from .demo import load_pipeline
+
+        pipe = load_pipeline(args.model_path)
+        kwargs = dict(num_frames=args.frames or 8, num_inference_steps=args.steps or 25, guidance_scale=2.0)
+    else:
+        card = registry_card(args.model)
+        pipe = load_model(card, args.model_path, args.device, args.dtype, args.cpu_offload, args.vae_tiling)
+        kwargs = call_kwargs(card, args.frames, args.height, args.width, args.steps)
+    columns, table = [], []
+    for method in methods:
+        fields = []
+        record = lambda info: info.scale_field is not None and fields.append(  # noqa: E731
+            to_canonical(info.scale_field, info.layout).float().cpu())
+        with apply(pipe, method, callback=record):
+            out = pipe(args.prompt, generator=torch.Generator().manual_seed(args.seed), **kwargs)
+        clip = io.to_uint8(out.frames[0] if demo else frames_of(out))
+        row = {"method": spec_label(method), "config": method.to_dict(),
+               **metrics.compute(clip, metrics=["flicker", "warp_error", "motion", "saturation"])}
+        if demo:
+            report = score(clip, args.prompt)
+            row.update({f"prompt_{k}": report[k] for k in ("color", "shape", "motion", "correct")})
+        table.append(row)
+        scale = args.upscale if demo else 1
+        column = viz.label(io.upscale(clip, scale), spec_label(method))
+        if fields:
+            mean = torch.nn.functional.interpolate(torch.stack(fields).mean(0)[:, :1], size=clip.shape[:3],
+                                                   mode="nearest")[0, 0].numpy()
+            column = np.concatenate([column, io.upscale(viz.heatmap(mean, method.w_min, method.w_max), scale)], axis=1)
+        columns.append(column)
+    grid = viz.side_by_side(columns)
+    print(f"wrote {io.write_video(np.ascontiguousarray(grid), args.out, fps=args.fps)}")
+    keys = ["flicker", "flicker_compensated", "warp_error", "motion", "clipped_high", "saturation"]
+    print(f"{'method':<24}" + "".join(k[:12].rjust(13) for k in keys) + ("   prompt ok" if demo else ""))
+    for row in table:
+        print(f"{row['method']:<24}" + "".join(f"{row[k]:13.4f}" for k in keys)
+              + (f"   {row['prompt_correct']}" if demo else ""))
+    if args.json:
+        Path(args.json).write_text(json.dumps(table, indent=2, default=float))
+    return 0
+
+
 def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="temporal-quality metrics of videos",
                        description="Flicker, warping error, LPIPS consistency, motion and saturation of each video.")
@@ -269,6 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_generate(sub)
     add_eval(sub)
+    add_compare(sub)
     m = sub.add_parser("methods", help="list guidance methods and their default parameters")
     m.set_defaults(func=cmd_methods)
     r = sub.add_parser("models", help="list the model registry (models/registry/*.yaml)")

@@ -69,3 +69,24 @@ def test_generate_cli_errors(tmp_path, argv, match, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert match in err and err.count("\n") == 1
+
+
+def test_compare_cli(tmp_path, capsys):
+    import json
+
+    rc = cli.main(["compare", "--prompt", "a red circle moving left", "--methods", "cfg:5", "samg:3-9",
+                   "samg:3-9,temporal_sigma=1", "configs/guidance/rescale.yaml", "--steps", "4", "--upscale", "2",
+                   "--out", str(tmp_path / "cmp.gif"), "--json", str(tmp_path / "cmp.json")])
+    assert rc == 0
+    grid = io.read_video(tmp_path / "cmp.gif")
+    assert grid.shape[0] == 8 and grid.shape[2] > 4 * 64  # four labelled columns side by side
+    rows = json.loads((tmp_path / "cmp.json").read_text())
+    assert [r["method"] for r in rows] == ["cfg 5", "samg 3-9", "samg 3-9 t1", "rescale 7.5"]
+    assert rows[2]["config"]["temporal_sigma"] == 1.0
+    assert all("warp_error" in r and "prompt_correct" in r for r in rows)
+
+
+@pytest.mark.parametrize("spec,match", [("samg:5", "W_MIN-W_MAX"), ("cfg:7,eta", "KEY=VALUE"), ("pag:3", "Unknown")])
+def test_compare_bad_method_spec(spec, match):
+    with pytest.raises(ValueError, match=match):
+        cli.parse_method_spec(spec)
