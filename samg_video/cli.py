@@ -303,6 +303,37 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="prompts x seeds x methods on the bundled model, resumable, accelerate-ready",
+                       description="Run a sweep; under `accelerate launch` the items are split across processes.")
+    p.add_argument("config", help="sweep YAML, e.g. configs/sweeps/demo_study.yaml")
+    p.add_argument("--out", required=True, help="run folder (manifest shards, clips); rerun to resume")
+    p.add_argument("--model-path")
+    p.add_argument("--retry-failed", action="store_true", help="redo items recorded as failed")
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args) -> int:
+    from accelerate import PartialState
+
+    from .sweep import load_sweep, read_manifest, run_sweep
+
+    import torch
+
+    config = load_sweep(args.config)
+    state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only: gloo across processes
+    counts = run_sweep(config, args.out, state.process_index, state.num_processes,
+                       progress=state.is_local_main_process, model_path=args.model_path,
+                       retry_failed=args.retry_failed)
+    print(f"process {state.process_index}: {counts['done']} done, {counts['skipped']} already there, "
+          f"{counts['failed']} failed of {counts['items']}")
+    state.wait_for_everyone()
+    if state.is_main_process:
+        rows = read_manifest(args.out)
+        print(f"{args.out}: {len(rows)} items recorded, {sum('error' in r for r in rows)} failed")
+    return 1 if counts["failed"] else 0
+
+
 def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="temporal-quality metrics of videos",
                        description="Flicker, warping error, LPIPS consistency, motion and saturation of each video.")
@@ -384,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_generate(sub)
     add_eval(sub)
     add_compare(sub)
+    add_sweep(sub)
     m = sub.add_parser("methods", help="list guidance methods and their default parameters")
     m.set_defaults(func=cmd_methods)
     r = sub.add_parser("models", help="list the model registry (models/registry/*.yaml)")

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from samg_video import guidance  # noqa: E402
-from samg_video.demo import load_pipeline, score, world  # noqa: E402
+from samg_video.demo import load_pipeline, score, suites, world  # noqa: E402
 from samg_video.pipelines import apply  # noqa: E402
 
 SETTINGS = {
@@ -39,10 +39,10 @@ SETTINGS = {
 }
 
 
-def held_out_pairs(n: int, objects: int, seed: int = 20261125) -> list[tuple[str, int]]:
-    rng = np.random.default_rng([seed, objects])
-    return [(world.prompt_of([world.ObjectSpec(*t) for t in world.random_triples(rng, objects)]),
-             int(rng.integers(1 << 31))) for _ in range(n)]
+def held_out_pairs(n: int, objects: int) -> list[tuple[str, int]]:
+    """Prompts from the fixed suite seed, each with its own noise seed."""
+    rng = np.random.default_rng([7, objects])
+    return [(p, int(rng.integers(1 << 31))) for p in suites.prompts(n, objects)]
 
 
 def initial_noise(seeds: list[int], num_frames: int = world.NUM_FRAMES) -> torch.Tensor:
