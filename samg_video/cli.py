@@ -334,6 +334,21 @@ def cmd_sweep(args) -> int:
     return 1 if counts["failed"] else 0
 
 
+def add_report(sub) -> None:
+    p = sub.add_parser("report", help="markdown + self-contained HTML report of a sweep run folder")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="folder for report.md / report.html (default: the run folder)")
+    p.set_defaults(func=cmd_report)
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    md, page = write_report(args.run_dir, args.out)
+    print(f"wrote {md} and {page}")
+    return 0
+
+
 def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="temporal-quality metrics of videos",
                        description="Flicker, warping error, LPIPS consistency, motion and saturation of each video.")
@@ -416,6 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval(sub)
     add_compare(sub)
     add_sweep(sub)
+    add_report(sub)
     m = sub.add_parser("methods", help="list guidance methods and their default parameters")
     m.set_defaults(func=cmd_methods)
     r = sub.add_parser("models", help="list the model registry (models/registry/*.yaml)")

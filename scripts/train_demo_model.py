@@ -43,6 +43,8 @@ def parse_args(argv=None):
     p.add_argument("--uncond-prob", type=float, default=0.1, help="prompt dropout for CFG")
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weighting", choices=["v", "min-snr"], default="v",
+                   help="loss weight per timestep: plain v-MSE (x0 weight snr + 1, sharp at low noise) or min-SNR-5")
     return p.parse_args(argv)
 
 
@@ -124,7 +126,7 @@ def main(argv=None) -> None:
                      "ema_unet": ema_unet.state_dict(), "ema_text": ema_text.state_dict(),
                      "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, ckpt_path)
-        meta = {"steps": step, "minutes": round(elapsed / 60, 1), "batch": args.batch,
+        meta = {"steps": step, "minutes": round(elapsed / 60, 1), "batch": args.batch, "weighting": args.weighting,
                 "final_loss": float(np.mean(losses[-100:])) if losses else None,
                 "parameters": sum(p.numel() for p in params), "pool": args.pool, "seed": args.seed}
         export(ema_unet, ema_text, tokenizer, sched, Path(args.out), meta)
@@ -142,7 +144,7 @@ def main(argv=None) -> None:
         pred = unet(xt, t, states, ids.attention_mask[tok_idx], return_dict=False)[0]
         target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction (stable x0 at high noise)
         snr = abar[t] / (1 - abar[t])
-        weight = (snr.clamp(max=5.0) / (snr + 1)).view(-1)  # min-SNR-5 weighting for v
+        weight = (snr.clamp(max=5.0) / (snr + 1)).view(-1) if args.weighting == "min-snr" else torch.ones_like(snr)
         loss = (weight * F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3, 4))).mean()
         for g in opt.param_groups:
             g["lr"] = lr_at(step)

@@ -67,3 +67,25 @@ def test_two_processes_equal_one(config_path, tmp_path):
     assert strip(a) == strip(b)
     for row in a:
         assert np.array_equal(np.load(one / "clips" / f"{row['id']}.npy"), np.load(two / "clips" / f"{row['id']}.npy"))
+
+
+def test_report_from_a_sweep(tmp_path):
+    config = {"prompts": ["a red circle moving left", "a cyan square standing still and a red triangle moving up"],
+              "seeds": [0], "steps": 2, "methods": ["cfg:2", "cfg:6", "samg:2-6"]}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "run")]) == 0
+    assert cli.main(["report", str(tmp_path / "run")]) == 0
+    md = (tmp_path / "run" / "report.md").read_text()
+    page = (tmp_path / "run" / "report.html").read_text()
+    for label in ("cfg 2", "cfg 6", "samg 2-6"):
+        assert f"| {label} | 2 |" in md and label in page
+    assert (tmp_path / "run" / "tradeoff_out_of_range.png").stat().st_size > 1000
+    assert page.count("data:image/png;base64,") >= 6 and "src=\"http" not in page  # self-contained
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["samg 2-6"]["n"] == 2 and 0 <= summary["cfg 6"]["single"] <= 1
+
+
+def test_report_of_empty_folder_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["report", str(tmp_path)]) == 2
+    assert "run `samg-video sweep` first" in capsys.readouterr().err
