@@ -33,13 +33,15 @@ def tiny_t5(d_model: int = 32):
                                    relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1))
 
 
-def tiny_clip(hidden: int = 32):
-    from transformers import CLIPTextConfig, CLIPTextModel
+def tiny_clip(hidden: int = 32, projection: bool = False):
+    """A one-layer CLIP text encoder from a config (with a text projection for SDXL / SD3)."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
     torch.manual_seed(0)
-    return CLIPTextModel(CLIPTextConfig(vocab_size=32, hidden_size=hidden, intermediate_size=37, num_hidden_layers=1,
-                                        num_attention_heads=4, max_position_embeddings=77, pad_token_id=0,
-                                        bos_token_id=3, eos_token_id=1, projection_dim=32))
+    config = CLIPTextConfig(vocab_size=32, hidden_size=hidden, intermediate_size=37, num_hidden_layers=1,
+                            num_attention_heads=4, max_position_embeddings=77, pad_token_id=0, bos_token_id=3,
+                            eos_token_id=1, projection_dim=32)
+    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config)
 
 
 def build_cogvideox():
@@ -97,16 +99,14 @@ def build_ltx():
 
 
 def build_text_to_video_sd():
-    from diffusers import AutoencoderKL, DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
+    from diffusers import DDIMScheduler, TextToVideoSDPipeline, UNet3DConditionModel
 
     torch.manual_seed(0)
     unet = UNet3DConditionModel(
         block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
         down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
         cross_attention_dim=32, attention_head_dim=4, norm_num_groups=2)
-    torch.manual_seed(0)
-    vae = AutoencoderKL(block_out_channels=(8,), in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"],
-                        up_block_types=["UpDecoderBlock2D"], latent_channels=4, sample_size=32, norm_num_groups=2)
+    vae = tiny_vae()
     pipe = TextToVideoSDPipeline(vae=vae, text_encoder=tiny_clip(), tokenizer=word_tokenizer(77), unet=unet,
                                  scheduler=DDIMScheduler(clip_sample=False))
     kwargs = dict(height=16, width=16, num_frames=4)
@@ -114,30 +114,19 @@ def build_text_to_video_sd():
 
 
 def build_stable_diffusion():
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         cross_attention_dim=32, norm_num_groups=2)
-    torch.manual_seed(0)
-    vae = AutoencoderKL(block_out_channels=(8,), in_channels=3, out_channels=3, down_block_types=["DownEncoderBlock2D"],
-                        up_block_types=["UpDecoderBlock2D"], latent_channels=4, sample_size=32, norm_num_groups=2)
+    vae = tiny_vae()
     pipe = StableDiffusionPipeline(vae=vae, text_encoder=tiny_clip(), tokenizer=word_tokenizer(77), unet=unet,
                                    scheduler=DDIMScheduler(clip_sample=False), safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
     kwargs = dict(height=16, width=16)
     return pipe, kwargs, "BCHW"
-
-
-def tiny_clip_with_projection(hidden: int = 32):
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
-
-    torch.manual_seed(0)
-    return CLIPTextModelWithProjection(CLIPTextConfig(
-        vocab_size=32, hidden_size=hidden, intermediate_size=37, num_hidden_layers=1, num_attention_heads=4,
-        max_position_embeddings=77, pad_token_id=0, bos_token_id=3, eos_token_id=1, projection_dim=32))
 
 
 def tiny_vae(latent_channels: int = 4, **extra):
@@ -176,7 +165,7 @@ def build_sdxl():
         addition_time_embed_dim=8, transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80,
         cross_attention_dim=64, norm_num_groups=2)
     pipe = StableDiffusionXLPipeline(
-        vae=tiny_vae(), text_encoder=tiny_clip(), text_encoder_2=tiny_clip_with_projection(),
+        vae=tiny_vae(), text_encoder=tiny_clip(), text_encoder_2=tiny_clip(projection=True),
         tokenizer=word_tokenizer(77), tokenizer_2=word_tokenizer(77), unet=unet,
         scheduler=DDIMScheduler(clip_sample=False))
     return pipe, dict(height=16, width=16), "BCHW"
@@ -191,8 +180,8 @@ def build_sd3():
         caption_projection_dim=32, joint_attention_dim=32, pooled_projection_dim=64, out_channels=4)
     pipe = StableDiffusion3Pipeline(
         transformer=transformer, scheduler=FlowMatchEulerDiscreteScheduler(), vae=tiny_vae(shift_factor=0.0609),
-        text_encoder=tiny_clip_with_projection(), tokenizer=word_tokenizer(77),
-        text_encoder_2=tiny_clip_with_projection(), tokenizer_2=word_tokenizer(77),
+        text_encoder=tiny_clip(projection=True), tokenizer=word_tokenizer(77),
+        text_encoder_2=tiny_clip(projection=True), tokenizer_2=word_tokenizer(77),
         text_encoder_3=tiny_t5(), tokenizer_3=word_tokenizer(77))
     return pipe, dict(height=16, width=16, max_sequence_length=16), "BCHW"
 
