@@ -87,86 +87,43 @@ def field_path(out: Path, requested: str) -> Path:
     return out.with_name(out.stem + "_field" + out.suffix) if out.suffix else Path(str(out) + "_field")
 
 
-def _generate_demo(args, method, callback):
-    import torch
+def target_from_args(args):
+    from .generate import load_target
 
-    from .demo import load_pipeline
-
-    pipe = load_pipeline(args.model_path)
-    with apply_method(pipe, method, callback):
-        out = pipe(args.prompt, num_frames=args.frames or 8, num_inference_steps=args.steps or 25,
-                   guidance_scale=2.0, generator=torch.Generator().manual_seed(args.seed))
-    return out.frames[0]
-
-
-def _generate_registry(args, card, method, callback):
-    import torch
-
-    from .pipelines.registry import call_kwargs, frames_of, load_model
-
-    pipe = load_model(card, args.model_path, args.device, args.dtype, args.cpu_offload, args.vae_tiling)
-    kwargs = call_kwargs(card, args.frames, args.height, args.width, args.steps)
-    with apply_method(pipe, method, callback):
-        out = pipe(args.prompt, generator=torch.Generator().manual_seed(args.seed), **kwargs)
-    return frames_of(out)
-
-
-def apply_method(pipe, method, callback):
-    from .pipelines import apply
-
-    return apply(pipe, method, callback=callback)
+    return load_target(args.model, args.model_path, args.device, args.dtype, args.cpu_offload, args.vae_tiling,
+                       args.frames, args.height, args.width, args.steps)
 
 
 def cmd_generate(args) -> int:
     import numpy as np
-    import torch
 
     from . import io, viz
     from .demo import load_card, parse_prompt, score
-    from .guidance.layout import to_canonical
+    from .generate import generate_clip
     from .pipelines.registry import card as registry_card
 
     start = time.perf_counter()
     demo = args.model == "demo"
     if demo:
         parse_prompt(args.prompt)
-    card = load_card() if demo else registry_card(args.model)
-    method = guidance_from_args(args, card["recommended"])
+    method = guidance_from_args(args, (load_card() if demo else registry_card(args.model))["recommended"])
     if args.save_scale_field is not None and method.name != "samg":
         raise ValueError(f"--save-scale-field needs a method with a scale field (samg), not {method.name!r}.")
-    fields = []
-
-    def record(info) -> None:
-        if info.scale_field is not None:
-            fields.append(to_canonical(info.scale_field, info.layout).float().cpu())
-    clip = _generate_demo(args, method, record) if demo else _generate_registry(args, card, method, record)
-    out = io.write_video(clip, args.out, fps=args.fps, fmt=args.format, scale=args.upscale if demo else 1)
+    result = generate_clip(target_from_args(args), args.prompt, method, args.seed)
+    scale = args.upscale if demo else 1
+    out = io.write_video(result.clip, args.out, fps=args.fps, fmt=args.format, scale=scale)
     print(f"wrote {out} ({method.name}: {method.to_dict()}) in {time.perf_counter() - start:.1f} s")
     if args.save_scale_field is not None:
-        _write_field(args, method, clip, fields, demo)
+        heat = viz.heatmap(result.mean_field(), method.w_min, method.w_max)
+        pair = viz.side_by_side([viz.label(io.upscale(io.to_uint8(result.clip), scale), "video"),
+                                 viz.label(io.upscale(heat, scale), f"scale {method.w_min:g} (dark) - {method.w_max:g}")])
+        path = field_path(Path(args.out), args.save_scale_field)
+        print(f"wrote {io.write_video(np.ascontiguousarray(pair), path, fps=args.fps)}")
     if demo:
-        report = score(np.asarray(clip), args.prompt)
+        report = score(result.clip, args.prompt)
         print("prompt check: " + ", ".join(f"{k} {report[k]:.0%}" for k in ("color", "shape", "motion"))
               + f", objects found: {len(report['detected'])}")
     return 0
-
-
-def _write_field(args, method, clip, fields, demo: bool) -> None:
-    """The clip beside a heatmap of its scale field (mean over steps), upscaled to the clip's size."""
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
-    from . import io, viz
-
-    mean = torch.stack(fields).mean(0)[0, 0]  # canonical (B, 1, F', H', W') -> (F', H', W')
-    size = (len(clip),) + clip.shape[1:3]
-    mean = F.interpolate(mean[None, None], size=size, mode="nearest")[0, 0].numpy()
-    heat = viz.heatmap(mean, method.w_min, method.w_max)
-    scale = args.upscale if demo else 1
-    pair = viz.side_by_side([viz.label(io.upscale(io.to_uint8(clip), scale), "video"),
-                             viz.label(io.upscale(heat, scale), f"scale {method.w_min:g} (dark) - {method.w_max:g}")])
-    print(f"wrote {io.write_video(np.ascontiguousarray(pair), field_path(Path(args.out), args.save_scale_field), fps=args.fps)}")
 
 
 def cmd_models(args) -> int:
@@ -249,50 +206,33 @@ def cmd_compare(args) -> int:
     import json
 
     import numpy as np
-    import torch
 
     from . import io, metrics, viz
     from .demo import parse_prompt, score
-    from .guidance.layout import to_canonical
-    from .pipelines import apply
-    from .pipelines.registry import call_kwargs, card as registry_card, frames_of, load_model
+    from .generate import generate_clip
 
     demo = args.model == "demo"
     if demo:
         parse_prompt(args.prompt)
     methods = [parse_method_spec(s) for s in args.methods]
-    if demo:
-        from .demo import load_pipeline
-
-        pipe = load_pipeline(args.model_path)
-        kwargs = dict(num_frames=args.frames or 8, num_inference_steps=args.steps or 25, guidance_scale=2.0)
-    else:
-        card = registry_card(args.model)
-        pipe = load_model(card, args.model_path, args.device, args.dtype, args.cpu_offload, args.vae_tiling)
-        kwargs = call_kwargs(card, args.frames, args.height, args.width, args.steps)
+    target = target_from_args(args)
+    scale = args.upscale if demo else 1
     columns, table = [], []
     for method in methods:
-        fields = []
-        record = lambda info: info.scale_field is not None and fields.append(  # noqa: E731
-            to_canonical(info.scale_field, info.layout).float().cpu())
-        with apply(pipe, method, callback=record):
-            out = pipe(args.prompt, generator=torch.Generator().manual_seed(args.seed), **kwargs)
-        clip = io.to_uint8(out.frames[0] if demo else frames_of(out))
+        result = generate_clip(target, args.prompt, method, args.seed)
+        clip = io.to_uint8(result.clip)
         row = {"method": spec_label(method), "config": method.to_dict(),
                **metrics.compute(clip, metrics=["flicker", "warp_error", "motion", "saturation"])}
         if demo:
             report = score(clip, args.prompt)
             row.update({f"prompt_{k}": report[k] for k in ("color", "shape", "motion", "correct")})
         table.append(row)
-        scale = args.upscale if demo else 1
         column = viz.label(io.upscale(clip, scale), spec_label(method))
-        if fields:
-            mean = torch.nn.functional.interpolate(torch.stack(fields).mean(0)[:, :1], size=clip.shape[:3],
-                                                   mode="nearest")[0, 0].numpy()
-            column = np.concatenate([column, io.upscale(viz.heatmap(mean, method.w_min, method.w_max), scale)], axis=1)
+        if result.fields:
+            heat = io.upscale(viz.heatmap(result.mean_field(), method.w_min, method.w_max), scale)
+            column = np.concatenate([column, heat], axis=1)
         columns.append(column)
-    grid = viz.side_by_side(columns)
-    print(f"wrote {io.write_video(np.ascontiguousarray(grid), args.out, fps=args.fps)}")
+    print(f"wrote {io.write_video(np.ascontiguousarray(viz.side_by_side(columns)), args.out, fps=args.fps)}")
     keys = ["flicker", "flicker_compensated", "warp_error", "motion", "clipped_high", "saturation"]
     print(f"{'method':<24}" + "".join(k[:12].rjust(13) for k in keys) + ("   prompt ok" if demo else ""))
     for row in table:
