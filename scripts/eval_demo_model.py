@@ -36,6 +36,8 @@ SETTINGS = {
     "cfg 12": {"method": "cfg", "scale": 12.0},
     "samg 3-9": {"method": "samg", "w_min": 3.0, "w_max": 9.0},
     "samg 3-9 t1": {"method": "samg", "w_min": 3.0, "w_max": 9.0, "temporal_sigma": 1.0},
+    "samg 1.5-4.5": {"method": "samg", "w_min": 1.5, "w_max": 4.5},
+    "samg 1.5-4.5 t1": {"method": "samg", "w_min": 1.5, "w_max": 4.5, "temporal_sigma": 1.0},
 }
 
 
