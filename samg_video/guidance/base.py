@@ -144,9 +144,13 @@ class Guidance:
         u = to_canonical(pred_uncond, layout).float()
         c = to_canonical(pred_cond, layout).float()
         out, state = self.combine(u, c, StepContext(step, num_steps, sigma), self.state)
-        check_finite(out, pred_uncond, pred_cond, step)
+        check_finite(self.finite_witness(out, state), pred_uncond, pred_cond, step)
         self.state = state
         return from_canonical(out, layout).to(pred_uncond.dtype)
+
+    def finite_witness(self, out: torch.Tensor, state: Any) -> torch.Tensor:
+        """A tensor that is non-finite whenever an input was (default: the output itself)."""
+        return out
 
     def to_dict(self) -> dict:
         """The full config, with `method` naming the class; `from_dict` inverts it."""

@@ -155,6 +155,12 @@ class SAMG(Guidance):
         scale, ema = self.field_from(pred_uncond, pred_cond, delta, state.ema)
         return torch.addcmul(pred_uncond, scale, delta), SAMGState(ema=ema, scale_field=scale)
 
+    def finite_witness(self, out: torch.Tensor, state: SAMGState) -> torch.Tensor:
+        """The field of this step: any NaN / Inf in either prediction reaches d, its energy and W,
+        and the field is C times smaller than the output (outside the interval: the output)."""
+        fresh = state.scale_field is not None and state is not self.state
+        return state.scale_field if fresh else out
+
     def scale_field(self, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, *,
                     layout: str = "BCFHW") -> torch.Tensor:
         """The field the next call would use (state is read, not changed), in `layout`.
