@@ -3,8 +3,10 @@
 `TinyVideoUNet` maps a noisy clip `(B, 3, F, H, W)` (pixels in [-1, 1]), a timestep
 and text states `(B, L, D)` to the predicted velocity v = sqrt(abar) eps - sqrt(1 - abar) x0 (same shape). Frames are
 space-to-depth packed 2x2 (so a 32x32 clip is processed at 16x16 and 8x8); each
-block is a 2-D spatial conv pair with FiLM from time + pooled text, a 1-D temporal
-conv across frames, and cross-attention to the text tokens.
+block is a 2-D spatial conv pair with FiLM from time + pooled text (+ a frame-index
+embedding), a temporal conv (k=3 along frames, or 3x3x3 over frames and space), and
+cross-attention to the text tokens; optionally one space-time self-attention over the
+8x8 x frames cells.
 """
 
 from __future__ import annotations
@@ -61,9 +63,14 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class ResBlock(nn.Module):
-    """Spatial conv pair with FiLM conditioning, then a residual temporal conv."""
+    """Spatial conv pair with FiLM conditioning, then a residual temporal conv.
 
-    def __init__(self, cin: int, cout: int, cond_dim: int):
+    temporal="conv1d": a k=3 conv along frames at each location (no spatial extent);
+    temporal="conv3d": a 3x3x3 conv over (frames, height, width), which can match an
+    object at shifted positions in neighbouring frames, i.e. represent motion.
+    """
+
+    def __init__(self, cin: int, cout: int, cond_dim: int, temporal: str = "conv1d"):
         super().__init__()
         self.norm1 = nn.GroupNorm(8, cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
@@ -72,7 +79,8 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
         self.tnorm = nn.GroupNorm(8, cout)
-        self.tconv = nn.Conv1d(cout, cout, 3, padding=1)
+        self.temporal = temporal
+        self.tconv = nn.Conv1d(cout, cout, 3, padding=1) if temporal == "conv1d" else nn.Conv3d(cout, cout, 3, padding=1)
         nn.init.zeros_(self.tconv.weight)
         nn.init.zeros_(self.tconv.bias)
 
@@ -83,6 +91,10 @@ class ResBlock(nn.Module):
         h = self.norm2(h) * (1 + scale) + shift
         h = self.conv2(F.silu(h)) + self.skip(x)
         hw = h.shape[-2:]
+        if self.temporal == "conv3d":
+            t = rearrange(self.tnorm(h), "(b f) c h w -> b c f h w", f=frames)
+            t = rearrange(self.tconv(F.silu(t)), "b c f h w -> (b f) c h w")
+            return h + t
         t = rearrange(self.tnorm(h), "(b f) c h w -> (b h w) c f", f=frames)
         t = rearrange(self.tconv(F.silu(t)), "(b h w) c f -> (b f) c h w", h=hw[0], w=hw[1])
         return h + t
@@ -105,6 +117,45 @@ class CrossAttention(nn.Module):
         return x + rearrange(out, "b (f h w) c -> (b f) c h w", f=frames, h=h, w=w)
 
 
+def sinusoid(pos: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal features of integer positions (N,) -> (N, dim), wavelengths 2..64."""
+    half = dim // 2
+    freqs = math.pi * torch.exp(-math.log(32.0) * torch.arange(half, device=pos.device) / max(half - 1, 1))
+    args = pos.float()[:, None] * freqs[None]
+    return torch.cat([args.sin(), args.cos()], dim=-1)
+
+
+class SpaceTimeAttention(nn.Module):
+    """Self-attention over all (frame, y, x) cells of a clip, with 3-D sinusoidal positions.
+
+    Lets every cell compare itself with every cell of every other frame, so an object's
+    trajectory can be made consistent over the whole clip. Used at the coarsest level
+    (8x8 x 8 frames = 512 tokens for the 32x32 world).
+    """
+
+    def __init__(self, channels: int, heads: int = 4):
+        super().__init__()
+        self.norm = nn.GroupNorm(8, channels)
+        self.attn = nn.MultiheadAttention(channels, heads, batch_first=True)
+        nn.init.zeros_(self.attn.out_proj.weight)
+
+    def positions(self, f: int, h: int, w: int, c: int, device) -> torch.Tensor:
+        """(f*h*w, c): concatenated sinusoids of frame, row and column index (zero-padded to c)."""
+        d = (c // 3) // 2 * 2
+        pf, py, px = (sinusoid(torch.arange(n, device=device), d) for n in (f, h, w))
+        grid = torch.cat([pf[:, None, None].expand(f, h, w, d), py[None, :, None].expand(f, h, w, d),
+                          px[None, None, :].expand(f, h, w, d)], dim=-1)
+        return F.pad(grid.reshape(f * h * w, 3 * d), (0, c - 3 * d))
+
+    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        """x: (B*F, C, H, W) -> same shape."""
+        bf, c, h, w = x.shape
+        tokens = rearrange(self.norm(x), "(b f) c h w -> b (f h w) c", f=frames)
+        qk = tokens + self.positions(frames, h, w, c, x.device)[None]
+        out, _ = self.attn(qk, qk, tokens, need_weights=False)
+        return x + rearrange(out, "b (f h w) c -> (b f) c h w", f=frames, h=h, w=w)
+
+
 @dataclass
 class TinyVideoOutput(BaseOutput):
     sample: torch.Tensor
@@ -114,20 +165,31 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
     """Text-conditioned video U-Net on (B, 3, F, H, W) clips; predicts v (see the scheduler config)."""
 
     @register_to_config
-    def __init__(self, channels: int = 32, mult: int = 3, text_dim: int = 64, cond_dim: int = 128, patch: int = 2):
+    def __init__(self, channels: int = 32, mult: int = 3, text_dim: int = 64, cond_dim: int = 128, patch: int = 2,
+                 temporal: str = "conv1d", frame_embedding: bool = False, space_time_attention: bool = False):
         super().__init__()
+        if temporal not in ("conv1d", "conv3d", "conv3d-coarse"):
+            raise ValueError(f"temporal must be 'conv1d', 'conv3d' or 'conv3d-coarse', got {temporal!r}.")
         c1, c2, pc = channels, channels * mult, 3 * patch * patch
+        # conv3d-coarse: 3x3x3 temporal convs at the coarse (8x8) level only, k=3 ones at the fine level
+        tm = "conv1d" if temporal == "conv3d-coarse" else temporal
+        tc = "conv3d" if temporal == "conv3d-coarse" else temporal
         self.time_mlp = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.text_proj = nn.Linear(text_dim, cond_dim)
         self.conv_in = nn.Conv2d(pc, c1, 3, padding=1)
-        self.down1 = nn.ModuleList([ResBlock(c1, c1, cond_dim)])
+        self.frame_mlp = nn.Linear(cond_dim, cond_dim) if frame_embedding else None
+        if self.frame_mlp is not None:
+            nn.init.zeros_(self.frame_mlp.weight)
+            nn.init.zeros_(self.frame_mlp.bias)
+        self.down1 = nn.ModuleList([ResBlock(c1, c1, cond_dim, tm)])
         self.attn1 = CrossAttention(c1, text_dim)
         self.downsample = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
-        self.mid = nn.ModuleList([ResBlock(c2, c2, cond_dim), ResBlock(c2, c2, cond_dim)])
+        self.mid = nn.ModuleList([ResBlock(c2, c2, cond_dim, tc), ResBlock(c2, c2, cond_dim, tc)])
+        self.st_attn = SpaceTimeAttention(c2) if space_time_attention else None
         self.attn2 = CrossAttention(c2, text_dim)
-        self.mid2 = ResBlock(c2, c2, cond_dim)
+        self.mid2 = ResBlock(c2, c2, cond_dim, tc)
         self.upsample = nn.Conv2d(c2, c1 * 4, 3, padding=1)
-        self.up1 = nn.ModuleList([ResBlock(2 * c1, c1, cond_dim)])
+        self.up1 = nn.ModuleList([ResBlock(2 * c1, c1, cond_dim, tm)])
         self.attn3 = CrossAttention(c1, text_dim)
         self.norm_out = nn.GroupNorm(8, c1)
         self.conv_out = nn.Conv2d(c1, pc, 3, padding=1)
@@ -139,7 +201,11 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         keep = (~text_mask).float()[..., None]
         pooled = (text * keep).sum(1) / keep.sum(1).clamp(min=1)
         temb = self.time_mlp(timestep_embedding(t, self.config.cond_dim)) + self.text_proj(pooled)
-        return temb.repeat_interleave(frames, dim=0)
+        cond = temb.repeat_interleave(frames, dim=0)  # (B*F, cond_dim)
+        if self.frame_mlp is not None:
+            fpos = sinusoid(torch.arange(frames, device=cond.device), self.config.cond_dim)
+            cond = cond + self.frame_mlp(fpos).repeat(batch, 1)
+        return cond
 
     def forward(self, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor,
                 encoder_attention_mask: torch.Tensor | None = None, return_dict: bool = True):
@@ -159,6 +225,8 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         x = self.downsample(skip)
         for blk in self.mid:
             x = blk(x, cond, f)
+        if self.st_attn is not None:
+            x = self.st_attn(x, f)
         x = self.mid2(self.attn2(x, text, pad, f), cond, f)
         x = F.pixel_shuffle(self.upsample(x), 2)
         x = torch.cat([x, skip], dim=1)
