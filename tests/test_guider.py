@@ -50,3 +50,65 @@ def test_save_and_load_round_trip(tmp_path):
     public = lambda cfg: {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items() if not k.startswith("_")}  # noqa: E731
     assert public(loaded.config) == public(guider.config)
     assert loaded.method == guider.method and loaded.layout == "BFCHW"
+
+
+# --- inside a real modular pipeline (diffusers WanBlocks with tiny components) ---------------
+
+class ReferenceSAMG(ClassifierFreeGuidance):
+    """The formula of REFERENCE.md section 1 written out independently (min-max, mean_sq, clip)."""
+
+    def __init__(self, w_min: float, w_max: float):
+        super().__init__(guidance_scale=w_max)
+        self.w_lo, self.w_hi, self.fields = w_min, w_max, []
+
+    def forward(self, pred_cond, pred_uncond=None):
+        out = super().forward(pred_cond, pred_uncond)
+        d = (pred_cond - pred_uncond).double()
+        energy = (d ** 2).mean(dim=1, keepdim=True)
+        flat = energy.flatten(1)
+        lo, hi = flat.min(1).values.view(-1, 1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1, 1)
+        w = self.w_hi - (energy - lo) / (hi - lo + 1e-8) * (self.w_hi - self.w_lo)
+        self.fields.append(w)
+        out.pred = (pred_uncond.double() + w * d).to(pred_cond.dtype)
+        return out
+
+
+def modular_wan():
+    import pytest
+    pytest.importorskip("ftfy")
+    from diffusers.modular_pipelines.wan.modular_blocks_wan import WanBlocks
+    from samg_video.pipelines import tiny
+
+    classic, kwargs, _ = tiny.build("WanPipeline")
+    pipe = WanBlocks().init_pipeline()
+    pipe.update_components(**{k: classic.components[k] for k in
+                              ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")})
+    calls = []
+    classic.transformer.register_forward_hook(lambda *a: calls.append(1))
+
+    def run(guider):
+        pipe.update_components(guider=guider)
+        calls.clear()
+        latents = pipe(prompt="a red circle moving left", negative_prompt="blurry", num_inference_steps=3,
+                     height=16, width=16, num_frames=9, max_sequence_length=16,
+                     generator=torch.Generator().manual_seed(0), output="latents")
+        return latents, len(calls)
+
+    return run
+
+
+def test_guider_in_modular_wan_pipeline_reduces_to_cfg_and_matches_reference():
+    run = modular_wan()
+    cfg_lat, cfg_calls = run(ClassifierFreeGuidance(guidance_scale=4.0))
+    samg_lat, samg_calls = run(SAMGGuider(w_min=4.0, w_max=4.0, temporal_sigma=1.0, spatial_sigma=1.0))
+    torch.testing.assert_close(samg_lat, cfg_lat, atol=1e-5, rtol=0)
+    assert samg_calls == cfg_calls == 6  # 3 steps x (cond, uncond): no extra model evaluations
+
+    reference = ReferenceSAMG(2.0, 8.0)
+    ref_lat, _ = run(reference)
+    ours, _ = run(SAMGGuider(w_min=2.0, w_max=8.0))
+    torch.testing.assert_close(ours, ref_lat, atol=1e-5, rtol=0)
+    assert (ref_lat - cfg_lat).abs().max() > 1e-2  # the field really varied
+    field = reference.fields[-1]
+    assert field.shape[1] == 1
+    assert abs(field.min().item() - 2.0) < 1e-3 and abs(field.max().item() - 8.0) < 1e-3  # eps 1e-8 in the denominator
