@@ -50,7 +50,7 @@ def add_generate(sub) -> None:
     p = sub.add_parser("generate", help="generate a video with SAMG or a baseline",
                        description="Generate a clip. With no --model it uses the bundled model on the CPU.")
     p.add_argument("--prompt", required=True)
-    p.add_argument("--out", required=True, help="clip.mp4, clip.gif, or a folder for PNG frames")
+    p.add_argument("--out", required=True, help="clip.mp4 / .webm / .avi / .gif, or a folder for PNG frames")
     p.add_argument("--model", default="demo", help="'demo' (bundled, default) or a registry name (`samg-video models`)")
     p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (else the Hub cache)")
     p.add_argument("--device", default="cpu")
@@ -73,7 +73,7 @@ def add_generate(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, help="default: the model card's")
     p.add_argument("--frames", type=int, help="default: the model card's")
-    p.add_argument("--format", choices=["mp4", "gif", "png"], help="default: from the --out suffix")
+    p.add_argument("--format", choices=["mp4", "webm", "avi", "gif", "png"], help="default: from the --out suffix")
     p.add_argument("--fps", type=int, default=6)
     p.add_argument("--upscale", type=int, default=8, help="nearest-neighbour upscaling for viewing")
     p.add_argument("--save-scale-field", nargs="?", const="", metavar="PATH",
@@ -184,7 +184,7 @@ def add_compare(sub) -> None:
     p.add_argument("--prompt", required=True)
     p.add_argument("--methods", nargs="+", required=True,
                    help="e.g. cfg:7.5 samg:5-12 apg:7.5 samg:3-9,temporal_sigma=1 configs/guidance/rescale.yaml")
-    p.add_argument("--out", required=True, help="side-by-side video (.mp4 / .gif / folder)")
+    p.add_argument("--out", required=True, help="side-by-side video (.mp4 / .webm / .avi / .gif / folder)")
     p.add_argument("--json", help="also write the metrics table as JSON")
     p.add_argument("--model", default="demo")
     p.add_argument("--model-path")

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-FORMATS = ("mp4", "gif", "png")
+FORMATS = ("mp4", "webm", "avi", "gif", "png")
+# ffmpeg encoder and options per container (imageio-ffmpeg ships an ffmpeg with all three)
+FFMPEG_CODECS = {
+    "mp4": ("libx264", "yuv420p", ["-crf", "12"]),
+    "webm": ("libvpx-vp9", "yuv420p", ["-crf", "15", "-b:v", "0", "-deadline", "realtime"]),
+    "avi": ("mjpeg", "yuvj420p", ["-q:v", "2"]),
+}
 
 
 def to_uint8(frames) -> np.ndarray:
@@ -37,11 +43,12 @@ def format_of(path: str | Path, fmt: str | None = None) -> str:
             raise ValueError(f"Unknown output format {fmt!r}; use one of {', '.join(FORMATS)}.")
         return fmt
     suffix = Path(path).suffix.lower().lstrip(".")
-    if suffix in ("mp4", "gif"):
+    if suffix in FORMATS and suffix != "png":
         return suffix
     if suffix in ("", "png"):
         return "png"
-    raise ValueError(f"Cannot tell the format of {str(path)!r}; end it in .mp4 or .gif, or pass a folder for PNG frames.")
+    raise ValueError(f"Cannot tell the format of {str(path)!r}; end it in .mp4, .webm, .avi or .gif, "
+                     "or pass a folder for PNG frames.")
 
 
 def write_video(frames, path: str | Path, fps: int = 8, fmt: str | None = None, scale: int = 1) -> Path:
@@ -53,8 +60,8 @@ def write_video(frames, path: str | Path, fps: int = 8, fmt: str | None = None, 
         return _write_pngs(data, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp.{fmt}")
-    if fmt == "mp4":
-        _write_mp4(data, tmp, fps)
+    if fmt in FFMPEG_CODECS:
+        _write_ffmpeg(data, tmp, fps, fmt)
     else:
         import imageio.v3 as iio
 
@@ -63,15 +70,17 @@ def write_video(frames, path: str | Path, fps: int = 8, fmt: str | None = None, 
     return path
 
 
-def _write_mp4(data: np.ndarray, path: Path, fps: int) -> None:
+def _write_ffmpeg(data: np.ndarray, path: Path, fps: int, fmt: str) -> None:
+    """mp4 (H.264), webm (VP9) or avi (MJPEG) through imageio-ffmpeg's bundled ffmpeg."""
     import imageio_ffmpeg
 
+    codec, pix_fmt, params = FFMPEG_CODECS[fmt]
     h, w = data.shape[1:3]
-    if h % 2 or w % 2:  # yuv420p needs even sizes
+    if h % 2 or w % 2:  # 4:2:0 chroma needs even sizes
         data = np.pad(data, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         h, w = data.shape[1:3]
-    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, codec="libx264", pix_fmt_out="yuv420p",
-                                         output_params=["-crf", "12"], macro_block_size=1)
+    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, codec=codec, pix_fmt_out=pix_fmt,
+                                         output_params=params, macro_block_size=1)
     writer.send(None)
     for frame in data:
         writer.send(np.ascontiguousarray(frame))
@@ -90,7 +99,10 @@ def _write_pngs(data: np.ndarray, folder: Path) -> Path:
 
 
 def read_video(path: str | Path) -> np.ndarray:
-    """Read an mp4 / gif / folder of PNG frames back as uint8 (F, H, W, 3)."""
+    """Read a whole clip (mp4 / webm / avi / mov / mkv / gif / folder of frames) as uint8 (F, H, W, 3).
+
+    For long videos prefer `iter_frames`, which decodes in chunks.
+    """
     import imageio.v3 as iio
 
     path = Path(path)
@@ -99,7 +111,7 @@ def read_video(path: str | Path) -> np.ndarray:
         if not frames:
             raise ValueError(f"{path} holds no PNG frames.")
         return np.stack([iio.imread(f)[..., :3] for f in frames])
-    if path.suffix.lower() == ".mp4":
+    if path.suffix.lower() in VIDEO_SUFFIXES:
         import imageio_ffmpeg
 
         reader = imageio_ffmpeg.read_frames(str(path))
