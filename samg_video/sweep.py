@@ -110,25 +110,50 @@ def save_clip(run_dir: Path, item_id: str, clip: np.ndarray) -> None:
     os.replace(tmp, folder / f"{item_id}.npy")
 
 
-def evaluate_item(pipe, item: Item, steps: int) -> tuple[dict, np.ndarray]:
-    """Generate one clip (batch of one, its own seed) and measure it."""
+def item_noise(seed: int, shape: tuple[int, ...]):
+    """The initial noise of one item, (1, C, F, H, W) from its own seed: results do not depend on batching."""
+    import torch
+
+    return torch.randn((1, *shape), generator=torch.Generator().manual_seed(seed))
+
+
+def evaluate_items(pipe, items: list[Item], steps: int) -> list[tuple[dict, np.ndarray]]:
+    """Generate the clips of items that share one method config (one batch) and measure each."""
     import torch
 
     from . import guidance, io, metrics
-    from .demo import score
+    from .demo import score, world
     from .pipelines import apply
 
-    with apply(pipe, guidance.from_dict(item.method)):
-        out = pipe(item.prompt, num_inference_steps=steps, guidance_scale=2.0, progress=False,
-                   generator=torch.Generator().manual_seed(item.seed))
-    clip = io.to_uint8(out.frames[0])
-    report = score(clip, item.prompt)
-    raw = out.raw
-    row = {**{f"prompt_{k}": report[k] for k in ("color", "shape", "motion", "correct")},
-           "objects": item.prompt.count(" and ") + 1,
-           "out_of_range": float((raw.abs() > 1.05).float().mean()),
-           **metrics.compute(clip, metrics=["flicker", "warp_error", "motion", "saturation"])}
-    return row, clip
+    methods = {json.dumps(it.method, sort_keys=True) for it in items}
+    if len(methods) != 1:
+        raise ValueError("A sweep batch must share one method config.")
+    shape = (3, world.NUM_FRAMES, world.SIZE, world.SIZE)
+    latents = torch.cat([item_noise(it.seed, shape) for it in items])
+    with apply(pipe, guidance.from_dict(items[0].method)):
+        out = pipe([it.prompt for it in items], latents=latents, num_inference_steps=steps, guidance_scale=2.0,
+                   progress=False)
+    results = []
+    for item, frames, raw in zip(items, out.frames, out.raw):
+        clip = io.to_uint8(frames)
+        report = score(clip, item.prompt)
+        row = {**{f"prompt_{k}": report[k] for k in ("color", "shape", "motion", "correct")},
+               "objects": item.prompt.count(" and ") + 1,
+               "out_of_range": float((raw.abs() > 1.05).float().mean()),
+               **metrics.compute(clip, metrics=["flicker", "warp_error", "motion", "saturation"])}
+        results.append((row, clip))
+    return results
+
+
+def batches(items: list[Item], size: int) -> list[list[Item]]:
+    """Consecutive items with the same method config, at most `size` per batch."""
+    out: list[list[Item]] = []
+    for it in items:
+        if out and len(out[-1]) < size and out[-1][0].method == it.method:
+            out[-1].append(it)
+        else:
+            out.append([it])
+    return out
 
 
 def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_processes: int = 1,
@@ -149,14 +174,31 @@ def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_pro
     shard = run / f"manifest.rank{process_index}.jsonl"
     pipe = load_pipeline(model_path) if todo else None
     counts = {"items": len(mine), "skipped": len(mine) - len(todo), "done": 0, "failed": 0}
-    for item in tqdm(todo, desc=f"sweep [{process_index + 1}/{num_processes}]", disable=not progress):
-        base = {"id": item.id, "prompt": item.prompt, "seed": item.seed, "method": item.method}
+    steps, size = int(config.get("steps", 25)), int(config.get("batch", 1))
+    bar = tqdm(total=len(todo), desc=f"sweep [{process_index + 1}/{num_processes}]", disable=not progress)
+    for batch in batches(todo, size):
         try:
-            row, clip = evaluate_item(pipe, item, int(config.get("steps", 25)))
-            save_clip(run, item.id, clip)
-            append_line(shard, {**base, **row})
-            counts["done"] += 1
-        except Exception as err:  # noqa: BLE001  (one failed item must not stop the sweep)
-            append_line(shard, {**base, "error": f"{type(err).__name__}: {err}"})
-            counts["failed"] += 1
+            outcomes = [(it, res, None) for it, res in zip(batch, evaluate_items(pipe, batch, steps))]
+        except Exception as err:  # noqa: BLE001  (a failed batch is retried item by item)
+            outcomes = [(batch[0], None, err)] if len(batch) == 1 else [_alone(pipe, it, steps) for it in batch]
+        for item, result, err in outcomes:
+            base = {"id": item.id, "prompt": item.prompt, "seed": item.seed, "method": item.method}
+            if err is not None:  # one failed item must not stop the sweep
+                append_line(shard, {**base, "error": f"{type(err).__name__}: {err}"})
+                counts["failed"] += 1
+            else:
+                row, clip = result
+                save_clip(run, item.id, clip)
+                append_line(shard, {**base, **row})
+                counts["done"] += 1
+            bar.update(1)
+    bar.close()
     return counts
+
+
+def _alone(pipe, item: Item, steps: int):
+    """(item, result, None) or (item, None, error) for one item run on its own."""
+    try:
+        return item, evaluate_items(pipe, [item], steps)[0], None
+    except Exception as err:  # noqa: BLE001
+        return item, None, err

@@ -43,14 +43,32 @@ def test_sweep_resumes_without_redoing_or_losing(config_path, tmp_path):
     assert len(redone) == 2  # only the torn and the missing item ran again
 
 
-def test_failed_item_is_recorded_and_sweep_goes_on(tmp_path):
-    config = {"prompts": ["a red circle moving left", "a purple blob"], "seeds": [0], "steps": 2, "methods": ["cfg:3"]}
+@pytest.mark.parametrize("batch", [1, 3])
+def test_failed_item_is_recorded_and_sweep_goes_on(tmp_path, batch):
+    config = {"prompts": ["a red circle moving left", "a purple blob", "a green square standing still"],
+              "seeds": [0], "steps": 2, "methods": ["cfg:3"], "batch": batch}
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(config))
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "run")]) == 1
     rows = {r["prompt"]: r for r in read_manifest(tmp_path / "run")}
     assert "Unknown word 'purple'" in rows["a purple blob"]["error"]
-    assert "warp_error" in rows["a red circle moving left"]
+    assert "warp_error" in rows["a red circle moving left"] and "warp_error" in rows["a green square standing still"]
+
+
+def test_batched_sweep_equals_one_by_one(config_path, tmp_path):
+    """Items carry their own noise seed, so batching changes nothing but float rounding."""
+    one = tmp_path / "one"
+    assert cli.main(["sweep", str(config_path), "--out", str(one)]) == 0
+    config = yaml.safe_load(config_path.read_text())
+    config["batch"] = 4
+    batched_path = tmp_path / "batched.yaml"
+    batched_path.write_text(yaml.safe_dump(config))
+    assert cli.main(["sweep", str(batched_path), "--out", str(tmp_path / "four")]) == 0
+    a, b = read_manifest(one), read_manifest(tmp_path / "four")
+    assert [r["id"] for r in a] == [r["id"] for r in b]
+    for x, y in zip(a, b):
+        assert {k: x[k] for k in x if k.startswith("prompt_")} == {k: y[k] for k in y if k.startswith("prompt_")}
+        assert x["flicker"] == pytest.approx(y["flicker"], abs=1e-3)
 
 
 def test_two_processes_equal_one(config_path, tmp_path):
