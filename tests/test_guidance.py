@@ -117,6 +117,24 @@ def test_temporal_smoothing_lowers_frame_to_frame_change():
     assert frame_change(smooth) < 0.5 * frame_change(raw)
 
 
+@pytest.mark.parametrize("spatial,temporal", [(0.7, 1.5), (1.0, 0.0), (0.0, 2.0), (2.5, 0.4)])
+def test_smoothing_equals_scipy_gaussian_filter(spatial, temporal):
+    """Independent truth: scipy.ndimage.gaussian_filter1d, replicate ("nearest") borders, radius ceil(3 sigma)."""
+    import math
+
+    from scipy.ndimage import gaussian_filter1d
+
+    from samg_video.guidance.smoothing import smooth_field
+
+    x = torch.rand((2, 1, 5, 7, 9), generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    ref = x.numpy()
+    for axis, sigma in ((3, spatial), (4, spatial), (2, temporal)):
+        if sigma:
+            ref = gaussian_filter1d(ref, sigma, axis=axis, mode="nearest", radius=max(1, math.ceil(3 * sigma)))
+    ours = smooth_field(x.float(), spatial, temporal)
+    torch.testing.assert_close(ours, torch.from_numpy(ref).float(), atol=1e-6, rtol=0)
+
+
 def test_smoothing_leaves_a_constant_field_alone():
     from samg_video.guidance.smoothing import smooth_field
 
