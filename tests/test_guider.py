@@ -1,5 +1,6 @@
 """SAMGGuider: the diffusers guider API around the SAMG core."""
 
+import pytest
 import torch
 from diffusers.guiders import ClassifierFreeGuidance
 
@@ -52,35 +53,51 @@ def test_save_and_load_round_trip(tmp_path):
     assert loaded.method == guider.method and loaded.layout == "BFCHW"
 
 
-# --- inside a real modular pipeline (diffusers WanBlocks with tiny components) ---------------
+# --- inside real modular pipelines (diffusers WanBlocks / LTXBlocks with tiny components) ----------
 
 class ReferenceSAMG(ClassifierFreeGuidance):
-    """The formula of REFERENCE.md section 1 written out independently (min-max, mean_sq, clip)."""
+    """The formula of REFERENCE.md section 1 written out independently (min-max, mean_sq, whole sample).
 
-    def __init__(self, w_min: float, w_max: float):
+    Channels are dim 1 for latents (B, C, F, H, W) and the last dim for packed tokens (B, N, C).
+    """
+
+    def __init__(self, w_min: float, w_max: float, channel_dim: int = 1):
         super().__init__(guidance_scale=w_max)
-        self.w_lo, self.w_hi, self.fields = w_min, w_max, []
+        self.w_lo, self.w_hi, self.dim, self.fields = w_min, w_max, channel_dim, []
 
     def forward(self, pred_cond, pred_uncond=None):
         out = super().forward(pred_cond, pred_uncond)
         d = (pred_cond - pred_uncond).double()
-        energy = (d ** 2).mean(dim=1, keepdim=True)
+        energy = (d ** 2).mean(dim=self.dim, keepdim=True)
         flat = energy.flatten(1)
-        lo, hi = flat.min(1).values.view(-1, 1, 1, 1, 1), flat.max(1).values.view(-1, 1, 1, 1, 1)
+        shape = (-1,) + (1,) * (d.ndim - 1)
+        lo, hi = flat.min(1).values.view(shape), flat.max(1).values.view(shape)
         w = self.w_hi - (energy - lo) / (hi - lo + 1e-8) * (self.w_hi - self.w_lo)
         self.fields.append(w)
         out.pred = (pred_uncond.double() + w * d).to(pred_cond.dtype)
         return out
 
 
-def modular_wan():
+MODULAR = {  # pipeline class -> (blocks, call sizes, layout the transformer hands the guider)
+    "WanPipeline": ("diffusers.modular_pipelines.wan.modular_blocks_wan.WanBlocks",
+                    dict(height=16, width=16, num_frames=9), "BCFHW"),
+    "LTXPipeline": ("diffusers.modular_pipelines.ltx.modular_blocks_ltx.LTXBlocks",
+                    dict(height=32, width=32, num_frames=9), "tokens"),
+}
+
+
+def modular(name: str):
+    """A runner: guider -> (final latents, number of transformer calls)."""
+    import importlib
+
     import pytest
-    pytest.importorskip("ftfy")
-    from diffusers.modular_pipelines.wan.modular_blocks_wan import WanBlocks
+    pytest.importorskip("ftfy")  # the modular Wan text step cleans prompts with ftfy
     from samg_video.pipelines import tiny
 
-    classic, kwargs, _ = tiny.build("WanPipeline")
-    pipe = WanBlocks().init_pipeline()
+    path, sizes, _ = MODULAR[name]
+    module, cls = path.rsplit(".", 1)
+    classic, _, _ = tiny.build(name)
+    pipe = getattr(importlib.import_module(module), cls)().init_pipeline()
     pipe.update_components(**{k: classic.components[k] for k in
                               ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")})
     calls = []
@@ -90,25 +107,35 @@ def modular_wan():
         pipe.update_components(guider=guider)
         calls.clear()
         latents = pipe(prompt="a red circle moving left", negative_prompt="blurry", num_inference_steps=3,
-                     height=16, width=16, num_frames=9, max_sequence_length=16,
-                     generator=torch.Generator().manual_seed(0), output="latents")
+                       max_sequence_length=16, generator=torch.Generator().manual_seed(0), output="latents", **sizes)
         return latents, len(calls)
 
     return run
 
 
-def test_guider_in_modular_wan_pipeline_reduces_to_cfg_and_matches_reference():
-    run = modular_wan()
+@pytest.mark.parametrize("name", list(MODULAR))
+def test_guider_in_modular_pipeline_reduces_to_cfg_and_matches_reference(name):
+    run, layout = modular(name), MODULAR[name][2]
+    grid = dict(token_grid=(3, 8, 8)) if layout == "tokens" else {}  # tiny LTX VAE: 4x in time and space
     cfg_lat, cfg_calls = run(ClassifierFreeGuidance(guidance_scale=4.0))
-    samg_lat, samg_calls = run(SAMGGuider(w_min=4.0, w_max=4.0, temporal_sigma=1.0, spatial_sigma=1.0))
+    samg_lat, samg_calls = run(SAMGGuider(w_min=4.0, w_max=4.0, temporal_sigma=1.0, spatial_sigma=1.0,
+                                          layout=layout, **grid))
     torch.testing.assert_close(samg_lat, cfg_lat, atol=1e-5, rtol=0)
     assert samg_calls == cfg_calls == 6  # 3 steps x (cond, uncond): no extra model evaluations
 
-    reference = ReferenceSAMG(2.0, 8.0)
+    reference = ReferenceSAMG(2.0, 8.0, channel_dim=-1 if layout == "tokens" else 1)
     ref_lat, _ = run(reference)
-    ours, _ = run(SAMGGuider(w_min=2.0, w_max=8.0))
+    ours, _ = run(SAMGGuider(w_min=2.0, w_max=8.0, layout=layout))
     torch.testing.assert_close(ours, ref_lat, atol=1e-5, rtol=0)
     assert (ref_lat - cfg_lat).abs().max() > 1e-2  # the field really varied
     field = reference.fields[-1]
-    assert field.shape[1] == 1
     assert abs(field.min().item() - 2.0) < 1e-3 and abs(field.max().item() - 8.0) < 1e-3  # eps 1e-8 in the denominator
+
+
+def test_tokens_layout_errors():
+    with pytest.raises(ValueError, match="token_grid"):
+        SAMGGuider(layout="tokens", temporal_sigma=1.0)
+    guider = SAMGGuider(layout="tokens", token_grid=(2, 2, 2))
+    guider.set_state(step=0, num_inference_steps=2, timestep=torch.tensor(999))
+    with pytest.raises(ValueError, match="holds 8 tokens"):
+        guider.forward(torch.randn(1, 9, 4), torch.randn(1, 9, 4))

@@ -37,3 +37,17 @@ def from_canonical(x: torch.Tensor, layout: str) -> torch.Tensor:
     if layout == "BCHW":
         return x.squeeze(2)
     return x
+
+
+def tokens_to_canonical(tokens: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    """Packed tokens (B, F*H*W, C) in (frame, row, column) order (LTX-Video) -> view (B, C, F, H, W)."""
+    b, n, c = tokens.shape
+    if grid[0] * grid[1] * grid[2] != n:
+        raise ValueError(f"A latent grid of {tuple(grid)} holds {grid[0] * grid[1] * grid[2]} tokens, "
+                         f"but the predictions have {n}; pass the latent (frames, height, width) of this call.")
+    return tokens.view(b, *grid, c).permute(0, 4, 1, 2, 3)
+
+
+def canonical_to_tokens(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, H, W) -> packed tokens (B, F*H*W, C); the inverse of `tokens_to_canonical`."""
+    return x.permute(0, 2, 3, 4, 1).reshape(x.shape[0], -1, x.shape[1])

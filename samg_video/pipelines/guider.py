@@ -9,6 +9,12 @@ the SAMG state (the step EMA) is reset.
     guider = SAMGGuider(w_min=5, w_max=12, temporal_sigma=1.0, layout="BCFHW")
     pipe.update_components(guider=guider)          # modular pipelines
     guider.save_pretrained("my_guider"); SAMGGuider.from_pretrained("my_guider")
+
+Packed-token pipelines (modular LTX-Video) hand the guider predictions of shape
+(B, N, C), tokens in (frame, row, column) order. With `layout="tokens"` the field is
+computed per token (channel energy, normalised over all N tokens of a sample), which
+needs no grid; smoothing and per-frame normalisation need the latent grid, given as
+`token_grid=(F, H, W)` (LTX-Video: ((num_frames - 1) // 8 + 1, height // 32, width // 32)).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.guiders.guider_utils import BaseGuidance, GuiderOutput
 
 from ..guidance import SAMG
+from ..guidance.layout import canonical_to_tokens, tokens_to_canonical
 
 
 class SAMGGuider(BaseGuidance):
@@ -29,9 +36,18 @@ class SAMGGuider(BaseGuidance):
     def __init__(self, w_min: float = 5.0, w_max: float = 12.0, energy: str = "mean_sq", normalize: str = "clip",
                  quantiles: tuple[float, float] = (0.0, 1.0), spatial_sigma: float = 0.0,
                  temporal_sigma: float = 0.0, step_ema: float = 0.0, bound: float | None = None,
-                 layout: str = "BCFHW", start: float = 0.0, stop: float = 1.0, enabled: bool = True):
+                 layout: str = "BCFHW", token_grid: tuple[int, int, int] | None = None,
+                 start: float = 0.0, stop: float = 1.0, enabled: bool = True):
         super().__init__(start, stop, enabled)
+        if layout not in ("BCFHW", "BFCHW", "BCHW", "tokens"):
+            raise ValueError(f"layout must be BCFHW, BFCHW, BCHW or tokens, got {layout!r}.")
+        needs_grid = spatial_sigma > 0 or temporal_sigma > 0 or normalize == "frame"
+        if layout == "tokens" and token_grid is None and needs_grid:
+            raise ValueError("layout='tokens' with smoothing or normalize='frame' needs token_grid=(F, H, W), the "
+                             "latent frames, height and width (LTX-Video: ((num_frames - 1) // 8 + 1, height // 32, "
+                             "width // 32)).")
         self.layout = layout
+        self.token_grid = tuple(token_grid) if token_grid is not None else None
         self.method = SAMG(w_min=w_min, w_max=w_max, energy=energy, normalize=normalize, quantiles=tuple(quantiles),
                            spatial_sigma=spatial_sigma, temporal_sigma=temporal_sigma, step_ema=step_ema,
                            bound=bound)
@@ -54,9 +70,19 @@ class SAMGGuider(BaseGuidance):
         if not self._is_enabled_now():
             return GuiderOutput(pred=pred_cond, pred_cond=pred_cond, pred_uncond=pred_uncond)
         steps = self._num_inference_steps or 1
-        pred = self.method(pred_uncond, pred_cond, step=min(self._step or 0, steps - 1), num_steps=steps,
-                           layout=self.layout)
+        step = min(self._step or 0, steps - 1)
+        if self.layout != "tokens":
+            pred = self.method(pred_uncond, pred_cond, step=step, num_steps=steps, layout=self.layout)
+        else:
+            grid = self._grid(pred_cond)
+            u, c = (tokens_to_canonical(x, grid) for x in (pred_uncond, pred_cond))
+            pred = canonical_to_tokens(self.method(u, c, step=step, num_steps=steps, layout="BCFHW"))
         return GuiderOutput(pred=pred, pred_cond=pred_cond, pred_uncond=pred_uncond)
+
+    def _grid(self, tokens: torch.Tensor) -> tuple[int, int, int]:
+        if tokens.ndim != 3:
+            raise ValueError(f"layout='tokens' expects predictions (B, N, C), got shape {tuple(tokens.shape)}.")
+        return self.token_grid or (1, 1, tokens.shape[1])
 
     @property
     def is_conditional(self) -> bool:

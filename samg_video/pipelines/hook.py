@@ -27,7 +27,7 @@ from typing import Any, Callable
 import torch
 
 from ..guidance import Guidance
-from ..guidance.layout import from_canonical
+from ..guidance.layout import canonical_to_tokens, from_canonical, tokens_to_canonical
 
 
 @dataclass
@@ -105,16 +105,9 @@ def call_timestep(args, kwargs) -> float:
     return float(torch.as_tensor(t).reshape(-1)[0])
 
 
-def tokens_to_canonical(tokens: torch.Tensor, kwargs) -> torch.Tensor:
-    """LTX packed tokens (B, F*H*W, C) -> view (B, C, F, H, W), sizes from the call kwargs."""
-    b, _, c = tokens.shape
-    f, h, w = (int(kwargs[k]) for k in ("num_frames", "height", "width"))
-    return tokens.view(b, f, h, w, c).permute(0, 4, 1, 2, 3)
-
-
-def canonical_to_tokens(x: torch.Tensor) -> torch.Tensor:
-    b, c = x.shape[:2]
-    return x.permute(0, 2, 3, 4, 1).reshape(b, -1, c)
+def call_grid(kwargs) -> tuple[int, int, int]:
+    """The latent (frames, height, width) an LTX transformer call was given."""
+    return tuple(int(kwargs[k]) for k in ("num_frames", "height", "width"))
 
 
 class GuidanceHandle:
@@ -182,7 +175,7 @@ class GuidanceHandle:
         sigma = noise_level(self._scheduler, step, t)
         tokens = self.adapter.layout == "tokens"
         if tokens:
-            pred_uncond, pred_cond = (tokens_to_canonical(x, kwargs) for x in (pred_uncond, pred_cond))
+            pred_uncond, pred_cond = (tokens_to_canonical(x, call_grid(kwargs)) for x in (pred_uncond, pred_cond))
         layout = "BCFHW" if tokens else self.adapter.layout
         guided = self.method(pred_uncond, pred_cond, step=step, num_steps=num_steps, layout=layout, sigma=sigma)
         if tokens:
