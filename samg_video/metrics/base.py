@@ -56,10 +56,17 @@ class Pair:
         return self._cache["bw"]
 
     @property
+    def prev_float(self) -> np.ndarray:
+        """Frame t as float32 in [0, 1] (H, W, 3)."""
+        if "prev_float" not in self._cache:
+            self._cache["prev_float"] = self.prev.astype(np.float32) * np.float32(1 / 255)
+        return self._cache["prev_float"]
+
+    @property
     def warped_next(self) -> np.ndarray:
         """Frame t+1 warped onto frame t, float32 in [0, 1]."""
         if "warped" not in self._cache:
-            self._cache["warped"] = flowlib.warp(self.next.astype(np.float32) / 255, self.flow_fw)
+            self._cache["warped"] = flowlib.warp(self.next.astype(np.float32) * np.float32(1 / 255), self.flow_fw)
         return self._cache["warped"]
 
     @property
@@ -68,6 +75,13 @@ class Pair:
         if "valid" not in self._cache:
             self._cache["valid"] = ~flowlib.occlusion_mask(self.flow_fw, self.flow_bw)
         return self._cache["valid"]
+
+    @property
+    def valid_u8(self) -> np.ndarray:
+        """`valid` as a uint8 mask (1 = use) for OpenCV's masked means."""
+        if "valid_u8" not in self._cache:
+            self._cache["valid_u8"] = self.valid.view(np.uint8)
+        return self._cache["valid_u8"]
 
 
 class Metric:

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from .base import Metric, Pair, mean_or_none
+from .flow import masked_channel_mean
 
 
 def vbench_flicker(frames: np.ndarray) -> float:
@@ -28,9 +29,9 @@ class Flicker(Metric):
         self.mae, self.residual = [], []
 
     def pair(self, pair: Pair) -> None:
-        self.mae.append(float(cv2.absdiff(pair.next, pair.prev).mean()))
-        diff = np.abs(pair.warped_next - pair.prev.astype(np.float32) / 255)[pair.valid]
-        self.residual.append(float(diff.mean() * 255) if diff.size else 0.0)
+        self.mae.append(masked_channel_mean(cv2.absdiff(pair.next, pair.prev)))
+        residual = cv2.absdiff(pair.warped_next, pair.prev_float)  # (H, W, 3) in [0, 1]
+        self.residual.append(masked_channel_mean(residual, pair.valid_u8) * 255)  # 0 if all occluded
 
     def result(self) -> dict:
         mae, res = mean_or_none(self.mae), mean_or_none(self.residual)

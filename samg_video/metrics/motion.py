@@ -3,8 +3,8 @@ since a frozen video is perfectly smooth)."""
 
 from __future__ import annotations
 
-import numpy as np
 
+from . import flow as flowlib
 from .base import Metric, Pair, mean_or_none
 
 
@@ -15,7 +15,7 @@ class Motion(Metric):
         self.magnitudes = []
 
     def pair(self, pair: Pair) -> None:
-        self.magnitudes.append(float(np.linalg.norm(pair.flow_fw, axis=-1).mean()))
+        self.magnitudes.append(float(flowlib.magnitude(pair.flow_fw).mean()))
 
     def result(self) -> dict:
         return {"motion": mean_or_none(self.magnitudes)}

@@ -9,9 +9,9 @@ OpenCV DIS by default (Farneback, or torchvision RAFT with local weights).
 
 from __future__ import annotations
 
-import numpy as np
 
 from .base import Metric, Pair, mean_or_none
+from .flow import masked_channel_mean
 
 
 class WarpError(Metric):
@@ -21,10 +21,10 @@ class WarpError(Metric):
         self.errors = []
 
     def pair(self, pair: Pair) -> None:
-        sq = ((pair.prev.astype(np.float32) / 255 - pair.warped_next) ** 2).sum(-1)
-        valid = pair.valid
-        count = valid.sum()
-        self.errors.append(float(sq[valid].sum() / count) if count else float(sq.mean()))
+        diff = pair.prev_float - pair.warped_next
+        sq = diff * diff  # (H, W, 3); E sums over RGB: 3 x the mean over channels
+        mask = pair.valid_u8 if pair.valid.any() else None  # all occluded: every pixel
+        self.errors.append(3 * masked_channel_mean(sq, mask))
 
     def result(self) -> dict:
         return {"warp_error": mean_or_none(self.errors)}
