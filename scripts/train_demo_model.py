@@ -1,6 +1,6 @@
 """Train the bundled text-to-video model from scratch on the synthetic world.
 
-    python scripts/train_demo_model.py                       # ~88 min on 2 CPU cores
+    python scripts/train_demo_model.py                       # ~85 min on 2 CPU cores
     python scripts/train_demo_model.py --max-minutes 5       # a quick smoke run
 
 Checkpoints go to --run-dir every --ckpt-every steps (written atomically); running the
@@ -35,19 +35,19 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="models/demo-t2v")
     p.add_argument("--run-dir", default="runs/demo-train")
-    p.add_argument("--steps", type=int, default=2200, help="planned steps (sets the LR schedule)")
-    p.add_argument("--max-minutes", type=float, default=88.0, help="stop (and export) after this long")
+    p.add_argument("--steps", type=int, default=3500, help="planned steps (sets the LR schedule)")
+    p.add_argument("--max-minutes", type=float, default=85.0, help="stop (and export) after this long")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--pool", type=int, default=12000, help="number of pre-rendered training clips")
     p.add_argument("--uncond-prob", type=float, default=0.1, help="prompt dropout for CFG")
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temporal", choices=["conv1d", "conv3d", "conv3d-coarse"], default="conv3d-coarse",
-                   help="temporal convs of the U-Net blocks (see TinyVideoUNet)")
-    p.add_argument("--no-space-time-attention", action="store_true",
-                   help="leave out the self-attention over all (frame, y, x) cells at 8x8")
-    p.add_argument("--no-frame-embedding", action="store_true", help="leave out the frame-index embedding")
+    p.add_argument("--temporal", choices=["conv1d", "conv3d", "conv3d-coarse"], default="conv1d",
+                   help="temporal convs of the U-Net blocks (see TinyVideoUNet); the shipped model: conv1d")
+    p.add_argument("--space-time-attention", action="store_true",
+                   help="add a self-attention over all (frame, y, x) cells at 8x8 (tried; see the model card)")
+    p.add_argument("--frame-embedding", action="store_true", help="add a frame-index embedding (tried; see the model card)")
     p.add_argument("--weighting", choices=["v", "min-snr"], default="v",
                    help="loss weight per timestep: plain v-MSE (x0 weight snr + 1, sharp at low noise) or min-SNR-5")
     return p.parse_args(argv)
@@ -103,8 +103,8 @@ def main(argv=None) -> None:
     tokenizer = build_tokenizer()
     ids = tokenizer(prompts + [""], padding="max_length", max_length=tokenizer.model_max_length,
                     return_tensors="pt")
-    unet = TinyVideoUNet(temporal=args.temporal, frame_embedding=not args.no_frame_embedding,
-                         space_time_attention=not args.no_space_time_attention)
+    unet = TinyVideoUNet(temporal=args.temporal, frame_embedding=args.frame_embedding,
+                         space_time_attention=args.space_time_attention)
     text_encoder = build_text_encoder()
     sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                           prediction_type="v_prediction", clip_sample=False)
