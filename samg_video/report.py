@@ -4,7 +4,9 @@ Per method: prompt accuracy (all, single- and two-object prompts), attribute
 accuracies, artifact levels (pixels out of range, clipped highlights, saturation),
 temporal numbers (flicker, warping error) with motion magnitude beside them; the
 detail-artifact trade-off plots (accuracy against out-of-range pixels and against
-warping error, CFG scales joined as a curve); and frame strips of one clip per method.
+warping error, CFG scales joined as a curve); every method paired against the best CFG
+scale on the same prompts and seeds (mean difference with a 95 % interval); and frame
+strips of one clip per method.
 """
 
 from __future__ import annotations
@@ -53,6 +55,56 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
         row.update(n=len(ok), failed=len(items) - len(ok), config=items[0]["method"])
         table[label] = row
     return table
+
+
+PAIRED = [("prompt_correct", "prompt acc"), ("prompt_color", "colour"), ("prompt_shape", "shape"),
+          ("prompt_motion", "motion acc"), ("out_of_range", "out of range"), ("warp_error", "warp error"),
+          ("motion", "motion px/f")]
+
+
+def best_cfg(table: dict[str, dict]) -> str | None:
+    """The CFG row with the highest prompt accuracy (ties: the lower scale)."""
+    cfg = [(-r["prompt_correct"], r["config"]["scale"], label) for label, r in table.items()
+           if r["config"]["method"] == "cfg" and not np.isnan(r["prompt_correct"])]
+    return min(cfg)[2] if cfg else None
+
+
+def paired_differences(rows: list[dict], reference: str) -> dict[str, dict]:
+    """Per method, mean difference to `reference` on the same (prompt, seed) items, with a 95 % interval.
+
+    d_i = x_i(method) - x_i(reference) over the items both finished; reported as
+    mean(d) and 1.96 * sd(d) / sqrt(n) (normal approximation of the paired mean).
+    Pairing removes the prompt-to-prompt spread, so small real differences show.
+    """
+    by_method = defaultdict(dict)
+    for r in rows:
+        if "error" not in r:
+            by_method[method_label(r["method"])][(r["prompt"], r["seed"])] = r
+    ref = by_method.get(reference, {})
+    out = {}
+    for label, items in by_method.items():
+        keys = sorted(set(items) & set(ref))
+        entry = {"n": len(keys)}
+        for key, _ in PAIRED:
+            d = np.array([float(items[k][key]) - float(ref[k][key]) for k in keys
+                          if items[k].get(key) is not None and ref[k].get(key) is not None])
+            half = 1.96 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
+            entry[key] = (float(d.mean()) if len(d) else float("nan"), float(half))
+        out[label] = entry
+    return out
+
+
+def paired_table(paired: dict[str, dict], reference: str) -> str:
+    pct = {"prompt_correct", "prompt_color", "prompt_shape", "prompt_motion", "out_of_range"}
+    lines = [f"Paired against **{reference}** (same prompts and seeds; mean difference +- 95 % interval):", "",
+             "| method | n | " + " | ".join(name for _, name in PAIRED) + " |", "|---|---:|" + "---:|" * len(PAIRED)]
+    for label, entry in paired.items():
+        if label == reference:
+            continue
+        cells = [(f"{m * 100:+.1f} +- {h * 100:.1f}" if key in pct else f"{m:+.4f} +- {h:.4f}")
+                 for key, _ in PAIRED for m, h in [entry[key]]]
+        lines.append(f"| {label} | {entry['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(table: dict[str, dict]) -> str:
@@ -136,14 +188,19 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tupl
     plots = tradeoff_plots(table)
     strips = clip_strips(run, rows)
     failed = sum("error" in r for r in rows)
-    md = [f"# Sweep report: {run.name}", "", f"{len(rows)} items, {failed} failed.", "", markdown_table(table), ""]
+    reference = best_cfg(table)
+    paired = paired_differences(rows, reference) if reference else {}
+    comparison = paired_table(paired, reference) if reference else "No CFG rows to compare against."
+    md = [f"# Sweep report: {run.name}", "", f"{len(rows)} items, {failed} failed.", "", markdown_table(table), "",
+          comparison, ""]
     for key, data in plots.items():
         (out / f"tradeoff_{key}.png").write_bytes(base64.b64decode(data))
         md += [f"![accuracy against {key}](tradeoff_{key}.png)", ""]
     (out / "report.md").write_text("\n".join(md))
-    (out / "summary.json").write_text(json.dumps(table, indent=2, default=float))
+    (out / "summary.json").write_text(json.dumps({"methods": table, "paired_reference": reference,
+                                                  "paired": paired}, indent=2, default=float))
     body = [f"<h1>Sweep report: {html.escape(run.name)}</h1><p>{len(rows)} items, {failed} failed.</p>",
-            _html_table(table)]
+            _html_table(table), _html_table_from(comparison)]
     body += [f'<h3>accuracy against {k}</h3><img src="data:image/png;base64,{v}">' for k, v in plots.items()]
     body += ["<h2>Clips</h2>"] + [f'<p>{html.escape(k)}</p><img src="data:image/png;base64,{v}">'
                                   for k, v in strips.items()]
@@ -156,9 +213,18 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tupl
 
 
 def _html_table(table: dict[str, dict]) -> str:
-    lines = markdown_table(table).splitlines()
+    return _html_table_from(markdown_table(table))
+
+
+def _html_table_from(markdown: str) -> str:
+    """A markdown table (optionally after a caption paragraph) as HTML."""
+    text = markdown.split("\n\n")
+    caption = f"<p>{html.escape(text[0])}</p>" if len(text) > 1 else ""
+    lines = text[-1].splitlines()
+    if len(lines) < 2:
+        return caption + f"<p>{html.escape(text[-1])}</p>"
     head = [c.strip() for c in lines[0].strip("|").split("|")]
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
     cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><tr>{cells}</tr>{body}</table>"
+    return caption + f"<table><tr>{cells}</tr>{body}</table>"

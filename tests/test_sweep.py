@@ -101,7 +101,21 @@ def test_report_from_a_sweep(tmp_path):
     assert (tmp_path / "run" / "tradeoff_out_of_range.png").stat().st_size > 1000
     assert page.count("data:image/png;base64,") >= 6 and "src=\"http" not in page  # self-contained
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert summary["samg 2-6"]["n"] == 2 and 0 <= summary["cfg 6"]["single"] <= 1
+    methods = summary["methods"]
+    assert methods["samg 2-6"]["n"] == 2 and 0 <= methods["cfg 6"]["single"] <= 1
+    # paired comparison: the reference is the most accurate CFG row; its difference to itself is exactly 0,
+    # and another method's mean difference equals the one computed here from the manifest
+    ref = summary["paired_reference"]
+    assert ref in ("cfg 2", "cfg 6")
+    assert methods[ref]["prompt_correct"] == max(methods[k]["prompt_correct"] for k in ("cfg 2", "cfg 6"))
+    assert summary["paired"][ref]["warp_error"] == [0.0, 0.0]
+    rows = read_manifest(tmp_path / "run")
+    pick = lambda label: {(r["prompt"], r["seed"]): r for r in rows  # noqa: E731
+                          if (r["method"]["method"], r["method"].get("scale", r["method"].get("w_min"))) == label}
+    ours, base = pick(("samg", 2.0)), pick(("cfg", float(ref.split()[1])))
+    expected = np.mean([ours[k]["warp_error"] - base[k]["warp_error"] for k in ours])
+    assert summary["paired"]["samg 2-6"]["warp_error"][0] == pytest.approx(expected, abs=1e-12)
+    assert f"Paired against **{ref}**" in md and "| samg 2-6 | 2 |" in md.split("Paired against")[1]
 
 
 def test_report_of_empty_folder_is_a_clear_error(tmp_path, capsys):
