@@ -102,7 +102,8 @@ def test_layouts_agree_and_batches_are_independent():
     b = run(guidance.create("samg", **opts), u.permute(0, 2, 1, 3, 4), c.permute(0, 2, 1, 3, 4), layout="BFCHW")
     torch.testing.assert_close(b.permute(0, 2, 1, 3, 4), a, atol=1e-6, rtol=0)
     singles = torch.cat([run(guidance.create("samg", **opts), u[i:i + 1], c[i:i + 1]) for i in range(2)])
-    torch.testing.assert_close(singles, a, atol=1e-6, rtol=0)
+    # equal up to float32 rounding: BLAS may sum the smoothing products in another order per batch size
+    torch.testing.assert_close(singles, a, atol=1e-6, rtol=1e-6)
 
 
 def frame_change(field):
