@@ -298,6 +298,8 @@ def add_eval(sub) -> None:
     p.add_argument("--flow", default="dis", choices=["dis", "farneback", "raft"])
     p.add_argument("--raft-weights", help="torchvision RAFT-large weights file (for --flow raft)")
     p.add_argument("--flow-downscale", type=int, default=1)
+    p.add_argument("--decoder", default="ffmpeg", choices=["ffmpeg", "decord"],
+                   help="video decoder: ffmpeg pipe (bounded memory, default) or decord")
     p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"])
     p.add_argument("--json", help="write per-video results and a summary as JSON")
     p.add_argument("--csv", help="write per-video results as CSV")
@@ -347,7 +349,8 @@ def cmd_eval(args) -> int:
     import json
 
     options = dict(metrics=args.metrics, reference=args.reference, flow_backend=args.flow,
-                   raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net)
+                   raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,
+                   decoder=args.decoder)
     rows = evaluate_paths(args.paths, options)
     print_table(rows)
     summary = summarise(rows)

@@ -110,11 +110,12 @@ def save_clip(run_dir: Path, item_id: str, clip: np.ndarray) -> None:
     os.replace(tmp, folder / f"{item_id}.npy")
 
 
-def item_noise(seed: int, shape: tuple[int, ...]):
-    """The initial noise of one item, (1, C, F, H, W) from its own seed: results do not depend on batching."""
+def item_noise(pipe, seed: int, shape: tuple[int, ...]):
+    """The initial noise of one item, (1, C, F, H, W) from its own seed (and the pipeline's noise prior):
+    results do not depend on batching."""
     import torch
 
-    return torch.randn((1, *shape), generator=torch.Generator().manual_seed(seed))
+    return pipe.initial_noise((1, *shape), torch.Generator().manual_seed(seed))
 
 
 def evaluate_items(pipe, items: list[Item], steps: int) -> list[tuple[dict, np.ndarray]]:
@@ -129,7 +130,7 @@ def evaluate_items(pipe, items: list[Item], steps: int) -> list[tuple[dict, np.n
     if len(methods) != 1:
         raise ValueError("A sweep batch must share one method config.")
     shape = (3, world.NUM_FRAMES, world.SIZE, world.SIZE)
-    latents = torch.cat([item_noise(it.seed, shape) for it in items])
+    latents = torch.cat([item_noise(pipe, it.seed, shape) for it in items])
     with apply(pipe, guidance.from_dict(items[0].method)):
         out = pipe([it.prompt for it in items], latents=latents, num_inference_steps=steps, guidance_scale=2.0,
                    progress=False)

@@ -1,12 +1,13 @@
 """Speed and memory of the temporal metrics.
 
-    python scripts/bench_metrics.py [--skip-memory] [--memory-frames 600]
+    python scripts/bench_metrics.py [--skip-memory | --memory-only] [--memory-frames 600]
 
 1. Frames per second of each metric on a 49-frame 480x720 clip (a photograph moving
    by a known translation), and of flicker + warp_error + motion together (they share
    one pair of flows per frame pair), with torch's default threads.
 2. Peak resident memory of `samg-video eval`-style streaming over a 600-frame 1280x720
-   mp4 (written first, frame by frame), measured in a fresh subprocess as VmHWM.
+   mp4 (written first, frame by frame), measured in a fresh subprocess as VmHWM, and
+   the peak of the ffmpeg decoder subprocess beside it (--decoder decord: none).
 Targets: flicker + warp_error + motion >= 10 frames/s; LPIPS (AlexNet) >= 4 frames/s;
 peak memory < 2 GB.
 """
@@ -57,24 +58,37 @@ def write_long_video(path: Path, frames: int) -> None:
     writer.close()
 
 
-def memory_child(path: str, names: list[str]) -> None:
+def memory_child(path: str, decoder: str, names: list[str]) -> None:
+    import resource
+
     start = time.perf_counter()
-    result = metrics.compute(path, metrics=names)
+    result = metrics.compute(path, metrics=names, decoder=decoder)
     peak = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines()
                 if line.startswith("VmHWM:"))
-    print(json.dumps({"peak": peak, "frames": result["frames"], "seconds": time.perf_counter() - start}))
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the ffmpeg decoder, if any
+    print(json.dumps({"peak": peak, "decoder_peak": child, "frames": result["frames"],
+                      "seconds": time.perf_counter() - start}))
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--memory-only", action="store_true", help="only the peak-memory measurement")
     p.add_argument("--memory-frames", type=int, default=600)
     p.add_argument("--memory-metrics", nargs="+", default=["flicker", "warp_error", "motion", "saturation",
                                                              "lpips_temporal"])
+    p.add_argument("--decoder", default="ffmpeg", choices=["ffmpeg", "decord"])
     p.add_argument("--memory-child", nargs="+", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.memory_child:
-        return memory_child(args.memory_child[0], args.memory_child[1:])
+        return memory_child(args.memory_child[0], args.memory_child[1], args.memory_child[2:])
+    if not args.memory_only:
+        speed()
+    if not args.skip_memory:
+        memory(args.memory_frames, args.memory_metrics, args.decoder)
+
+
+def speed() -> None:
     import torch
 
     video = np.stack(list(moving_photo(49, 480, 720)))
@@ -84,16 +98,18 @@ def main() -> None:
     for names in (["flicker"], ["warp_error"], ["motion"], ["saturation"], ["flicker", "warp_error", "motion"],
                   ["lpips_temporal"]):
         print(f"| {' + '.join(names)} | {fps(video, names):.1f} |", flush=True)
-    if args.skip_memory:
-        return
+
+
+def memory(frames: int, names: list[str], decoder: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "long.mp4"
-        write_long_video(path, args.memory_frames)
-        out = subprocess.run([sys.executable, __file__, "--memory-child", str(path), *args.memory_metrics],
+        write_long_video(path, frames)
+        out = subprocess.run([sys.executable, __file__, "--memory-child", str(path), decoder, *names],
                              capture_output=True, text=True, check=True)
         stats = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"\npeak memory over {stats['frames']} frames of 1280x720 ({', '.join(args.memory_metrics)}): "
-          f"{stats['peak'] / 2**30:.2f} GiB in {stats['seconds']:.0f} s")
+    print(f"\npeak memory over {stats['frames']} frames of 1280x720 ({', '.join(names)}; {decoder} decoder): "
+          f"{stats['peak'] / 2**30:.2f} GiB = {stats['peak'] / 1e9:.2f} GB in {stats['seconds']:.0f} s; "
+          f"decoder subprocess peak {stats['decoder_peak'] / 1e9:.2f} GB")
 
 
 if __name__ == "__main__":

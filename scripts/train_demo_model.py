@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from diffusers import DDIMScheduler, DDPMScheduler  # noqa: E402
 
 from samg_video.demo import world  # noqa: E402
-from samg_video.demo.model import TinyVideoUNet, build_text_encoder, build_tokenizer  # noqa: E402
+from samg_video.demo.model import (TinyVideoUNet, build_text_encoder, build_tokenizer,  # noqa: E402
+                                   frame_correlated_noise)
 
 
 def parse_args(argv=None):
@@ -48,6 +49,10 @@ def parse_args(argv=None):
     p.add_argument("--space-time-attention", action="store_true",
                    help="add a self-attention over all (frame, y, x) cells at 8x8 (tried; see the model card)")
     p.add_argument("--frame-embedding", action="store_true", help="add a frame-index embedding (tried; see the model card)")
+    p.add_argument("--temporal-attention", action="store_true",
+                   help="add self-attention along frames at every cell of both levels (see TinyVideoUNet)")
+    p.add_argument("--noise-frame-share", type=float, default=0.0,
+                   help="share of the noise variance common to all frames (PYoCo mixed noise; 0 = i.i.d.)")
     p.add_argument("--weighting", choices=["v", "min-snr"], default="v",
                    help="loss weight per timestep: plain v-MSE (x0 weight snr + 1, sharp at low noise) or min-SNR-5")
     return p.parse_args(argv)
@@ -104,7 +109,8 @@ def main(argv=None) -> None:
     ids = tokenizer(prompts + [""], padding="max_length", max_length=tokenizer.model_max_length,
                     return_tensors="pt")
     unet = TinyVideoUNet(temporal=args.temporal, frame_embedding=args.frame_embedding,
-                         space_time_attention=args.space_time_attention)
+                         space_time_attention=args.space_time_attention,
+                         temporal_attention=args.temporal_attention, noise_frame_share=args.noise_frame_share)
     text_encoder = build_text_encoder()
     sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                           prediction_type="v_prediction", clip_sample=False)
@@ -145,7 +151,7 @@ def main(argv=None) -> None:
         drop = rng.random(args.batch) < args.uncond_prob
         tok_idx = torch.from_numpy(np.where(drop, len(prompts), idx))
         t = torch.from_numpy(rng.integers(0, 1000, args.batch))
-        noise = torch.randn_like(x0)
+        noise = frame_correlated_noise(tuple(x0.shape), args.noise_frame_share)
         a = abar[t].view(-1, 1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         states = text_encoder(input_ids=ids.input_ids[tok_idx], attention_mask=ids.attention_mask[tok_idx]).last_hidden_state

@@ -90,3 +90,39 @@ def test_compare_cli(tmp_path, capsys):
 def test_compare_bad_method_spec(spec, match):
     with pytest.raises(ValueError, match=match):
         cli.parse_method_spec(spec)
+
+
+def test_frame_correlated_noise():
+    """Unit variance everywhere, correlation `share` between frames; share 0 is torch.randn exactly."""
+    from samg_video.demo.model import frame_correlated_noise
+
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(frame_correlated_noise((2, 3, 4, 5, 5), 0.0, g()), torch.randn((2, 3, 4, 5, 5), generator=g()))
+    z = frame_correlated_noise((20000, 1, 3, 1, 1), 0.6, g())[:, 0, :, 0, 0]
+    assert z.var(0) == pytest.approx(torch.ones(3), abs=0.03)
+    corr = torch.corrcoef(z.T)
+    assert corr[0, 1] == pytest.approx(0.6, abs=0.03) and corr[1, 2] == pytest.approx(0.6, abs=0.03)
+    with pytest.raises(ValueError, match="share"):
+        frame_correlated_noise((1, 1, 2, 1, 1), 1.0)
+
+
+def test_temporal_attention_model_and_noise_prior(pipe):
+    """A U-Net with temporal attention keeps shapes and couples the frames: changing the first frame
+    changes the others' outputs; the pipeline draws its initial noise from the U-Net's prior."""
+    from samg_video.demo.model import TinyVideoUNet, frame_correlated_noise
+    from samg_video.demo.pipeline import DemoVideoPipeline
+
+    torch.manual_seed(0)
+    unet = TinyVideoUNet(channels=16, mult=2, temporal_attention=True, noise_frame_share=0.5)
+    for p in unet.parameters():  # zero-initialised output projections would hide the coupling
+        p.data.normal_(0, 0.1)
+    x, text = torch.randn(1, 3, 4, 8, 8), torch.randn(1, 5, 64)
+    out = unet(x, 10, text, return_dict=False)[0]
+    assert out.shape == x.shape
+    x2 = x.clone()
+    x2[:, :, 0] += 1
+    changed = (unet(x2, 10, text, return_dict=False)[0] - out).abs().amax(dim=(0, 1, 3, 4))
+    assert (changed[1:] > 1e-4).all()
+    p2 = DemoVideoPipeline(unet=unet, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, scheduler=pipe.scheduler)
+    noise = p2.initial_noise((1, 3, 4, 8, 8), torch.Generator().manual_seed(1))
+    assert torch.equal(noise, frame_correlated_noise((1, 3, 4, 8, 8), 0.5, torch.Generator().manual_seed(1)))

@@ -112,14 +112,18 @@ def test_files_and_chunked_decoding_agree(tmp_path):
 
 @pytest.mark.parametrize("suffix", ["webm", "avi"])
 def test_webm_and_avi_round_trip(tmp_path, suffix):
-    """VP9 / MJPEG written through imageio-ffmpeg, decoded in chunks by decord: known motion survives."""
+    """VP9 / MJPEG written through imageio-ffmpeg, decoded in chunks by decord and by the ffmpeg pipe:
+    known motion survives."""
     video = translated_photo(9)
     path = io.write_video(video, tmp_path / f"v.{suffix}")
-    whole = io.read_video(path)  # imageio-ffmpeg decoder
-    chunked = np.concatenate(list(io.iter_frames(path, chunk=4)))  # decord
+    whole = io.read_video(path)  # imageio-ffmpeg decoder, whole clip
+    chunked = np.concatenate(list(io.iter_frames(path, chunk=4, decoder="decord")))
+    piped = list(io.iter_frames(path, chunk=4))
+    assert [len(b) for b in piped] == [4, 4, 1]
     assert whole.shape == chunked.shape == io.array_frames(video).shape
+    assert np.array_equal(np.concatenate(piped), whole)
     assert np.abs(whole.astype(int) - io.array_frames(video)).mean() < 4  # lossy, but close
-    result = metrics.compute(path, metrics=["motion", "warp_error"], chunk=3)
+    result = metrics.compute(path, metrics=["motion", "warp_error"], chunk=3, decoder="decord")
     assert result["frames"] == 9 and result["motion"] == pytest.approx(np.hypot(*SHIFT), rel=0.1)
 
 
@@ -144,3 +148,26 @@ def test_eval_cli_records_failures_and_goes_on(tmp_path, capsys):
 def test_unknown_metric():
     with pytest.raises(ValueError, match="available: flicker"):
         metrics.compute(translated_photo(2), metrics=["fvd"])
+
+
+def test_lpips_batches_bounded_by_pixels_give_the_same_distances():
+    """Memory bound: batches capped by pixel count (down to one pair) change no distance."""
+    from samg_video.metrics.base import FlowOptions, Pair
+    from samg_video.metrics.lpips_temporal import LPIPSTemporal
+
+    video = translated_photo(5)
+    results = []
+    for max_pixels in (1, 3 * 160 * 160, 10**9):
+        m = LPIPSTemporal(max_pixels=max_pixels)
+        for a, b in zip(video[:-1], video[1:]):
+            m.pair(Pair(a, b, FlowOptions()))
+        results.append(m.distances())
+    independent = [float(lpips_distance(a[None], b[None])[0]) for a, b in zip(video[:-1], video[1:])]
+    for values in results:
+        assert values == pytest.approx(independent, abs=1e-6)
+
+
+def test_chunks_are_bounded_in_bytes():
+    assert io.frames_per_chunk(480, 720) == 32
+    assert io.frames_per_chunk(720, 1280) * 720 * 1280 * 3 <= io.CHUNK_BYTES
+    assert io.frames_per_chunk(4320, 7680) == 2  # never fewer than one pair

@@ -6,7 +6,13 @@ space-to-depth packed 2x2 (so a 32x32 clip is processed at 16x16 and 8x8); each
 block is a 2-D spatial conv pair with FiLM from time + pooled text (+ a frame-index
 embedding), a temporal conv (k=3 along frames, or 3x3x3 over frames and space), and
 cross-attention to the text tokens; optionally one space-time self-attention over the
-8x8 x frames cells.
+8x8 x frames cells, and temporal self-attention (every cell attends to itself in all
+frames) at both levels.
+
+The model may be trained with frame-correlated noise (`noise_frame_share` > 0, the
+"mixed" noise prior of Ge et al. 2023, "Preserve Your Own Correlation"): a share of
+the noise variance is common to all frames, so the frames of a clip start from
+consistent noise; `frame_correlated_noise` draws it, for training and sampling alike.
 """
 
 from __future__ import annotations
@@ -156,6 +162,46 @@ class SpaceTimeAttention(nn.Module):
         return x + rearrange(out, "b (f h w) c -> (b f) c h w", f=frames, h=h, w=w)
 
 
+def frame_correlated_noise(shape: tuple[int, ...], share: float = 0.0, generator: torch.Generator | None = None,
+                           device="cpu") -> torch.Tensor:
+    """Gaussian noise (B, C, F, H, W) whose variance is `share` common to all frames.
+
+        eps[:, :, f] = sqrt(share) * z_shared + sqrt(1 - share) * z_f,   z ~ N(0, I)
+
+    so every element is N(0, 1) and the correlation between two frames is `share`.
+    share = 0 gives `torch.randn(shape, generator=generator)` exactly (same draws).
+    """
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"noise share must be in [0, 1), got {share}.")
+    z = torch.randn(shape, generator=generator, device=device)
+    if share == 0.0:
+        return z
+    b, c, _, h, w = shape
+    shared = torch.randn((b, c, 1, h, w), generator=generator, device=device)
+    return math.sqrt(share) * shared + math.sqrt(1.0 - share) * z
+
+
+class TemporalAttention(nn.Module):
+    """Self-attention along frames at every spatial cell, with sinusoidal frame positions.
+
+    (B*F, C, H, W) -> same shape; sequences of length F, one per (b, y, x). Gives every
+    frame the whole clip as context at the cost of F x F scores per cell.
+    """
+
+    def __init__(self, channels: int, heads: int = 4):
+        super().__init__()
+        self.norm = nn.GroupNorm(8, channels)
+        self.attn = nn.MultiheadAttention(channels, heads, batch_first=True)
+        nn.init.zeros_(self.attn.out_proj.weight)
+
+    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+        bf, c, h, w = x.shape
+        tokens = rearrange(self.norm(x), "(b f) c h w -> (b h w) f c", f=frames)
+        qk = tokens + sinusoid(torch.arange(frames, device=x.device), c)[None]
+        out, _ = self.attn(qk, qk, tokens, need_weights=False)
+        return x + rearrange(out, "(b h w) f c -> (b f) c h w", h=h, w=w)
+
+
 @dataclass
 class TinyVideoOutput(BaseOutput):
     sample: torch.Tensor
@@ -166,7 +212,8 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
 
     @register_to_config
     def __init__(self, channels: int = 32, mult: int = 3, text_dim: int = 64, cond_dim: int = 128, patch: int = 2,
-                 temporal: str = "conv1d", frame_embedding: bool = False, space_time_attention: bool = False):
+                 temporal: str = "conv1d", frame_embedding: bool = False, space_time_attention: bool = False,
+                 temporal_attention: bool = False, noise_frame_share: float = 0.0):
         super().__init__()
         if temporal not in ("conv1d", "conv3d", "conv3d-coarse"):
             raise ValueError(f"temporal must be 'conv1d', 'conv3d' or 'conv3d-coarse', got {temporal!r}.")
@@ -182,10 +229,13 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
             nn.init.zeros_(self.frame_mlp.weight)
             nn.init.zeros_(self.frame_mlp.bias)
         self.down1 = nn.ModuleList([ResBlock(c1, c1, cond_dim, tm)])
+        self.tattn1 = TemporalAttention(c1) if temporal_attention else None
         self.attn1 = CrossAttention(c1, text_dim)
         self.downsample = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
         self.mid = nn.ModuleList([ResBlock(c2, c2, cond_dim, tc), ResBlock(c2, c2, cond_dim, tc)])
         self.st_attn = SpaceTimeAttention(c2) if space_time_attention else None
+        self.tattn2 = TemporalAttention(c2) if temporal_attention else None
+        self.tattn3 = TemporalAttention(c1) if temporal_attention else None
         self.attn2 = CrossAttention(c2, text_dim)
         self.mid2 = ResBlock(c2, c2, cond_dim, tc)
         self.upsample = nn.Conv2d(c2, c1 * 4, 3, padding=1)
@@ -221,17 +271,23 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         x = self.conv_in(x)
         for blk in self.down1:
             x = blk(x, cond, f)
+        if self.tattn1 is not None:
+            x = self.tattn1(x, f)
         skip = self.attn1(x, text, pad, f)
         x = self.downsample(skip)
         for blk in self.mid:
             x = blk(x, cond, f)
         if self.st_attn is not None:
             x = self.st_attn(x, f)
+        if self.tattn2 is not None:
+            x = self.tattn2(x, f)
         x = self.mid2(self.attn2(x, text, pad, f), cond, f)
         x = F.pixel_shuffle(self.upsample(x), 2)
         x = torch.cat([x, skip], dim=1)
         for blk in self.up1:
             x = blk(x, cond, f)
+        if self.tattn3 is not None:
+            x = self.tattn3(x, f)
         x = self.attn3(x, text, pad, f)
         x = F.pixel_shuffle(self.conv_out(F.silu(self.norm_out(x))), self.config.patch)
         out = rearrange(x, "(b f) c h w -> b c f h w", b=b)

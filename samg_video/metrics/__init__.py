@@ -35,11 +35,11 @@ def _make(names, lpips_net: str) -> list[Metric]:
     return [LPIPSTemporal(lpips_net) if n == "lpips_temporal" else METRICS[n]() for n in names]
 
 
-def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int) -> int:
+def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int, decoder: str = "ffmpeg") -> int:
     from ..io import iter_frames
 
     previous, count = None, 0
-    for block in iter_frames(source, chunk):
+    for block in iter_frames(source, chunk, decoder):
         for frame in block:
             for m in accumulators:
                 m.frame(frame)
@@ -53,12 +53,16 @@ def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int
 
 def compute(video, metrics: list[str] | None = None, reference=None, flow_backend: str = "dis",
             raft_weights: str | None = None, flow_downscale: int = 1, lpips_net: str = "alex",
-            chunk: int = 32) -> dict:
-    """Metrics of one clip (array, tensor or path) as a flat dict; `reference` adds TecoGAN's tLP."""
+            chunk: int = 32, decoder: str = "ffmpeg") -> dict:
+    """Metrics of one clip (array, tensor or path) as a flat dict; `reference` adds TecoGAN's tLP.
+
+    Files stream in chunks of at most `chunk` frames through `decoder` ("ffmpeg" or
+    "decord", see `samg_video.io.iter_frames`).
+    """
     names = list(metrics or DEFAULT)
     accumulators = _make(names, lpips_net)
     options = FlowOptions(flow_backend, raft_weights, flow_downscale)
-    frames = _stream(video, accumulators, options, chunk)
+    frames = _stream(video, accumulators, options, chunk, decoder)
     result: dict = {"frames": frames}
     for m in accumulators:
         result.update(m.result())
@@ -66,10 +70,10 @@ def compute(video, metrics: list[str] | None = None, reference=None, flow_backen
         result["temporal_note"] = f"temporal metrics need at least 2 frames; this video has {frames}"
     if reference is not None:
         ref = LPIPSTemporal(lpips_net)
-        _stream(reference, [ref], options, chunk)
+        _stream(reference, [ref], options, chunk, decoder)
         ours = next((m for m in accumulators if isinstance(m, LPIPSTemporal)), None)
         if ours is None:
             ours = LPIPSTemporal(lpips_net)
-            _stream(video, [ours], options, chunk)
+            _stream(video, [ours], options, chunk, decoder)
         result["tlp"] = tlp(ours.distances(), ref.distances())
     return result

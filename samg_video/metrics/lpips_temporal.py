@@ -91,19 +91,25 @@ def lpips_distance(a: np.ndarray, b: np.ndarray, net: str = "alex") -> np.ndarra
 
 
 class LPIPSTemporal(Metric):
-    """Adjacent-frame LPIPS, batched over pairs; with `reference` frames also tLP."""
+    """Adjacent-frame LPIPS, batched over pairs; with `reference` frames also tLP.
+
+    A batch holds at most `batch` pairs and at most `max_pixels` pixels per side
+    (pairs x H x W): the backbone's activations grow with both, and 8 pairs of 720p
+    would need about 2.5 GB; the default keeps the backbone under about 0.7 GB.
+    """
 
     name = "lpips_temporal"
 
-    def __init__(self, net: str = "alex", batch: int = 8):
-        self.net, self.batch = net, batch
+    def __init__(self, net: str = "alex", batch: int = 8, max_pixels: int = 4 * 480 * 720):
+        self.net, self.batch, self.max_pixels = net, batch, max_pixels
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.values: list[float] = []
         lpips_model(net)  # fail early on missing weights
 
     def pair(self, pair: Pair) -> None:
         self.pending.append((pair.prev, pair.next))
-        if len(self.pending) >= self.batch:
+        h, w = pair.prev.shape[:2]
+        if len(self.pending) >= max(1, min(self.batch, self.max_pixels // (h * w))):
             self._flush()
 
     def _flush(self) -> None:
