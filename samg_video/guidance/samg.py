@@ -84,10 +84,15 @@ def ema_field(current: torch.Tensor, previous: torch.Tensor | None, decay: float
 
 
 def bound_scale(scale: torch.Tensor, sq_sum: torch.Tensor, pred_cond: torch.Tensor, bound: float) -> torch.Tensor:
-    """Cap W at 1 + bound * rms(pred_cond) / rms_c(d) (derivation in the module docstring)."""
-    cond_rms = torch.stack([x.norm() for x in pred_cond]).view(-1, 1, 1, 1, 1) / math.sqrt(pred_cond[0].numel())
-    delta_rms = (sq_sum / pred_cond.shape[1]).sqrt()
-    return torch.minimum(scale, 1 + bound * cond_rms / (delta_rms + EPS))
+    """Cap W at 1 + bound * rms(pred_cond) / rms_c(d) (derivation in the module docstring).
+
+    scale, sq_sum: (B, 1, F, H, W); pred_cond: (B, C, F, H, W). One reduction over the
+    prediction, then in-place field ops (no latent-sized temporary).
+    """
+    b, c = pred_cond.shape[:2]
+    cond_rms = torch.linalg.vector_norm(pred_cond, dim=(1, 2, 3, 4)).view(b, 1, 1, 1, 1) / math.sqrt(pred_cond[0].numel())
+    cap = (sq_sum / c).sqrt_().add_(EPS).reciprocal_().mul_(bound * cond_rms).add_(1)
+    return torch.minimum(scale, cap)
 
 
 @dataclass
@@ -147,13 +152,15 @@ class SAMG(Guidance):
         return scale, e_s
 
     def combine(self, pred_uncond, pred_cond, ctx: StepContext, state: SAMGState):
-        delta = pred_cond - pred_uncond
         if not in_interval(ctx.progress, self.interval):
             if self.outside == "none":
                 return pred_cond.clone(), state
-            return torch.add(pred_uncond, delta, alpha=self.w_max), state
+            delta = pred_cond - pred_uncond
+            return torch.add(pred_uncond, delta, alpha=self.w_max, out=delta), state
+        delta = pred_cond - pred_uncond
         scale, ema = self.field_from(pred_uncond, pred_cond, delta, state.ema)
-        return torch.addcmul(pred_uncond, scale, delta), SAMGState(ema=ema, scale_field=scale)
+        # out = u + W d, written over d (our own temporary): one latent-sized allocation per call
+        return torch.addcmul(pred_uncond, scale, delta, out=delta), SAMGState(ema=ema, scale_field=scale)
 
     def finite_witness(self, out: torch.Tensor, state: SAMGState) -> torch.Tensor:
         """The field of this step: any NaN / Inf in either prediction reaches d, its energy and W,
