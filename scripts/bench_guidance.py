@@ -31,8 +31,10 @@ SHAPES = {"CogVideoX-5B": ((1, 13, 16, 60, 90), "BFCHW"), "Wan2.1": ((1, 16, 21,
 METHODS = {
     "cfg": {"method": "cfg", "scale": 7.5},
     "samg": {"method": "samg"},
-    "samg+all smoothing": {"method": "samg", "spatial_sigma": 1.0, "temporal_sigma": 1.0, "step_ema": 0.5,
-                           "bound": 2.0},
+    # the target row: every smoothing option (spatial, temporal, across steps)
+    "samg+all smoothing": {"method": "samg", "spatial_sigma": 1.0, "temporal_sigma": 1.0, "step_ema": 0.5},
+    "samg+all smoothing+bound": {"method": "samg", "spatial_sigma": 1.0, "temporal_sigma": 1.0, "step_ema": 0.5,
+                                 "bound": 2.0},
     "samg+all+quantiles": {"method": "samg", "spatial_sigma": 1.0, "temporal_sigma": 1.0, "step_ema": 0.5,
                            "bound": 2.0, "quantiles": [0.01, 0.99]},
     "rescale": {"method": "rescale"},

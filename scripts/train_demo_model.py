@@ -53,6 +53,9 @@ def parse_args(argv=None):
                    help="add self-attention along frames at every cell of both levels (see TinyVideoUNet)")
     p.add_argument("--noise-frame-share", type=float, default=0.0,
                    help="share of the noise variance common to all frames (PYoCo mixed noise; 0 = i.i.d.)")
+    p.add_argument("--timestep-shift", type=float, default=1.0,
+                   help="sample timesteps t = 999 s u / (1 + (s - 1) u), u ~ U(0, 1) (SD3's shift); s > 1 trains "
+                        "more at high noise, where a clip's layout and motion are decided (1 = uniform)")
     p.add_argument("--weighting", choices=["v", "min-snr"], default="v",
                    help="loss weight per timestep: plain v-MSE (x0 weight snr + 1, sharp at low noise) or min-SNR-5")
     return p.parse_args(argv)
@@ -74,6 +77,15 @@ def render_pool(n: int, seed: int, path: Path) -> tuple[np.ndarray, list[str]]:
     np.savez(tmp, clips=clips, prompts=np.array(prompts))
     os.replace(tmp, path)
     return clips, prompts
+
+
+def sample_timesteps(rng: np.random.Generator, n: int, shift: float = 1.0) -> np.ndarray:
+    """n training timesteps in [0, 999]: uniform for shift 1 (the same draws as before),
+    else t = 999 s u / (1 + (s - 1) u) with u ~ U(0, 1), which moves mass to high noise for s > 1."""
+    if shift == 1.0:
+        return rng.integers(0, 1000, n)
+    u = rng.random(n)
+    return np.rint(999 * shift * u / (1 + (shift - 1) * u)).astype(np.int64)
 
 
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -140,6 +152,7 @@ def main(argv=None) -> None:
                      "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, ckpt_path)
         meta = {"steps": step, "minutes": round(elapsed / 60, 1), "batch": args.batch, "weighting": args.weighting,
+                "timestep_shift": args.timestep_shift, "noise_frame_share": args.noise_frame_share,
                 "final_loss": float(np.mean(losses[-100:])) if losses else None,
                 "parameters": sum(p.numel() for p in params), "pool": args.pool, "seed": args.seed,
                 "architecture": {k: v for k, v in unet.config.items() if not k.startswith("_")}}
@@ -150,7 +163,7 @@ def main(argv=None) -> None:
         x0 = torch.from_numpy(clips[idx]).float().div(127.5).sub(1).permute(0, 4, 1, 2, 3)
         drop = rng.random(args.batch) < args.uncond_prob
         tok_idx = torch.from_numpy(np.where(drop, len(prompts), idx))
-        t = torch.from_numpy(rng.integers(0, 1000, args.batch))
+        t = torch.from_numpy(sample_timesteps(rng, args.batch, args.timestep_shift))
         noise = frame_correlated_noise(tuple(x0.shape), args.noise_frame_share)
         a = abar[t].view(-1, 1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
