@@ -58,14 +58,43 @@ def write_long_video(path: Path, frames: int) -> None:
     writer.close()
 
 
-def memory_child(path: str, decoder: str, names: list[str]) -> None:
-    import resource
+def _hwm(status: str) -> int:
+    return next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:"))
 
+
+def children_peak(stop, found: dict) -> None:
+    """Poll /proc for our child processes (the ffmpeg decoder) and keep each one's VmHWM.
+
+    (getrusage(RUSAGE_CHILDREN) is no good here: a child started by vfork reports the
+    parent's resident set as its own maximum.)
+    """
+    import os
+
+    me = str(os.getpid())
+    while not stop.is_set():
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            ppid = next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
+            if ppid == me and "VmHWM:" in status:
+                found[pid] = max(found.get(pid, 0), _hwm(status))
+        stop.wait(0.2)
+
+
+def memory_child(path: str, decoder: str, names: list[str]) -> None:
+    import threading
+
+    stop, found = threading.Event(), {}
+    poller = threading.Thread(target=children_peak, args=(stop, found), daemon=True)
+    poller.start()
     start = time.perf_counter()
     result = metrics.compute(path, metrics=names, decoder=decoder)
-    peak = next(int(line.split()[1]) * 1024 for line in Path("/proc/self/status").read_text().splitlines()
-                if line.startswith("VmHWM:"))
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # the ffmpeg decoder, if any
+    stop.set()
+    poller.join()
+    peak = _hwm(Path("/proc/self/status").read_text())
+    child = max(found.values(), default=0)  # the ffmpeg decoder, if any
     print(json.dumps({"peak": peak, "decoder_peak": child, "frames": result["frames"],
                       "seconds": time.perf_counter() - start}))
 
