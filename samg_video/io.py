@@ -112,12 +112,7 @@ def read_video(path: str | Path) -> np.ndarray:
             raise ValueError(f"{path} holds no PNG frames.")
         return np.stack([iio.imread(f)[..., :3] for f in frames])
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        import imageio_ffmpeg
-
-        reader = imageio_ffmpeg.read_frames(str(path))
-        meta = next(reader)
-        w, h = meta["size"]
-        return np.stack([np.frombuffer(f, np.uint8).reshape(h, w, 3) for f in reader])
+        return np.concatenate(list(_iter_ffmpeg(path, chunk=32)))
     return np.asarray(iio.imread(path, index=None))[..., :3]
 
 
