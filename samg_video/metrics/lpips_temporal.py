@@ -95,7 +95,7 @@ class LPIPSTemporal(Metric):
 
     A batch holds at most `batch` pairs and at most `max_pixels` pixels per side
     (pairs x H x W): the backbone's activations grow with both, and 8 pairs of 720p
-    would need about 2.5 GB; the default keeps the backbone under about 0.7 GB.
+    would need about 2.5 GB; with the default, LPIPS on 720p rose 0.92 GiB above the imports (measured).
     """
 
     name = "lpips_temporal"
