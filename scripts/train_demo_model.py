@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from diffusers import DDIMScheduler, DDPMScheduler  # noqa: E402
 
 from samg_video.demo import world  # noqa: E402
-from samg_video.demo.model import (TinyVideoUNet, build_text_encoder, build_tokenizer,  # noqa: E402
+from samg_video.demo.model import (TEMPORAL_KINDS, TinyVideoUNet, build_text_encoder, build_tokenizer,  # noqa: E402
                                    frame_correlated_noise)
 
 
@@ -44,11 +44,16 @@ def parse_args(argv=None):
     p.add_argument("--uncond-prob", type=float, default=0.1, help="prompt dropout for CFG")
     p.add_argument("--ckpt-every", type=int, default=250)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temporal", choices=["conv1d", "conv3d", "conv3d-coarse"], default="conv1d",
+    p.add_argument("--temporal", choices=list(TEMPORAL_KINDS), default="conv1d",
                    help="temporal convs of the U-Net blocks (see TinyVideoUNet); the shipped model: conv1d")
     p.add_argument("--space-time-attention", action="store_true",
                    help="add a self-attention over all (frame, y, x) cells at 8x8 (tried; see the model card)")
     p.add_argument("--frame-embedding", action="store_true", help="add a frame-index embedding (tried; see the model card)")
+    p.add_argument("--freeze-text-encoder", action="store_true",
+                   help="keep the text encoder at its seeded random init (trained jointly, Adam pulls the motion "
+                        "words' embeddings together; see the model card)")
+    p.add_argument("--joint-cond", action="store_true",
+                   help="mix time, text and frame conditioning through an MLP before FiLM (see TinyVideoUNet)")
     p.add_argument("--temporal-attention", action="store_true",
                    help="add self-attention along frames at every cell of both levels (see TinyVideoUNet)")
     p.add_argument("--noise-frame-share", type=float, default=0.0,
@@ -122,11 +127,19 @@ def main(argv=None) -> None:
                     return_tensors="pt")
     unet = TinyVideoUNet(temporal=args.temporal, frame_embedding=args.frame_embedding,
                          space_time_attention=args.space_time_attention,
-                         temporal_attention=args.temporal_attention, noise_frame_share=args.noise_frame_share)
+                         temporal_attention=args.temporal_attention, noise_frame_share=args.noise_frame_share,
+                         joint_cond=args.joint_cond)
     text_encoder = build_text_encoder()
     sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                           prediction_type="v_prediction", clip_sample=False)
-    params = list(unet.parameters()) + list(text_encoder.parameters())
+    params = list(unet.parameters()) + ([] if args.freeze_text_encoder else list(text_encoder.parameters()))
+    frozen_states = None
+    if args.freeze_text_encoder:
+        text_encoder.requires_grad_(False)
+        with torch.no_grad():  # the encoder never changes: encode every prompt once
+            frozen_states = torch.cat([text_encoder(input_ids=ids.input_ids[i:i + 1024],
+                                                    attention_mask=ids.attention_mask[i:i + 1024]).last_hidden_state
+                                       for i in range(0, len(ids.input_ids), 1024)])
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     lr_at = lambda s: args.lr * min(1.0, (s + 1) / 200) * 0.5 * (1 + np.cos(np.pi * min(s, args.steps) / args.steps))  # noqa: E731
     ema_unet, ema_text = copy.deepcopy(unet), copy.deepcopy(text_encoder)
@@ -154,7 +167,9 @@ def main(argv=None) -> None:
         meta = {"steps": step, "minutes": round(elapsed / 60, 1), "batch": args.batch, "weighting": args.weighting,
                 "timestep_shift": args.timestep_shift, "noise_frame_share": args.noise_frame_share,
                 "final_loss": float(np.mean(losses[-100:])) if losses else None,
-                "parameters": sum(p.numel() for p in params), "pool": args.pool, "seed": args.seed,
+                "parameters": sum(p.numel() for m in (unet, text_encoder) for p in m.parameters()),
+                "text_encoder": "frozen at init" if args.freeze_text_encoder else "trained",
+                "pool": args.pool, "seed": args.seed,
                 "architecture": {k: v for k, v in unet.config.items() if not k.startswith("_")}}
         export(ema_unet, ema_text, tokenizer, sched, Path(args.out), meta)
 
@@ -167,7 +182,8 @@ def main(argv=None) -> None:
         noise = frame_correlated_noise(tuple(x0.shape), args.noise_frame_share)
         a = abar[t].view(-1, 1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        states = text_encoder(input_ids=ids.input_ids[tok_idx], attention_mask=ids.attention_mask[tok_idx]).last_hidden_state
+        states = frozen_states[tok_idx] if frozen_states is not None else text_encoder(
+            input_ids=ids.input_ids[tok_idx], attention_mask=ids.attention_mask[tok_idx]).last_hidden_state
         pred = unet(xt, t, states, ids.attention_mask[tok_idx], return_dict=False)[0]
         target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v-prediction (stable x0 at high noise)
         snr = abar[t] / (1 - abar[t])

@@ -68,12 +68,35 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([args.cos(), args.sin()], dim=-1)
 
 
+def dynamic_depthwise3d(x: torch.Tensor, kernel: torch.Tensor, frames: int) -> torch.Tensor:
+    """Per-clip depthwise 3x3x3 conv over (frames, height, width), zero padding.
+
+    x: (B*F, C, H, W); kernel: (B*F, C*27), one row per frame of which each clip's
+    frame mean is used (so a frame embedding in the conditioning does not matter);
+    returns (B*F, C, H, W). One grouped conv with B*C groups.
+    """
+    bf, c, h, w = x.shape
+    b = bf // frames
+    k = kernel.reshape(b, frames, c * 27).mean(1).reshape(b * c, 1, 3, 3, 3)
+    v = rearrange(x, "(b f) c h w -> 1 (b c) f h w", f=frames)
+    out = F.conv3d(v, k, padding=1, groups=b * c)
+    return rearrange(out, "1 (b c) f h w -> (b f) c h w", b=b)
+
+
 class ResBlock(nn.Module):
     """Spatial conv pair with FiLM conditioning, then a residual temporal conv.
 
     temporal="conv1d": a k=3 conv along frames at each location (no spatial extent);
     temporal="conv3d": a 3x3x3 conv over (frames, height, width), which can match an
     object at shifted positions in neighbouring frames, i.e. represent motion.
+    temporal="dynamic": a depthwise 3x3x3 conv whose kernel is generated per clip from
+    the clip's conditioning (time + pooled text), followed by a 1x1 channel mix:
+
+        t[b, c] = sum_{df, dy, dx} K_b[c, df, dy, dx] * h[b, c, f + df, y + dy, x + dx],
+        K_b = reshape(W_k cond_b + k_0)                      (C, 3, 3, 3)
+
+    so the prompt's motion word can choose the spatial offset between neighbouring
+    frames directly (a text-conditioned shift), instead of through channel gating.
     """
 
     def __init__(self, cin: int, cout: int, cond_dim: int, temporal: str = "conv1d"):
@@ -86,7 +109,16 @@ class ResBlock(nn.Module):
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
         self.tnorm = nn.GroupNorm(8, cout)
         self.temporal = temporal
-        self.tconv = nn.Conv1d(cout, cout, 3, padding=1) if temporal == "conv1d" else nn.Conv3d(cout, cout, 3, padding=1)
+        if temporal == "dynamic":
+            self.kernel = nn.Linear(cond_dim, cout * 27)
+            nn.init.normal_(self.kernel.weight, std=0.01)
+            with torch.no_grad():  # start from a mix of the identity and a 3x3x3 mean
+                self.kernel.bias.copy_(torch.full((cout, 27), 1 / 27).index_fill_(1, torch.tensor([13]), 1.0).flatten())
+            self.tconv = nn.Conv2d(cout, cout, 1)
+        elif temporal == "conv1d":
+            self.tconv = nn.Conv1d(cout, cout, 3, padding=1)
+        else:
+            self.tconv = nn.Conv3d(cout, cout, 3, padding=1)
         nn.init.zeros_(self.tconv.weight)
         nn.init.zeros_(self.tconv.bias)
 
@@ -97,6 +129,8 @@ class ResBlock(nn.Module):
         h = self.norm2(h) * (1 + scale) + shift
         h = self.conv2(F.silu(h)) + self.skip(x)
         hw = h.shape[-2:]
+        if self.temporal == "dynamic":
+            return h + self.tconv(dynamic_depthwise3d(F.silu(self.tnorm(h)), self.kernel(cond), frames))
         if self.temporal == "conv3d":
             t = rearrange(self.tnorm(h), "(b f) c h w -> b c f h w", f=frames)
             t = rearrange(self.tconv(F.silu(t)), "b c f h w -> (b f) c h w")
@@ -207,20 +241,24 @@ class TinyVideoOutput(BaseOutput):
     sample: torch.Tensor
 
 
+TEMPORAL_KINDS = ("conv1d", "conv3d", "conv3d-coarse", "dynamic", "dynamic-fine")
+
+
 class TinyVideoUNet(ModelMixin, ConfigMixin):
     """Text-conditioned video U-Net on (B, 3, F, H, W) clips; predicts v (see the scheduler config)."""
 
     @register_to_config
     def __init__(self, channels: int = 32, mult: int = 3, text_dim: int = 64, cond_dim: int = 128, patch: int = 2,
                  temporal: str = "conv1d", frame_embedding: bool = False, space_time_attention: bool = False,
-                 temporal_attention: bool = False, noise_frame_share: float = 0.0):
+                 temporal_attention: bool = False, noise_frame_share: float = 0.0, joint_cond: bool = False):
         super().__init__()
-        if temporal not in ("conv1d", "conv3d", "conv3d-coarse"):
-            raise ValueError(f"temporal must be 'conv1d', 'conv3d' or 'conv3d-coarse', got {temporal!r}.")
+        if temporal not in TEMPORAL_KINDS:
+            raise ValueError(f"temporal must be one of {', '.join(TEMPORAL_KINDS)}, got {temporal!r}.")
         c1, c2, pc = channels, channels * mult, 3 * patch * patch
-        # conv3d-coarse: 3x3x3 temporal convs at the coarse (8x8) level only, k=3 ones at the fine level
-        tm = "conv1d" if temporal == "conv3d-coarse" else temporal
-        tc = "conv3d" if temporal == "conv3d-coarse" else temporal
+        # conv3d-coarse: 3x3x3 temporal convs at the coarse (8x8) level only, k=3 ones at the fine level;
+        # dynamic-fine: text-conditioned depthwise 3x3x3 at the fine (16x16) level only, k=3 at the coarse
+        tm = {"conv3d-coarse": "conv1d", "dynamic-fine": "dynamic"}.get(temporal, temporal)
+        tc = {"conv3d-coarse": "conv3d", "dynamic-fine": "conv1d"}.get(temporal, temporal)
         self.time_mlp = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.text_proj = nn.Linear(text_dim, cond_dim)
         self.conv_in = nn.Conv2d(pc, c1, 3, padding=1)
@@ -228,6 +266,13 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         if self.frame_mlp is not None:
             nn.init.zeros_(self.frame_mlp.weight)
             nn.init.zeros_(self.frame_mlp.bias)
+        # joint_cond: cond += MLP(cond) after the frame embedding is added, so FiLM can depend on
+        # products of text and frame index (plain FiLM is linear in the sum time + text + frame)
+        self.joint_mlp = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(),
+                                       nn.Linear(cond_dim, cond_dim)) if joint_cond else None
+        if self.joint_mlp is not None:
+            nn.init.zeros_(self.joint_mlp[2].weight)
+            nn.init.zeros_(self.joint_mlp[2].bias)
         self.down1 = nn.ModuleList([ResBlock(c1, c1, cond_dim, tm)])
         self.tattn1 = TemporalAttention(c1) if temporal_attention else None
         self.attn1 = CrossAttention(c1, text_dim)
@@ -255,6 +300,8 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         if self.frame_mlp is not None:
             fpos = sinusoid(torch.arange(frames, device=cond.device), self.config.cond_dim)
             cond = cond + self.frame_mlp(fpos).repeat(batch, 1)
+        if self.joint_mlp is not None:
+            cond = cond + self.joint_mlp(cond)
         return cond
 
     def forward(self, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor,
