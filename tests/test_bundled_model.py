@@ -171,3 +171,16 @@ def test_dynamic_temporal_model_reads_the_prompt_in_its_temporal_kernel():
     assert (k[0] - k[1]).abs().max() > 1e-3
     with pytest.raises(ValueError, match="temporal must be one of"):
         TinyVideoUNet(temporal="conv2d")
+
+
+def test_flush_denormals_is_scoped():
+    """Inside the block a denormal result is flushed to zero; after it, torch's default is back."""
+    from samg_video.demo.pipeline import flush_denormals
+
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush denormals")
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # a denormal float32
+    assert (tiny * 1.0).item() != 0.0
+    with flush_denormals():
+        assert (tiny * 1.0).item() == 0.0
+    assert (tiny * 1.0).item() != 0.0

@@ -37,6 +37,7 @@ def flush_denormals():
     finally:
         torch.set_flush_denormal(False)
 
+
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 DEFAULT_MODEL_DIR = MODELS_DIR / "demo-t2v"
 CARD = MODELS_DIR / "registry" / "demo.yaml"
