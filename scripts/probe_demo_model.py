@@ -42,11 +42,9 @@ def text_separation(pipe) -> dict[str, float]:
     """Distance of the encoder's token states at the word where each pair differs."""
     out = {}
     for name, (a, b) in PAIRS.items():
-        ids = pipe.tokenizer([a, b], padding="max_length", max_length=pipe.tokenizer.model_max_length,
-                             return_tensors="pt")
         with torch.no_grad():
-            h = pipe.text_encoder(ids.input_ids, attention_mask=ids.attention_mask)[0]
-        i = int((ids.input_ids[0] != ids.input_ids[1]).nonzero()[0])
+            h, _ = pipe.encode_prompt([a, b])
+        i = next(k for k, (u, v) in enumerate(zip(a.split(), b.split())) if u != v) + 1  # +1: the [BOS] token
         out[name] = round(float((h[0, i] - h[1, i]).norm()), 3)
     return out
 

@@ -140,8 +140,7 @@ def test_dynamic_depthwise3d_is_a_per_clip_shift():
     kernel = torch.zeros(b, c, 3, 3, 3)
     for i, (df, dy, dx) in enumerate(offsets):
         kernel[i, :, df + 1, dy + 1, dx + 1] = 1.0
-    rows = kernel.reshape(b, 1, c * 27).expand(b, f, c * 27).reshape(b * f, c * 27)
-    out = dynamic_depthwise3d(x, rows, f).reshape(b, f, c, h, w)
+    out = dynamic_depthwise3d(x, kernel.reshape(b, c * 27), f).reshape(b, f, c, h, w)
     v = x.reshape(b, f, c, h, w)
     assert torch.equal(out[0], v[0])
     want = torch.zeros_like(v[1])
@@ -167,7 +166,7 @@ def test_dynamic_temporal_model_reads_the_prompt_in_its_temporal_kernel():
     out2 = unet(x2, 500, text).sample
     assert (out2[:, :, 1:] - out[:, :, 1:]).abs().max() > 1e-4  # frame 0 reaches the other frames
     cond = unet._cond(torch.tensor(500), text, torch.zeros(2, 5, dtype=torch.bool), 2, 4)
-    k = unet.down1[0].kernel(cond).reshape(2, 4, -1).mean(1)
+    k = unet.down1[0].kernel(cond.reshape(2, 4, -1).mean(1))
     assert (k[0] - k[1]).abs().max() > 1e-3
     with pytest.raises(ValueError, match="temporal must be one of"):
         TinyVideoUNet(temporal="conv2d")

@@ -71,15 +71,13 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 def dynamic_depthwise3d(x: torch.Tensor, kernel: torch.Tensor, frames: int) -> torch.Tensor:
     """Per-clip depthwise 3x3x3 conv over (frames, height, width), zero padding.
 
-    x: (B*F, C, H, W); kernel: (B*F, C*27), one row per frame of which each clip's
-    frame mean is used (so a frame embedding in the conditioning does not matter);
-    returns (B*F, C, H, W). One grouped conv with B*C groups.
+    x: (B*F, C, H, W); kernel: (B, C*27), one kernel per clip; returns (B*F, C, H, W).
+    One grouped conv with B*C groups.
     """
     bf, c, h, w = x.shape
     b = bf // frames
-    k = kernel.reshape(b, frames, c * 27).mean(1).reshape(b * c, 1, 3, 3, 3)
     v = rearrange(x, "(b f) c h w -> 1 (b c) f h w", f=frames)
-    out = F.conv3d(v, k, padding=1, groups=b * c)
+    out = F.conv3d(v, kernel.reshape(b * c, 1, 3, 3, 3), padding=1, groups=b * c)
     return rearrange(out, "1 (b c) f h w -> (b f) c h w", b=b)
 
 
@@ -130,7 +128,9 @@ class ResBlock(nn.Module):
         h = self.conv2(F.silu(h)) + self.skip(x)
         hw = h.shape[-2:]
         if self.temporal == "dynamic":
-            return h + self.tconv(dynamic_depthwise3d(F.silu(self.tnorm(h)), self.kernel(cond), frames))
+            # the clip's mean conditioning (a frame embedding averages out): K_b = W_k mean_f(cond) + k_0
+            kernel = self.kernel(cond.reshape(-1, frames, cond.shape[-1]).mean(1))
+            return h + self.tconv(dynamic_depthwise3d(F.silu(self.tnorm(h)), kernel, frames))
         if self.temporal == "conv3d":
             t = rearrange(self.tnorm(h), "(b f) c h w -> b c f h w", f=frames)
             t = rearrange(self.tconv(F.silu(t)), "b c f h w -> (b f) c h w")
