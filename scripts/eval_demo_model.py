@@ -47,10 +47,11 @@ def held_out_pairs(n: int, objects: int) -> list[tuple[str, int]]:
     return [(p, int(rng.integers(1 << 31))) for p in suites.prompts(n, objects)]
 
 
-def initial_noise(seeds: list[int], num_frames: int = world.NUM_FRAMES) -> torch.Tensor:
-    """Per-item noise from its own seed, so results do not depend on batching."""
+def initial_noise(pipe, seeds: list[int], num_frames: int = world.NUM_FRAMES) -> torch.Tensor:
+    """Per-item noise from its own seed, so results do not depend on batching; drawn from
+    the noise prior the model was trained with (`pipe.initial_noise`; torch.randn for i.i.d.)."""
     shape = (1, 3, num_frames, world.SIZE, world.SIZE)
-    return torch.cat([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
+    return torch.cat([pipe.initial_noise(shape, torch.Generator().manual_seed(s)) for s in seeds])
 
 
 def generate_all(pipe, method, pairs, steps: int, batch: int):
@@ -59,7 +60,7 @@ def generate_all(pipe, method, pairs, steps: int, batch: int):
     with apply(pipe, method):
         for i in range(0, len(pairs), batch):
             chunk = pairs[i:i + batch]
-            out = pipe([p for p, _ in chunk], latents=initial_noise([s for _, s in chunk]),
+            out = pipe([p for p, _ in chunk], latents=initial_noise(pipe, [s for _, s in chunk]),
                        num_inference_steps=steps, guidance_scale=2.0, progress=False)
             frames.append(out.frames)
             raws.append(out.raw)
@@ -81,10 +82,11 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--model-path")
     p.add_argument("--settings", nargs="*", help="subset of: " + ", ".join(SETTINGS))
+    p.add_argument("--suites", nargs="*", choices=["single", "double"], default=["single", "double"])
     p.add_argument("--json", default="evaluation/results/demo_model_eval.json")
     args = p.parse_args()
     pipe = load_pipeline(args.model_path)
-    suites = {"single": held_out_pairs(args.pairs, 1), "double": held_out_pairs(args.pairs, 2)}
+    suites = {name: held_out_pairs(args.pairs, 1 if name == "single" else 2) for name in args.suites}
     results = {}
     for name in tqdm(args.settings or list(SETTINGS), desc="settings"):
         method = guidance.from_dict(SETTINGS[name])

@@ -10,6 +10,8 @@
    noise seeds, CFG 3) and the mean velocity the exact scorer measures (pixels per
    frame, x right, y down). A model that binds the word moves left for "left", etc.;
    one that ignores it gives the same velocities for every word (same seeds).
+3. Moving frame: for a U-Net with `motion_align`, the velocity its head reads from
+   each motion word's prompt (what the temporal layers compensate for).
 
 Runs in about a minute on a CPU core.
 """
@@ -66,6 +68,15 @@ def motion_response(pipe, clips: int, seed: int = 123) -> dict[str, dict]:
     return out
 
 
+def moving_frame(pipe) -> dict[str, list[float]] | None:
+    """The velocity (vx, vy) of the U-Net's moving frame per motion word, or None without motion_align."""
+    prompts = [f"a red circle {'standing still' if w == 'still' else 'moving ' + w}" for w in MOTIONS]
+    with torch.no_grad():
+        states, mask = pipe.encode_prompt(prompts)
+        v = pipe.unet.clip_velocity(states, mask == 0) if hasattr(pipe.unet, "clip_velocity") else None
+    return None if v is None else {w: [round(float(a), 2) for a in row] for w, row in zip(MOTIONS, v)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-path")
@@ -77,13 +88,16 @@ def main() -> None:
     print("text separation (token-state distance at the differing word):")
     for k, v in sep.items():
         print(f"  {k:22s} {v:.3f}")
+    frame = moving_frame(pipe)
+    if frame is not None:
+        print("moving-frame velocity read from the prompt (px/frame):", frame)
     resp = motion_response(pipe, args.clips)
     print("motion response (CFG 3, same seeds for every word):")
     for k, r in resp.items():
         print(f"  {k:6s} mean v = {r['mean_velocity']}  correct {r['correct']:.0%}  labels {r['labels']}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"model": args.model_path or "bundled", "text_separation": sep,
+        Path(args.json).write_text(json.dumps({"model": args.model_path or "bundled", "text_separation": sep, "moving_frame": frame,
                                                "motion_response": resp}, indent=2))
 
 

@@ -56,6 +56,13 @@ def parse_args(argv=None):
                    help="mix time, text and frame conditioning through an MLP before FiLM (see TinyVideoUNet)")
     p.add_argument("--temporal-attention", action="store_true",
                    help="add self-attention along frames at every cell of both levels (see TinyVideoUNet)")
+    p.add_argument("--motion-align", action="store_true",
+                   help="run the temporal convs / attention in the frame moving at a velocity read from the prompt "
+                        "(see TinyVideoUNet; the velocity is learnt from the diffusion loss alone)")
+    p.add_argument("--velocity-loss", type=float, default=0.0,
+                   help="weight of an auxiliary loss that teaches the motion_align velocity head the motion measured "
+                        "in each single-object training clip (its foreground centroid's slope); 0 = diffusion loss only")
+    p.add_argument("--two-object-prob", type=float, default=0.4, help="share of two-object clips in the pool")
     p.add_argument("--noise-frame-share", type=float, default=0.0,
                    help="share of the noise variance common to all frames (PYoCo mixed noise; 0 = i.i.d.)")
     p.add_argument("--timestep-shift", type=float, default=1.0,
@@ -66,7 +73,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def render_pool(n: int, seed: int, path: Path) -> tuple[np.ndarray, list[str]]:
+def render_pool(n: int, seed: int, path: Path, two_object_prob: float = 0.4) -> tuple[np.ndarray, list[str]]:
     """n random scenes rendered once as uint8 (n, F, H, W, 3), cached at `path`."""
     if path.is_file():
         data = np.load(path, allow_pickle=False)
@@ -74,7 +81,7 @@ def render_pool(n: int, seed: int, path: Path) -> tuple[np.ndarray, list[str]]:
     rng = np.random.default_rng(seed)
     clips, prompts = [], []
     for _ in tqdm(range(n), desc="rendering training clips"):
-        scene = world.random_scene(rng)
+        scene = world.random_scene(rng, two_object_prob)
         clips.append((world.render(scene).numpy() * 255).round().astype(np.uint8))
         prompts.append(world.prompt_of(scene))
     clips = np.stack(clips)
@@ -91,6 +98,34 @@ def sample_timesteps(rng: np.random.Generator, n: int, shift: float = 1.0) -> np
         return rng.integers(0, 1000, n)
     u = rng.random(n)
     return np.rint(999 * shift * u / (1 + (shift - 1) * u)).astype(np.int64)
+
+
+def measured_velocity(clips: np.ndarray) -> np.ndarray:
+    """Velocity of each clip's foreground centroid, (N, F, H, W, 3) uint8 -> (N, 2) as (vx, vy) px/frame.
+
+    Least-squares slope over frames of the centroid of the pixels whose brightest channel
+    exceeds half the range: the clip's motion, measured from the pixels (for a two-object
+    clip, a blend of both motions).
+    """
+    fg = (clips.max(-1) > 127).astype(np.float64)  # N F H W
+    mass = fg.sum((2, 3)).clip(min=1)
+    ys, xs = np.arange(clips.shape[2]) + 0.5, np.arange(clips.shape[3]) + 0.5
+    cx = (fg.sum(2) * xs).sum(-1) / mass  # N F
+    cy = (fg.sum(3) * ys).sum(-1) / mass
+    t = np.arange(clips.shape[1]) - (clips.shape[1] - 1) / 2
+    return np.stack([(cx * t).sum(1), (cy * t).sum(1)], axis=1) / (t * t).sum()
+
+
+@torch.no_grad()
+def motion_velocities(unet, text_encoder, tokenizer) -> dict:
+    """The moving frame's velocity (vx, vy) per motion word for "a red circle ...", rounded;
+    empty without motion_align (a training diagnostic: the world moves at SPEED px/frame)."""
+    phrases = {m: world.prompt_of([world.ObjectSpec("red", "circle", m)]) for m in world.MOTIONS}
+    tok = tokenizer(list(phrases.values()), padding="max_length", max_length=tokenizer.model_max_length,
+                    return_tensors="pt")
+    states = text_encoder(input_ids=tok.input_ids, attention_mask=tok.attention_mask).last_hidden_state
+    v = unet.clip_velocity(states, tok.attention_mask == 0)
+    return {} if v is None else {"velocity": {m: [round(float(a), 2) for a in row] for m, row in zip(phrases, v)}}
 
 
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -121,14 +156,16 @@ def main(argv=None) -> None:
     torch.manual_seed(args.seed)
     run = Path(args.run_dir)
     run.mkdir(parents=True, exist_ok=True)
-    clips, prompts = render_pool(args.pool, args.seed, run / "pool.npz")
+    clips, prompts = render_pool(args.pool, args.seed, run / "pool.npz", args.two_object_prob)
+    clip_velocity = torch.from_numpy(measured_velocity(clips)).float()
+    single = torch.tensor([" and " not in p for p in prompts])
     tokenizer = build_tokenizer()
     ids = tokenizer(prompts + [""], padding="max_length", max_length=tokenizer.model_max_length,
                     return_tensors="pt")
     unet = TinyVideoUNet(temporal=args.temporal, frame_embedding=args.frame_embedding,
                          space_time_attention=args.space_time_attention,
                          temporal_attention=args.temporal_attention, noise_frame_share=args.noise_frame_share,
-                         joint_cond=args.joint_cond)
+                         joint_cond=args.joint_cond, motion_align=args.motion_align)
     text_encoder = build_text_encoder()
     sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                           prediction_type="v_prediction", clip_sample=False)
@@ -165,11 +202,11 @@ def main(argv=None) -> None:
                      "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, ckpt_path)
         meta = {"steps": step, "minutes": round(elapsed / 60, 1), "batch": args.batch, "weighting": args.weighting,
-                "timestep_shift": args.timestep_shift, "noise_frame_share": args.noise_frame_share,
+                "timestep_shift": args.timestep_shift, "velocity_loss": args.velocity_loss, "noise_frame_share": args.noise_frame_share,
                 "final_loss": float(np.mean(losses[-100:])) if losses else None,
                 "parameters": sum(p.numel() for m in (unet, text_encoder) for p in m.parameters()),
                 "text_encoder": "frozen at init" if args.freeze_text_encoder else "trained",
-                "pool": args.pool, "seed": args.seed,
+                "pool": args.pool, "two_object_prob": args.two_object_prob, "seed": args.seed,
                 "architecture": {k: v for k, v in unet.config.items() if not k.startswith("_")}}
         export(ema_unet, ema_text, tokenizer, sched, Path(args.out), meta)
 
@@ -189,10 +226,16 @@ def main(argv=None) -> None:
         snr = abar[t] / (1 - abar[t])
         weight = (snr.clamp(max=5.0) / (snr + 1)).view(-1) if args.weighting == "min-snr" else torch.ones_like(snr)
         loss = (weight * F.mse_loss(pred, target, reduction="none").mean(dim=(1, 2, 3, 4))).mean()
+        total = loss
+        if args.velocity_loss > 0:  # the head's velocity against the clip's measured one (single objects)
+            keep = single[idx] & torch.from_numpy(~drop)
+            if keep.any():
+                v = unet.clip_velocity(states, ids.attention_mask[tok_idx] == 0)
+                total = loss + args.velocity_loss * F.mse_loss(v[keep], clip_velocity[idx][keep])
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         decay = min(0.999, (1 + step) / (10 + step))
@@ -204,7 +247,8 @@ def main(argv=None) -> None:
         bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
         if step % 50 == 0:
             log.write(json.dumps({"step": step, "loss": float(np.mean(losses[-50:])),
-                                  "minutes": round((time.time() - start) / 60, 2)}) + "\n")
+                                  "minutes": round((time.time() - start) / 60, 2),
+                                  **motion_velocities(ema_unet, text_encoder, tokenizer)}) + "\n")
             log.flush()
         if step % args.ckpt_every == 0:
             checkpoint()

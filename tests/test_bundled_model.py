@@ -172,6 +172,70 @@ def test_dynamic_temporal_model_reads_the_prompt_in_its_temporal_kernel():
         TinyVideoUNet(temporal="conv2d")
 
 
+def test_shift_frames_moves_each_frame_by_its_offset():
+    """Integer offsets move cells exactly (checked against slicing, zeros shifted in); a half-cell
+    offset gives the bilinear mean of the two neighbours; zero offsets change nothing."""
+    from samg_video.demo.model import shift_frames
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 2, 6, 7)
+    out = shift_frames(x, torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, -1.0]]))
+    assert torch.allclose(out[0], x[0], atol=1e-5)
+    want = torch.zeros_like(x)
+    want[1, :, :, :-2] = x[1, :, :, 2:]  # out[y, x] = x[y, x + 2]
+    want[2, :, 1:] = x[2, :, :-1]  # out[y, x] = x[y - 1, x]
+    assert torch.allclose(out[1:], want[1:], atol=1e-5)
+    half = shift_frames(x[:1], torch.tensor([[0.5, 0.0]]))
+    assert torch.allclose(half[0, :, :, :-1], (x[0, :, :, :-1] + x[0, :, :, 1:]) / 2, atol=1e-5)
+
+
+def test_moving_frame_makes_a_moving_object_stand_still():
+    """A blob translating by 2 cells per frame: a temporal mean taken in the frame moving at its velocity
+    returns every frame unchanged (the object is at one cell in all shifted frames); in the fixed frame
+    the same mean smears it. frame_offsets is v (f - (F - 1) / 2) / stride."""
+    from samg_video.demo.model import frame_offsets, in_moving_frame
+
+    frames, size = 4, 16
+    clip = torch.zeros(frames, 1, size, size)
+    for f in range(frames):
+        clip[f, 0, 6:9, 2 + 2 * f:5 + 2 * f] = 1.0  # moves right, 2 cells per frame
+    velocity = torch.tensor([[4.0, 0.0]])  # pixels per frame at stride 2 -> 2 cells per frame
+    offsets = frame_offsets(velocity, frames, stride=2)
+    assert torch.allclose(offsets[:, 0], torch.tensor([-3.0, -1.0, 1.0, 3.0])) and (offsets[:, 1] == 0).all()
+
+    def mean(z):
+        return z.mean(0, keepdim=True).expand_as(z)
+
+    assert torch.allclose(in_moving_frame(mean, clip, offsets), clip, atol=1e-5)
+    assert (mean(clip) - clip).abs().max() > 0.5
+    assert torch.equal(in_moving_frame(mean, clip, None), mean(clip))
+
+
+def test_motion_aligned_unet_starts_as_the_plain_one_and_reads_the_velocity_from_the_prompt():
+    """motion_align adds only the velocity head, initialised to v = 0: with the same other weights the
+    output equals the plain U-Net's (a zero shift is the identity). A trained head gives each prompt its
+    own velocity, and that velocity changes the output."""
+    from samg_video.demo.model import TinyVideoUNet
+
+    torch.manual_seed(0)
+    plain = TinyVideoUNet(channels=16, mult=2, temporal_attention=True)
+    for p in plain.parameters():  # zero-initialised projections would hide the temporal branches
+        torch.nn.init.normal_(p, std=0.1)
+    aligned = TinyVideoUNet(channels=16, mult=2, temporal_attention=True, motion_align=True)
+    missing = aligned.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("velocity.") for k in missing)
+    x, text, mask = torch.randn(2, 3, 4, 16, 16), torch.randn(2, 5, 64), torch.ones(2, 5)
+    with torch.no_grad():
+        base = plain(x, 300, text, mask).sample
+        assert torch.allclose(aligned(x, 300, text, mask).sample, base, atol=1e-4)
+        assert torch.equal(aligned.clip_velocity(text, mask == 0), torch.zeros(2, 2))
+        torch.nn.init.normal_(aligned.velocity[2].weight, std=0.5)
+        v = aligned.clip_velocity(text, mask == 0)
+        assert (v[0] - v[1]).abs().max() > 1e-2 and v.abs().max() <= aligned.config.max_speed
+        assert (aligned(x, 300, text, mask).sample - base).abs().max() > 1e-3
+    assert plain.clip_velocity(text, mask == 0) is None
+
+
 def test_flush_denormals_is_scoped():
     """Inside the block a denormal result is flushed to zero; after it, torch's default is back."""
     from samg_video.demo.pipeline import flush_denormals

@@ -33,15 +33,34 @@ def test_train_checkpoint_resume_export(tmp_path):
     train = load_script()
     args = ["--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model"), "--pool", "6", "--batch", "2",
             "--ckpt-every", "1", "--temporal-attention", "--frame-embedding", "--noise-frame-share", "0.5",
-            "--timestep-shift", "3"]
+            "--timestep-shift", "3", "--motion-align", "--two-object-prob", "0.5"]
     train.main(args + ["--steps", "2"])
     meta = json.loads((tmp_path / "model" / "training.json").read_text())
-    assert meta["steps"] == 2 and meta["noise_frame_share"] == 0.5
+    assert meta["steps"] == 2 and meta["noise_frame_share"] == 0.5 and meta["two_object_prob"] == 0.5
     train.main(args + ["--steps", "3"])  # resumes from step 2, runs one more
     meta = json.loads((tmp_path / "model" / "training.json").read_text())
     assert meta["steps"] == 3
     pipe = load_pipeline(tmp_path / "model")
     assert pipe.unet.config.temporal_attention and pipe.unet.config.noise_frame_share == 0.5
+    assert pipe.unet.config.motion_align
+    velocities = train.motion_velocities(pipe.unet, pipe.text_encoder, pipe.tokenizer)["velocity"]
+    assert sorted(velocities) == sorted(["left", "right", "up", "down", "still"])
+    assert all(len(v) == 2 and max(map(abs, v)) <= pipe.unet.config.max_speed for v in velocities.values())
     out = pipe("a red circle moving left", num_inference_steps=2, guidance_scale=2.0,
                generator=torch.Generator().manual_seed(0), progress=False)
     assert out.frames.shape == (1, 8, 32, 32, 3) and np.isfinite(out.frames).all()
+
+
+def test_measured_velocity_recovers_the_rendered_motion():
+    """The auxiliary loss's target: a rendered clip's foreground centroid moves at SPEED px/frame in the
+    direction of its motion word (x right, y down), and not at all when standing still."""
+    from samg_video.demo import world
+
+    train = load_script()
+    rng = np.random.default_rng(0)
+    for motion in world.MOTIONS:
+        for shape in world.SHAPES:
+            clip = (world.render([world.place("cyan", shape, motion, rng)]).numpy() * 255).round().astype(np.uint8)
+            v = train.measured_velocity(clip[None])[0]
+            want = world.SPEED * np.array(world.VELOCITY[motion], dtype=float)
+            assert np.abs(v - want).max() < 0.05, (motion, shape, v)

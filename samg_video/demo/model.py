@@ -68,6 +68,48 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([args.cos(), args.sin()], dim=-1)
 
 
+def shift_frames(x: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    """Translate every frame by its own sub-cell offset (bilinear, zeros outside).
+
+        out[n, c, y, x] = x[n, c, y + oy_n, x + ox_n]
+
+    x: (N, C, H, W); offsets: (N, 2) as (ox, oy) in cells. Integer offsets move cells
+    exactly; a zero offset returns x (up to float rounding).
+    """
+    n, _, h, w = x.shape
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    theta[:, 0, 2] = 2 * offsets[:, 0].to(x.dtype) / w  # normalised units: the image spans 2
+    theta[:, 1, 2] = 2 * offsets[:, 1].to(x.dtype) / h
+    grid = F.affine_grid(theta, (n, 1, h, w), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def frame_offsets(velocity: torch.Tensor, frames: int, stride: int) -> torch.Tensor:
+    """Offsets of a clip's moving frame, (B, 2) pixels per frame -> (B*F, 2) cells.
+
+        o[b, f] = v_b (f - (F - 1) / 2) / stride
+
+    (relative to the middle frame, so the largest shift is half the clip's travel).
+    """
+    t = torch.arange(frames, dtype=velocity.dtype, device=velocity.device) - (frames - 1) / 2
+    return (velocity[:, None, :] * t[None, :, None] / stride).reshape(-1, 2)
+
+
+def in_moving_frame(fn, x: torch.Tensor, offsets: torch.Tensor | None) -> torch.Tensor:
+    """Apply a temporal operator in the clip's moving frame of reference.
+
+        out = shift(fn(shift(x, o)), -o)
+
+    With o = v (f - c) for the clip's velocity v, an object moving at v stands still
+    in the shifted frames, so a temporal conv or attention at one cell sees the same
+    object in every frame (motion compensation). offsets None: fn(x).
+    """
+    if offsets is None:
+        return fn(x)
+    return shift_frames(fn(shift_frames(x, offsets)), -offsets)
+
+
 def dynamic_depthwise3d(x: torch.Tensor, kernel: torch.Tensor, frames: int) -> torch.Tensor:
     """Per-clip depthwise 3x3x3 conv over (frames, height, width), zero padding.
 
@@ -120,24 +162,28 @@ class ResBlock(nn.Module):
         nn.init.zeros_(self.tconv.weight)
         nn.init.zeros_(self.tconv.bias)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, frames: int) -> torch.Tensor:
-        """x: (B*F, C, H, W); cond: (B*F, cond_dim)."""
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, frames: int,
+                offsets: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (B*F, C, H, W); cond: (B*F, cond_dim); offsets: (B*F, 2) cells of the clip's
+        moving frame (see `in_moving_frame`), or None for the fixed frame."""
         h = self.conv1(F.silu(self.norm1(x)))
         scale, shift = self.film(cond)[:, :, None, None].chunk(2, dim=1)
         h = self.norm2(h) * (1 + scale) + shift
         h = self.conv2(F.silu(h)) + self.skip(x)
-        hw = h.shape[-2:]
+        return h + in_moving_frame(lambda z: self._temporal(z, cond, frames), self.tnorm(h), offsets)
+
+    def _temporal(self, t: torch.Tensor, cond: torch.Tensor, frames: int) -> torch.Tensor:
+        """The temporal branch on normalised features (B*F, C, H, W) -> same shape."""
+        hw = t.shape[-2:]
         if self.temporal == "dynamic":
             # the clip's mean conditioning (a frame embedding averages out): K_b = W_k mean_f(cond) + k_0
             kernel = self.kernel(cond.reshape(-1, frames, cond.shape[-1]).mean(1))
-            return h + self.tconv(dynamic_depthwise3d(F.silu(self.tnorm(h)), kernel, frames))
+            return self.tconv(dynamic_depthwise3d(F.silu(t), kernel, frames))
         if self.temporal == "conv3d":
-            t = rearrange(self.tnorm(h), "(b f) c h w -> b c f h w", f=frames)
-            t = rearrange(self.tconv(F.silu(t)), "b c f h w -> (b f) c h w")
-            return h + t
-        t = rearrange(self.tnorm(h), "(b f) c h w -> (b h w) c f", f=frames)
-        t = rearrange(self.tconv(F.silu(t)), "(b h w) c f -> (b f) c h w", h=hw[0], w=hw[1])
-        return h + t
+            t = rearrange(t, "(b f) c h w -> b c f h w", f=frames)
+            return rearrange(self.tconv(F.silu(t)), "b c f h w -> (b f) c h w")
+        t = rearrange(t, "(b f) c h w -> (b h w) c f", f=frames)
+        return rearrange(self.tconv(F.silu(t)), "(b h w) c f -> (b f) c h w", h=hw[0], w=hw[1])
 
 
 class CrossAttention(nn.Module):
@@ -228,12 +274,16 @@ class TemporalAttention(nn.Module):
         self.attn = nn.MultiheadAttention(channels, heads, batch_first=True)
         nn.init.zeros_(self.attn.out_proj.weight)
 
-    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
-        bf, c, h, w = x.shape
-        tokens = rearrange(self.norm(x), "(b f) c h w -> (b h w) f c", f=frames)
-        qk = tokens + sinusoid(torch.arange(frames, device=x.device), c)[None]
+    def forward(self, x: torch.Tensor, frames: int, offsets: torch.Tensor | None = None) -> torch.Tensor:
+        """offsets: (B*F, 2) cells of the clip's moving frame (`in_moving_frame`), or None."""
+        return x + in_moving_frame(lambda z: self._attend(z, frames), self.norm(x), offsets)
+
+    def _attend(self, z: torch.Tensor, frames: int) -> torch.Tensor:
+        bf, c, h, w = z.shape
+        tokens = rearrange(z, "(b f) c h w -> (b h w) f c", f=frames)
+        qk = tokens + sinusoid(torch.arange(frames, device=z.device), c)[None]
         out, _ = self.attn(qk, qk, tokens, need_weights=False)
-        return x + rearrange(out, "(b h w) f c -> (b f) c h w", h=h, w=w)
+        return rearrange(out, "(b h w) f c -> (b f) c h w", h=h, w=w)
 
 
 @dataclass
@@ -250,7 +300,8 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, channels: int = 32, mult: int = 3, text_dim: int = 64, cond_dim: int = 128, patch: int = 2,
                  temporal: str = "conv1d", frame_embedding: bool = False, space_time_attention: bool = False,
-                 temporal_attention: bool = False, noise_frame_share: float = 0.0, joint_cond: bool = False):
+                 temporal_attention: bool = False, noise_frame_share: float = 0.0, joint_cond: bool = False,
+                 motion_align: bool = False, max_speed: float = 4.0):
         super().__init__()
         if temporal not in TEMPORAL_KINDS:
             raise ValueError(f"temporal must be one of {', '.join(TEMPORAL_KINDS)}, got {temporal!r}.")
@@ -273,6 +324,13 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         if self.joint_mlp is not None:
             nn.init.zeros_(self.joint_mlp[2].weight)
             nn.init.zeros_(self.joint_mlp[2].bias)
+        # motion_align: the prompt sets one velocity per clip, v = max_speed tanh(MLP(pooled text)) pixels per
+        # frame (zero at init), and every temporal conv / attention runs in the frame moving at v
+        self.velocity = nn.Sequential(nn.Linear(text_dim, cond_dim), nn.SiLU(),
+                                      nn.Linear(cond_dim, 2)) if motion_align else None
+        if self.velocity is not None:
+            nn.init.zeros_(self.velocity[2].weight)
+            nn.init.zeros_(self.velocity[2].bias)
         self.down1 = nn.ModuleList([ResBlock(c1, c1, cond_dim, tm)])
         self.tattn1 = TemporalAttention(c1) if temporal_attention else None
         self.attn1 = CrossAttention(c1, text_dim)
@@ -291,10 +349,23 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
+    @staticmethod
+    def _pooled(text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """Mean of the real tokens' states: (B, L, D), (B, L) True where padded -> (B, D)."""
+        keep = (~text_mask).float()[..., None]
+        return (text * keep).sum(1) / keep.sum(1).clamp(min=1)
+
+    def clip_velocity(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor | None:
+        """The velocity of each clip's moving frame, (B, 2) as (vx, vy) pixels per frame
+        (y down), from the text states (B, L, D) and padding mask (B, L) (True = padded);
+        None without motion_align."""
+        if self.velocity is None:
+            return None
+        return self.config.max_speed * torch.tanh(self.velocity(self._pooled(text, text_mask)))
+
     def _cond(self, timestep, text, text_mask, batch: int, frames: int) -> torch.Tensor:
         t = timestep.reshape(-1).expand(batch) if timestep.numel() == 1 else timestep
-        keep = (~text_mask).float()[..., None]
-        pooled = (text * keep).sum(1) / keep.sum(1).clamp(min=1)
+        pooled = self._pooled(text, text_mask)
         temb = self.time_mlp(timestep_embedding(t, self.config.cond_dim)) + self.text_proj(pooled)
         cond = temb.repeat_interleave(frames, dim=0)  # (B*F, cond_dim)
         if self.frame_mlp is not None:
@@ -314,27 +385,30 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         pad = encoder_attention_mask == 0
         text = encoder_hidden_states
         cond = self._cond(timestep, text, pad, b, f)
+        velocity = self.clip_velocity(text, pad)
+        fine, coarse = ((None, None) if velocity is None else
+                        (frame_offsets(velocity, f, self.config.patch), frame_offsets(velocity, f, 2 * self.config.patch)))
         x = F.pixel_unshuffle(rearrange(sample, "b c f h w -> (b f) c h w"), self.config.patch)
         x = self.conv_in(x)
         for blk in self.down1:
-            x = blk(x, cond, f)
+            x = blk(x, cond, f, fine)
         if self.tattn1 is not None:
-            x = self.tattn1(x, f)
+            x = self.tattn1(x, f, fine)
         skip = self.attn1(x, text, pad, f)
         x = self.downsample(skip)
         for blk in self.mid:
-            x = blk(x, cond, f)
+            x = blk(x, cond, f, coarse)
         if self.st_attn is not None:
             x = self.st_attn(x, f)
         if self.tattn2 is not None:
-            x = self.tattn2(x, f)
-        x = self.mid2(self.attn2(x, text, pad, f), cond, f)
+            x = self.tattn2(x, f, coarse)
+        x = self.mid2(self.attn2(x, text, pad, f), cond, f, coarse)
         x = F.pixel_shuffle(self.upsample(x), 2)
         x = torch.cat([x, skip], dim=1)
         for blk in self.up1:
-            x = blk(x, cond, f)
+            x = blk(x, cond, f, fine)
         if self.tattn3 is not None:
-            x = self.tattn3(x, f)
+            x = self.tattn3(x, f, fine)
         x = self.attn3(x, text, pad, f)
         x = F.pixel_shuffle(self.conv_out(F.silu(self.norm_out(x))), self.config.patch)
         out = rearrange(x, "(b f) c h w -> b c f h w", b=b)
