@@ -30,12 +30,14 @@ from samg_video.pipelines import apply  # noqa: E402
 
 SETTINGS = {
     "cfg 1.5": {"method": "cfg", "scale": 1.5},
+    "cfg 2": {"method": "cfg", "scale": 2.0},
     "cfg 3": {"method": "cfg", "scale": 3.0},
     "cfg 5": {"method": "cfg", "scale": 5.0},
     "cfg 7.5": {"method": "cfg", "scale": 7.5},
     "cfg 12": {"method": "cfg", "scale": 12.0},
     "samg 3-9": {"method": "samg", "w_min": 3.0, "w_max": 9.0},
     "samg 3-9 t1": {"method": "samg", "w_min": 3.0, "w_max": 9.0, "temporal_sigma": 1.0},
+    "samg 1-3": {"method": "samg", "w_min": 1.0, "w_max": 3.0},
     "samg 1.5-4.5": {"method": "samg", "w_min": 1.5, "w_max": 4.5},
     "samg 1.5-4.5 t1": {"method": "samg", "w_min": 1.5, "w_max": 4.5, "temporal_sigma": 1.0},
 }
