@@ -9,6 +9,11 @@ cross-attention to the text tokens; optionally one space-time self-attention ove
 8x8 x frames cells, and temporal self-attention (every cell attends to itself in all
 frames) at both levels.
 
+With `motion_align` (the shipped model), one velocity per clip is read from the prompt
+and every temporal conv / attention runs on features shifted into the frame of reference
+moving at that velocity (`in_moving_frame`), where an object that moves as the prompt
+says stands still.
+
 The model may be trained with frame-correlated noise (`noise_frame_share` > 0, the
 "mixed" noise prior of Ge et al. 2023, "Preserve Your Own Correlation"): a share of
 the noise variance is common to all frames, so the frames of a clip start from
