@@ -29,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from samg_video.demo import load_pipeline  # noqa: E402
+from samg_video.demo.model import motion_word_velocities  # noqa: E402
 from samg_video.demo.score import detect  # noqa: E402
 
 PAIRS = {  # (prompt a, prompt b): one word apart
@@ -68,15 +69,6 @@ def motion_response(pipe, clips: int, seed: int = 123) -> dict[str, dict]:
     return out
 
 
-def moving_frame(pipe) -> dict[str, list[float]] | None:
-    """The velocity (vx, vy) of the U-Net's moving frame per motion word, or None without motion_align."""
-    prompts = [f"a red circle {'standing still' if w == 'still' else 'moving ' + w}" for w in MOTIONS]
-    with torch.no_grad():
-        states, mask = pipe.encode_prompt(prompts)
-        v = pipe.unet.clip_velocity(states, mask == 0) if hasattr(pipe.unet, "clip_velocity") else None
-    return None if v is None else {w: [round(float(a), 2) for a in row] for w, row in zip(MOTIONS, v)}
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-path")
@@ -88,7 +80,7 @@ def main() -> None:
     print("text separation (token-state distance at the differing word):")
     for k, v in sep.items():
         print(f"  {k:22s} {v:.3f}")
-    frame = moving_frame(pipe)
+    frame = motion_word_velocities(pipe.unet, pipe.text_encoder, pipe.tokenizer)
     if frame is not None:
         print("moving-frame velocity read from the prompt (px/frame):", frame)
     resp = motion_response(pipe, args.clips)

@@ -29,7 +29,7 @@ from diffusers import DDIMScheduler, DDPMScheduler  # noqa: E402
 
 from samg_video.demo import world  # noqa: E402
 from samg_video.demo.model import (TEMPORAL_KINDS, TinyVideoUNet, build_text_encoder, build_tokenizer,  # noqa: E402
-                                   frame_correlated_noise)
+                                   frame_correlated_noise, motion_word_velocities)
 
 
 def parse_args(argv=None):
@@ -58,7 +58,7 @@ def parse_args(argv=None):
                    help="add self-attention along frames at every cell of both levels (see TinyVideoUNet)")
     p.add_argument("--motion-align", action="store_true",
                    help="run the temporal convs / attention in the frame moving at a velocity read from the prompt "
-                        "(see TinyVideoUNet; the velocity is learnt from the diffusion loss alone)")
+                        "(see TinyVideoUNet; add --velocity-loss: from the diffusion loss alone the velocity stays at 0)")
     p.add_argument("--velocity-loss", type=float, default=0.0,
                    help="weight of an auxiliary loss that teaches the motion_align velocity head the motion measured "
                         "in each single-object training clip (its foreground centroid's slope); 0 = diffusion loss only")
@@ -70,7 +70,10 @@ def parse_args(argv=None):
                         "more at high noise, where a clip's layout and motion are decided (1 = uniform)")
     p.add_argument("--weighting", choices=["v", "min-snr"], default="v",
                    help="loss weight per timestep: plain v-MSE (x0 weight snr + 1, sharp at low noise) or min-SNR-5")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.velocity_loss > 0 and not args.motion_align:
+        p.error("--velocity-loss trains the velocity head of --motion-align; add --motion-align or drop it.")
+    return args
 
 
 def render_pool(n: int, seed: int, path: Path, two_object_prob: float = 0.4) -> tuple[np.ndarray, list[str]]:
@@ -116,18 +119,6 @@ def measured_velocity(clips: np.ndarray) -> np.ndarray:
     return np.stack([(cx * t).sum(1), (cy * t).sum(1)], axis=1) / (t * t).sum()
 
 
-@torch.no_grad()
-def motion_velocities(unet, text_encoder, tokenizer) -> dict:
-    """The moving frame's velocity (vx, vy) per motion word for "a red circle ...", rounded;
-    empty without motion_align (a training diagnostic: the world moves at SPEED px/frame)."""
-    phrases = {m: world.prompt_of([world.ObjectSpec("red", "circle", m)]) for m in world.MOTIONS}
-    tok = tokenizer(list(phrases.values()), padding="max_length", max_length=tokenizer.model_max_length,
-                    return_tensors="pt")
-    states = text_encoder(input_ids=tok.input_ids, attention_mask=tok.attention_mask).last_hidden_state
-    v = unet.clip_velocity(states, tok.attention_mask == 0)
-    return {} if v is None else {"velocity": {m: [round(float(a), 2) for a in row] for m, row in zip(phrases, v)}}
-
-
 def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     with torch.no_grad():
         for e, p in zip(ema.parameters(), model.parameters()):
@@ -157,8 +148,8 @@ def main(argv=None) -> None:
     run = Path(args.run_dir)
     run.mkdir(parents=True, exist_ok=True)
     clips, prompts = render_pool(args.pool, args.seed, run / "pool.npz", args.two_object_prob)
-    clip_velocity = torch.from_numpy(measured_velocity(clips)).float()
-    single = torch.tensor([" and " not in p for p in prompts])
+    measured = torch.from_numpy(measured_velocity(clips)).float()
+    single = torch.tensor([len(world.parse_prompt(p)) == 1 for p in prompts])
     tokenizer = build_tokenizer()
     ids = tokenizer(prompts + [""], padding="max_length", max_length=tokenizer.model_max_length,
                     return_tensors="pt")
@@ -202,7 +193,8 @@ def main(argv=None) -> None:
                      "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
                      "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state()}, ckpt_path)
         meta = {"steps": step, "minutes": round(elapsed / 60, 1), "batch": args.batch, "weighting": args.weighting,
-                "timestep_shift": args.timestep_shift, "velocity_loss": args.velocity_loss, "noise_frame_share": args.noise_frame_share,
+                "timestep_shift": args.timestep_shift, "velocity_loss": args.velocity_loss,
+                "noise_frame_share": args.noise_frame_share,
                 "final_loss": float(np.mean(losses[-100:])) if losses else None,
                 "parameters": sum(p.numel() for m in (unet, text_encoder) for p in m.parameters()),
                 "text_encoder": "frozen at init" if args.freeze_text_encoder else "trained",
@@ -231,7 +223,7 @@ def main(argv=None) -> None:
             keep = single[idx] & torch.from_numpy(~drop)
             if keep.any():
                 v = unet.clip_velocity(states, ids.attention_mask[tok_idx] == 0)
-                total = loss + args.velocity_loss * F.mse_loss(v[keep], clip_velocity[idx][keep])
+                total = loss + args.velocity_loss * F.mse_loss(v[keep], measured[idx][keep])
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         opt.zero_grad(set_to_none=True)
@@ -248,7 +240,7 @@ def main(argv=None) -> None:
         if step % 50 == 0:
             log.write(json.dumps({"step": step, "loss": float(np.mean(losses[-50:])),
                                   "minutes": round((time.time() - start) / 60, 2),
-                                  **motion_velocities(ema_unet, text_encoder, tokenizer)}) + "\n")
+                                  "velocity": motion_word_velocities(ema_unet, text_encoder, tokenizer)}) + "\n")
             log.flush()
         if step % args.ckpt_every == 0:
             checkpoint()

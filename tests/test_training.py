@@ -5,9 +5,11 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from samg_video.demo import load_pipeline
+from samg_video.demo.model import motion_word_velocities
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_demo_model.py"
 
@@ -33,17 +35,19 @@ def test_train_checkpoint_resume_export(tmp_path):
     train = load_script()
     args = ["--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model"), "--pool", "6", "--batch", "2",
             "--ckpt-every", "1", "--temporal-attention", "--frame-embedding", "--noise-frame-share", "0.5",
-            "--timestep-shift", "3", "--motion-align", "--two-object-prob", "0.5"]
+            "--timestep-shift", "3", "--motion-align", "--two-object-prob", "0.5", "--velocity-loss", "0.5"]
     train.main(args + ["--steps", "2"])
     meta = json.loads((tmp_path / "model" / "training.json").read_text())
     assert meta["steps"] == 2 and meta["noise_frame_share"] == 0.5 and meta["two_object_prob"] == 0.5
     train.main(args + ["--steps", "3"])  # resumes from step 2, runs one more
+    with pytest.raises(SystemExit):  # the auxiliary loss needs the head it trains
+        train.parse_args(["--velocity-loss", "0.1"])
     meta = json.loads((tmp_path / "model" / "training.json").read_text())
     assert meta["steps"] == 3
     pipe = load_pipeline(tmp_path / "model")
     assert pipe.unet.config.temporal_attention and pipe.unet.config.noise_frame_share == 0.5
     assert pipe.unet.config.motion_align
-    velocities = train.motion_velocities(pipe.unet, pipe.text_encoder, pipe.tokenizer)["velocity"]
+    velocities = motion_word_velocities(pipe.unet, pipe.text_encoder, pipe.tokenizer)
     assert sorted(velocities) == sorted(["left", "right", "up", "down", "still"])
     assert all(len(v) == 2 and max(map(abs, v)) <= pipe.unet.config.max_speed for v in velocities.values())
     out = pipe("a red circle moving left", num_inference_steps=2, guidance_scale=2.0,

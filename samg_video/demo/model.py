@@ -33,7 +33,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from einops import rearrange
 
-from .world import VOCABULARY
+from .world import MOTIONS, VOCABULARY, ObjectSpec, prompt_of
 
 SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
 MAX_TOKENS = 16
@@ -63,6 +63,17 @@ def build_text_encoder(hidden: int = 64, layers: int = 2):
         intermediate_size=hidden * 2, num_hidden_layers=layers, num_attention_heads=4,
         max_position_embeddings=MAX_TOKENS, pad_token_id=0, bos_token_id=1, eos_token_id=2)
     return CLIPTextModel(cfg)
+
+
+@torch.no_grad()
+def motion_word_velocities(unet, text_encoder, tokenizer) -> dict[str, list[float]] | None:
+    """The moving frame's velocity (vx, vy) px/frame that `unet` reads for "a red circle ..."
+    with each motion word, rounded to 0.01; None for a U-Net without motion_align."""
+    prompts = [prompt_of([ObjectSpec("red", "circle", m)]) for m in MOTIONS]
+    tok = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
+    states = text_encoder(input_ids=tok.input_ids, attention_mask=tok.attention_mask).last_hidden_state
+    v = unet.clip_velocity(states, tok.attention_mask == 0) if hasattr(unet, "clip_velocity") else None
+    return None if v is None else {m: [round(float(a), 2) for a in row] for m, row in zip(MOTIONS, v)}
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
