@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from samg_video import guidance  # noqa: E402
 from samg_video.demo import load_pipeline, score, suites, world  # noqa: E402
+from samg_video.demo.pipeline import DEFAULT_MODEL_DIR, scheduler_from_config  # noqa: E402
 from samg_video.pipelines import apply  # noqa: E402
 
 SETTINGS = {
@@ -64,6 +65,7 @@ def initial_noise(pipe, seeds: list[int], num_frames: int = world.NUM_FRAMES) ->
 def generate_all(pipe, method, pairs, steps: int, batch: int):
     """Clips (N, F, H, W, 3) and raw final latents (N, 3, F, H, W) for all pairs."""
     frames, raws = [], []
+    torch.manual_seed(0)  # stochastic samplers (DDPM, ancestral) draw their step noise from here
     with apply(pipe, method):
         for i in range(0, len(pairs), batch):
             chunk = pairs[i:i + batch]
@@ -92,9 +94,16 @@ def main() -> None:
     p.add_argument("--suites", nargs="*", choices=["single", "double"], default=["single", "double"])
     p.add_argument("--validation", action="store_true",
                    help="use the validation prompts / seeds (choose the recommended setting here, report on the default)")
+    p.add_argument("--scheduler", help="sample with this diffusers scheduler class instead of the model's own "
+                                        "(e.g. DPMSolverMultistepScheduler, DDPMScheduler)")
+    p.add_argument("--spacing", choices=["leading", "trailing", "linspace"], help="override timestep_spacing")
     p.add_argument("--json", default="evaluation/results/demo_model_eval.json")
     args = p.parse_args()
     pipe = load_pipeline(args.model_path)
+    if args.scheduler or args.spacing:
+        overrides = {"timestep_spacing": args.spacing} if args.spacing else {}
+        pipe.scheduler = scheduler_from_config(Path(args.model_path or DEFAULT_MODEL_DIR) / "scheduler",
+                                               args.scheduler, **overrides)
     suites = {name: held_out_pairs(args.pairs, 1 if name == "single" else 2, args.validation)
               for name in args.suites}
     results = {}
@@ -113,7 +122,10 @@ def main() -> None:
                   f"| {s['out_of_range']:.2%} | {s['frame_change']:.4f} |")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"pairs": args.pairs, "steps": args.steps, "validation": args.validation,
-                                           "model": args.model_path or "bundled", "results": results}, indent=2))
+                                           "model": args.model_path or "bundled",
+                                           "scheduler": type(pipe.scheduler).__name__,
+                                           "timestep_spacing": pipe.scheduler.config.timestep_spacing,
+                                           "results": results}, indent=2))
     print(f"wrote {args.json}")
 
 

@@ -1,5 +1,6 @@
 """The shipped weights: offline loading, determinism, and the `generate` command end to end."""
 
+import json
 import os
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 
 from samg_video import cli, io
 from samg_video.demo import load_card, load_pipeline
+from samg_video.demo.pipeline import DEFAULT_MODEL_DIR, scheduler_from_config
 from samg_video.pipelines import apply
 
 
@@ -35,6 +37,17 @@ def test_same_seed_same_clip(pipe):
 def test_missing_weights_name_the_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="diffusion_pytorch_model.safetensors is missing; restore it"):
         load_pipeline(tmp_path)
+
+
+def test_scheduler_comes_from_its_config(pipe):
+    folder = DEFAULT_MODEL_DIR / "scheduler"
+    assert type(pipe.scheduler).__name__ == json.loads((folder / "scheduler_config.json").read_text())["_class_name"]
+    other = scheduler_from_config(folder, "DPMSolverMultistepScheduler", timestep_spacing="trailing")
+    assert type(other).__name__ == "DPMSolverMultistepScheduler" and other.config.timestep_spacing == "trailing"
+    assert other.config.prediction_type == pipe.scheduler.config.prediction_type
+    assert torch.equal(other.alphas_cumprod, pipe.scheduler.alphas_cumprod)  # same noise schedule, other solver
+    with pytest.raises(ValueError, match="Unknown scheduler 'Nope'.*DDIMScheduler"):
+        scheduler_from_config(folder, "Nope")
 
 
 @pytest.mark.parametrize("out,expect", [("clip.mp4", "clip.mp4"), ("clip.gif", "clip.gif"), ("frames", "frames")])

@@ -8,6 +8,8 @@ editing this loop.
 
 from __future__ import annotations
 
+import json
+
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,12 +146,28 @@ class DemoVideoPipeline(DiffusionPipeline):
         return out if return_dict else (frames,)
 
 
+def scheduler_from_config(folder: str | Path, class_name: str | None = None, **overrides):
+    """The diffusers scheduler a `scheduler_config.json` names (its `_class_name`, or
+    `class_name` to sample the same model with another solver), with `overrides` applied.
+
+    Raises ValueError naming the unknown class and listing the diffusers schedulers.
+    """
+    import diffusers
+
+    config = json.loads((Path(folder) / "scheduler_config.json").read_text())
+    name = class_name or config.get("_class_name", "DDIMScheduler")
+    cls = getattr(diffusers, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, diffusers.SchedulerMixin)):
+        known = sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and isinstance(getattr(diffusers, n), type))
+        raise ValueError(f"Unknown scheduler {name!r}; use one of diffusers' schedulers: {', '.join(known)}.")
+    return cls.from_config({**config, **overrides})
+
+
 def load_pipeline(path: str | Path | None = None, device: str = "cpu") -> DemoVideoPipeline:
     """Load the bundled model from its shipped weights (default `models/demo-t2v`).
 
     Raises FileNotFoundError naming the missing file and how to produce it.
     """
-    from diffusers import DDIMScheduler
     from transformers import CLIPTextModel, PreTrainedTokenizerFast
 
     from .model import TinyVideoUNet
@@ -163,7 +181,7 @@ def load_pipeline(path: str | Path | None = None, device: str = "cpu") -> DemoVi
     unet = TinyVideoUNet.from_pretrained(root / "unet")
     text_encoder = CLIPTextModel.from_pretrained(root / "text_encoder")
     tokenizer = PreTrainedTokenizerFast.from_pretrained(root / "tokenizer")
-    scheduler = DDIMScheduler.from_pretrained(root / "scheduler")
+    scheduler = scheduler_from_config(root / "scheduler")
     pipe = DemoVideoPipeline(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
     return pipe.to(device)
 
