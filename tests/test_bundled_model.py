@@ -246,7 +246,17 @@ def test_motion_aligned_unet_starts_as_the_plain_one_and_reads_the_velocity_from
         v = aligned.clip_velocity(text, mask == 0)
         assert (v[0] - v[1]).abs().max() > 1e-2 and v.abs().max() <= aligned.config.max_speed
         assert (aligned(x, 300, text, mask).sample - base).abs().max() > 1e-3
+        # an explicit velocity= is exactly what the head would have read
+        assert torch.equal(aligned(x, 300, text, mask, velocity=v).sample, aligned(x, 300, text, mask).sample)
     assert plain.clip_velocity(text, mask == 0) is None
+    with pytest.raises(ValueError, match="needs a motion_align U-Net"):
+        plain(x, 300, text, mask, velocity=torch.zeros(2, 2))
+    # detached, the velocity takes no gradient from the output: only the head's own loss trains it
+    v = aligned.clip_velocity(text, mask == 0)
+    aligned(x, 300, text, mask, velocity=v.detach()).sample.square().mean().backward()
+    assert aligned.velocity[2].weight.grad is None and aligned.conv_in.weight.grad.abs().sum() > 0
+    aligned(x, 300, text, mask, velocity=v).sample.square().mean().backward()
+    assert aligned.velocity[2].weight.grad.abs().sum() > 0
 
 
 def test_flush_denormals_is_scoped():

@@ -39,11 +39,14 @@ def test_train_checkpoint_resume_export(tmp_path):
     train.main(args + ["--steps", "2"])
     meta = json.loads((tmp_path / "model" / "training.json").read_text())
     assert meta["steps"] == 2 and meta["noise_frame_share"] == 0.5 and meta["two_object_prob"] == 0.5
-    train.main(args + ["--steps", "3"])  # resumes from step 2, runs one more
+    assert meta["velocity_detach"] is False
+    train.main(args + ["--steps", "3", "--velocity-detach"])  # resumes from step 2, runs one more (head detached)
     with pytest.raises(SystemExit):  # the auxiliary loss needs the head it trains
         train.parse_args(["--velocity-loss", "0.1"])
+    with pytest.raises(SystemExit):  # a detached head needs its own loss
+        train.parse_args(["--motion-align", "--velocity-detach"])
     meta = json.loads((tmp_path / "model" / "training.json").read_text())
-    assert meta["steps"] == 3
+    assert meta["steps"] == 3 and meta["velocity_detach"] is True
     pipe = load_pipeline(tmp_path / "model")
     assert pipe.unet.config.temporal_attention and pipe.unet.config.noise_frame_share == 0.5
     assert pipe.unet.config.motion_align

@@ -392,8 +392,14 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         return cond
 
     def forward(self, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor,
-                encoder_attention_mask: torch.Tensor | None = None, return_dict: bool = True):
-        """sample: (B, 3, F, H, W); encoder_attention_mask: (B, L), 1 = real token."""
+                encoder_attention_mask: torch.Tensor | None = None, return_dict: bool = True,
+                velocity: torch.Tensor | None = None):
+        """sample: (B, 3, F, H, W); encoder_attention_mask: (B, L), 1 = real token.
+
+        velocity: (B, 2) moving-frame velocities to use instead of the head's reading of
+        the prompt (motion_align only; the trainer passes the head's output detached, so
+        that only its own loss trains the head).
+        """
         b, _, f, h, w = sample.shape
         timestep = torch.as_tensor(timestep, device=sample.device)
         if encoder_attention_mask is None:
@@ -401,7 +407,9 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         pad = encoder_attention_mask == 0
         text = encoder_hidden_states
         cond = self._cond(timestep, text, pad, b, f)
-        velocity = self.clip_velocity(text, pad)
+        if velocity is not None and self.velocity is None:
+            raise ValueError("velocity= needs a motion_align U-Net; this one has no moving frame.")
+        velocity = self.clip_velocity(text, pad) if velocity is None else velocity
         fine, coarse = ((None, None) if velocity is None else
                         (frame_offsets(velocity, f, self.config.patch), frame_offsets(velocity, f, 2 * self.config.patch)))
         x = F.pixel_unshuffle(rearrange(sample, "b c f h w -> (b f) c h w"), self.config.patch)
