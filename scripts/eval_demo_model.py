@@ -5,7 +5,7 @@
 Held-out pairs: prompts drawn from the grammar and noise seeds, both from a seed the
 training never used (training clips come from seed 0's renderer stream; generation
 noise is never seen in training). For each setting it reports colour / shape /
-motion / whole-prompt accuracy from the exact scorer, the fraction of pixels the
+motion / count / whole-prompt accuracy from the exact scorer, the fraction of pixels the
 sampler left outside [-1, 1] by more than 0.05 (over-saturation), and the mean
 absolute frame-to-frame change (flicker plus motion).
 """
@@ -79,7 +79,8 @@ def generate_all(pipe, method, pairs, steps: int, batch: int):
 def summarise(pairs, frames, raw) -> dict:
     reports = [score(f, p) for (p, _), f in zip(pairs, frames)]
     mean = lambda k: float(np.mean([r[k] for r in reports]))  # noqa: E731
-    return {"color": mean("color"), "shape": mean("shape"), "motion": mean("motion"), "prompt": mean("correct"),
+    return {"color": mean("color"), "shape": mean("shape"), "motion": mean("motion"), "count": mean("count"),
+            "prompt": mean("correct"),
             "out_of_range": float((raw.abs() > 1.05).float().mean()),
             "frame_change": float(np.abs(np.diff(frames, axis=1)).mean())}
 
@@ -113,12 +114,12 @@ def main() -> None:
         results[name] = {suite: summarise(pairs, *generate_all(pipe, method, pairs, args.steps, args.batch))
                          for suite, pairs in suites.items()}
         results[name]["seconds"] = round(time.perf_counter() - start, 1)
-    print("| setting | objects | colour | shape | motion | whole prompt | out of range | frame change |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    print("| setting | objects | colour | shape | motion | count | whole prompt | out of range | frame change |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         for suite in suites:
             s = r[suite]
-            print(f"| {name} | {suite} | {s['color']:.1%} | {s['shape']:.1%} | {s['motion']:.1%} | {s['prompt']:.1%} "
+            print(f"| {name} | {suite} | {s['color']:.1%} | {s['shape']:.1%} | {s['motion']:.1%} | {s['count']:.1%} | {s['prompt']:.1%} "
                   f"| {s['out_of_range']:.2%} | {s['frame_change']:.4f} |")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"pairs": args.pairs, "steps": args.steps, "validation": args.validation,

@@ -27,6 +27,21 @@ def test_scorer_is_near_chance_on_mismatched_prompts():
     assert np.mean([r["correct"] for r in results]) < 0.05
 
 
+@pytest.mark.parametrize("shape", world.SHAPES)
+def test_scorer_counts_a_duplicated_object(shape):
+    """Two blobs of one colour for "a <colour> <shape>": each blob has the prompted shape and
+    motion, but the count is wrong, so the prompt is not met (the failure of the session-5
+    model on a fifth of its single-object clips)."""
+    rng = np.random.default_rng(5)
+    twins = world.place_all([("red", shape, "up"), ("blue", shape, "up")], rng)
+    twins[1] = world.ObjectSpec("red", shape, "up", twins[1].x, twins[1].y)  # same colour, apart
+    r = score(world.render(twins), f"a red {shape} moving up")
+    assert r["color"] == r["shape"] == r["motion"] == 1.0
+    assert not r["count"] and not r["correct"] and r["detected"][0]["blobs"] == 2
+    single = score(world.render(twins[:1]), f"a red {shape} moving up")
+    assert single["correct"] and single["detected"][0]["blobs"] == 1
+
+
 def test_scorer_reads_written_upscaled_video(tmp_path):
     scene = scenes(1, 1.0, seed=3)[0]
     path = io.write_video(world.render(scene).numpy(), tmp_path / "c.mp4", scale=8)

@@ -1,10 +1,11 @@
 """Exact prompt-adherence scoring for clips of the synthetic world.
 
-`score(video, prompt)` detects each object by colour, classifies its shape by how
-much of its bounding box it fills (square ~1.0, circle ~0.79) and how its pixels
-split between the box's upper and lower halves (a triangle is bottom-heavy) and its
-motion by a least-squares fit of its centroid over frames, then matches the detected
-objects to the prompt's objects.
+`score(video, prompt)` detects each object by colour, counts the separate blobs of
+that colour (two red squares for "a red square" are a count error), classifies the
+shape of the largest blob by how much of its bounding box it fills (square ~1.0,
+circle ~0.79) and how its pixels split between the box's upper and lower halves (a
+triangle is bottom-heavy) and its motion by a least-squares fit of its centroid over
+frames, then matches the detected objects to the prompt's objects.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from .world import COLORS, SIZE, SPEED, parse_prompt
 
@@ -30,6 +32,7 @@ class Detection:
     motion: str
     area: float
     velocity: tuple[float, float]
+    blobs: int = 1  # separate blobs of this colour (median over frames); > 1 = duplicated object
 
 
 def to_frames(video) -> np.ndarray:
@@ -81,6 +84,14 @@ def classify_shape(mask: np.ndarray) -> str:
     return "square" if fill >= SQUARE_FILL else "circle"
 
 
+def blobs(mask: np.ndarray) -> list[np.ndarray]:
+    """Connected parts (8-neighbourhood) of one frame's mask (H, W) with at least
+    MIN_AREA pixels, largest first, each as a mask (H, W)."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    parts = [labels == k for k in range(1, n + 1)]
+    return sorted((b for b in parts if b.sum() >= MIN_AREA), key=lambda b: -b.sum())
+
+
 def classify_motion(masks: np.ndarray) -> tuple[str, tuple[float, float]]:
     """Motion of an object from its masks (F, H, W): slope of the centroid track."""
     frames = [t for t in range(len(masks)) if masks[t].sum() >= MIN_AREA]
@@ -104,9 +115,11 @@ def detect(video) -> list[Detection]:
         areas = masks.reshape(len(masks), -1).sum(1)
         if np.median(areas) < MIN_AREA:
             continue
-        shape = classify_shape(masks[int(areas.argmax())])
+        parts = blobs(masks[int(areas.argmax())])
+        shape = classify_shape(parts[0] if parts else masks[int(areas.argmax())])
         motion, vel = classify_motion(masks)
-        found.append(Detection(color, shape, motion, float(areas.mean()), vel))
+        count = int(np.median([len(blobs(m)) for m in masks]))
+        found.append(Detection(color, shape, motion, float(areas.mean()), vel, max(count, 1)))
     return sorted(found, key=lambda d: -d.area)
 
 
@@ -114,7 +127,7 @@ def score(video, prompt: str) -> dict:
     """Per-attribute correctness of a clip against its prompt.
 
     Returns `color`, `shape`, `motion` (fraction of the prompt's objects right in that
-    attribute), `count` (as many objects detected as prompted), `correct` (every
+    attribute), `count` (as many objects detected as prompted, each colour one blob), `correct` (every
     attribute of every object right and the count right) and `detected`.
     """
     wanted = parse_prompt(prompt)
@@ -133,7 +146,7 @@ def score(video, prompt: str) -> dict:
         hits["motion"] += match.motion == motion
     n = len(wanted)
     result = {k: v / n for k, v in hits.items()}
-    result["count"] = len(found) == n
+    result["count"] = len(found) == n and all(d.blobs == 1 for d in found)
     result["correct"] = bool(result["count"] and all(v == n for v in hits.values()))
     result["detected"] = [asdict(d) for d in found]
     return result
