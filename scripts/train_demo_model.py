@@ -56,6 +56,9 @@ def parse_args(argv=None):
                    help="mix time, text and frame conditioning through an MLP before FiLM (see TinyVideoUNet)")
     p.add_argument("--temporal-attention", action="store_true",
                    help="add self-attention along frames at every cell of both levels (see TinyVideoUNet)")
+    p.add_argument("--spatial-attention", action="store_true",
+                   help="add a self-attention over the 8x8 cells of each frame (global context per frame: against "
+                        "duplicated objects, see the model card)")
     p.add_argument("--motion-align", action="store_true",
                    help="run the temporal convs / attention in the frame moving at a velocity read from the prompt "
                         "(see TinyVideoUNet; add --velocity-loss: from the diffusion loss alone the velocity stays at 0)")
@@ -161,7 +164,8 @@ def main(argv=None) -> None:
     unet = TinyVideoUNet(temporal=args.temporal, frame_embedding=args.frame_embedding,
                          space_time_attention=args.space_time_attention,
                          temporal_attention=args.temporal_attention, noise_frame_share=args.noise_frame_share,
-                         joint_cond=args.joint_cond, motion_align=args.motion_align)
+                         joint_cond=args.joint_cond, motion_align=args.motion_align,
+                         spatial_attention=args.spatial_attention)
     text_encoder = build_text_encoder()
     sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                           prediction_type="v_prediction", clip_sample=False)

@@ -259,6 +259,31 @@ def test_motion_aligned_unet_starts_as_the_plain_one_and_reads_the_velocity_from
     assert aligned.velocity[2].weight.grad.abs().sum() > 0
 
 
+def test_spatial_attention_sees_its_own_frame_only():
+    """spatial_attention starts as the identity (zero-init output), and once trained each frame's
+    output depends on the other cells of that frame but not on other frames."""
+    from samg_video.demo.model import TinyVideoUNet
+
+    torch.manual_seed(0)
+    unet = TinyVideoUNet(channels=16, mult=2, spatial_attention=True)
+    plain = TinyVideoUNet(channels=16, mult=2)
+    plain.load_state_dict({k: v for k, v in unet.state_dict().items() if not k.startswith("s_attn.")})
+    x, text, mask = torch.randn(1, 3, 4, 16, 16), torch.randn(1, 5, 64), torch.ones(1, 5)
+    with torch.no_grad():
+        for p in plain.parameters():
+            torch.nn.init.normal_(p, std=0.1)
+        unet.load_state_dict(plain.state_dict(), strict=False)
+        assert torch.allclose(unet(x, 300, text, mask).sample, plain(x, 300, text, mask).sample, atol=1e-5)
+        torch.nn.init.normal_(unet.s_attn.attn.out_proj.weight, std=0.1)
+        cells = torch.randn(4, 32, 8, 8)  # (B*F, C, H, W) at the coarse level
+        out = unet.s_attn(cells, 1)
+        moved = cells.clone()
+        moved[2, :, 0, 0] += 1.0  # one cell of frame 2
+        diff = (unet.s_attn(moved, 1) - out).abs().amax(dim=(1, 2, 3))
+        assert diff[2] > 1e-3 and torch.all(diff[[0, 1, 3]] == 0)
+        assert (unet.s_attn(moved, 1)[2, :, 7, 7] - out[2, :, 7, 7]).abs().max() > 1e-4  # a far cell sees it
+
+
 def test_flush_denormals_is_scoped():
     """Inside the block a denormal result is flushed to zero; after it, torch's default is back."""
     from samg_video.demo.pipeline import flush_denormals

@@ -35,7 +35,8 @@ def test_train_checkpoint_resume_export(tmp_path):
     train = load_script()
     args = ["--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model"), "--pool", "6", "--batch", "2",
             "--ckpt-every", "1", "--temporal-attention", "--frame-embedding", "--noise-frame-share", "0.5",
-            "--timestep-shift", "3", "--motion-align", "--two-object-prob", "0.5", "--velocity-loss", "0.5"]
+            "--timestep-shift", "3", "--motion-align", "--two-object-prob", "0.5", "--velocity-loss", "0.5",
+            "--spatial-attention"]
     train.main(args + ["--steps", "2"])
     meta = json.loads((tmp_path / "model" / "training.json").read_text())
     assert meta["steps"] == 2 and meta["noise_frame_share"] == 0.5 and meta["two_object_prob"] == 0.5
@@ -49,7 +50,7 @@ def test_train_checkpoint_resume_export(tmp_path):
     assert meta["steps"] == 3 and meta["velocity_detach"] is True
     pipe = load_pipeline(tmp_path / "model")
     assert pipe.unet.config.temporal_attention and pipe.unet.config.noise_frame_share == 0.5
-    assert pipe.unet.config.motion_align
+    assert pipe.unet.config.motion_align and pipe.unet.config.spatial_attention
     velocities = motion_word_velocities(pipe.unet, pipe.text_encoder, pipe.tokenizer)
     assert sorted(velocities) == sorted(["left", "right", "up", "down", "still"])
     assert all(len(v) == 2 and max(map(abs, v)) <= pipe.unet.config.max_speed for v in velocities.values())

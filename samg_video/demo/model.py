@@ -317,7 +317,7 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
     def __init__(self, channels: int = 32, mult: int = 3, text_dim: int = 64, cond_dim: int = 128, patch: int = 2,
                  temporal: str = "conv1d", frame_embedding: bool = False, space_time_attention: bool = False,
                  temporal_attention: bool = False, noise_frame_share: float = 0.0, joint_cond: bool = False,
-                 motion_align: bool = False, max_speed: float = 4.0):
+                 motion_align: bool = False, max_speed: float = 4.0, spatial_attention: bool = False):
         super().__init__()
         if temporal not in TEMPORAL_KINDS:
             raise ValueError(f"temporal must be one of {', '.join(TEMPORAL_KINDS)}, got {temporal!r}.")
@@ -353,6 +353,9 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         self.downsample = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
         self.mid = nn.ModuleList([ResBlock(c2, c2, cond_dim, tc), ResBlock(c2, c2, cond_dim, tc)])
         self.st_attn = SpaceTimeAttention(c2) if space_time_attention else None
+        # spatial_attention: self-attention over the 8x8 cells of each frame on its own (SpaceTimeAttention
+        # with one frame per sequence), so every cell sees the whole frame: is there an object already?
+        self.s_attn = SpaceTimeAttention(c2) if spatial_attention else None
         self.tattn2 = TemporalAttention(c2) if temporal_attention else None
         self.tattn3 = TemporalAttention(c1) if temporal_attention else None
         self.attn2 = CrossAttention(c2, text_dim)
@@ -424,6 +427,8 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
             x = blk(x, cond, f, coarse)
         if self.st_attn is not None:
             x = self.st_attn(x, f)
+        if self.s_attn is not None:
+            x = self.s_attn(x, 1)
         if self.tattn2 is not None:
             x = self.tattn2(x, f, coarse)
         x = self.mid2(self.attn2(x, text, pad, f), cond, f, coarse)
