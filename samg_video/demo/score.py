@@ -2,27 +2,32 @@
 
 `score(video, prompt)` detects each object by colour, counts the separate blobs of
 that colour (two red squares for "a red square" are a count error), classifies the
-shape of the largest blob by how much of its bounding box it fills (square ~1.0,
-circle ~0.79) and how its pixels split between the box's upper and lower halves (a
-triangle is bottom-heavy) and its motion by a least-squares fit of its centroid over
-frames, then matches the detected objects to the prompt's objects.
+shape of the largest blob by matching it against the renderer's own shapes (a
+matched filter summed over frames, robust to pixel noise, blur and a little change of
+size; `scripts/scorer_noise_check.py` measures that) and its motion by a
+least-squares fit of its centroid over frames, then matches the detected objects to
+the prompt's objects.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from .world import COLORS, SIZE, SPEED, parse_prompt
+from .world import COLORS, RADIUS, SHAPES, SIZE, SPEED, inside, parse_prompt
 
 FOREGROUND = 0.45  # a pixel is foreground when its brightest channel exceeds this
 MIN_AREA = 12  # pixels (the smallest object covers ~55)
 STILL_SPEED = SPEED / 3  # pixels per frame below which an object counts as still
-SQUARE_FILL, TOP_MASS = 0.9, 0.4
+CROP = 15  # side of the shape templates, pixels (a shape spans ~10)
+SEARCH = 2  # templates are tried at every integer shift up to this far from the blob's box centre
+SCALES = (0.85, 1.0, 1.15)  # template sizes relative to the renderer's
+PHASES = 4  # sub-pixel positions per axis
 
 
 @dataclass
@@ -68,20 +73,64 @@ def color_masks(frames: np.ndarray) -> dict[str, np.ndarray]:
     return {n: fg & (nearest == k) for k, n in enumerate(names)}
 
 
-def classify_shape(mask: np.ndarray) -> str:
-    """Shape of one frame's mask (H, W).
+@lru_cache(maxsize=1)
+def shape_templates(supersample: int = 8) -> np.ndarray:
+    """Coverage templates of every shape, shape (S, V, CROP * CROP), S = len(SHAPES).
 
-    A triangle (apex up) holds under TOP_MASS of its pixels in the upper half of its
-    bounding box (circle and square: ~0.5); a square fills its box (fill >= SQUARE_FILL),
-    a circle does not (~0.79).
+    The V = len(SCALES) * PHASES**2 variants of a shape are the renderer's own coverage
+    (`world.inside` at the renderer's RADIUS, supersampled) at each size and sub-pixel offset.
     """
-    ys, xs = np.nonzero(mask)
-    top, bottom = ys.min(), ys.max()
-    upper = (ys < (top + bottom + 1) / 2).mean()
-    if upper < TOP_MASS:
-        return "triangle"
-    fill = len(ys) / ((bottom - top + 1) * (xs.max() - xs.min() + 1))
-    return "square" if fill >= SQUARE_FILL else "circle"
+    s = supersample
+    c = (torch.arange(CROP * s, dtype=torch.float64) + 0.5) / s
+    yy, xx = torch.meshgrid(c, c, indexing="ij")
+    out = []
+    for shape in SHAPES:
+        variants = []
+        for scale in SCALES:
+            for py in range(PHASES):
+                for px in range(PHASES):
+                    dx, dy = xx - (CROP / 2 + px / PHASES), yy - (CROP / 2 + py / PHASES)
+                    cover = inside(shape, dx, dy, RADIUS * scale).double()
+                    variants.append(F.avg_pool2d(cover[None, None], s)[0, 0].numpy().ravel())
+        out.append(np.stack(variants))
+    return np.stack(out)
+
+
+def shape_residuals(bright: np.ndarray, blob: np.ndarray) -> np.ndarray:
+    """How badly each shape explains one frame's object, shape (S,).
+
+    `bright` (H, W) is the object's brightness (0 off the object), `blob` (H, W) its
+    mask. With `a` a CROP x CROP window of `bright` and `t` a template, the gain-fitted
+    residual is ``min_g ||a - g t||^2 = ||a||^2 - (a . t)^2 / ||t||^2``; each shape's
+    residual is its minimum over template variants and window shifts up to SEARCH
+    pixels around the blob's bounding-box centre.
+    """
+    ys, xs = np.nonzero(blob)
+    cy, cx = (ys.min() + ys.max() + 1) / 2, (xs.min() + xs.max() + 1) / 2
+    pad, span = CROP + 2 * SEARCH, CROP + 2 * SEARCH
+    y0 = int(round(cy)) - CROP // 2 - SEARCH - 1 + pad
+    x0 = int(round(cx)) - CROP // 2 - SEARCH - 1 + pad
+    window = np.pad(bright, pad)[y0:y0 + span + 1, x0:x0 + span + 1]
+    a = np.lib.stride_tricks.sliding_window_view(window, (CROP, CROP)).reshape(-1, CROP * CROP)  # N D
+    t = shape_templates()  # S V D
+    dots = np.einsum("nd,svd->svn", a, t)
+    resid = (a * a).sum(-1)[None, None] - dots ** 2 / (t * t).sum(-1)[..., None]
+    return resid.reshape(len(t), -1).min(-1)
+
+
+def classify_shape(bright: np.ndarray, masks: np.ndarray) -> str:
+    """Shape of an object from its brightness (F, H, W) and per-frame masks (F, H, W):
+    the shape whose residual (`shape_residuals`) summed over the frames where the
+    object has a blob is smallest."""
+    total = np.zeros(len(SHAPES))
+    for t in range(len(masks)):
+        parts = blobs(masks[t])
+        if parts:
+            total += shape_residuals(bright[t], parts[0])
+    if not total.any():  # no frame has a blob of MIN_AREA: use the fullest frame's pixels
+        t = int(masks.reshape(len(masks), -1).sum(1).argmax())
+        total = shape_residuals(bright[t], masks[t])
+    return SHAPES[int(total.argmin())]
 
 
 def blobs(mask: np.ndarray) -> list[np.ndarray]:
@@ -111,12 +160,14 @@ def detect(video) -> list[Detection]:
     """Objects in a clip, largest first."""
     frames = to_frames(video)
     found = []
-    for color, masks in color_masks(frames).items():
+    all_masks = color_masks(frames)
+    brightness = frames.max(-1)
+    for color, masks in all_masks.items():
         areas = masks.reshape(len(masks), -1).sum(1)
         if np.median(areas) < MIN_AREA:
             continue
-        parts = blobs(masks[int(areas.argmax())])
-        shape = classify_shape(parts[0] if parts else masks[int(areas.argmax())])
+        others = np.any([m for c, m in all_masks.items() if c != color], axis=0)
+        shape = classify_shape(np.where(others, 0.0, brightness), masks)
         motion, vel = classify_motion(masks)
         count = int(np.median([len(blobs(m)) for m in masks]))
         found.append(Detection(color, shape, motion, float(areas.mean()), vel, max(count, 1)))

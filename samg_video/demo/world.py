@@ -158,9 +158,10 @@ def random_scene(rng: np.random.Generator, two_object_prob: float = 0.4,
     return place_all(random_triples(rng, n), rng, num_frames)
 
 
-def _inside(shape: str, dx: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
-    """Boolean coverage of a shape centred at 0; dx, dy are pixel offsets (y down)."""
-    r = RADIUS
+def inside(shape: str, dx: torch.Tensor, dy: torch.Tensor, radius: float | None = None) -> torch.Tensor:
+    """Boolean coverage of a shape centred at 0; dx, dy are pixel offsets (y down);
+    `radius` defaults to RADIUS."""
+    r = RADIUS if radius is None else radius
     if shape == "circle":
         return dx * dx + dy * dy <= r * r
     if shape == "square":
@@ -182,7 +183,7 @@ def render(objects: list[ObjectSpec], num_frames: int = NUM_FRAMES, size: int = 
         centres = torch.from_numpy(trajectory(obj, num_frames)).float()
         dx = xx[None] - centres[:, 0, None, None]
         dy = yy[None] - centres[:, 1, None, None]
-        mask = _inside(obj.shape, dx, dy)
+        mask = inside(obj.shape, dx, dy)
         clip[mask] = torch.tensor(COLORS[obj.color])
     clip = clip.permute(0, 3, 1, 2)
     clip = torch.nn.functional.avg_pool2d(clip, s)
