@@ -76,11 +76,20 @@ def generate_all(pipe, method, pairs, steps: int, batch: int):
     return np.concatenate(frames), torch.cat(raws)
 
 
+def wrong_shape_prompt(prompt: str, k: int) -> str:
+    """The prompt with every object's shape replaced by the k-th next shape (k = 1, 2)."""
+    objs = world.parse_prompt(prompt)
+    return world.prompt_of([world.ObjectSpec(c, world.SHAPES[(world.SHAPES.index(s) + k) % 3], m) for c, s, m in objs])
+
+
 def summarise(pairs, frames, raw) -> dict:
+    """Scorer means over the clips; `shape_vs_wrong` is the shape score against prompts that
+    name another shape (a control: near 0 when the scorer's shape reading discriminates)."""
     reports = [score(f, p) for (p, _), f in zip(pairs, frames)]
     mean = lambda k: float(np.mean([r[k] for r in reports]))  # noqa: E731
+    wrong = [score(f, wrong_shape_prompt(p, k))["shape"] for (p, _), f in zip(pairs, frames) for k in (1, 2)]
     return {"color": mean("color"), "shape": mean("shape"), "motion": mean("motion"), "count": mean("count"),
-            "prompt": mean("correct"),
+            "prompt": mean("correct"), "shape_vs_wrong": float(np.mean(wrong)),
             "out_of_range": float((raw.abs() > 1.05).float().mean()),
             "frame_change": float(np.abs(np.diff(frames, axis=1)).mean())}
 
@@ -114,13 +123,14 @@ def main() -> None:
         results[name] = {suite: summarise(pairs, *generate_all(pipe, method, pairs, args.steps, args.batch))
                          for suite, pairs in suites.items()}
         results[name]["seconds"] = round(time.perf_counter() - start, 1)
-    print("| setting | objects | colour | shape | motion | count | whole prompt | out of range | frame change |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| setting | objects | colour | shape | motion | count | whole prompt | out of range | frame change "
+          "| shape vs wrong shape |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
         for suite in suites:
             s = r[suite]
             print(f"| {name} | {suite} | {s['color']:.1%} | {s['shape']:.1%} | {s['motion']:.1%} | {s['count']:.1%} | {s['prompt']:.1%} "
-                  f"| {s['out_of_range']:.2%} | {s['frame_change']:.4f} |")
+                  f"| {s['out_of_range']:.2%} | {s['frame_change']:.4f} | {s['shape_vs_wrong']:.1%} |")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({"pairs": args.pairs, "steps": args.steps, "validation": args.validation,
                                            "model": args.model_path or "bundled",
