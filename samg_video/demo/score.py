@@ -118,15 +118,14 @@ def shape_residuals(bright: np.ndarray, blob: np.ndarray) -> np.ndarray:
     return resid.reshape(len(t), -1).min(-1)
 
 
-def classify_shape(bright: np.ndarray, masks: np.ndarray) -> str:
-    """Shape of an object from its brightness (F, H, W) and per-frame masks (F, H, W):
-    the shape whose residual (`shape_residuals`) summed over the frames where the
-    object has a blob is smallest."""
+def classify_shape(bright: np.ndarray, masks: np.ndarray, parts: list[list[np.ndarray]]) -> str:
+    """Shape of an object from its brightness (F, H, W), per-frame masks (F, H, W) and
+    per-frame blobs (`blobs` of each mask): the shape whose residual (`shape_residuals`)
+    summed over the largest blob of every frame that has one is smallest."""
     total = np.zeros(len(SHAPES))
-    for t in range(len(masks)):
-        parts = blobs(masks[t])
-        if parts:
-            total += shape_residuals(bright[t], parts[0])
+    for t, frame_parts in enumerate(parts):
+        if frame_parts:
+            total += shape_residuals(bright[t], frame_parts[0])
     if not total.any():  # no frame has a blob of MIN_AREA: use the fullest frame's pixels
         t = int(masks.reshape(len(masks), -1).sum(1).argmax())
         total = shape_residuals(bright[t], masks[t])
@@ -167,9 +166,10 @@ def detect(video) -> list[Detection]:
         if np.median(areas) < MIN_AREA:
             continue
         others = np.any([m for c, m in all_masks.items() if c != color], axis=0)
-        shape = classify_shape(np.where(others, 0.0, brightness), masks)
+        parts = [blobs(m) for m in masks]
+        shape = classify_shape(np.where(others, 0.0, brightness), masks, parts)
         motion, vel = classify_motion(masks)
-        count = int(np.median([len(blobs(m)) for m in masks]))
+        count = int(np.median([len(p) for p in parts]))
         found.append(Detection(color, shape, motion, float(areas.mean()), vel, max(count, 1)))
     return sorted(found, key=lambda d: -d.area)
 
