@@ -24,14 +24,11 @@ def damaged(clip: torch.Tensor, sigma: float, blur: float, g: torch.Generator) -
 def main() -> None:
     rng = np.random.default_rng(0)
     scenes = [world.random_scene(rng, 0.0) for _ in range(150)]
-    radius = world.RADIUS
     cases = [(s, 0.0, 1.0) for s in (0.0, 0.03, 0.06, 0.1, 0.12, 0.15, 0.2, 0.25)]
     cases += [(0.1, 0.7, 1.0), (0.1, 0.0, 0.9), (0.1, 0.0, 1.1)]
     g = torch.Generator().manual_seed(0)
     for sigma, blur, size in cases:
-        world.RADIUS = radius * size
-        clips = [world.render(s) for s in scenes]
-        world.RADIUS = radius
+        clips = [world.render(s, radius=world.RADIUS * size) for s in scenes]
         res = [score(damaged(c, sigma, blur, g), world.prompt_of(s)) for s, c in zip(scenes, clips)]
         squares = [r["shape"] for r, s in zip(res, scenes) if s[0].shape == "square"]
         print(f"sigma {sigma:<4} blur {blur:<3} size x{size:<3}: "

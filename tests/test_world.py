@@ -45,16 +45,15 @@ def test_scorer_counts_a_duplicated_object(shape):
 
 
 @pytest.mark.parametrize("sigma, blur, radius", [(0.15, 0.0, 5.0), (0.1, 0.7, 5.0), (0.1, 0.0, 4.5), (0.1, 0.0, 5.5)])
-def test_scorer_shape_survives_noise_blur_and_size(monkeypatch, sigma, blur, radius):
+def test_scorer_shape_survives_noise_blur_and_size(sigma, blur, radius):
     """Rendered clips with Gaussian pixel noise, a blur and objects a tenth smaller or
     larger than the renderer's are still read right. A threshold-and-fill rule got
     72 % of squares at sigma 0.15; a square whose edge row sits half on a pixel
     (every render with a fractional position) is the hard case."""
-    monkeypatch.setattr(world, "RADIUS", radius)
     g = torch.Generator().manual_seed(7)
     shapes = []
     for s in scenes(45, 0.0, seed=11):
-        clip = ndimage.gaussian_filter(world.render(s).numpy(), (0, blur, blur, 0))
+        clip = ndimage.gaussian_filter(world.render(s, radius=radius).numpy(), (0, blur, blur, 0))
         noisy = (torch.from_numpy(clip) + sigma * torch.randn(clip.shape, generator=g)).clamp(0, 1)
         shapes.append(score(noisy, world.prompt_of(s))["shape"])
     assert np.mean(shapes) == 1.0

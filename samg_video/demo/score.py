@@ -107,10 +107,10 @@ def shape_residuals(bright: np.ndarray, blob: np.ndarray) -> np.ndarray:
     """
     ys, xs = np.nonzero(blob)
     cy, cx = (ys.min() + ys.max() + 1) / 2, (xs.min() + xs.max() + 1) / 2
-    pad, span = CROP + 2 * SEARCH, CROP + 2 * SEARCH
-    y0 = int(round(cy)) - CROP // 2 - SEARCH - 1 + pad
-    x0 = int(round(cx)) - CROP // 2 - SEARCH - 1 + pad
-    window = np.pad(bright, pad)[y0:y0 + span + 1, x0:x0 + span + 1]
+    span = CROP + 2 * SEARCH  # the window, also used as padding so that it never leaves the frame
+    y0 = int(round(cy)) - CROP // 2 - SEARCH - 1 + span
+    x0 = int(round(cx)) - CROP // 2 - SEARCH - 1 + span
+    window = np.pad(bright, span)[y0:y0 + span + 1, x0:x0 + span + 1]
     a = np.lib.stride_tricks.sliding_window_view(window, (CROP, CROP)).reshape(-1, CROP * CROP)  # N D
     t = shape_templates()  # S V D
     dots = np.einsum("nd,svd->svn", a, t)

@@ -173,8 +173,9 @@ def inside(shape: str, dx: torch.Tensor, dy: torch.Tensor, radius: float | None 
 
 
 def render(objects: list[ObjectSpec], num_frames: int = NUM_FRAMES, size: int = SIZE,
-           supersample: int = 4) -> torch.Tensor:
-    """Render a clip, shape (F, H, W, 3), float32 in [0, 1]; later objects are drawn on top."""
+           supersample: int = 4, radius: float | None = None) -> torch.Tensor:
+    """Render a clip, shape (F, H, W, 3), float32 in [0, 1]; later objects are drawn on top.
+    `radius` (default RADIUS) sets the objects' size."""
     s = supersample
     coords = (torch.arange(size * s, dtype=torch.float32) + 0.5) / s
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
@@ -183,7 +184,7 @@ def render(objects: list[ObjectSpec], num_frames: int = NUM_FRAMES, size: int = 
         centres = torch.from_numpy(trajectory(obj, num_frames)).float()
         dx = xx[None] - centres[:, 0, None, None]
         dy = yy[None] - centres[:, 1, None, None]
-        mask = inside(obj.shape, dx, dy)
+        mask = inside(obj.shape, dx, dy, radius)
         clip[mask] = torch.tensor(COLORS[obj.color])
     clip = clip.permute(0, 3, 1, 2)
     clip = torch.nn.functional.avg_pool2d(clip, s)
