@@ -25,16 +25,37 @@ def _value(text: str):
     return yaml.safe_load(text)
 
 
-def guidance_from_args(args, default: dict):
-    """The method named by --method / --config / flags, over the model's recommended default."""
+def model_card(name: str) -> dict:
+    """The bundled model's card or a registry card."""
+    if name == "demo":
+        from .demo import load_card
+
+        return load_card()
+    from .pipelines.registry import card
+
+    return card(name)
+
+
+def method_defaults(card: dict, name: str | None) -> dict:
+    """One rule for unspecified parameters: the card's recommended setting when `name` is its
+    method (or no method is named), else the method's defaults with the card's guidance_scale
+    as its scale (so `--method cfg` on Wan means CFG 5, the pipeline's own default)."""
     from . import guidance
 
-    if args.config:
-        config = guidance.load_config(args.config).to_dict()
-    elif args.method is None or args.method == default.get("method"):
-        config = dict(default)
-    else:
-        config = {"method": args.method}
+    recommended = card["recommended"]
+    if name is None or name == recommended["method"]:
+        return dict(recommended)
+    config = {"method": name}
+    if name in guidance.available() and "scale" in guidance.create(name).to_dict():
+        config["scale"] = card.get("guidance_scale", 7.5)
+    return config
+
+
+def guidance_from_args(args, card: dict):
+    """The method named by --method / --config / flags, over the model card's defaults."""
+    from . import guidance
+
+    config = guidance.load_config(args.config).to_dict() if args.config else method_defaults(card, args.method)
     for flag, param in SHORTCUTS.items():
         if getattr(args, flag) is not None:
             config[param] = getattr(args, flag)
@@ -51,14 +72,7 @@ def add_generate(sub) -> None:
                        description="Generate a clip. With no --model it uses the bundled model on the CPU.")
     p.add_argument("--prompt", required=True)
     p.add_argument("--out", required=True, help="clip.mp4 / .webm / .avi / .gif, or a folder for PNG frames")
-    p.add_argument("--model", default="demo", help="'demo' (bundled, default) or a registry name (`samg-video models`)")
-    p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (else the Hub cache)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], help="default: the model card's")
-    p.add_argument("--cpu-offload", action="store_true", help="diffusers model CPU offload")
-    p.add_argument("--vae-tiling", action="store_true")
-    p.add_argument("--height", type=int)
-    p.add_argument("--width", type=int)
+    add_model_options(p, upscale=8)
     p.add_argument("--method", help="guidance method (see `samg-video methods`); default: the model's recommendation")
     p.add_argument("--config", help="YAML guidance preset, e.g. configs/guidance/samg_temporal.yaml")
     p.add_argument("--scale", type=float, help="CFG-type scale")
@@ -70,15 +84,30 @@ def add_generate(sub) -> None:
     p.add_argument("--normalize", choices=["clip", "frame"])
     p.add_argument("--bound", type=float)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other method parameter")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, help="default: the model card's")
-    p.add_argument("--frames", type=int, help="default: the model card's")
     p.add_argument("--format", choices=["mp4", "webm", "avi", "gif", "png"], help="default: from the --out suffix")
-    p.add_argument("--fps", type=int, default=6)
-    p.add_argument("--upscale", type=int, default=8, help="nearest-neighbour upscaling for viewing")
     p.add_argument("--save-scale-field", nargs="?", const="", metavar="PATH",
                    help="also write the clip beside a heatmap of its scale field (default: OUT with _field)")
     p.set_defaults(func=cmd_generate)
+
+
+def add_model_options(p, upscale: int) -> None:
+    """Options shared by every command that generates: which model, where, how, how much."""
+    p.add_argument("--model", default="demo", help="'demo' (bundled, default) or a registry name (`samg-video models`)")
+    p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (else the Hub cache)")
+    p.add_argument("--adapter-path", help="AnimateDiff: folder holding the motion adapter (else the Hub cache)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"],
+                   help="default: the model card's on a GPU, float32 on the CPU")
+    p.add_argument("--cpu-offload", action="store_true", help="diffusers model CPU offload (needs a GPU)")
+    p.add_argument("--vae-tiling", action="store_true")
+    p.add_argument("--height", type=int)
+    p.add_argument("--width", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, help="default: the model card's")
+    p.add_argument("--frames", type=int, help="default: the model card's (rounded to the model's frame rule)")
+    p.add_argument("--fps", type=int, help="default: the model's native frame rate (its card)")
+    p.add_argument("--upscale", type=int, default=upscale, help="nearest-neighbour upscaling of the bundled model's "
+                                                                "32 px clips for viewing")
 
 
 def field_path(out: Path, requested: str) -> Path:
@@ -90,35 +119,39 @@ def field_path(out: Path, requested: str) -> Path:
 def target_from_args(args):
     from .generate import load_target
 
-    return load_target(args.model, args.model_path, args.device, args.dtype, args.cpu_offload, args.vae_tiling,
-                       args.frames, args.height, args.width, args.steps)
+    target = load_target(args.model, args.model_path, args.device, args.dtype, args.cpu_offload, args.vae_tiling,
+                         args.frames, args.height, args.width, args.steps, args.adapter_path)
+    for note in target.notes:
+        print(f"note: {note}")
+    return target
 
 
 def cmd_generate(args) -> int:
     import numpy as np
 
     from . import io, viz
-    from .demo import load_card, parse_prompt, score
+    from .demo import parse_prompt, score
     from .generate import generate_clip
-    from .pipelines.registry import card as registry_card
 
     start = time.perf_counter()
     demo = args.model == "demo"
     if demo:
         parse_prompt(args.prompt)
-    method = guidance_from_args(args, (load_card() if demo else registry_card(args.model))["recommended"])
+    method = guidance_from_args(args, model_card(args.model))
     if args.save_scale_field is not None and method.name != "samg":
         raise ValueError(f"--save-scale-field needs a method with a scale field (samg), not {method.name!r}.")
-    result = generate_clip(target_from_args(args), args.prompt, method, args.seed)
+    target = target_from_args(args)
+    result = generate_clip(target, args.prompt, method, args.seed)
     scale = args.upscale if demo else 1
-    out = io.write_video(result.clip, args.out, fps=args.fps, fmt=args.format, scale=scale)
+    fps = args.fps or target.fps
+    out = io.write_video(result.clip, args.out, fps=fps, fmt=args.format, scale=scale)
     print(f"wrote {out} ({method.name}: {method.to_dict()}) in {time.perf_counter() - start:.1f} s")
     if args.save_scale_field is not None:
         heat = viz.heatmap(result.mean_field(), method.w_min, method.w_max)
         pair = viz.side_by_side([viz.label(io.upscale(io.to_uint8(result.clip), scale), "video"),
                                  viz.label(io.upscale(heat, scale), f"scale {method.w_min:g} (dark) - {method.w_max:g}")])
         path = field_path(Path(args.out), args.save_scale_field)
-        print(f"wrote {io.write_video(np.ascontiguousarray(pair), path, fps=args.fps)}")
+        print(f"wrote {io.write_video(np.ascontiguousarray(pair), path, fps=fps)}")
     if demo:
         report = score(result.clip, args.prompt)
         print("prompt check: " + ", ".join(f"{k} {report[k]:.0%}" for k in ("color", "shape", "motion"))
@@ -126,15 +159,37 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def model_row(c: dict) -> dict:
+    """One row of `samg-video models`: what the card says and whether its weights are here."""
+    from .pipelines.registry import cached_repo, repos
+
+    rec = c["recommended"]
+    if "repo" in c:
+        found = cached_repo(repos(c))
+        weights = f"cached ({found})" if found else "not found"
+    else:
+        weights = "bundled"
+    return {"name": c["name"], "pipeline": c["pipeline"], "frames x H x W": "{} x {} x {}".format(
+                c["frames"], *c["resolution"]), "fps": str(c.get("fps", "-") if c["frames"] > 1 else "-"),
+            "steps": str(c["steps"]), "CFG": f"{c['guidance_scale']:g}",
+            "SAMG": f"[{rec.get('w_min'):g}, {rec.get('w_max'):g}]", "dtype": c.get("dtype", "float32"),
+            "weights": weights}
+
+
 def cmd_models(args) -> int:
+    from .demo import load_card
     from .pipelines.registry import cards
 
-    print(f"{'name':<18} {'pipeline':<28} {'repo':<44} {'frames':>6} {'size':>10} {'steps':>5}  recommended")
-    for name, c in cards().items():
-        rec = c["recommended"]
-        size = "x".join(map(str, c["resolution"]))
-        print(f"{name:<18} {c['pipeline']:<28} {c.get('repo', c.get('path', '')):<44} {c['frames']:>6} {size:>10} "
-              f"{c['steps']:>5}  {rec['method']} [{rec.get('w_min')}, {rec.get('w_max')}]")
+    rows = [model_row(load_card())] + [model_row(c) for name, c in cards().items() if name != "demo"]
+    widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in rows[0]}
+    print("  ".join(k.ljust(w) for k, w in widths.items()).rstrip())
+    for r in rows:
+        print("  ".join(r[k].ljust(w) for k, w in widths.items()).rstrip())
+    notes = [(n, c["note"]) for n, c in cards().items() if "note" in c]
+    for name, note in notes:
+        print(f"\n{name}: {note}")
+    print("\nframes x H x W: frames, height, width of a default clip; CFG: the pipeline's own scale (the default "
+          "of any method with a scale); SAMG: recommended [w_min, w_max]; dtype: on a GPU (the CPU runs float32).")
     return 0
 
 
@@ -146,15 +201,18 @@ def cmd_methods(args) -> int:
     return 0
 
 
-def parse_method_spec(spec: str):
-    """'cfg:7.5', 'samg:5-12', 'apg:7.5,eta=0.5', 'samg:3-9,temporal_sigma=1' or a YAML preset path."""
+def parse_method_spec(spec: str, card: dict | None = None):
+    """'cfg:7.5', 'samg:5-12', 'apg:7.5,eta=0.5', 'samg:3-9,temporal_sigma=1' or a YAML preset path.
+
+    Parameters the spec leaves out come from `card` (`method_defaults`) when one is given.
+    """
     from . import guidance
 
     if spec.endswith((".yaml", ".yml")):
         return guidance.load_config(spec)
     name, _, rest = spec.partition(":")
     parts = [p for p in rest.split(",") if p] if rest else []
-    params = {}
+    params = {k: v for k, v in method_defaults(card, name).items() if k != "method"} if card else {}
     if parts and "=" not in parts[0]:
         head = parts.pop(0)
         if name == "samg":
@@ -186,19 +244,7 @@ def add_compare(sub) -> None:
                    help="e.g. cfg:7.5 samg:5-12 apg:7.5 samg:3-9,temporal_sigma=1 configs/guidance/rescale.yaml")
     p.add_argument("--out", required=True, help="side-by-side video (.mp4 / .webm / .avi / .gif / folder)")
     p.add_argument("--json", help="also write the metrics table as JSON")
-    p.add_argument("--model", default="demo")
-    p.add_argument("--model-path")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int)
-    p.add_argument("--frames", type=int)
-    p.add_argument("--fps", type=int, default=6)
-    p.add_argument("--upscale", type=int, default=6)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
-    p.add_argument("--height", type=int)
-    p.add_argument("--width", type=int)
-    p.add_argument("--cpu-offload", action="store_true")
-    p.add_argument("--vae-tiling", action="store_true")
+    add_model_options(p, upscale=6)
     p.set_defaults(func=cmd_compare)
 
 
@@ -214,7 +260,8 @@ def cmd_compare(args) -> int:
     demo = args.model == "demo"
     if demo:
         parse_prompt(args.prompt)
-    methods = [parse_method_spec(s) for s in args.methods]
+    card = model_card(args.model)
+    methods = [parse_method_spec(s, card) for s in args.methods]
     target = target_from_args(args)
     scale = args.upscale if demo else 1
     columns, table = [], []
@@ -232,7 +279,8 @@ def cmd_compare(args) -> int:
             heat = io.upscale(viz.heatmap(result.mean_field(), method.w_min, method.w_max), scale)
             column = np.concatenate([column, heat], axis=1)
         columns.append(column)
-    print(f"wrote {io.write_video(np.ascontiguousarray(viz.side_by_side(columns)), args.out, fps=args.fps)}")
+    fps = args.fps or target.fps
+    print(f"wrote {io.write_video(np.ascontiguousarray(viz.side_by_side(columns)), args.out, fps=fps)}")
     keys = ["flicker", "flicker_compensated", "warp_error", "motion", "clipped_high", "saturation"]
     print(f"{'method':<24}" + "".join(k[:12].rjust(13) for k in keys) + ("   prompt ok" if demo else ""))
     for row in table:
@@ -382,8 +430,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_libraries() -> None:
+    """Keep library chatter (deprecation notices, load reports) off the user's screen; errors still show."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*torch_dtype.*")
+    for name in ("diffusers", "transformers", "accelerate", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_libraries()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError) as err:

@@ -19,12 +19,38 @@ from .pipelines import StepInfo, apply
 
 @dataclass
 class Target:
-    """A loaded pipeline with its call defaults; `demo` marks the bundled model."""
+    """A loaded pipeline with its call defaults; `demo` marks the bundled model.
+
+    `notes`: one-line remarks for the user (the device chosen, a frame count rounded).
+    """
 
     pipe: object
     kwargs: dict
     card: dict
     demo: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fps(self) -> int:
+        """The model's native frame rate (card field `fps`)."""
+        return int(self.card.get("fps", 8))
+
+
+def resolve_device(device: str, cpu_offload: bool = False) -> tuple[str, str | None]:
+    """`auto` -> cuda when available, else cpu (with a note); an unavailable accelerator is an error."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda", None
+        device, note = "cpu", "no CUDA device found; running on the CPU."
+    else:
+        note = None
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"--device {device} needs a CUDA GPU, but torch sees none on this machine "
+                             "(torch.cuda.is_available() is False); use --device cpu or --device auto.")
+    if cpu_offload and device == "cpu":
+        raise ValueError("--cpu-offload moves modules between the CPU and an accelerator, and this run has none "
+                         "(device cpu); drop --cpu-offload or run on a GPU.")
+    return device, note
 
 
 @dataclass
@@ -41,20 +67,32 @@ class Generation:
         return torch.nn.functional.interpolate(mean, size=size, mode="nearest")[0, 0].numpy()
 
 
-def load_target(model: str = "demo", model_path: str | None = None, device: str = "cpu", dtype: str | None = None,
+def load_target(model: str = "demo", model_path: str | None = None, device: str = "auto", dtype: str | None = None,
                 cpu_offload: bool = False, vae_tiling: bool = False, frames: int | None = None,
-                height: int | None = None, width: int | None = None, steps: int | None = None) -> Target:
-    """The bundled model (`model="demo"`) or a registry model from local files, with call defaults."""
+                height: int | None = None, width: int | None = None, steps: int | None = None,
+                adapter_path: str | None = None) -> Target:
+    """The bundled model (`model="demo"`) or a registry model from local files, with call defaults.
+
+    `device="auto"` is CUDA when available, else the CPU; the bundled model runs on the
+    CPU under `auto` (its reference numbers are CPU numbers).
+    """
     if model == "demo":
         from .demo import load_card, load_pipeline
 
-        kwargs = dict(num_frames=frames or 8, num_inference_steps=steps or 25, guidance_scale=2.0)
-        return Target(load_pipeline(model_path, device), kwargs, load_card(), True)
-    from .pipelines.registry import call_kwargs, card, load_model
+        c = load_card()
+        device, _ = resolve_device("cpu" if device == "auto" else device)
+        kwargs = dict(num_frames=frames or c["frames"], num_inference_steps=steps or c["steps"],
+                      guidance_scale=c["guidance_scale"])
+        return Target(load_pipeline(model_path, device), kwargs, c, True)
+    from .pipelines.registry import call_kwargs, card, load_model, round_frames
 
     c = card(model)
-    pipe = load_model(c, model_path, device, dtype, cpu_offload, vae_tiling)
-    return Target(pipe, call_kwargs(c, frames, height, width, steps), c, False)
+    device, note = resolve_device(device, cpu_offload)
+    notes = [note] if note else []
+    if frames and c.get("frames", 1) > 1:
+        notes += [n for n in [round_frames(c, frames)[1]] if n]
+    pipe = load_model(c, model_path, device, dtype, cpu_offload, vae_tiling, adapter_path)
+    return Target(pipe, call_kwargs(c, frames, height, width, steps), c, False, notes)
 
 
 def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0) -> Generation:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import Guidance, check_range, reduce_dims, register
+from .cfg import guided_line
 
 
 def project(v: torch.Tensor, onto: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
@@ -58,4 +59,4 @@ class APG(Guidance):
             delta = delta * (self.norm_threshold / norm.clamp_min(1e-12)).clamp(max=1.0)
         if self.eta != 1:
             delta = delta - (1 - self.eta) * project(delta, pred_cond, dims)
-        return torch.add(pred_uncond, delta, alpha=self.scale), new_state
+        return guided_line(pred_uncond, delta, self.scale, ctx.dtype), new_state

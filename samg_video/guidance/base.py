@@ -4,6 +4,11 @@ A method is a small dataclass of config fields plus an explicit `state` (reset w
 `reset()`). Its math lives in `combine(pred_uncond, pred_cond, ctx, state) ->
 (guided, state)`, which sees float32 tensors in the canonical `B C F H W` layout;
 `__call__` does the checks, layout and dtype conversion around it.
+
+Precision: scale fields and statistics are computed in float32; the final line
+`u + W (c - u)` is rounded step by step to `ctx.dtype`, the dtype in which the
+pipeline would do its own CFG (`cfg.guided_line`). That is the predictions' dtype
+unless the caller says otherwise (CogVideoX and LTX upcast to float32 first).
 """
 
 from __future__ import annotations
@@ -32,11 +37,13 @@ def register(name: str):
 
 @dataclass(frozen=True)
 class StepContext:
-    """Where in the run a call happens: step index (0-based), run length, noise level."""
+    """Where in the run a call happens: step index (0-based), run length, noise level (may be
+    inf at a zero-SNR start), and the dtype whose rounding the guided line follows."""
 
     step: int
     num_steps: int
     sigma: float | None = None
+    dtype: torch.dtype = torch.float32
 
     @property
     def progress(self) -> float:
@@ -137,16 +144,21 @@ class Guidance:
         raise NotImplementedError
 
     def __call__(self, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, *, step: int, num_steps: int,
-                 layout: str = "BCFHW", sigma: float | None = None) -> torch.Tensor:
-        """Guided prediction, same shape, dtype and device as the inputs."""
+                 layout: str = "BCFHW", sigma: float | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """Guided prediction, same shape and device as the inputs, in `dtype` (default: theirs).
+
+        `dtype` is also the precision of the guided line (module docstring): pass float32 to
+        combine bfloat16 predictions the way an upcasting pipeline does.
+        """
         check_pair(pred_uncond, pred_cond, layout)
         check_step(step, num_steps)
+        dtype = dtype or pred_uncond.dtype
         u = to_canonical(pred_uncond, layout).float()
         c = to_canonical(pred_cond, layout).float()
-        out, state = self.combine(u, c, StepContext(step, num_steps, sigma), self.state)
+        out, state = self.combine(u, c, StepContext(step, num_steps, sigma, dtype), self.state)
         check_finite(self.finite_witness(out, state), pred_uncond, pred_cond, step)
         self.state = state
-        return from_canonical(out, layout).to(pred_uncond.dtype)
+        return from_canonical(out, layout).to(dtype)
 
     def finite_witness(self, out: torch.Tensor, state: Any) -> torch.Tensor:
         """A tensor that is non-finite whenever an input was (default: the output itself)."""

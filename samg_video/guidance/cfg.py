@@ -1,4 +1,12 @@
-"""Classifier-free guidance (Ho & Salimans 2022): out = u + w (c - u)."""
+"""Classifier-free guidance (Ho & Salimans 2022): out = u + w (c - u).
+
+`guided_line` is the one place where a scale (scalar or field) meets the delta. It
+does the arithmetic the way the diffusers pipelines write their CFG line,
+`u + w * (c - u)`: three separate operations (no fused multiply-add), each rounded to
+`dtype`. Inputs are float32 (exact upcasts of the model's output); with `dtype` the
+model's dtype (bfloat16, float16) every step is rounded as the native operation in
+that dtype rounds it, so a constant field `w` gives the pipeline's own CFG bit for bit.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +17,27 @@ import torch
 from .base import Guidance, register
 
 
-def cfg_combine(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scale: float | torch.Tensor) -> torch.Tensor:
+def round_to(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """x rounded to `dtype` and held in x's dtype (identity when they agree)."""
+    return x if dtype == x.dtype else x.to(dtype).to(x.dtype)
+
+
+def guided_line(pred_uncond: torch.Tensor, delta: torch.Tensor, scale: float | torch.Tensor,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """u + w d with d = c - u given, each operation rounded to `dtype` (see module docstring).
+
+    pred_uncond, delta: float32 (B, C, F, H, W); scale: a number or a field broadcastable to them.
+    Returns float32 values representable in `dtype`.
+    """
+    delta = round_to(delta, dtype)
+    step = round_to(delta * scale, dtype)
+    return round_to(pred_uncond + step, dtype)
+
+
+def cfg_combine(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scale: float | torch.Tensor,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """u + w (c - u); `scale` is a scalar or a field broadcastable to the predictions."""
-    delta = pred_cond - pred_uncond
-    if torch.is_tensor(scale):
-        return torch.addcmul(pred_uncond, scale, delta)
-    return torch.add(pred_uncond, delta, alpha=scale)
+    return guided_line(pred_uncond, pred_cond - pred_uncond, scale, dtype)
 
 
 @register("cfg")
@@ -25,4 +48,4 @@ class CFG(Guidance):
     scale: float = 7.5
 
     def combine(self, pred_uncond, pred_cond, ctx, state):
-        return cfg_combine(pred_uncond, pred_cond, self.scale), state
+        return cfg_combine(pred_uncond, pred_cond, self.scale, ctx.dtype), state

@@ -39,4 +39,4 @@ class CFGZeroStar(Guidance):
         if ctx.step < self.zero_init_steps:
             return torch.zeros_like(pred_cond), state
         uncond = pred_uncond * optimized_scale(pred_uncond, pred_cond) if self.use_optimized_scale else pred_uncond
-        return cfg_combine(uncond, pred_cond, self.scale), state
+        return cfg_combine(uncond, pred_cond, self.scale, ctx.dtype), state

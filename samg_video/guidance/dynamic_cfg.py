@@ -31,4 +31,4 @@ class DynamicCFG(Guidance):
 
     def combine(self, pred_uncond, pred_cond, ctx, state):
         w = dynamic_scale(self.scale, ctx.step, ctx.num_steps, self.power)
-        return cfg_combine(pred_uncond, pred_cond, w), state
+        return cfg_combine(pred_uncond, pred_cond, w, ctx.dtype), state

@@ -42,4 +42,4 @@ class Interval(Guidance):
     def combine(self, pred_uncond, pred_cond, ctx, state):
         if not self.active(ctx):
             return pred_cond.clone(), state
-        return cfg_combine(pred_uncond, pred_cond, self.scale), state
+        return cfg_combine(pred_uncond, pred_cond, self.scale, ctx.dtype), state

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 
 from .base import Guidance, StepContext, check_interval, check_range, in_interval, register
+from .cfg import guided_line
 from .layout import from_canonical, to_canonical
 from .smoothing import smooth_field
 
@@ -155,12 +156,10 @@ class SAMG(Guidance):
         if not in_interval(ctx.progress, self.interval):
             if self.outside == "none":
                 return pred_cond.clone(), state
-            delta = pred_cond - pred_uncond
-            return torch.add(pred_uncond, delta, alpha=self.w_max, out=delta), state
+            return guided_line(pred_uncond, pred_cond - pred_uncond, self.w_max, ctx.dtype), state
         delta = pred_cond - pred_uncond
         scale, ema = self.field_from(pred_uncond, pred_cond, delta, state.ema)
-        # out = u + W d, written over d (our own temporary): one latent-sized allocation per call
-        return torch.addcmul(pred_uncond, scale, delta, out=delta), SAMGState(ema=ema, scale_field=scale)
+        return guided_line(pred_uncond, delta, scale, ctx.dtype), SAMGState(ema=ema, scale_field=scale)
 
     def finite_witness(self, out: torch.Tensor, state: SAMGState) -> torch.Tensor:
         """The field of this step: any NaN / Inf in either prediction reaches d, its energy and W,

@@ -17,13 +17,13 @@ def __getattr__(name):
         return SAMGGuider
     raise AttributeError(name)
 
-# pipeline class name -> how it runs CFG (REFERENCE.md section 3)
+# pipeline class name -> how it runs CFG (read off each pipeline's denoising loop in diffusers 0.42)
 ADAPTERS: dict[str, Adapter] = {
     "DemoVideoPipeline": Adapter(("unet",), "BCFHW"),
-    "CogVideoXPipeline": Adapter(("transformer",), "BFCHW"),
+    "CogVideoXPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
     "TextToVideoSDPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
-    "LTXPipeline": Adapter(("transformer",), "tokens"),
+    "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),
     "WanPipeline": Adapter(("transformer", "transformer_2"), "BCFHW", calls="two"),
     "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "StableDiffusionPipeline": Adapter(("unet",), "BCHW"),

@@ -11,7 +11,11 @@ the hook computes `g`, writes it into the cond tensor the pipeline already holds
 returns `g` as the uncond output, so again `g + w (g - g) = g`.
 
 Either way the loop, the number of denoiser calls and everything else stay the
-pipeline's own. The run starts (and the method's state is reset) when the pipeline
+pipeline's own. The guided prediction is computed with the pipeline's own arithmetic:
+in float32 where the pipeline upcasts the denoiser output before its CFG line
+(CogVideoX, LTX-Video; `Adapter.upcast`), else in the model's dtype, one rounded
+operation at a time (`guidance.cfg.guided_line`). So SAMG with `w_min == w_max == w`
+gives the pipeline's own CFG at `w` bit for bit, in float32, bfloat16 and float16. The run starts (and the method's state is reset) when the pipeline
 calls `scheduler.set_timesteps`; the step index counts guided steps since. Whether
 the pipeline really runs CFG is checked from the inputs themselves: the two halves
 (or the two calls) of one step must see the same latents.
@@ -51,12 +55,14 @@ class Adapter:
 
     denoisers: attributes holding denoiser modules (missing or None ones are skipped);
     layout: BCFHW, BFCHW, BCHW, or "tokens" (LTX: (B, F*H*W, C), sizes from the call's
-    num_frames / height / width); calls: "batched" or "two" (cond first, then uncond).
+    num_frames / height / width); calls: "batched" or "two" (cond first, then uncond);
+    upcast: the pipeline casts the denoiser output to float32 before its CFG line.
     """
 
     denoisers: tuple[str, ...] = ("unet",)
     layout: str = "BCFHW"
     calls: str = "batched"
+    upcast: bool = False
 
 
 def model_output_tensor(output: Any) -> torch.Tensor:
@@ -80,15 +86,23 @@ def replace_output(output: Any, new: torch.Tensor) -> Any:
 
 
 def noise_level(scheduler, step: int, timestep: float) -> float | None:
-    """sigma of this step: from `scheduler.sigmas` where it has them, else sqrt((1 - abar) / abar)."""
+    """sigma of this step, or None where the scheduler does not define one.
+
+    Schedulers with a `sigmas` table (Euler, flow matching with or without dynamic
+    shifting, UniPC with flow sigmas, DPM-Solver): `sigmas[step]`; for flow matching
+    that is the flow time t in [0, 1]. Schedulers without one (DDIM, PNDM, CogVideoX's
+    DDIM and DPM): the VP noise level sqrt((1 - abar_t) / abar_t) at this timestep,
+    which is `inf` at a zero-terminal-SNR start (abar_T = 0, CogVideoX): a valid answer,
+    "pure noise", not an error.
+    """
     sigmas = getattr(scheduler, "sigmas", None)
-    if sigmas is not None and len(sigmas) > step:
+    if torch.is_tensor(sigmas) and sigmas.ndim == 1 and len(sigmas) > step:
         return float(sigmas[step])
     abar = getattr(scheduler, "alphas_cumprod", None)
-    if abar is not None and not math.isnan(timestep):
-        a = float(abar[min(int(round(timestep)), len(abar) - 1)])
-        return math.sqrt((1 - a) / a)
-    return None
+    if abar is None or math.isnan(timestep):
+        return None
+    a = float(abar[min(max(int(round(timestep)), 0), len(abar) - 1)])
+    return math.inf if a <= 0 else math.sqrt((1 - a) / a)
 
 
 def call_input(args, kwargs, names=("sample", "hidden_states")) -> torch.Tensor:
@@ -177,7 +191,9 @@ class GuidanceHandle:
         if tokens:
             pred_uncond, pred_cond = (tokens_to_canonical(x, call_grid(kwargs)) for x in (pred_uncond, pred_cond))
         layout = "BCFHW" if tokens else self.adapter.layout
-        guided = self.method(pred_uncond, pred_cond, step=step, num_steps=num_steps, layout=layout, sigma=sigma)
+        dtype = torch.float32 if self.adapter.upcast else pred_uncond.dtype
+        guided = self.method(pred_uncond, pred_cond, step=step, num_steps=num_steps, layout=layout, sigma=sigma,
+                             dtype=dtype)
         if tokens:
             guided = canonical_to_tokens(guided)
         self.step += 1

@@ -1,13 +1,23 @@
 """The model registry: one YAML card per model in `models/registry/`, and offline loading.
 
-A card names the Hub repo, the diffusers pipeline class, dtype, default frames,
-resolution, steps, the pipeline's own CFG scale and the recommended SAMG setting.
+A card names the Hub repo (and the names it had before, e.g. THUDM -> zai-org), the
+diffusers pipeline class, dtypes (one for the pipeline, overrides per component),
+default frames / resolution / steps / fps, the frame-count rule, the pipeline's own
+CFG scale and the recommended SAMG setting.
+
 Loading never downloads: weights come from a local folder (`model_path`) or the
-Hugging Face cache, and their absence is one clear error naming the repo.
+Hugging Face cache. Every way that can fail (no weights, a folder holding another
+model, a missing motion adapter, no CUDA) is one sentence naming the thing and the fix.
+
+Defaults, one rule: a value the user does not give comes from the card. The dtype is
+the card's on an accelerator and float32 on the CPU (half precision on a CPU is slow
+and partly unsupported); a method's scale is the card's `guidance_scale` unless the
+method is the card's recommended one, whose whole setting is used.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -33,30 +43,126 @@ def card(name: str) -> dict:
     return known[name]
 
 
-def _missing(card: dict, source: str) -> FileNotFoundError:
-    return FileNotFoundError(
-        f"Weights for {card['name']} ({source}) are not on this machine and samg-video never downloads; "
-        f"fetch them once with `huggingface-cli download {card['repo']}` or pass --model-path /folder/with/the/pipeline.")
+def repos(card: dict) -> list[str]:
+    """The card's Hub repo followed by the names it was published under before."""
+    return [card["repo"], *card.get("repo_aliases", [])]
+
+
+def download_hint(repo: str, include: list[str] | None = None) -> str:
+    """The `hf download` command that fetches `repo` (only the diffusers folders where `include` says)."""
+    patterns = "".join(f' "{p}"' for p in include or [])
+    return f"hf download {repo}" + (f" --include{patterns}" if patterns else "")
+
+
+def cached_repo(candidates: list[str], filename: str = "model_index.json") -> str | None:
+    """The first repo id among `candidates` whose `filename` is in the local Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for repo in candidates:
+        if isinstance(try_to_load_from_cache(repo, filename), str):
+            return repo
+    return None
+
+
+def folder_pipeline(folder: Path) -> str:
+    """The pipeline class a diffusers folder holds (its model_index.json), or a clear error."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"--model-path {folder} is not a folder; pass the folder that holds model_index.json.")
+    index = folder / "model_index.json"
+    if not index.is_file():
+        raise FileNotFoundError(f"{folder} holds no model_index.json, so it is not a diffusers pipeline folder; "
+                                "pass the folder that `hf download` made (the one with model_index.json).")
+    try:
+        return json.loads(index.read_text())["_class_name"]
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{index} is not a valid model_index.json ({err}).") from None
+
+
+def weights_source(card: dict, model_path: str | None = None) -> str:
+    """A local folder or a cached repo id that holds the card's pipeline; never downloads."""
+    if model_path:
+        held, needed = folder_pipeline(Path(model_path)), card.get("base_pipeline", card["pipeline"])
+        if held != needed:
+            article = "an" if needed[0] in "AEIOU" else "a"
+            raise ValueError(f"{model_path} holds a {held} (model_index.json), but {card['name']} needs {article} "
+                             f"{needed}; pass that model's folder or choose the model it holds.")
+        return str(model_path)
+    repo = cached_repo(repos(card))
+    if repo is None:
+        raise FileNotFoundError(
+            f"Weights for {card['name']} ({card['repo']}) are not on this machine and samg-video never downloads; "
+            f"fetch them once with `{download_hint(card['repo'], card.get('download_include'))}` "
+            "or pass --model-path /folder/with/the/pipeline.")
+    return repo
+
+
+def adapter_source(card: dict, adapter_path: str | None) -> str:
+    """AnimateDiff's motion adapter: `adapter_path`, or the card's adapter repo in the cache."""
+    if adapter_path:
+        if not (Path(adapter_path) / "config.json").is_file():
+            raise FileNotFoundError(f"--adapter-path {adapter_path} holds no motion adapter (no config.json); "
+                                    f"pass the folder of {card['motion_adapter']}.")
+        return str(adapter_path)
+    repo = cached_repo([card["motion_adapter"]], "config.json")
+    if repo is None:
+        raise FileNotFoundError(
+            f"The motion adapter of {card['name']} ({card['motion_adapter']}) is not on this machine; fetch it "
+            f"with `{download_hint(card['motion_adapter'])}` or pass --adapter-path /folder/with/the/adapter.")
+    return repo
+
+
+def resolve_dtype(card: dict, dtype: str | None, device: str) -> str:
+    """The explicit dtype, else float32 on the CPU, else the card's."""
+    dtype = dtype or ("float32" if device == "cpu" else card.get("dtype", "float32"))
+    if dtype not in DTYPES:
+        raise ValueError(f"Unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}.")
+    return dtype
+
+
+def component_class(source: str, name: str):
+    """The class model_index.json names for component `name` (diffusers or transformers)."""
+    import importlib
+
+    from huggingface_hub import hf_hub_download
+
+    index = Path(source) / "model_index.json" if Path(source).is_dir() else \
+        Path(hf_hub_download(source, "model_index.json", local_files_only=True))
+    library, cls = json.loads(index.read_text())[name]
+    return getattr(importlib.import_module(library), cls)
+
+
+def extra_components(card: dict, source: str, dtype: str, adapter_path: str | None) -> dict:
+    """Components the card loads its own way: per-component dtypes, a scheduler preset, a motion adapter."""
+    import diffusers
+    import torch
+
+    extra = {}
+    scheme = card.get("component_dtypes", {}) if dtype == card.get("dtype") else {}  # the card's precision only
+    for name, component_dtype in scheme.items():
+        if component_dtype != dtype:
+            extra[name] = component_class(source, name).from_pretrained(
+                source, subfolder=name, dtype=getattr(torch, component_dtype), local_files_only=True)
+    if "scheduler" in card:
+        preset = dict(card["scheduler"])
+        cls = getattr(diffusers, preset.pop("class"))
+        extra["scheduler"] = cls.from_pretrained(source, subfolder="scheduler", local_files_only=True, **preset)
+    if "motion_adapter" in card:
+        extra["motion_adapter"] = diffusers.MotionAdapter.from_pretrained(
+            adapter_source(card, adapter_path), dtype=getattr(torch, dtype), local_files_only=True)
+    return extra
 
 
 def load_model(card: dict, model_path: str | None = None, device: str = "cpu", dtype: str | None = None,
-               cpu_offload: bool = False, vae_tiling: bool = False):
+               cpu_offload: bool = False, vae_tiling: bool = False, adapter_path: str | None = None):
     """The card's diffusers pipeline from local files only (a folder, or the Hub cache)."""
     import diffusers
     import torch
 
-    dtype = dtype or card.get("dtype", "float32")
-    if dtype not in DTYPES:
-        raise ValueError(f"Unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}.")
-    source = model_path or card["repo"]
-    options = dict(torch_dtype=getattr(torch, dtype), local_files_only=True)
-    try:
-        if "motion_adapter" in card:
-            adapter = diffusers.MotionAdapter.from_pretrained(card["motion_adapter"], **options)
-            options["motion_adapter"] = adapter
-        pipe = getattr(diffusers, card["pipeline"]).from_pretrained(source, **options)
-    except OSError as err:
-        raise _missing(card, source) from err
+    dtype = resolve_dtype(card, dtype, device)
+    source = weights_source(card, model_path)
+    extra = extra_components(card, source, dtype, adapter_path)
+    pipe = getattr(diffusers, card["pipeline"]).from_pretrained(source, dtype=getattr(torch, dtype),
+                                                                local_files_only=True, **extra)
     if vae_tiling and hasattr(pipe, "vae"):
         pipe.vae.enable_tiling()
     if cpu_offload:
@@ -66,13 +172,22 @@ def load_model(card: dict, model_path: str | None = None, device: str = "cpu", d
     return pipe
 
 
+def round_frames(card: dict, frames: int) -> tuple[int, str | None]:
+    """`frames` rounded to the card's rule `frame_step * k + 1` (nearest, at least 1 + step), with a note."""
+    step = card.get("frame_step")
+    if not step or (frames - 1) % step == 0:
+        return frames, None
+    rounded = max(step + 1, step * round((frames - 1) / step) + 1)
+    return rounded, f"{card['name']} takes {step}k+1 frames; using {rounded} instead of {frames}."
+
+
 def call_kwargs(card: dict, frames: int | None, height: int | None, width: int | None, steps: int | None) -> dict:
     """Arguments for the pipeline call: card defaults, overridden where given; CFG switched on."""
     h, w = card["resolution"]
     kwargs = dict(height=height or h, width=width or w, num_inference_steps=steps or card["steps"],
                   guidance_scale=card.get("guidance_scale", 5.0), output_type="np")
     if card.get("frames", 1) > 1:
-        kwargs["num_frames"] = frames or card["frames"]
+        kwargs["num_frames"] = round_frames(card, frames or card["frames"])[0]
     for key in ("true_cfg_scale", "negative_prompt"):
         if key in card:
             kwargs[key] = card[key]

@@ -1,0 +1,271 @@
+"""Stand-ins for every registry model: the real repo layout with tiny random weights.
+
+`write(name, folder)` writes a diffusers folder that loads exactly as the real
+repository does: its `model_index.json` and `scheduler/scheduler_config.json` are the
+real repo's, kept verbatim in `repos/<name>/`; every other component is the real
+class (pipeline, transformer / U-Net, VAE, text encoder, tokenizer) with its sizes
+shrunk so that one generation takes seconds on a CPU. Structure that the pipelines
+depend on is kept: VAE compression ratios (CogVideoX, Wan, HunyuanVideo 8x spatial /
+4x temporal; LTX-Video 32x / 8x), CogVideoX-5B's rotary embeddings and 1.5's temporal
+patching, SD 1.5's safety checker, SDXL's and SD3's extra text encoders.
+
+Tokenizers are built offline: T5 / UMT5 from a small Unigram vocabulary, CLIP and
+Llama from a character-level BPE vocabulary. Every module is in `eval()` before it is
+saved.
+"""
+
+from __future__ import annotations
+
+import shutil
+import string
+from pathlib import Path
+
+import torch
+
+REPOS = Path(__file__).resolve().parent / "repos"
+WORDS = "a red fox runs dance monkey cat on the beach blurry bad low quality".split()
+NAMES = sorted(p.name for p in REPOS.iterdir() if p.is_dir())
+
+
+def t5_tokenizer():
+    """T5 tokenizer from a Unigram vocabulary: the prompt words, then letters as a fallback."""
+    from transformers import T5Tokenizer
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -3.0)]
+    vocab += [("\u2581" + w, -1.0 - i / 100) for i, w in enumerate(WORDS)] + [(c, -5.0) for c in string.ascii_lowercase]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=512)
+
+
+def clip_tokenizer():
+    """CLIP tokenizer from a character-level BPE vocabulary (no merges)."""
+    from transformers import CLIPTokenizer
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for suffix in ("", "</w>"):
+        for c in string.ascii_lowercase:
+            vocab[c + suffix] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def llama_tokenizer():
+    from transformers import LlamaTokenizer
+
+    vocab = {"<pad>": 0, "<s>": 1, "</s>": 2, "<unk>": 3, "\u2581": 4}
+    for c in string.ascii_lowercase:
+        vocab[c] = len(vocab)
+    return LlamaTokenizer(vocab=vocab, merges=[], model_max_length=1024, pad_token="<pad>")
+
+
+def t5_encoder(umt5: bool = False, d_model: int = 32):
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    config_cls, model_cls = (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
+    torch.manual_seed(0)
+    return model_cls(config_cls(vocab_size=64, d_model=d_model, d_kv=8, d_ff=37, num_layers=1, num_heads=4,
+                                relative_attention_num_buckets=8, pad_token_id=0, eos_token_id=1))
+
+
+def clip_encoder(hidden: int = 32, projection: bool = False):
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    torch.manual_seed(0)
+    config = CLIPTextConfig(vocab_size=64, hidden_size=hidden, intermediate_size=37, num_hidden_layers=1,
+                            num_attention_heads=4, max_position_embeddings=77, pad_token_id=1, bos_token_id=0,
+                            eos_token_id=1, projection_dim=32)
+    return (CLIPTextModelWithProjection if projection else CLIPTextModel)(config)
+
+
+def sd_vae(**extra):
+    """AutoencoderKL with SD's 8x spatial compression (four blocks, three downsamples)."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    return AutoencoderKL(block_out_channels=(8, 8, 8, 8), in_channels=3, out_channels=3,
+                         down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+                         latent_channels=extra.pop("latent_channels", 4), sample_size=64, norm_num_groups=2,
+                         layers_per_block=1, **extra)
+
+
+def cogvideox(rope: bool, patch_size_t: int | None = None):
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = CogVideoXTransformer3DModel(
+        num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4, time_embed_dim=8,
+        text_embed_dim=32, num_layers=1, sample_width=4, sample_height=4, sample_frames=9, patch_size=2,
+        patch_size_t=patch_size_t, temporal_compression_ratio=4, max_text_seq_length=226,
+        use_rotary_positional_embeddings=rope)
+    torch.manual_seed(0)
+    vae = AutoencoderKLCogVideoX(
+        in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
+        up_block_types=("CogVideoXUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), latent_channels=4,
+        layers_per_block=1, norm_num_groups=2, temporal_compression_ratio=4)
+    return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(), tokenizer=t5_tokenizer())
+
+
+def wan():
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])
+    torch.manual_seed(0)
+    transformer = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32)
+    return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(umt5=True), tokenizer=t5_tokenizer())
+
+
+def ltx():
+    from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
+
+    torch.manual_seed(0)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8, out_channels=8, patch_size=1, patch_size_t=1, num_attention_heads=4, attention_head_dim=8,
+        cross_attention_dim=32, num_layers=1, caption_channels=32)
+    torch.manual_seed(0)
+    # the real VAE's layout (patch 4, three spatio-temporal downsamples: 32x spatial, 8x temporal), tiny widths
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8, block_out_channels=(8, 8, 8, 8), decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1), decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True, False), decoder_spatio_temporal_scaling=(True, True, True, False),
+        patch_size=4, patch_size_t=1, encoder_causal=True, decoder_causal=False)
+    return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(), tokenizer=t5_tokenizer())
+
+
+def text_to_video_sd():
+    from diffusers import UNet3DConditionModel
+
+    torch.manual_seed(0)
+    unet = UNet3DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock3D", "DownBlock3D"), up_block_types=("UpBlock3D", "CrossAttnUpBlock3D"),
+        cross_attention_dim=32, attention_head_dim=4, norm_num_groups=2)
+    return dict(unet=unet, vae=sd_vae(), text_encoder=clip_encoder(), tokenizer=clip_tokenizer())
+
+
+def sd_unet(cross_attention_dim: int = 32, **extra):
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(0)
+    return UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=cross_attention_dim, norm_num_groups=2, **extra)
+
+
+def sd15():
+    from diffusers.pipelines.stable_diffusion.safety_checker import StableDiffusionSafetyChecker
+    from transformers import CLIPConfig, CLIPImageProcessor
+
+    torch.manual_seed(0)
+    checker = StableDiffusionSafetyChecker(CLIPConfig(
+        text_config=dict(hidden_size=16, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2),
+        vision_config=dict(hidden_size=16, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2,
+                           image_size=32, patch_size=8), projection_dim=16))
+    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    return dict(unet=sd_unet(), vae=sd_vae(), text_encoder=clip_encoder(), tokenizer=clip_tokenizer(),
+                safety_checker=checker, feature_extractor=processor)
+
+
+def motion_adapter():
+    """AnimateDiff's motion adapter for the SD 1.5 stand-in's U-Net (its own folder, as on the Hub)."""
+    from diffusers import MotionAdapter
+
+    torch.manual_seed(0)
+    return MotionAdapter(block_out_channels=(8, 16), motion_layers_per_block=1, motion_norm_num_groups=2,
+                         motion_num_attention_heads=4)
+
+
+def sdxl():
+    unet = sd_unet(cross_attention_dim=64, attention_head_dim=(2, 4), use_linear_projection=True,
+                   addition_embed_type="text_time", addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
+                   projection_class_embeddings_input_dim=80)
+    return dict(unet=unet, vae=sd_vae(), text_encoder=clip_encoder(), tokenizer=clip_tokenizer(),
+                text_encoder_2=clip_encoder(projection=True), tokenizer_2=clip_tokenizer())
+
+
+def sd3():
+    from diffusers import SD3Transformer2DModel
+
+    torch.manual_seed(0)
+    transformer = SD3Transformer2DModel(
+        sample_size=32, patch_size=1, in_channels=4, num_layers=1, attention_head_dim=8, num_attention_heads=4,
+        caption_projection_dim=32, joint_attention_dim=32, pooled_projection_dim=64, out_channels=4)
+    return dict(transformer=transformer, vae=sd_vae(shift_factor=0.0609), text_encoder=clip_encoder(projection=True),
+                tokenizer=clip_tokenizer(), text_encoder_2=clip_encoder(projection=True), tokenizer_2=clip_tokenizer(),
+                text_encoder_3=t5_encoder(), tokenizer_3=t5_tokenizer())
+
+
+def hunyuan():
+    from diffusers import AutoencoderKLHunyuanVideo, HunyuanVideoTransformer3DModel
+    from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
+
+    torch.manual_seed(0)
+    transformer = HunyuanVideoTransformer3DModel(
+        in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=10, num_layers=1,
+        num_single_layers=1, num_refiner_layers=1, patch_size=1, patch_size_t=1, guidance_embeds=True,
+        text_embed_dim=16, pooled_projection_dim=8, rope_axes_dim=(2, 4, 4))
+    torch.manual_seed(0)
+    vae = AutoencoderKLHunyuanVideo(
+        in_channels=3, out_channels=3, latent_channels=4, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
+        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
+        temporal_compression_ratio=4, mid_block_add_attention=True)
+    torch.manual_seed(0)
+    llama = LlamaModel(LlamaConfig(bos_token_id=1, eos_token_id=2, hidden_size=16, intermediate_size=37,
+                                   num_attention_heads=4, num_hidden_layers=2, pad_token_id=0, vocab_size=64))
+    torch.manual_seed(0)
+    clip = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, hidden_size=8, intermediate_size=37,
+                                        num_attention_heads=4, num_hidden_layers=2, pad_token_id=1, vocab_size=64,
+                                        projection_dim=32))
+    return dict(transformer=transformer, vae=vae, text_encoder=llama, tokenizer=llama_tokenizer(),
+                text_encoder_2=clip, tokenizer_2=clip_tokenizer())
+
+
+COMPONENTS = {
+    "cogvideox-2b": lambda: cogvideox(rope=False),
+    "cogvideox-5b": lambda: cogvideox(rope=True),
+    "cogvideox1.5-5b": lambda: cogvideox(rope=True, patch_size_t=2),
+    "modelscope-1.7b": text_to_video_sd,
+    "zeroscope-v2": text_to_video_sd,
+    "wan2.1-t2v-1.3b": wan,
+    "ltx-video": ltx,
+    "hunyuanvideo": hunyuan,
+    "sd15": sd15,
+    "animatediff": sd15,
+    "sdxl": sdxl,
+    "sd35-medium": sd3,
+}
+
+# per model: frames, height, width of a generation that takes seconds (frame rules respected)
+SIZES = {
+    "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
+    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32),
+    "ltx-video": (9, 64, 64), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
+    "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
+}
+
+
+def save_component(obj, folder: Path) -> None:
+    if isinstance(obj, torch.nn.Module):
+        obj.eval()
+    obj.save_pretrained(folder)
+
+
+def write(name: str, folder: Path) -> Path:
+    """Write the stand-in of registry model `name` into `folder` (a diffusers pipeline folder)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, obj in COMPONENTS[name]().items():
+        save_component(obj, folder / key)
+    shutil.copy(REPOS / name / "model_index.json", folder / "model_index.json")
+    (folder / "scheduler").mkdir(exist_ok=True)
+    shutil.copy(REPOS / name / "scheduler_config.json", folder / "scheduler" / "scheduler_config.json")
+    return folder
+
+
+def write_motion_adapter(folder: Path) -> Path:
+    save_component(motion_adapter(), Path(folder))
+    return Path(folder)

@@ -1,0 +1,163 @@
+"""Tier (b): every registry model end to end, from a stand-in folder with the real repo's layout.
+
+Each stand-in (tests/standins) has the real `model_index.json` and scheduler config and
+the real component classes with tiny weights; it is loaded exactly as the real weights
+are (`load_model`, or the CLI with --model-path). For every model:
+- `samg-video generate` with `samg` and with `cfg` writes a playable clip;
+- SAMG with w_min == w_max == w equals the pipeline's own CFG at w bit for bit, in
+  float32 and bfloat16 (the hook does the arithmetic the way each pipeline does);
+- the number of denoiser calls is unchanged, and `remove()` restores the pipeline bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import standins
+from samg_video import cli, io
+from samg_video.pipelines import apply
+from samg_video.pipelines.hook import noise_level
+from samg_video.pipelines.registry import card, load_model
+
+PROMPT = "a red fox runs on the beach"
+STEPS = 2
+
+
+@pytest.fixture(scope="session")
+def standin_root(tmp_path_factory):
+    """Every registry model's stand-in folder (and AnimateDiff's motion adapter), built once."""
+    root = tmp_path_factory.mktemp("standins")
+    for name in standins.NAMES:
+        standins.write(name, root / name)
+    standins.write_motion_adapter(root / "motion-adapter")
+    return root
+
+
+def model_args(name: str, root) -> list[str]:
+    frames, height, width = standins.SIZES[name]
+    args = ["--model", name, "--model-path", str(root / name), "--steps", str(STEPS), "--height", str(height),
+            "--width", str(width), "--device", "cpu"]
+    if frames > 1:
+        args += ["--frames", str(frames)]
+    if name == "animatediff":
+        args += ["--adapter-path", str(root / "motion-adapter")]
+    return args
+
+
+def load(name: str, root, dtype: str):
+    pipe = load_model(card(name), str(root / name), "cpu", dtype,
+                      adapter_path=str(root / "motion-adapter") if name == "animatediff" else None)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def call(pipe, name: str, scale: float):
+    """Final latents of one generation with the pipeline's own CFG at `scale`."""
+    frames, height, width = standins.SIZES[name]
+    c = card(name)
+    kwargs = dict(height=height, width=width, num_inference_steps=STEPS, output_type="latent",
+                  generator=torch.Generator().manual_seed(0))
+    if frames > 1:
+        kwargs["num_frames"] = frames
+    if "true_cfg_scale" in c:  # HunyuanVideo: true CFG is the guided path
+        kwargs.update(true_cfg_scale=scale, negative_prompt=c["negative_prompt"])
+    else:
+        kwargs["guidance_scale"] = scale
+    out = pipe(PROMPT, **kwargs)
+    return (out.frames if hasattr(out, "frames") else out.images).clone()
+
+
+def denoiser(pipe):
+    return pipe.transformer if hasattr(pipe, "transformer") else pipe.unet
+
+
+@pytest.mark.parametrize("method", ["samg", "cfg"])
+@pytest.mark.parametrize("name", standins.NAMES)
+def test_cli_generates_a_playable_clip(name, method, standin_root, tmp_path, capsys):
+    out = tmp_path / "clip.mp4"
+    rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(out), "--method", method,
+                   *model_args(name, standin_root)])
+    assert rc == 0, capsys.readouterr().err
+    frames, height, width = standins.SIZES[name]
+    assert io.read_video(out).shape == (frames, height, width, 3)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("name", standins.NAMES)
+def test_equal_scales_are_the_pipelines_own_cfg_bit_for_bit(name, dtype, standin_root):
+    pipe = load(name, standin_root, dtype)
+    w = card(name)["guidance_scale"]
+    calls = []
+    counter = denoiser(pipe).register_forward_pre_hook(lambda *a: calls.append(1))
+    native = call(pipe, name, w)
+    native_calls = len(calls)
+    calls.clear()
+    with apply(pipe, "samg", w_min=w, w_max=w, temporal_sigma=1.0, spatial_sigma=1.0) as handle:
+        guided = call(pipe, name, w + 1.5)  # the pipeline's own scale no longer matters
+    assert torch.equal(guided, native)
+    assert len(calls) == native_calls == handle.calls
+    with apply(pipe, "samg", w_min=w / 2, w_max=w * 2):
+        varied = call(pipe, name, w)
+    assert not torch.equal(varied, native)  # a real field changes the result
+    counter.remove()
+    assert torch.equal(call(pipe, name, w), native)  # remove() restored the pipeline
+    assert not denoiser(pipe)._forward_hooks
+
+
+@pytest.mark.parametrize("name", standins.NAMES)
+def test_noise_level_of_every_scheduler(name, standin_root):
+    """sigma is defined (finite, or inf at a zero-SNR start) and never raises."""
+    pipe = load(name, standin_root, "float32")
+    sigmas = []
+    with apply(pipe, "samg", callback=lambda info: sigmas.append(info.sigma)):
+        call(pipe, name, 5.0)
+    assert sigmas and all(s is not None and s >= 0 for s in sigmas)
+    if card(name)["pipeline"] == "CogVideoXPipeline":  # zero terminal SNR: the first step is pure noise
+        assert sigmas[0] == math.inf and math.isfinite(sigmas[-1])
+
+
+def test_zero_snr_dpm_scheduler_sigma():
+    from diffusers import CogVideoXDPMScheduler
+
+    config = standins.REPOS / "cogvideox-5b" / "scheduler_config.json"
+    scheduler = CogVideoXDPMScheduler.from_config(CogVideoXDPMScheduler.load_config(config))
+    scheduler.set_timesteps(4)
+    levels = [noise_level(scheduler, i, float(t)) for i, t in enumerate(scheduler.timesteps)]
+    assert levels[0] == math.inf and all(math.isfinite(s) for s in levels[1:])
+    assert levels[1:] == sorted(levels[1:], reverse=True)
+
+
+def test_folder_of_another_model_is_one_sentence(standin_root, tmp_path, capsys):
+    rc = cli.main(["generate", "--model", "cogvideox-2b", "--model-path", str(standin_root / "wan2.1-t2v-1.3b"),
+                   "--prompt", PROMPT, "--out", str(tmp_path / "x.mp4")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "holds a WanPipeline (model_index.json), but cogvideox-2b needs a CogVideoXPipeline" in err
+
+
+def test_missing_motion_adapter_is_named(standin_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    rc = cli.main(["generate", "--model", "animatediff", "--model-path", str(standin_root / "animatediff"),
+                   "--prompt", PROMPT, "--out", str(tmp_path / "x.mp4"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "motion adapter" in err and "hf download guoyww/animatediff-motion-adapter-v1-5-2" in err
+    assert "--adapter-path" in err
+
+
+def test_animatediff_uses_the_docs_scheduler(standin_root):
+    pipe = load("animatediff", standin_root, "float32")
+    config = pipe.scheduler.config
+    assert type(pipe.scheduler).__name__ == "DDIMScheduler"
+    assert (config.beta_schedule, config.timestep_spacing, config.clip_sample, config.steps_offset) == \
+        ("linear", "linspace", False, 1)
+
+
+def test_wan_keeps_its_vae_in_float32(standin_root):
+    pipe = load_model(card("wan2.1-t2v-1.3b"), str(standin_root / "wan2.1-t2v-1.3b"), "cpu", "bfloat16")
+    assert pipe.transformer.dtype == torch.bfloat16 and pipe.vae.dtype == torch.float32
