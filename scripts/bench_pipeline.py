@@ -1,9 +1,9 @@
 """Whole-generation wall time of SAMG against plain CFG, side by side.
 
-    python scripts/bench_pipeline.py [--repeats 7] [--steps 25] [--batch 1] [--tiny] [--device cpu]
+    python scripts/bench_pipeline.py [--repeats 7] [--steps 25] [--batch 1] [--standins] [--device cpu]
 
-On the bundled model, and with --tiny on each tiny diffusers pipeline built from configs
-(samg_video.pipelines.tiny). Each repeat runs the pipeline's own CFG, then the same
+On the bundled model, and with --standins on every registry model's stand-in (the real
+repo layout and scheduler with tiny weights, tests/standins). Each repeat runs the pipeline's own CFG, then the same
 generation with SAMG applied (`pipelines.apply`), alternating, so all runs see the same
 machine state. Prints medians and ratios. Target: SAMG / CFG <= 1.03 on the bundled model.
 """
@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 from diffusers.utils import logging as diffusers_logging
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from samg_video.demo import load_pipeline  # noqa: E402
 from samg_video.pipelines import apply  # noqa: E402
@@ -62,14 +63,21 @@ def bundled(args):
                               generator=torch.Generator().manual_seed(0))
 
 
-def tiny(name, args):
-    from samg_video.pipelines.tiny import build
+def standin(name, folder, args):
+    import standins
+    from samg_video.pipelines.registry import card, load_model
 
-    pipe, kwargs, _ = build(name)
-    pipe.to(args.device)
-    scale = {"true_cfg_scale": 5.0} if name == "HunyuanVideoPipeline" else {"guidance_scale": 5.0}
+    c = card(name)
+    standins.write(name, folder / name)
+    adapter = str(standins.write_motion_adapter(folder / "adapter")) if name == "animatediff" else None
+    pipe = load_model(c, str(folder / name), args.device, "float32", adapter_path=adapter)
+    pipe.set_progress_bar_config(disable=True)
+    frames, height, width = standins.SIZES[name]
+    kwargs = dict(height=height, width=width, **({"num_frames": frames} if frames > 1 else {}))
+    kwargs.update({"true_cfg_scale": 5.0, "negative_prompt": c["negative_prompt"]} if "true_cfg_scale" in c
+                  else {"guidance_scale": 5.0})
     return pipe, lambda: pipe("a red fox runs on the beach", num_inference_steps=args.steps, output_type="latent",
-                              generator=torch.Generator().manual_seed(0), **scale, **kwargs)
+                              generator=torch.Generator().manual_seed(0), **kwargs)
 
 
 def main() -> None:
@@ -78,14 +86,17 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--tiny", action="store_true", help="also every tiny diffusers pipeline")
+    p.add_argument("--standins", action="store_true", help="also every registry model's stand-in")
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
     targets = {"bundled model": lambda: bundled(args)}
-    if args.tiny:
-        from samg_video.pipelines.tiny import BUILDERS
+    if args.standins:
+        import tempfile
 
-        targets.update({f"tiny {name}": (lambda n=name: tiny(n, args)) for name in BUILDERS})
+        import standins
+
+        folder = Path(tempfile.mkdtemp(prefix="samg-standins-"))
+        targets.update({f"stand-in {name}": (lambda n=name: standin(n, folder, args)) for name in standins.NAMES})
     print(f"{args.steps} steps, batch {args.batch}, device {args.device}, {torch.get_num_threads()} threads, "
           f"median of {args.repeats}")
     print("| pipeline | CFG s | " + " | ".join(f"{k} s (ratio)" for k in METHODS) + " |")

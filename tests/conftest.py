@@ -2,7 +2,29 @@ from pathlib import Path
 
 import pytest
 
+import standins
+
 
 @pytest.fixture
 def repo_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def standin_root(tmp_path_factory) -> Path:
+    """Every registry model's stand-in folder (tests/standins) and AnimateDiff's motion adapter, built once."""
+    root = tmp_path_factory.mktemp("standins")
+    for name in standins.NAMES:
+        standins.write(name, root / name)
+    standins.write_motion_adapter(root / "motion-adapter")
+    return root
+
+
+def load_standin(name: str, root: Path, dtype: str = "float32", device: str = "cpu"):
+    """A stand-in loaded the way real weights are (`load_model` from its folder), progress bar off."""
+    from samg_video.pipelines.registry import card, load_model
+
+    adapter = str(root / "motion-adapter") if name == "animatediff" else None
+    pipe = load_model(card(name), str(root / name), device, dtype, adapter_path=adapter)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

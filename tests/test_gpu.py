@@ -31,15 +31,6 @@ REAL = sorted(n for n in cards() if n != "demo" and WEIGHTS is not None and (WEI
 REAL_SIZE = {"frames": 9, "side": 256, "steps": 4}  # small enough for any registry model on one GPU
 
 
-@pytest.fixture(scope="module")
-def standin_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("standins-gpu")
-    for name in standins.NAMES:
-        standins.write(name, root / name)
-    standins.write_motion_adapter(root / "motion-adapter")
-    return root
-
-
 def sizes(name: str, real: bool) -> tuple[int, int, int]:
     if not real:
         return standins.SIZES[name]

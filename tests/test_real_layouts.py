@@ -26,16 +26,6 @@ PROMPT = "a red fox runs on the beach"
 STEPS = 2
 
 
-@pytest.fixture(scope="session")
-def standin_root(tmp_path_factory):
-    """Every registry model's stand-in folder (and AnimateDiff's motion adapter), built once."""
-    root = tmp_path_factory.mktemp("standins")
-    for name in standins.NAMES:
-        standins.write(name, root / name)
-    standins.write_motion_adapter(root / "motion-adapter")
-    return root
-
-
 def model_args(name: str, root) -> list[str]:
     frames, height, width = standins.SIZES[name]
     args = ["--model", name, "--model-path", str(root / name), "--steps", str(STEPS), "--height", str(height),
@@ -48,10 +38,9 @@ def model_args(name: str, root) -> list[str]:
 
 
 def load(name: str, root, dtype: str):
-    pipe = load_model(card(name), str(root / name), "cpu", dtype,
-                      adapter_path=str(root / "motion-adapter") if name == "animatediff" else None)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    from conftest import load_standin
+
+    return load_standin(name, root, dtype)
 
 
 def call(pipe, name: str, scale: float):
