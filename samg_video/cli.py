@@ -341,7 +341,11 @@ def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="temporal-quality metrics of videos",
                        description="Flicker, warping error, LPIPS consistency, motion and saturation of each video.")
     p.add_argument("paths", nargs="+", help="videos (.mp4 .webm .avi .gif) or folders of frames")
-    p.add_argument("--metrics", nargs="+", help="subset of: flicker warp_error lpips_temporal motion saturation")
+    p.add_argument("--metrics", nargs="+",
+                   help="subset of: flicker warp_error lpips_temporal motion saturation clip_score")
+    p.add_argument("--clip-model", help="CLIP weights (folder or cached repo id, e.g. openai/clip-vit-base-patch32): "
+                                        "adds clip_score, the mean CLIPScore of the frames against --prompt")
+    p.add_argument("--prompt", help="the prompt the videos were generated from (for clip_score)")
     p.add_argument("--reference", help="reference video: adds TecoGAN's tLP")
     p.add_argument("--flow", default="dis", choices=["dis", "farneback", "raft"])
     p.add_argument("--raft-weights", help="torchvision RAFT-large weights file (for --flow raft)")
@@ -379,8 +383,8 @@ def summarise(rows: list[dict]) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    columns = ["flicker", "flicker_compensated", "warp_error", "lpips_temporal", "tlp", "motion", "clipped_high",
-               "saturation"]
+    columns = ["flicker", "flicker_compensated", "warp_error", "lpips_temporal", "tlp", "clip_score", "motion",
+               "clipped_high", "saturation"]
     present = [c for c in columns if any(c in r for r in rows)]
     print("path".ljust(32) + "".join(c[:14].rjust(15) for c in present))
     for r in rows:
@@ -398,7 +402,13 @@ def cmd_eval(args) -> int:
 
     options = dict(metrics=args.metrics, reference=args.reference, flow_backend=args.flow,
                    raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,
-                   decoder=args.decoder)
+                   decoder=args.decoder, clip_model=args.clip_model, prompt=args.prompt)
+    if args.clip_model:  # checked once, before any video: missing weights are one error, not one per video
+        from .metrics.clip_score import load_clip
+
+        if not args.prompt:
+            raise ValueError("--clip-model scores the videos against a prompt; pass --prompt \"...\".")
+        load_clip(args.clip_model)
     rows = evaluate_paths(args.paths, options)
     print_table(rows)
     summary = summarise(rows)

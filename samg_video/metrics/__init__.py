@@ -3,6 +3,7 @@
     from samg_video import metrics
     metrics.compute("clip.mp4")                       # every metric
     metrics.compute(frames, metrics=["flicker", "motion"], flow_backend="farneback")
+    metrics.compute("clip.mp4", metrics=["clip_score"], prompt="a fox", clip_model="openai/clip-vit-base-patch32")
 
 Frames stream through in chunks; each consecutive pair's flows are computed once and
 shared. Temporal metrics on a one-frame video are None, with the reason.
@@ -11,6 +12,7 @@ shared. Temporal metrics on a one-frame video are None, with the reason.
 from __future__ import annotations
 
 from .base import FlowOptions, Metric, Pair
+from .clip_score import CLIPScore
 from .flicker import Flicker, vbench_flicker
 from .lpips_temporal import LPIPSTemporal, tlp
 from .motion import Motion
@@ -18,8 +20,8 @@ from .saturation import Saturation
 from .warp_error import WarpError
 
 METRICS = {"flicker": Flicker, "warp_error": WarpError, "lpips_temporal": LPIPSTemporal, "motion": Motion,
-           "saturation": Saturation}
-DEFAULT = ["flicker", "warp_error", "motion", "saturation", "lpips_temporal"]
+           "saturation": Saturation, "clip_score": CLIPScore}
+DEFAULT = ["flicker", "warp_error", "motion", "saturation", "lpips_temporal"]  # + clip_score when clip_model is given
 
 __all__ = ["compute", "available", "METRICS", "Metric", "Pair", "FlowOptions", "vbench_flicker"]
 
@@ -28,11 +30,14 @@ def available() -> list[str]:
     return list(METRICS)
 
 
-def _make(names, lpips_net: str) -> list[Metric]:
+def _make(names, lpips_net: str, clip_model: str | None = None, prompt: str | None = None) -> list[Metric]:
     unknown = [n for n in names if n not in METRICS]
     if unknown:
         raise ValueError(f"Unknown metric {unknown[0]!r}; available: {', '.join(METRICS)}.")
-    return [LPIPSTemporal(lpips_net) if n == "lpips_temporal" else METRICS[n]() for n in names]
+    if "clip_score" in names and not clip_model:
+        raise ValueError("clip_score needs CLIP weights: pass clip_model (--clip-model DIR or a cached repo id).")
+    special = {"lpips_temporal": lambda: LPIPSTemporal(lpips_net), "clip_score": lambda: CLIPScore(clip_model, prompt)}
+    return [special.get(n, METRICS[n])() for n in names]
 
 
 def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int, decoder: str = "ffmpeg") -> int:
@@ -53,14 +58,15 @@ def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int
 
 def compute(video, metrics: list[str] | None = None, reference=None, flow_backend: str = "dis",
             raft_weights: str | None = None, flow_downscale: int = 1, lpips_net: str = "alex",
-            chunk: int = 32, decoder: str = "ffmpeg") -> dict:
+            chunk: int = 32, decoder: str = "ffmpeg", clip_model: str | None = None, prompt: str | None = None) -> dict:
     """Metrics of one clip (array, tensor or path) as a flat dict; `reference` adds TecoGAN's tLP.
 
     Files stream in chunks of at most `chunk` frames through `decoder` ("ffmpeg" or
-    "decord", see `samg_video.io.iter_frames`).
+    "decord", see `samg_video.io.iter_frames`). `clip_model` (a folder or cached repo id)
+    with the clip's `prompt` adds `clip_score` to the default set.
     """
-    names = list(metrics or DEFAULT)
-    accumulators = _make(names, lpips_net)
+    names = list(metrics or DEFAULT + (["clip_score"] if clip_model else []))
+    accumulators = _make(names, lpips_net, clip_model, prompt)
     options = FlowOptions(flow_backend, raft_weights, flow_downscale)
     frames = _stream(video, accumulators, options, chunk, decoder)
     result: dict = {"frames": frames}

@@ -269,3 +269,20 @@ def write(name: str, folder: Path) -> Path:
 def write_motion_adapter(folder: Path) -> Path:
     save_component(motion_adapter(), Path(folder))
     return Path(folder)
+
+
+def write_clip(folder: Path) -> Path:
+    """A tiny random-weight CLIP (CLIPModel + CLIPProcessor) saved like openai/clip-vit-base-patch32."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    torch.manual_seed(0)
+    text = dict(vocab_size=64, hidden_size=16, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2,
+                max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    vision = dict(hidden_size=16, intermediate_size=37, num_hidden_layers=1, num_attention_heads=2, image_size=32,
+                  patch_size=8)
+    model = CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).eval()
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    folder = Path(folder)
+    model.save_pretrained(folder)
+    CLIPProcessor(image_processor=images, tokenizer=clip_tokenizer()).save_pretrained(folder)
+    return folder
