@@ -19,12 +19,6 @@ SHORTCUTS = {  # flag -> guidance parameter
 }
 
 
-def _value(text: str):
-    import yaml
-
-    return yaml.safe_load(text)
-
-
 def model_card(name: str) -> dict:
     """The bundled model's card or a registry card."""
     if name == "demo":
@@ -36,24 +30,11 @@ def model_card(name: str) -> dict:
     return card(name)
 
 
-def method_defaults(card: dict, name: str | None) -> dict:
-    """One rule for unspecified parameters: the card's recommended setting when `name` is its
-    method (or no method is named), else the method's defaults with the card's guidance_scale
-    as its scale (so `--method cfg` on Wan means CFG 5, the pipeline's own default)."""
-    from . import guidance
-
-    recommended = card["recommended"]
-    if name is None or name == recommended["method"]:
-        return dict(recommended)
-    config = {"method": name}
-    if name in guidance.available() and "scale" in guidance.create(name).to_dict():
-        config["scale"] = card.get("guidance_scale", 7.5)
-    return config
-
-
 def guidance_from_args(args, card: dict):
     """The method named by --method / --config / flags, over the model card's defaults."""
     from . import guidance
+
+    from .guidance.spec import method_defaults, value
 
     config = guidance.load_config(args.config).to_dict() if args.config else method_defaults(card, args.method)
     for flag, param in SHORTCUTS.items():
@@ -63,7 +44,7 @@ def guidance_from_args(args, card: dict):
         if "=" not in item:
             raise ValueError(f"--set takes KEY=VALUE, got {item!r}.")
         key, text = item.split("=", 1)
-        config[key.strip()] = _value(text)
+        config[key.strip()] = value(text)
     return guidance.from_dict(config)
 
 
@@ -201,42 +182,6 @@ def cmd_methods(args) -> int:
     return 0
 
 
-def parse_method_spec(spec: str, card: dict | None = None):
-    """'cfg:7.5', 'samg:5-12', 'apg:7.5,eta=0.5', 'samg:3-9,temporal_sigma=1' or a YAML preset path.
-
-    Parameters the spec leaves out come from `card` (`method_defaults`) when one is given.
-    """
-    from . import guidance
-
-    if spec.endswith((".yaml", ".yml")):
-        return guidance.load_config(spec)
-    name, _, rest = spec.partition(":")
-    parts = [p for p in rest.split(",") if p] if rest else []
-    params = {k: v for k, v in method_defaults(card, name).items() if k != "method"} if card else {}
-    if parts and "=" not in parts[0]:
-        head = parts.pop(0)
-        if name == "samg":
-            lo, sep, hi = head.partition("-")
-            if not sep:
-                raise ValueError(f"Write a SAMG range as samg:W_MIN-W_MAX (e.g. samg:5-12), got {spec!r}.")
-            params.update(w_min=float(lo), w_max=float(hi))
-        else:
-            params["scale"] = float(head)
-    for item in parts:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"Method options are KEY=VALUE after the scale, e.g. apg:7.5,eta=0.5; got {item!r}.")
-        params[key] = _value(value)
-    return guidance.create(name, **params)
-
-
-def spec_label(method) -> str:
-    d = method.to_dict()
-    if method.name == "samg":
-        return f"samg {d['w_min']:g}-{d['w_max']:g}" + (f" t{d['temporal_sigma']:g}" if d["temporal_sigma"] else "")
-    return f"{method.name} {d['scale']:g}" if "scale" in d else method.name
-
-
 def add_compare(sub) -> None:
     p = sub.add_parser("compare", help="methods side by side on one prompt and seed, with heatmaps and metrics")
     p.add_argument("--prompt", required=True)
@@ -257,24 +202,26 @@ def cmd_compare(args) -> int:
     from .demo import parse_prompt, score
     from .generate import generate_clip
 
+    from .guidance.spec import label, parse_spec
+
     demo = args.model == "demo"
     if demo:
         parse_prompt(args.prompt)
     card = model_card(args.model)
-    methods = [parse_method_spec(s, card) for s in args.methods]
+    methods = [parse_spec(s, card) for s in args.methods]
     target = target_from_args(args)
     scale = args.upscale if demo else 1
     columns, table = [], []
     for method in methods:
         result = generate_clip(target, args.prompt, method, args.seed)
         clip = io.to_uint8(result.clip)
-        row = {"method": spec_label(method), "config": method.to_dict(),
+        row = {"method": label(method.to_dict()), "config": method.to_dict(),
                **metrics.compute(clip, metrics=["flicker", "warp_error", "motion", "saturation"])}
         if demo:
             report = score(clip, args.prompt)
             row.update({f"prompt_{k}": report[k] for k in ("color", "shape", "motion", "correct")})
         table.append(row)
-        column = viz.label(io.upscale(clip, scale), spec_label(method))
+        column = viz.label(io.upscale(clip, scale), label(method.to_dict()))
         if result.fields:
             heat = io.upscale(viz.heatmap(result.mean_field(), method.w_min, method.w_max), scale)
             column = np.concatenate([column, heat], axis=1)
@@ -292,11 +239,22 @@ def cmd_compare(args) -> int:
 
 
 def add_sweep(sub) -> None:
-    p = sub.add_parser("sweep", help="prompts x seeds x methods on the bundled model, resumable, accelerate-ready",
-                       description="Run a sweep; under `accelerate launch` the items are split across processes.")
-    p.add_argument("config", help="sweep YAML, e.g. configs/sweeps/demo_study.yaml")
+    p = sub.add_parser("sweep", help="prompts x seeds x methods on any model, resumable, accelerate-ready",
+                       description="Run a sweep; under `accelerate launch` the items are split across processes. "
+                                   "Options given here override the YAML's.")
+    p.add_argument("config", help="sweep YAML, e.g. configs/sweeps/wan_study.yaml")
     p.add_argument("--out", required=True, help="run folder (manifest shards, clips); rerun to resume")
-    p.add_argument("--model-path")
+    p.add_argument("--model", help="'demo' or a registry name (`samg-video models`)")
+    p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (else the Hub cache)")
+    p.add_argument("--adapter-path", help="AnimateDiff: folder holding the motion adapter")
+    p.add_argument("--device", help="auto (default), cpu, cuda")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--frames", type=int)
+    p.add_argument("--height", type=int)
+    p.add_argument("--width", type=int)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch", type=int, help="items of one method generated together (each keeps its own seed)")
+    p.add_argument("--clip-model", help="CLIP weights for clip_score (folder or cached repo id)")
     p.add_argument("--retry-failed", action="store_true", help="redo items recorded as failed")
     p.set_defaults(func=cmd_sweep)
 
@@ -308,11 +266,12 @@ def cmd_sweep(args) -> int:
 
     import torch
 
-    config = load_sweep(args.config)
+    overrides = {k: getattr(args, k) for k in ("model", "model_path", "adapter_path", "device", "dtype", "frames",
+                                                "height", "width", "steps", "batch", "clip_model")}
+    config = load_sweep(args.config, overrides)
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only: gloo across processes
     counts = run_sweep(config, args.out, state.process_index, state.num_processes,
-                       progress=state.is_local_main_process, model_path=args.model_path,
-                       retry_failed=args.retry_failed)
+                       progress=state.is_local_main_process, retry_failed=args.retry_failed)
     print(f"process {state.process_index}: {counts['done']} done, {counts['skipped']} already there, "
           f"{counts['failed']} failed of {counts['items']}")
     state.wait_for_everyone()

@@ -56,7 +56,8 @@ def resolve_device(device: str, cpu_offload: bool = False) -> tuple[str, str | N
 @dataclass
 class Generation:
     clip: np.ndarray  # (F, H, W, 3) floats in [0, 1]
-    fields: list[torch.Tensor] = field(default_factory=list)  # canonical (B, 1, F', H', W') per step
+    fields: list[torch.Tensor] = field(default_factory=list)  # canonical (1, 1, F', H', W') per step
+    out_of_range: float | None = None  # bundled model: fraction of final latents with |x| > 1.05 (clipped on decode)
 
     def mean_field(self) -> np.ndarray | None:
         """Scale field averaged over steps, resized (nearest) to the clip: (F, H, W)."""
@@ -95,17 +96,34 @@ def load_target(model: str = "demo", model_path: str | None = None, device: str 
     return Target(pipe, call_kwargs(c, frames, height, width, steps), c, False, notes)
 
 
-def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0) -> Generation:
-    """Run the pipeline once with `method` applied; the pipeline is restored afterwards."""
+def generate_clips(target: Target, prompts: list[str], seeds: list[int], method: Guidance) -> list[Generation]:
+    """One batched run with `method` applied; item i uses prompts[i] and its own noise from seeds[i],
+    so a clip does not depend on what else is in the batch (up to float rounding)."""
     from .pipelines.registry import frames_of
 
-    result = Generation(clip=np.empty(0))
+    steps: list[torch.Tensor] = []
 
     def record(info: StepInfo) -> None:
         if info.scale_field is not None:
-            result.fields.append(to_canonical(info.scale_field, info.layout).float().cpu())
+            steps.append(to_canonical(info.scale_field, info.layout).float().cpu())
 
+    generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
     with apply(target.pipe, method, callback=record):
-        out = target.pipe(prompt, generator=torch.Generator().manual_seed(seed), **target.kwargs)
-    result.clip = np.asarray(out.frames[0]) if target.demo else frames_of(out)
-    return result
+        if target.demo:
+            shape = (1, 3, target.kwargs["num_frames"], 32, 32)
+            latents = torch.cat([target.pipe.initial_noise(shape, g) for g in generators])
+            out = target.pipe(list(prompts), latents=latents, progress=False, **target.kwargs)
+        else:
+            out = target.pipe(list(prompts), generator=generators, **target.kwargs)
+    results = []
+    for i in range(len(prompts)):
+        clip = np.asarray(out.frames[i]) if target.demo else frames_of(out, i)
+        fields = [s[i:i + 1] for s in steps]
+        out_of_range = float((out.raw[i].abs() > 1.05).float().mean()) if target.demo else None
+        results.append(Generation(clip, fields, out_of_range))
+    return results
+
+
+def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0) -> Generation:
+    """Run the pipeline once with `method` applied; the pipeline is restored afterwards."""
+    return generate_clips(target, [prompt], [seed], method)[0]

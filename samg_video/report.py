@@ -1,230 +1,321 @@
-"""`samg-video report RUN_DIR`: a sweep's results as markdown and a self-contained HTML page.
+"""`samg-video report RUN_DIR`: a sweep's results as markdown and an HTML page with a video gallery.
 
-Per method: prompt accuracy (all, single- and two-object prompts), attribute
-accuracies, artifact levels (pixels out of range, clipped highlights, saturation),
-temporal numbers (flicker, warping error) with motion magnitude beside them; the
-detail-artifact trade-off plots (accuracy against out-of-range pixels and against
-warping error, CFG scales joined as a curve); every method paired against the best CFG
-scale on the same prompts and seeds (mean difference with a 95 % interval); and frame
-strips of one clip per method.
+Per method (rows grouped by family, then ordered by scale): alignment (CLIP score; on the
+bundled model the exact prompt accuracies), quality (flicker, warping error, LPIPS
+temporal, clipped pixels, saturation, with motion beside them) and the scale field's
+diagnostics. Every method is paired against a reference (the sweep's `reference`, else
+CFG at the model card's scale, else the most accurate CFG) on the same prompts and
+seeds: mean difference with a 95 % interval, in a table and on trade-off plots (quality
+against alignment, one line per method family across its scales, error bars both ways).
+The gallery plays the same prompts, one per prompt category, for every method, with
+the scale-field heatmap beside each SAMG clip.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io as _io
 import json
+import math
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-from .sweep import read_manifest
+from .guidance.spec import family, label, scale_of
+from .sweep import clip_path, read_manifest
 
-COLUMNS = [("prompt_correct", "prompt acc"), ("single", "1-object acc"), ("double", "2-object acc"),
-           ("prompt_color", "colour"), ("prompt_shape", "shape"), ("prompt_motion", "motion acc"),
-           ("out_of_range", "out of range"), ("clipped_high", "clipped"), ("saturation", "saturation"),
-           ("flicker", "flicker"), ("warp_error", "warp error"), ("motion", "motion px/f")]
+# (key, header, percent?) per table; a column shows when any row has it
+ALIGNMENT = [("clip_score", "CLIP score", False), ("prompt_correct", "prompt acc", True),
+             ("single", "1-object acc", True), ("double", "2-object acc", True), ("prompt_color", "colour", True),
+             ("prompt_shape", "shape", True), ("prompt_motion", "motion acc", True)]
+QUALITY = [("flicker", "flicker", False), ("flicker_compensated", "flicker comp.", False),
+           ("warp_error", "warp error", False), ("lpips_temporal", "LPIPS temporal", False),
+           ("out_of_range", "out of range", True), ("clipped_high", "clipped", True),
+           ("saturation", "saturation", False), ("motion", "motion px/f", False)]
+FIELD = [("field_mean", "mean", False), ("field_spread", "spread", False), ("field_change", "change", False),
+         ("field_change_warped", "change (warped)", False), ("field_roughness", "roughness", False),
+         ("field_object", "object", False), ("field_background", "background", False)]
+TABLES = [("Alignment", ALIGNMENT), ("Quality", QUALITY), ("Scale field", FIELD)]
+PAIRED = ["clip_score", "prompt_correct", "warp_error", "flicker", "lpips_temporal", "clipped_high", "out_of_range",
+          "field_change", "motion"]
+PLOTS = [("warp_error", "warp error"), ("flicker", "flicker (higher = steadier)"),
+         ("lpips_temporal", "LPIPS temporal"), ("clipped_high", "clipped pixels")]
 
 
-def method_label(config: dict) -> str:
-    c = dict(config)
-    name = c.pop("method")
-    if name == "samg":
-        label = f"samg {c['w_min']:g}-{c['w_max']:g}"
-        extras = [f"{k}={c[k]}" for k, default in (("normalize", "clip"), ("temporal_sigma", 0.0),
-                                                    ("spatial_sigma", 0.0), ("step_ema", 0.0), ("bound", None))
-                  if c.get(k) != default]
-        return label + (" " + " ".join(extras) if extras else "")
-    return f"{name} {c['scale']:g}" if "scale" in c else name
+def number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) and value is not None else math.nan
+
+
+def mean_of(rows: list[dict], key: str) -> float:
+    values = [number(r.get(key)) for r in rows]
+    values = [v for v in values if not math.isnan(v)]
+    return float(np.mean(values)) if values else math.nan
+
+
+def order(config: dict) -> tuple:
+    """Sort key: family (CFG first), then scale."""
+    return (family(config) != "cfg", family(config), scale_of(config), label(config))
 
 
 def summarise(rows: list[dict]) -> dict[str, dict]:
-    """Mean of each column per method label (failed items excluded, counted)."""
+    """Mean of every column per method label (failed items counted, not averaged), in report order."""
     groups = defaultdict(list)
     for r in rows:
-        groups[method_label(r["method"])].append(r)
+        groups[label(r["method"])].append(r)
     table = {}
-    for label, items in groups.items():
+    for name, items in sorted(groups.items(), key=lambda kv: order(kv[1][0]["method"])):
         ok = [r for r in items if "error" not in r]
-        mean = lambda key, rs=ok: float(np.mean([float(r[key]) for r in rs])) if rs else float("nan")  # noqa: E731
-        row = {key: mean(key) for key, _ in COLUMNS if key not in ("single", "double")}
-        row["single"] = mean("prompt_correct", [r for r in ok if r.get("objects") == 1])
-        row["double"] = mean("prompt_correct", [r for r in ok if r.get("objects") == 2])
-        row.update(n=len(ok), failed=len(items) - len(ok), config=items[0]["method"])
-        table[label] = row
+        row = {key: mean_of(ok, key) for _, columns in TABLES for key, _, _ in columns}
+        row["single"] = mean_of([r for r in ok if r.get("objects") == 1], "prompt_correct")
+        row["double"] = mean_of([r for r in ok if r.get("objects") == 2], "prompt_correct")
+        row.update(n=len(ok), failed=len(items) - len(ok), config=items[0]["method"], family=family(items[0]["method"]))
+        table[name] = row
     return table
 
 
-PAIRED = [("prompt_correct", "prompt acc"), ("prompt_color", "colour"), ("prompt_shape", "shape"),
-          ("prompt_motion", "motion acc"), ("out_of_range", "out of range"), ("warp_error", "warp error"),
-          ("motion", "motion px/f")]
+def pick_reference(table: dict[str, dict], config: dict) -> str | None:
+    """The sweep's `reference` spec, else CFG at the card's scale, else the most accurate CFG row."""
+    from .guidance.spec import parse_spec
+    from .sweep import model_card
 
-
-def best_cfg(table: dict[str, dict]) -> str | None:
-    """The CFG row with the highest prompt accuracy (ties: the lower scale)."""
-    cfg = [(-r["prompt_correct"], r["config"]["scale"], label) for label, r in table.items()
-           if r["config"]["method"] == "cfg" and not np.isnan(r["prompt_correct"])]
-    return min(cfg)[2] if cfg else None
+    card = model_card(config)
+    if config.get("reference"):
+        wanted = label(parse_spec(config["reference"], card).to_dict())
+        if wanted not in table:
+            raise ValueError(f"The sweep's reference {config['reference']!r} ({wanted}) is not among its methods: "
+                             f"{', '.join(table)}.")
+        return wanted
+    cfg = {name: r for name, r in table.items() if r["config"]["method"] == "cfg"}
+    usual = f"cfg {card.get('guidance_scale', 0):g}"
+    if usual in cfg:
+        return usual
+    scored = [(-r["prompt_correct"], r["config"]["scale"], name) for name, r in cfg.items()
+              if not math.isnan(r["prompt_correct"])]
+    return min(scored)[2] if scored else (next(iter(cfg)) if cfg else None)
 
 
 def paired_differences(rows: list[dict], reference: str) -> dict[str, dict]:
     """Per method, mean difference to `reference` on the same (prompt, seed) items, with a 95 % interval.
 
     d_i = x_i(method) - x_i(reference) over the items both finished; reported as
-    mean(d) and 1.96 * sd(d) / sqrt(n) (normal approximation of the paired mean).
-    Pairing removes the prompt-to-prompt spread, so small real differences show.
+    (mean(d), 1.96 sd(d) / sqrt(n)), the normal approximation of the paired mean. Pairing
+    removes the prompt-to-prompt spread, so small real differences show.
     """
     by_method = defaultdict(dict)
     for r in rows:
         if "error" not in r:
-            by_method[method_label(r["method"])][(r["prompt"], r["seed"])] = r
+            by_method[label(r["method"])][(r["prompt"], r["seed"])] = r
     ref = by_method.get(reference, {})
     out = {}
-    for label, items in by_method.items():
+    for name, items in by_method.items():
         keys = sorted(set(items) & set(ref))
-        entry = {"n": len(keys)}
-        for key, _ in PAIRED:
-            d = np.array([float(items[k][key]) - float(ref[k][key]) for k in keys
-                          if items[k].get(key) is not None and ref[k].get(key) is not None])
-            half = 1.96 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float("nan")
-            entry[key] = (float(d.mean()) if len(d) else float("nan"), float(half))
-        out[label] = entry
+        entry: dict = {"n": len(keys)}
+        for key in PAIRED:
+            d = np.array([number(items[k].get(key)) - number(ref[k].get(key)) for k in keys])
+            d = d[~np.isnan(d)]
+            if len(d):
+                half = 1.96 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else math.nan
+                entry[key] = (float(d.mean()), float(half))
+        out[name] = entry
     return out
 
 
-def paired_table(paired: dict[str, dict], reference: str) -> str:
-    pct = {"prompt_correct", "prompt_color", "prompt_shape", "prompt_motion", "out_of_range"}
-    lines = [f"Paired against **{reference}** (same prompts and seeds; mean difference +- 95 % interval):", "",
-             "| method | n | " + " | ".join(name for _, name in PAIRED) + " |", "|---|---:|" + "---:|" * len(PAIRED)]
-    for label, entry in paired.items():
-        if label == reference:
+def cell(value: float, percent: bool) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.1%}" if percent else f"{value:.4f}"
+
+
+def table_rows(table: dict[str, dict], columns) -> tuple[list[str], list[list[str]]]:
+    """(headers, cells) for the columns that some method has."""
+    present = [(k, h, p) for k, h, p in columns if any(not math.isnan(r[k]) for r in table.values())]
+    head = ["method", "n", "failed"] + [h for _, h, _ in present]
+    body = [[name, str(r["n"]), str(r["failed"])] + [cell(r[k], p) for k, _, p in present] for name, r in table.items()]
+    return head, body
+
+
+def paired_rows(paired: dict[str, dict], reference: str, table: dict) -> tuple[list[str], list[list[str]]]:
+    keys = [k for k in PAIRED if any(k in e for e in paired.values())]
+    percent = {"prompt_correct", "clipped_high", "out_of_range"}
+    head = ["method", "n"] + keys
+    body = []
+    for name in table:
+        if name == reference or name not in paired:
             continue
-        cells = [(f"{m * 100:+.1f} +- {h * 100:.1f}" if key in pct else f"{m:+.4f} +- {h:.4f}")
-                 for key, _ in PAIRED for m, h in [entry[key]]]
-        lines.append(f"| {label} | {entry['n']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        e = paired[name]
+        cells = [(f"{e[k][0] * 100:+.1f} ± {e[k][1] * 100:.1f}" if k in percent else f"{e[k][0]:+.4f} ± {e[k][1]:.4f}")
+                 if k in e else "n/a" for k in keys]
+        body.append([name, str(e["n"])] + cells)
+    return head, body
 
 
-def markdown_table(table: dict[str, dict]) -> str:
-    head = "| method | n | " + " | ".join(name for _, name in COLUMNS) + " |"
-    lines = [head, "|---|---:|" + "---:|" * len(COLUMNS)]
-    for label, row in table.items():
-        cells = []
-        for key, _ in COLUMNS:
-            value = row[key]
-            cells.append("n/a" if np.isnan(value) else (f"{value:.1%}" if key in ("prompt_correct", "single", "double",
-                                                                                    "prompt_color", "prompt_shape",
-                                                                                    "prompt_motion", "out_of_range",
-                                                                                    "clipped_high") else f"{value:.4f}"))
-        lines.append(f"| {label} | {row['n']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def markdown(head: list[str], body: list[list[str]]) -> str:
+    rule = "|---|" + "---:|" * (len(head) - 1)
+    return "\n".join(["| " + " | ".join(head) + " |", rule] + ["| " + " | ".join(r) + " |" for r in body])
 
 
-def _png(fig) -> str:
-    buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode()
+def html_table(head: list[str], body: list[list[str]]) -> str:
+    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in body)
+    return f"<table><tr>{cells}</tr>{rows}</table>"
 
 
-def tradeoff_plots(table: dict[str, dict]) -> dict[str, str]:
-    """PNG (base64) scatter plots: accuracy against artifact level and against warping error."""
+def alignment_key(table: dict) -> str | None:
+    for key in ("clip_score", "prompt_correct"):
+        if any(not math.isnan(r[key]) for r in table.values()):
+            return key
+    return None
+
+
+def tradeoff_plots(table: dict, paired: dict, reference: str, out: Path) -> list[Path]:
+    """PNG per quality metric: paired difference in quality (x) against paired difference in
+    alignment (y), one line per family across its scales, 95 % intervals as error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plots = {}
-    for x_key, x_name in (("out_of_range", "pixels out of range"), ("warp_error", "warping error"),
-                          ("flicker", "VBench flicker score (higher = steadier)")):
+    y_key = alignment_key(table)
+    files = []
+    for x_key, x_name in PLOTS:
+        if y_key is None or not any(x_key in e and y_key in e for e in paired.values()):
+            continue
         fig, ax = plt.subplots(figsize=(6.5, 4.5))
-        cfg = sorted((r["config"]["scale"], r) for label, r in table.items() if r["config"]["method"] == "cfg")
-        if cfg:
-            ax.plot([r[x_key] for _, r in cfg], [r["prompt_correct"] for _, r in cfg], "o-", color="gray", label="CFG")
-            for scale, r in cfg:
-                ax.annotate(f"{scale:g}", (r[x_key], r["prompt_correct"]), fontsize=7, color="gray")
-        for label, r in table.items():
-            if r["config"]["method"] != "cfg":
-                ax.plot(r[x_key], r["prompt_correct"], "s" if r["config"]["method"] == "samg" else "^", label=label)
-        ax.set_xlabel(x_name)
-        ax.set_ylabel("prompt accuracy")
+        families = defaultdict(list)
+        for name, r in table.items():
+            e = paired.get(name, {})
+            if x_key in e and y_key in e:
+                families[r["family"]].append((scale_of(r["config"]), name, e[x_key], e[y_key]))
+        for fam, points in families.items():
+            points.sort()
+            xs, ys = [p[2][0] for p in points], [p[3][0] for p in points]
+            ax.errorbar(xs, ys, xerr=[p[2][1] for p in points], yerr=[p[3][1] for p in points], marker="o",
+                        capsize=2, label=fam)
+            for scale, name, (x, _), (y, _) in points:
+                ax.annotate(name.split()[1] if len(name.split()) > 1 else name, (x, y), fontsize=6)
+        ax.axhline(0, color="gray", lw=0.5)
+        ax.axvline(0, color="gray", lw=0.5)
+        ax.set_xlabel(f"{x_name}, difference to {reference}")
+        ax.set_ylabel(f"{y_key.replace('_', ' ')}, difference to {reference}")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, loc="best")
-        plots[x_key] = _png(fig)
+        path = out / f"tradeoff_{x_key}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
         plt.close(fig)
-    return plots
+        files.append(path)
+    return files
 
 
-def clip_strips(run_dir: Path, rows: list[dict], per_method: int = 1, scale: int = 3) -> dict[str, str]:
-    """One PNG strip (all frames side by side) of the first clips of each method."""
-    import imageio.v3 as iio
+def gallery_prompts(rows: list[dict], limit: int = 8) -> list[tuple[str, int]]:
+    """(prompt, seed) pairs that every method finished, one per prompt category (first tag, or the
+    object count on the bundled model) before a second of any, at most `limit`."""
+    done = defaultdict(set)
+    for r in rows:
+        if "error" not in r:
+            done[(r["prompt"], r["seed"])].add(label(r["method"]))
+    methods = {label(r["method"]) for r in rows}
+    complete = sorted(k for k, v in done.items() if v == methods)
+    category = {(r["prompt"], r["seed"]): (r.get("tags") or [f"{r.get('objects', 1)} object(s)"])[0] for r in rows}
+    firsts, seen = [], set()
+    for key in complete:
+        if category[key] not in seen:
+            seen.add(category[key])
+            firsts.append(key)
+    return (firsts + [k for k in complete if k not in firsts])[:limit]
 
-    from .io import upscale
 
-    strips, seen = {}, defaultdict(int)
-    for r in sorted(rows, key=lambda r: (r["prompt"], r["seed"])):
-        label = method_label(r["method"])
-        path = run_dir / "clips" / f"{r['id']}.npy"
-        if "error" in r or seen[label] >= per_method or not path.is_file():
-            continue
-        clip = upscale(np.load(path), scale)
-        strip = np.concatenate(list(clip), axis=1)
-        strips[f"{label} | {r['prompt']} (seed {r['seed']})"] = base64.b64encode(
-            iio.imwrite("<bytes>", strip, extension=".png")).decode()
-        seen[label] += 1
-    return strips
+def gallery(run: Path, rows: list[dict], table: dict, out: Path) -> list[str]:
+    """HTML blocks, one per chosen prompt: every method's clip (and SAMG's heatmap) as looping videos,
+    copied into out/gallery/."""
+    folder = out / "gallery"
+    folder.mkdir(parents=True, exist_ok=True)
+    by_key = {(r["prompt"], r["seed"], label(r["method"])): r for r in rows if "error" not in r}
+    blocks = []
+    for prompt, seed in gallery_prompts(rows):
+        tags = next((r.get("tags") for r in rows if r["prompt"] == prompt and r.get("tags")), [])
+        cells = []
+        for name in table:
+            r = by_key.get((prompt, seed, name))
+            if r is None:
+                continue
+            videos = []
+            for kind in ("", "field"):
+                src = clip_path(run, r["id"], kind)
+                if src.is_file():
+                    if src.parent.resolve() != folder.resolve():
+                        shutil.copy(src, folder / src.name)
+                    videos.append(f'<video src="gallery/{src.name}" autoplay loop muted playsinline></video>')
+            cells.append(f"<figure>{''.join(videos)}<figcaption>{html.escape(name)}</figcaption></figure>")
+        caption = html.escape(prompt) + f" (seed {seed}" + (f"; {html.escape(', '.join(tags))})" if tags else ")")
+        blocks.append(f"<h3>{caption}</h3><div class='row'>{''.join(cells)}</div>")
+    return blocks
+
+
+def planned_items(run: Path) -> int | None:
+    """How many items the run's sweep.json plans (None when it cannot be read)."""
+    from .sweep import items_of
+
+    try:
+        return len(items_of(json.loads((run / "sweep.json").read_text())))
+    except Exception:  # noqa: BLE001  (an old or edited sweep.json only loses this count)
+        return None
+
+
+def plain(value):
+    """JSON without NaN: NaN becomes null; tuples become lists."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+STYLE = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px;margin:1em 0}"
+         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child{text-align:left}"
+         ".row{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;text-align:center;font-size:11px}"
+         "video{max-width:256px;image-rendering:pixelated;margin:1px}")
 
 
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple[Path, Path]:
-    """Write report.md (with PNG plots beside it) and report.html (everything inline)."""
+    """Write report.md (plots beside it), report.html (gallery videos in gallery/) and summary.json."""
     run = Path(run_dir)
     rows = read_manifest(run)
     if not rows:
         raise ValueError(f"{run} holds no sweep results (manifest.rank*.jsonl); run `samg-video sweep` first.")
     out = Path(out_dir) if out_dir else run
     out.mkdir(parents=True, exist_ok=True)
+    config = json.loads((run / "sweep.json").read_text()) if (run / "sweep.json").is_file() else {}
     table = summarise(rows)
-    plots = tradeoff_plots(table)
-    strips = clip_strips(run, rows)
-    failed = sum("error" in r for r in rows)
-    reference = best_cfg(table)
+    reference = pick_reference(table, config)
     paired = paired_differences(rows, reference) if reference else {}
-    comparison = paired_table(paired, reference) if reference else "No CFG rows to compare against."
-    md = [f"# Sweep report: {run.name}", "", f"{len(rows)} items, {failed} failed.", "", markdown_table(table), "",
-          comparison, ""]
-    for key, data in plots.items():
-        (out / f"tradeoff_{key}.png").write_bytes(base64.b64decode(data))
-        md += [f"![accuracy against {key}](tradeoff_{key}.png)", ""]
+    plots = tradeoff_plots(table, paired, reference, out) if reference else []
+    failed, planned = sum("error" in r for r in rows), planned_items(run)
+    status = f"{len(rows)} items recorded" + (f" of {planned} planned" if planned else "") + f", {failed} failed."
+    model = rows[0].get("setting", {}).get("model", config.get("model", "demo"))
+    title = f"Sweep report: {run.name} ({model})"
+    md, body = [f"# {title}", "", status, ""], [f"<h1>{html.escape(title)}</h1><p>{html.escape(status)}</p>"]
+    for name, columns in TABLES:
+        head, cells = table_rows(table, columns)
+        if len(head) > 3:
+            md += [f"## {name}", "", markdown(head, cells), ""]
+            body += [f"<h2>{name}</h2>", html_table(head, cells)]
+    if reference:
+        head, cells = paired_rows(paired, reference, table)
+        intro = f"Paired against {reference} (same prompts and seeds; mean difference ± 95 % interval):"
+        md += ["## Paired differences", "", intro, "", markdown(head, cells), ""]
+        body += ["<h2>Paired differences</h2>", f"<p>{html.escape(intro)}</p>", html_table(head, cells)]
+    for path in plots:
+        md += [f"![{path.stem}]({path.name})", ""]
+        body += [f'<h3>{html.escape(path.stem.replace("_", " "))}</h3><img src="{path.name}">']
+    body += ["<h2>Gallery</h2>"] + gallery(run, rows, table, out)
     (out / "report.md").write_text("\n".join(md))
-    (out / "summary.json").write_text(json.dumps({"methods": table, "paired_reference": reference,
-                                                  "paired": paired}, indent=2, default=float))
-    body = [f"<h1>Sweep report: {html.escape(run.name)}</h1><p>{len(rows)} items, {failed} failed.</p>",
-            _html_table(table), _html_table_from(comparison)]
-    body += [f'<h3>accuracy against {k}</h3><img src="data:image/png;base64,{v}">' for k, v in plots.items()]
-    body += ["<h2>Clips</h2>"] + [f'<p>{html.escape(k)}</p><img src="data:image/png;base64,{v}">'
-                                  for k, v in strips.items()]
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>samg-video report</title><style>"
-            "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;font-size:12px}"
-            "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}</style></head><body>"
-            + "\n".join(body) + "</body></html>")
+    (out / "summary.json").write_text(json.dumps(plain({"methods": table, "reference": reference, "paired": paired,
+                                                        "items": len(rows), "failed": failed, "planned": planned}),
+                                                 indent=2, allow_nan=False))
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>")
     (out / "report.html").write_text(page)
     return out / "report.md", out / "report.html"
-
-
-def _html_table(table: dict[str, dict]) -> str:
-    return _html_table_from(markdown_table(table))
-
-
-def _html_table_from(markdown: str) -> str:
-    """A markdown table (optionally after a caption paragraph) as HTML."""
-    text = markdown.split("\n\n")
-    caption = f"<p>{html.escape(text[0])}</p>" if len(text) > 1 else ""
-    lines = text[-1].splitlines()
-    if len(lines) < 2:
-        return caption + f"<p>{html.escape(text[-1])}</p>"
-    head = [c.strip() for c in lines[0].strip("|").split("|")]
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
-    cells = "".join(f"<th>{html.escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return caption + f"<table><tr>{cells}</tr>{body}</table>"

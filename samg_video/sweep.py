@@ -1,14 +1,27 @@
-"""Sweeps: prompts x seeds x methods, one JSONL manifest line per item, resumable, split by accelerate.
+"""Sweeps: prompts x seeds x methods on any model, one JSONL manifest line per item, resumable,
+split by accelerate.
 
     samg-video sweep configs/sweeps/demo_study.yaml --out runs/study
-    accelerate launch --num_processes 4 -m samg_video.cli sweep configs/sweeps/demo_study.yaml --out runs/study
+    samg-video sweep configs/sweeps/wan_study.yaml --out runs/wan --model-path /models/Wan2.1-T2V-1.3B-Diffusers
+    accelerate launch --num_processes 4 -m samg_video.cli sweep configs/sweeps/wan_study.yaml --out runs/wan
 
-Each item (prompt, seed, method config) has a stable id. Process i of n takes every
-item whose position in the sorted list is i mod n, and appends one JSON line per
-finished item to `manifest.rank{i}.jsonl` (flushed and fsynced, so an interruption
-loses at most the item in flight); the clip goes to `clips/{id}.npy` (written
-atomically). Rerunning the same command skips every id already in any manifest; a
-failed item is recorded with its error and the sweep goes on.
+An item is (prompt, seed, method config, setting); the setting is everything else that
+changes its result (model, frames, height, width, steps, dtype, CLIP model), so every
+one of them is part of the item's stable id: changing any of them and re-running into the
+same folder adds new items instead of passing old ones off as new. Process i of n takes
+every item whose position in the sorted list is i mod n, and appends one JSON line per
+finished item to `manifest.rank{i}.jsonl` (flushed and fsynced, so an interruption loses
+at most the item in flight); its clip goes to `clips/{id}.mp4` and, for SAMG, the scale
+field's heatmap to `clips/{id}_field.mp4` (both written atomically). Rerunning the same
+command skips every id already in any manifest; a failed item is recorded with its error
+and the sweep goes on.
+
+Every item records the model-agnostic metrics (flicker, flicker_compensated, warp_error,
+motion, saturation / clipped pixels, lpips_temporal unless `lpips: false`), the CLIP
+score with `clip_model`, and the scale-field diagnostics where a field exists
+(`metrics.field`). On the bundled model it also records the exact prompt scorer
+(colour / shape / motion / whole prompt), the fraction of latents out of range, and how
+the field splits between object and background pixels.
 """
 
 from __future__ import annotations
@@ -16,10 +29,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model")  # part of every item id
+RUN = ("model_path", "adapter_path", "device", "batch", "lpips", "cpu_offload", "vae_tiling")  # how, not what
+ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "seeds", "methods", "reference")
+KEYS = SETTING + RUN + ITEMS
 
 
 @dataclass(frozen=True)
@@ -27,48 +45,83 @@ class Item:
     prompt: str
     seed: int
     method: dict
+    setting: dict
+    tags: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def id(self) -> str:
-        key = json.dumps([self.prompt, self.seed, self.method], sort_keys=True)
+        key = json.dumps([self.prompt, self.seed, self.method, self.setting], sort_keys=True)
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
-def load_sweep(path: str | Path) -> dict:
-    """A sweep config (YAML): model, prompts or a prompt suite, seeds, steps, methods."""
+def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
+    """A sweep config (YAML) with command-line `overrides` (None values ignored) applied."""
     import yaml
 
     config = yaml.safe_load(Path(path).read_text())
+    if not isinstance(config, dict):
+        raise ValueError(f"{path} does not hold a mapping of sweep settings.")
+    config.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = sorted(set(config) - set(KEYS))
+    if unknown:
+        raise ValueError(f"{path}: unknown sweep key {unknown[0]!r}; the keys are: {', '.join(KEYS)}.")
     missing = [k for k in ("methods", "seeds") if k not in config]
-    if missing or ("prompts" not in config and "suite" not in config):
-        raise ValueError(f"{path} needs 'methods', 'seeds' and 'prompts' (or 'suite'); missing: "
+    if missing or not any(k in config for k in ("prompts", "suite", "prompt_file")):
+        raise ValueError(f"{path} needs 'methods', 'seeds' and 'prompts' (or 'suite' / 'prompt_file'); missing: "
                          f"{', '.join(missing) or 'prompts'}.")
     return config
 
 
-def sweep_prompts(config: dict) -> list[str]:
-    if "prompts" in config:
-        return list(config["prompts"])
-    from .demo.suites import suite
+def model_card(config: dict) -> dict:
+    from .cli import model_card as card
 
-    return suite(config["suite"])
+    return card(config.get("model", "demo"))
+
+
+def setting_of(config: dict) -> dict:
+    """The result-changing settings, with the model card's defaults filled in."""
+    card = model_card(config)
+    frames = config.get("frames") or card.get("frames", 1)
+    if card.get("frame_step"):
+        from .pipelines.registry import round_frames
+
+        frames = round_frames(card, frames)[0]
+    height, width = card["resolution"]
+    return {"model": card["name"], "frames": int(frames), "height": int(config.get("height") or height),
+            "width": int(config.get("width") or width), "steps": int(config.get("steps") or card["steps"]),
+            "dtype": config.get("dtype") or "default", "clip_model": config.get("clip_model")}
+
+
+def sweep_prompts(config: dict) -> list[tuple[str, tuple[str, ...]]]:
+    """(prompt, tags) pairs from `prompts` (strings, or {prompt, tags}), a bundled-model `suite`, or a
+    tagged `prompt_file` (optionally only `categories`, at most `per_category` of each)."""
+    if "prompts" in config:
+        return [(p, ()) if isinstance(p, str) else (p["prompt"], tuple(p.get("tags", ()))) for p in config["prompts"]]
+    if "suite" in config:
+        from .demo.suites import suite
+
+        return [(p, ()) for p in suite(config["suite"])]
+    from .prompts import load_prompts, select
+
+    chosen = select(load_prompts(config["prompt_file"]), config.get("categories"), config.get("per_category"))
+    return [(p["prompt"], tuple(p["tags"])) for p in chosen]
 
 
 def method_configs(config: dict) -> list[dict]:
-    """Each entry: a 'cfg:7.5' style spec or a dict; returned as full configs (method.to_dict())."""
+    """Each entry: a 'cfg:7.5' style spec or a dict, completed from the model card; full configs."""
     from . import guidance
-    from .cli import parse_method_spec
+    from .guidance.spec import parse_spec
 
-    out = []
-    for entry in config["methods"]:
-        method = parse_method_spec(entry) if isinstance(entry, str) else guidance.from_dict(dict(entry))
-        out.append(method.to_dict())
-    return out
+    card = model_card(config)
+    return [(parse_spec(e, card) if isinstance(e, str) else guidance.from_dict(dict(e))).to_dict()
+            for e in config["methods"]]
 
 
 def items_of(config: dict) -> list[Item]:
     """All items, in a fixed order (method, prompt, seed)."""
-    return [Item(p, int(s), m) for m in method_configs(config) for p in sweep_prompts(config) for s in config["seeds"]]
+    setting = setting_of(config)
+    return [Item(p, int(s), m, setting, tags) for m in method_configs(config)
+            for p, tags in sweep_prompts(config) for s in config["seeds"]]
 
 
 def done_ids(run_dir: Path, retry_failed: bool = False) -> set[str]:
@@ -85,7 +138,8 @@ def read_manifest(run_dir: str | Path) -> list[dict]:
                 row = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            rows[row["id"]] = row
+            if isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("method"), dict):
+                rows[row["id"]] = row
     return sorted(rows.values(), key=lambda r: r["id"])
 
 
@@ -102,48 +156,65 @@ def append_line(path: Path, row: dict) -> None:
         os.fsync(fh.fileno())
 
 
-def save_clip(run_dir: Path, item_id: str, clip: np.ndarray) -> None:
-    folder = run_dir / "clips"
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{item_id}.tmp.npy"
-    np.save(tmp, clip)
-    os.replace(tmp, folder / f"{item_id}.npy")
+def clip_path(run_dir: Path, item_id: str, kind: str = "") -> Path:
+    """clips/{id}.mp4, or clips/{id}_{kind}.mp4 (kind 'field': the scale-field heatmap)."""
+    return Path(run_dir) / "clips" / (f"{item_id}_{kind}.mp4" if kind else f"{item_id}.mp4")
 
 
-def item_noise(pipe, seed: int, shape: tuple[int, ...]):
-    """The initial noise of one item, (1, C, F, H, W) from its own seed (and the pipeline's noise prior):
-    results do not depend on batching."""
-    import torch
+def save_clips(run_dir: Path, item_id: str, clip: np.ndarray, heat: np.ndarray | None, fps: int) -> None:
+    from . import io
 
-    return pipe.initial_noise((1, *shape), torch.Generator().manual_seed(seed))
+    (run_dir / "clips").mkdir(parents=True, exist_ok=True)
+    io.write_video(clip, clip_path(run_dir, item_id), fps=fps)
+    if heat is not None:
+        io.write_video(heat, clip_path(run_dir, item_id, "field"), fps=fps)
 
 
-def evaluate_items(pipe, items: list[Item], steps: int) -> list[tuple[dict, np.ndarray]]:
-    """Generate the clips of items that share one method config (one batch) and measure each."""
-    import torch
+def measure(generation, item: Item, config: dict, demo: bool) -> dict:
+    """The item's record: model-agnostic metrics, CLIP score, field diagnostics, and the prompt
+    scorer on the bundled model."""
+    from . import io, metrics
+    from .metrics.field import field_diagnostics
 
-    from . import guidance, io, metrics
-    from .demo import score, world
-    from .pipelines import apply
+    clip = io.to_uint8(generation.clip)
+    names = ["flicker", "warp_error", "motion", "saturation"] + (["lpips_temporal"] if config.get("lpips", True) else [])
+    names += ["clip_score"] if config.get("clip_model") else []
+    row = metrics.compute(clip, metrics=names, clip_model=config.get("clip_model"), prompt=item.prompt)
+    masks = None
+    if demo:
+        from .demo.score import FOREGROUND, score, to_frames
+
+        report = score(clip, item.prompt)
+        row.update({f"prompt_{k}": report[k] for k in ("color", "shape", "motion", "correct")},
+                   objects=item.prompt.count(" and ") + 1, out_of_range=generation.out_of_range)
+        masks = to_frames(clip).max(-1) > FOREGROUND
+    row.update(field_diagnostics([f[0, 0].numpy() for f in generation.fields], clip, masks))
+    return row
+
+
+def heatmap_of(generation, method: dict, scale: int) -> np.ndarray | None:
+    from . import io, viz
+
+    mean = generation.mean_field()
+    if mean is None:
+        return None
+    return io.upscale(viz.heatmap(mean, method["w_min"], method["w_max"]), scale)
+
+
+def evaluate_items(target, items: list[Item], config: dict) -> list[tuple[dict, np.ndarray, np.ndarray | None]]:
+    """Generate the clips of items that share one method config (one batch) and measure each:
+    (record, clip as uint8 for saving, heatmap or None)."""
+    from . import guidance, io
+    from .generate import generate_clips
 
     methods = {json.dumps(it.method, sort_keys=True) for it in items}
     if len(methods) != 1:
         raise ValueError("A sweep batch must share one method config.")
-    shape = (3, world.NUM_FRAMES, world.SIZE, world.SIZE)
-    latents = torch.cat([item_noise(pipe, it.seed, shape) for it in items])
-    with apply(pipe, guidance.from_dict(items[0].method)):
-        out = pipe([it.prompt for it in items], latents=latents, num_inference_steps=steps, guidance_scale=2.0,
-                   progress=False)
-    results = []
-    for item, frames, raw in zip(items, out.frames, out.raw):
-        clip = io.to_uint8(frames)
-        report = score(clip, item.prompt)
-        row = {**{f"prompt_{k}": report[k] for k in ("color", "shape", "motion", "correct")},
-               "objects": item.prompt.count(" and ") + 1,
-               "out_of_range": float((raw.abs() > 1.05).float().mean()),
-               **metrics.compute(clip, metrics=["flicker", "warp_error", "motion", "saturation"])}
-        results.append((row, clip))
-    return results
+    method = guidance.from_dict(items[0].method)
+    generations = generate_clips(target, [it.prompt for it in items], [it.seed for it in items], method)
+    scale = 4 if target.demo else 1  # the bundled model's 32 px clips are stored 4x for viewing
+    return [(measure(g, it, config, target.demo), io.upscale(io.to_uint8(g.clip), scale),
+             heatmap_of(g, it.method, scale)) for g, it in zip(generations, items)]
 
 
 def batches(items: list[Item], size: int) -> list[list[Item]]:
@@ -157,39 +228,47 @@ def batches(items: list[Item], size: int) -> list[list[Item]]:
     return out
 
 
+def load_target_of(config: dict):
+    from .generate import load_target
+
+    s = setting_of(config)
+    dtype = None if s["dtype"] == "default" else s["dtype"]
+    return load_target(s["model"], config.get("model_path"), config.get("device", "auto"), dtype,
+                       bool(config.get("cpu_offload")), bool(config.get("vae_tiling")), s["frames"], s["height"],
+                       s["width"], s["steps"], config.get("adapter_path"))
+
+
 def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_processes: int = 1,
-              progress: bool = True, model_path: str | None = None, retry_failed: bool = False) -> dict:
+              progress: bool = True, retry_failed: bool = False) -> dict:
     """Run this process's share of the sweep; returns counts (done now, skipped, failed)."""
     from tqdm.auto import tqdm
 
-    from .demo import load_pipeline
-
-    if config.get("model", "demo") != "demo":
-        raise ValueError("Sweeps run on the bundled model ('model: demo') for now.")
     run = Path(run_dir)
     run.mkdir(parents=True, exist_ok=True)
+    items = items_of(config)
     (run / "sweep.json").write_text(json.dumps(config, indent=2, default=str))
-    mine = [it for i, it in enumerate(items_of(config)) if i % num_processes == process_index]
+    mine = [it for i, it in enumerate(items) if i % num_processes == process_index]
     skip = done_ids(run, retry_failed)
     todo = [it for it in mine if it.id not in skip]
     shard = run / f"manifest.rank{process_index}.jsonl"
-    pipe = load_pipeline(model_path) if todo else None
+    target = load_target_of(config) if todo else None
     counts = {"items": len(mine), "skipped": len(mine) - len(todo), "done": 0, "failed": 0}
-    steps, size = int(config.get("steps", 25)), int(config.get("batch", 1))
+    size = int(config.get("batch", 1))
     bar = tqdm(total=len(todo), desc=f"sweep [{process_index + 1}/{num_processes}]", disable=not progress)
     for batch in batches(todo, size):
         try:
-            outcomes = [(it, res, None) for it, res in zip(batch, evaluate_items(pipe, batch, steps))]
+            outcomes = [(it, res, None) for it, res in zip(batch, evaluate_items(target, batch, config))]
         except Exception as err:  # noqa: BLE001  (a failed batch is retried item by item)
-            outcomes = [(batch[0], None, err)] if len(batch) == 1 else [_alone(pipe, it, steps) for it in batch]
+            outcomes = [(batch[0], None, err)] if len(batch) == 1 else [_alone(target, it, config) for it in batch]
         for item, result, err in outcomes:
-            base = {"id": item.id, "prompt": item.prompt, "seed": item.seed, "method": item.method}
+            base = {"id": item.id, "prompt": item.prompt, "seed": item.seed, "method": item.method,
+                    "setting": item.setting, "tags": list(item.tags)}
             if err is not None:  # one failed item must not stop the sweep
                 append_line(shard, {**base, "error": f"{type(err).__name__}: {err}"})
                 counts["failed"] += 1
             else:
-                row, clip = result
-                save_clip(run, item.id, clip)
+                row, clip, heat = result
+                save_clips(run, item.id, clip, heat, target.fps)
                 append_line(shard, {**base, **row})
                 counts["done"] += 1
             bar.update(1)
@@ -197,9 +276,9 @@ def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_pro
     return counts
 
 
-def _alone(pipe, item: Item, steps: int):
+def _alone(target, item: Item, config: dict):
     """(item, result, None) or (item, None, error) for one item run on its own."""
     try:
-        return item, evaluate_items(pipe, [item], steps)[0], None
+        return item, evaluate_items(target, [item], config)[0], None
     except Exception as err:  # noqa: BLE001
         return item, None, err

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from samg_video import cli, io
+from samg_video.guidance.spec import parse_spec
 from samg_video.demo import load_card, load_pipeline
 from samg_video.demo.pipeline import DEFAULT_MODEL_DIR, scheduler_from_config
 from samg_video.pipelines import apply
@@ -94,7 +95,7 @@ def test_compare_cli(tmp_path, capsys):
     grid = io.read_video(tmp_path / "cmp.gif")
     assert grid.shape[0] == 8 and grid.shape[2] > 4 * 64  # four labelled columns side by side
     rows = json.loads((tmp_path / "cmp.json").read_text())
-    assert [r["method"] for r in rows] == ["cfg 5", "samg 3-9", "samg 3-9 t1", "rescale 7.5"]
+    assert [r["method"] for r in rows] == ["cfg 5", "samg 3-9", "samg 3-9 temporal_sigma=1", "rescale 7.5"]
     assert rows[2]["config"]["temporal_sigma"] == 1.0
     assert all("warp_error" in r and "prompt_correct" in r for r in rows)
 
@@ -102,7 +103,7 @@ def test_compare_cli(tmp_path, capsys):
 @pytest.mark.parametrize("spec,match", [("samg:5", "W_MIN-W_MAX"), ("cfg:7,eta", "KEY=VALUE"), ("pag:3", "Unknown")])
 def test_compare_bad_method_spec(spec, match):
     with pytest.raises(ValueError, match=match):
-        cli.parse_method_spec(spec)
+        parse_spec(spec)
 
 
 def test_frame_correlated_noise():

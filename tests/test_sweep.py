@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from samg_video import cli
+from samg_video import cli, io
 from samg_video.sweep import items_of, load_sweep, read_manifest
 
 
@@ -82,40 +82,54 @@ def test_two_processes_equal_one(config_path, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert sorted(p.name for p in two.glob("manifest.rank*.jsonl")) == ["manifest.rank0.jsonl", "manifest.rank1.jsonl"]
     a, b = read_manifest(one), read_manifest(two)
+    # LPIPS sums in torch, whose reductions depend on the thread count (1 per process here, 2 in-process)
+    assert [r.pop("lpips_temporal") for r in a] == pytest.approx([r.pop("lpips_temporal") for r in b], abs=1e-7)
     assert strip(a) == strip(b)
     for row in a:
-        assert np.array_equal(np.load(one / "clips" / f"{row['id']}.npy"), np.load(two / "clips" / f"{row['id']}.npy"))
+        assert (one / "clips" / f"{row['id']}.mp4").read_bytes() == (two / "clips" / f"{row['id']}.mp4").read_bytes()
 
 
 def test_report_from_a_sweep(tmp_path):
     config = {"prompts": ["a red circle moving left", "a cyan square standing still and a red triangle moving up"],
-              "seeds": [0], "steps": 2, "methods": ["cfg:2", "cfg:6", "samg:2-6"]}
+              "seeds": [0], "steps": 2, "lpips": False, "reference": "cfg:6",
+              "methods": ["samg:2-6,temporal_sigma=0", "cfg:6", "cfg:2"]}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(config))
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "run")]) == 0
-    assert cli.main(["report", str(tmp_path / "run")]) == 0
-    md = (tmp_path / "run" / "report.md").read_text()
-    page = (tmp_path / "run" / "report.html").read_text()
-    for label in ("cfg 2", "cfg 6", "samg 2-6"):
-        assert f"| {label} | 2 |" in md and label in page
-    assert (tmp_path / "run" / "tradeoff_out_of_range.png").stat().st_size > 1000
-    assert page.count("data:image/png;base64,") >= 6 and "src=\"http" not in page  # self-contained
-    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert cli.main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "rep")]) == 0
+    md = (tmp_path / "rep" / "report.md").read_text()
+    page = (tmp_path / "rep" / "report.html").read_text()
+    # rows grouped by family (CFG first), then ordered by scale, whatever the config's order
+    alignment = md.split("## Alignment")[1].split("##")[0]
+    assert alignment.index("| cfg 2 |") < alignment.index("| cfg 6 |") < alignment.index("| samg 2-6 |")
+    assert "**" not in page and "| cfg" not in page  # no markdown leaks into the HTML
+    assert (tmp_path / "rep" / "tradeoff_warp_error.png").stat().st_size > 1000
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    assert summary["reference"] == "cfg 6" and summary["planned"] == summary["items"] == 6
     methods = summary["methods"]
-    assert methods["samg 2-6"]["n"] == 2 and 0 <= methods["cfg 6"]["single"] <= 1
-    # paired comparison: the reference is the most accurate CFG row; its difference to itself is exactly 0,
-    # and another method's mean difference equals the one computed here from the manifest
-    ref = summary["paired_reference"]
-    assert ref in ("cfg 2", "cfg 6")
-    assert methods[ref]["prompt_correct"] == max(methods[k]["prompt_correct"] for k in ("cfg 2", "cfg 6"))
-    assert summary["paired"][ref]["warp_error"] == [0.0, 0.0]
+    assert methods["samg 2-6"]["n"] == 2 and methods["samg 2-6"]["field_change"] > 0
+    assert methods["cfg 2"]["field_mean"] is None  # no field for CFG: null, not NaN
+    assert summary["paired"]["cfg 6"]["warp_error"] == [0.0, 0.0]
     rows = read_manifest(tmp_path / "run")
-    pick = lambda label: {(r["prompt"], r["seed"]): r for r in rows  # noqa: E731
-                          if (r["method"]["method"], r["method"].get("scale", r["method"].get("w_min"))) == label}
-    ours, base = pick(("samg", 2.0)), pick(("cfg", float(ref.split()[1])))
+    pick = lambda method: {(r["prompt"], r["seed"]): r for r in rows if r["method"] == method}  # noqa: E731
+    ours = pick(next(r["method"] for r in rows if r["method"]["method"] == "samg"))
+    base = pick({"method": "cfg", "scale": 6.0})
     expected = np.mean([ours[k]["warp_error"] - base[k]["warp_error"] for k in ours])
     assert summary["paired"]["samg 2-6"]["warp_error"][0] == pytest.approx(expected, abs=1e-12)
-    assert f"Paired against **{ref}**" in md and "| samg 2-6 | 2 |" in md.split("Paired against")[1]
+    # the gallery plays every method's clip of the same prompts, with the heatmap beside SAMG's
+    for r in rows:
+        assert f'src="gallery/{r["id"]}.mp4"' in page
+    samg_ids = [r["id"] for r in rows if r["method"]["method"] == "samg"]
+    assert all(f'src="gallery/{i}_field.mp4"' in page for i in samg_ids)
+    assert io.read_video(tmp_path / "rep" / "gallery" / f"{samg_ids[0]}_field.mp4").shape[0] == 8
+
+
+def test_changing_a_setting_adds_items_instead_of_reusing_old_ones(config_path, tmp_path):
+    run = tmp_path / "run"
+    assert cli.main(["sweep", str(config_path), "--out", str(run)]) == 0
+    assert cli.main(["sweep", str(config_path), "--out", str(run), "--steps", "2"]) == 0
+    rows = read_manifest(run)
+    assert len(rows) == 16 and sorted({r["setting"]["steps"] for r in rows}) == [2, 3]
 
 
 def test_report_of_empty_folder_is_a_clear_error(tmp_path, capsys):

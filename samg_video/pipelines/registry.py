@@ -194,12 +194,12 @@ def call_kwargs(card: dict, frames: int | None, height: int | None, width: int |
     return kwargs
 
 
-def frames_of(output) -> np.ndarray:
-    """The first clip of a pipeline output as (F, H, W, 3) floats in [0, 1] (an image is one frame)."""
+def frames_of(output, index: int = 0) -> np.ndarray:
+    """Clip `index` of a pipeline output as (F, H, W, 3) floats in [0, 1] (an image is one frame)."""
     if hasattr(output, "frames"):
-        clip = np.asarray(output.frames[0], dtype=np.float32)
+        clip = np.asarray(output.frames[index], dtype=np.float32)
     else:
-        clip = np.asarray(output.images[0], dtype=np.float32)[None]
+        clip = np.asarray(output.images[index], dtype=np.float32)[None]
     if clip.ndim == 4 and clip.shape[-1] != 3 and clip.shape[1] == 3:
         clip = clip.transpose(0, 2, 3, 1)
     return clip

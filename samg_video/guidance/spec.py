@@ -1,0 +1,97 @@
+"""Method specs and labels: the one parser of 'cfg:7.5' / 'samg:3-9,temporal_sigma=1' strings,
+the one rule for parameters a user leaves out, and the one human-readable label per config.
+"""
+
+from __future__ import annotations
+
+from .base import REGISTRY, Guidance
+
+LABEL_OPTIONS = {  # parameters shown in a label when they differ from these defaults
+    "samg": (("normalize", "clip"), ("quantiles", [0.0, 1.0]), ("temporal_sigma", 0.0), ("spatial_sigma", 0.0),
+             ("step_ema", 0.0), ("bound", None), ("interval", [0.0, 1.0])),
+}
+
+
+def value(text: str):
+    """A KEY=VALUE value as YAML reads it (numbers, booleans, lists, strings)."""
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def method_defaults(card: dict | None, name: str | None) -> dict:
+    """One rule for unspecified parameters: the card's recommended setting when `name` is its
+    method (or no method is named), else the method's defaults with the card's guidance_scale
+    as its scale (so `cfg` on Wan means CFG 5, the pipeline's own default)."""
+    from . import create
+
+    if card is None:
+        return {"method": name}
+    recommended = card["recommended"]
+    if name is None or name == recommended["method"]:
+        return dict(recommended)
+    config = {"method": name}
+    if name in REGISTRY and "scale" in create(name).to_dict():
+        config["scale"] = card.get("guidance_scale", 7.5)
+    return config
+
+
+def parse_spec(spec: str, card: dict | None = None) -> Guidance:
+    """'cfg:7.5', 'samg:5-12', 'apg:7.5,eta=0.5', 'samg:3-9,temporal_sigma=1' or a YAML preset path.
+
+    Parameters the spec leaves out come from `card` (`method_defaults`) when one is given.
+    """
+    from . import create, load_config
+
+    if spec.endswith((".yaml", ".yml")):
+        return load_config(spec)
+    name, _, rest = spec.partition(":")
+    parts = [p for p in rest.split(",") if p] if rest else []
+    params = {k: v for k, v in method_defaults(card, name).items() if k != "method"}
+    if parts and "=" not in parts[0]:
+        head = parts.pop(0)
+        if name == "samg":
+            lo, sep, hi = head.partition("-")
+            if not sep:
+                raise ValueError(f"Write a SAMG range as samg:W_MIN-W_MAX (e.g. samg:5-12), got {spec!r}.")
+            params.update(w_min=float(lo), w_max=float(hi))
+        else:
+            params["scale"] = float(head)
+    for item in parts:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ValueError(f"Method options are KEY=VALUE after the scale, e.g. apg:7.5,eta=0.5; got {item!r}.")
+        params[key] = value(text)
+    return create(name, **params)
+
+
+def _plain(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _show(v) -> str:
+    return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def label(config: dict) -> str:
+    """'cfg 7.5', 'samg 3-9', 'samg 3-9 temporal_sigma=1', 'apg 5': a method config's short name."""
+    c = {k: _plain(v) for k, v in config.items()}
+    name = c.pop("method")
+    if name == "samg":
+        extras = [f"{k}={_show(c[k])}" for k, default in LABEL_OPTIONS["samg"] if k in c and c[k] != default]
+        return f"samg {c['w_min']:g}-{c['w_max']:g}" + (" " + " ".join(extras) if extras else "")
+    return f"{name} {c['scale']:g}" if "scale" in c else name
+
+
+def family(config: dict) -> str:
+    """The method family a config belongs to, for grouping: the method name, and for SAMG
+    its options apart from the range ('samg', 'samg temporal_sigma=1')."""
+    text = label(config)
+    if config["method"] != "samg":
+        return config["method"]
+    return " ".join(["samg"] + text.split()[2:])
+
+
+def scale_of(config: dict) -> float:
+    """The number a family is ordered by: the scale, or SAMG's w_max."""
+    return float(config.get("scale", config.get("w_max", 0.0)))

@@ -1,0 +1,46 @@
+"""Tagged prompt suites (evaluation/prompts/*.yaml): prompts written to stress guidance in video.
+
+A suite file holds `categories` (name -> what the category stresses) and `prompts`, each
+`{prompt: str, tags: [category, ...]}`; every tag must be a declared category.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def load_prompts(path: str | Path) -> list[dict]:
+    """The prompts of a suite file, checked: each has a prompt and only declared tags."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Prompt file {path} does not exist; see evaluation/prompts/ for the suites.")
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict) or not isinstance(data.get("prompts"), list):
+        raise ValueError(f"{path} needs 'categories' and a list of 'prompts' ({{prompt: ..., tags: [...]}}).")
+    categories = set(data.get("categories") or {})
+    for entry in data["prompts"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("prompt"), str):
+            raise ValueError(f"{path}: each prompt is {{prompt: text, tags: [category, ...]}}, got {entry!r}.")
+        unknown = set(entry.get("tags", [])) - categories
+        if unknown:
+            raise ValueError(f"{path}: prompt {entry['prompt']!r} has undeclared tag {sorted(unknown)[0]!r}; "
+                             f"the categories are: {', '.join(sorted(categories))}.")
+    return [{"prompt": e["prompt"], "tags": list(e.get("tags", []))} for e in data["prompts"]]
+
+
+def select(prompts: list[dict], categories: list[str] | None = None, per_category: int | None = None) -> list[dict]:
+    """Prompts whose first tag is in `categories` (all when None), at most `per_category` of each,
+    in file order."""
+    counts: dict[str, int] = {}
+    chosen = []
+    for p in prompts:
+        first = p["tags"][0] if p["tags"] else ""
+        if categories is not None and first not in categories:
+            continue
+        if per_category is not None and counts.get(first, 0) >= per_category:
+            continue
+        counts[first] = counts.get(first, 0) + 1
+        chosen.append(p)
+    return chosen
