@@ -189,6 +189,8 @@ def add_compare(sub) -> None:
                    help="e.g. cfg:7.5 samg:5-12 apg:7.5 samg:3-9,temporal_sigma=1 configs/guidance/rescale.yaml")
     p.add_argument("--out", required=True, help="side-by-side video (.mp4 / .webm / .avi / .gif / folder)")
     p.add_argument("--json", help="also write the metrics table as JSON")
+    p.add_argument("--clip-model", help="CLIP weights (folder or cached repo id): adds clip_score")
+    p.add_argument("--lpips", action="store_true", help="also LPIPS temporal consistency (slower)")
     add_model_options(p, upscale=6)
     p.set_defaults(func=cmd_compare)
 
@@ -198,17 +200,21 @@ def cmd_compare(args) -> int:
 
     import numpy as np
 
-    from . import io, metrics, viz
-    from .demo import parse_prompt, score
+    from . import io, viz
+    from .demo import parse_prompt
     from .generate import generate_clip
-
     from .guidance.spec import label, parse_spec
+    from .sweep import measure
 
     demo = args.model == "demo"
     if demo:
         parse_prompt(args.prompt)
     card = model_card(args.model)
     methods = [parse_spec(s, card) for s in args.methods]
+    if args.clip_model:
+        from .metrics.clip_score import load_clip
+
+        load_clip(args.clip_model)  # missing weights: one error before any generation
     target = target_from_args(args)
     scale = args.upscale if demo else 1
     columns, table = [], []
@@ -216,10 +222,7 @@ def cmd_compare(args) -> int:
         result = generate_clip(target, args.prompt, method, args.seed)
         clip = io.to_uint8(result.clip)
         row = {"method": label(method.to_dict()), "config": method.to_dict(),
-               **metrics.compute(clip, metrics=["flicker", "warp_error", "motion", "saturation"])}
-        if demo:
-            report = score(clip, args.prompt)
-            row.update({f"prompt_{k}": report[k] for k in ("color", "shape", "motion", "correct")})
+               **measure(result, args.prompt, {"lpips": args.lpips, "clip_model": args.clip_model}, demo)}
         table.append(row)
         column = viz.label(io.upscale(clip, scale), label(method.to_dict()))
         if result.fields:
@@ -228,11 +231,13 @@ def cmd_compare(args) -> int:
         columns.append(column)
     fps = args.fps or target.fps
     print(f"wrote {io.write_video(np.ascontiguousarray(viz.side_by_side(columns)), args.out, fps=fps)}")
-    keys = ["flicker", "flicker_compensated", "warp_error", "motion", "clipped_high", "saturation"]
-    print(f"{'method':<24}" + "".join(k[:12].rjust(13) for k in keys) + ("   prompt ok" if demo else ""))
+    keys = [k for k in ("clip_score", "flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion",
+                        "clipped_high", "saturation", "field_change", "field_change_warped")
+            if any(row.get(k) is not None for row in table)]
+    print(f"{'method':<28}" + "".join(k[:12].rjust(13) for k in keys) + ("   prompt ok" if demo else ""))
     for row in table:
-        print(f"{row['method']:<24}" + "".join(f"{row[k]:13.4f}" for k in keys)
-              + (f"   {row['prompt_correct']}" if demo else ""))
+        print(f"{row['method']:<28}" + "".join("n/a".rjust(13) if row.get(k) is None else f"{row[k]:13.4f}"
+                                               for k in keys) + (f"   {row['prompt_correct']}" if demo else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2, default=float))
     return 0

@@ -9,6 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def resolve(path: str | Path) -> Path:
+    """A suite path as given, else relative to the samg-video checkout (evaluation/prompts/...)."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return Path(__file__).resolve().parents[1] / path
+
+
 def load_prompts(path: str | Path) -> list[dict]:
     """The prompts of a suite file, checked: each has a prompt and only declared tags."""
     import yaml

@@ -101,9 +101,9 @@ def sweep_prompts(config: dict) -> list[tuple[str, tuple[str, ...]]]:
         from .demo.suites import suite
 
         return [(p, ()) for p in suite(config["suite"])]
-    from .prompts import load_prompts, select
+    from .prompts import load_prompts, resolve, select
 
-    chosen = select(load_prompts(config["prompt_file"]), config.get("categories"), config.get("per_category"))
+    chosen = select(load_prompts(resolve(config["prompt_file"])), config.get("categories"), config.get("per_category"))
     return [(p["prompt"], tuple(p["tags"])) for p in chosen]
 
 
@@ -170,23 +170,24 @@ def save_clips(run_dir: Path, item_id: str, clip: np.ndarray, heat: np.ndarray |
         io.write_video(heat, clip_path(run_dir, item_id, "field"), fps=fps)
 
 
-def measure(generation, item: Item, config: dict, demo: bool) -> dict:
-    """The item's record: model-agnostic metrics, CLIP score, field diagnostics, and the prompt
-    scorer on the bundled model."""
+def measure(generation, prompt: str, config: dict, demo: bool) -> dict:
+    """One clip's record (sweeps and `compare`): model-agnostic metrics (LPIPS unless
+    `config['lpips']` is false), CLIP score with `config['clip_model']`, field diagnostics, and the
+    prompt scorer on the bundled model."""
     from . import io, metrics
     from .metrics.field import field_diagnostics
 
     clip = io.to_uint8(generation.clip)
     names = ["flicker", "warp_error", "motion", "saturation"] + (["lpips_temporal"] if config.get("lpips", True) else [])
     names += ["clip_score"] if config.get("clip_model") else []
-    row = metrics.compute(clip, metrics=names, clip_model=config.get("clip_model"), prompt=item.prompt)
+    row = metrics.compute(clip, metrics=names, clip_model=config.get("clip_model"), prompt=prompt)
     masks = None
     if demo:
         from .demo.score import FOREGROUND, score, to_frames
 
-        report = score(clip, item.prompt)
+        report = score(clip, prompt)
         row.update({f"prompt_{k}": report[k] for k in ("color", "shape", "motion", "correct")},
-                   objects=item.prompt.count(" and ") + 1, out_of_range=generation.out_of_range)
+                   objects=prompt.count(" and ") + 1, out_of_range=generation.out_of_range)
         masks = to_frames(clip).max(-1) > FOREGROUND
     row.update(field_diagnostics([f[0, 0].numpy() for f in generation.fields], clip, masks))
     return row
@@ -213,7 +214,7 @@ def evaluate_items(target, items: list[Item], config: dict) -> list[tuple[dict, 
     method = guidance.from_dict(items[0].method)
     generations = generate_clips(target, [it.prompt for it in items], [it.seed for it in items], method)
     scale = 4 if target.demo else 1  # the bundled model's 32 px clips are stored 4x for viewing
-    return [(measure(g, it, config, target.demo), io.upscale(io.to_uint8(g.clip), scale),
+    return [(measure(g, it.prompt, config, target.demo), io.upscale(io.to_uint8(g.clip), scale),
              heatmap_of(g, it.method, scale)) for g, it in zip(generations, items)]
 
 

@@ -28,3 +28,9 @@ def load_standin(name: str, root: Path, dtype: str = "float32", device: str = "c
     pipe = load_model(card(name), str(root / name), device, dtype, adapter_path=adapter)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory) -> str:
+    """A tiny random-weight CLIP saved like openai/clip-vit-base-patch32."""
+    return str(standins.write_clip(tmp_path_factory.mktemp("clip")))

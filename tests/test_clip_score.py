@@ -4,16 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-import standins
 from samg_video import cli, metrics
 from samg_video.metrics.clip_score import load_clip
 
 PROMPT = "a red fox runs on the beach"
-
-
-@pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory):
-    return str(standins.write_clip(tmp_path_factory.mktemp("clip")))
 
 
 def by_hand(frames: np.ndarray, clip_dir: str, prompt: str) -> np.ndarray:

@@ -1,0 +1,51 @@
+"""Scale-field diagnostics against fields and videos whose answers are known by construction."""
+
+import numpy as np
+import pytest
+
+from samg_video.metrics.field import field_diagnostics, latent_frame_index
+
+
+def textured_video(frames=5, size=48, shift=2, seed=0):
+    """A random texture translating `shift` px right per frame (known flow), and the texture."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(rng.integers(0, 256, (12, 30, 3), dtype=np.uint8), (120, size), interpolation=cv2.INTER_CUBIC)
+    return np.stack([np.roll(base, shift * t, axis=1)[:, 20:20 + size] for t in range(frames)]), base
+
+
+def test_constant_field_is_still_and_smooth():
+    clip, _ = textured_video()
+    out = field_diagnostics([np.full((5, 12, 12), 4.0)] * 3, clip)
+    assert out["field_mean"] == 4.0 and out["field_spread"] == 0.0
+    assert out["field_change"] == 0.0 and out["field_roughness"] == 0.0
+    assert out["field_change_warped"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_field_that_moves_with_the_video_changes_only_before_warping():
+    """A field pattern carried by the same translation as the video: large raw change, and almost
+    none once the field is warped along the clip's own flow."""
+    clip, base = textured_video()
+    pattern = base[..., 0].astype(np.float32) / 255 * 6 + 2  # values in [2, 8], moving with the texture
+    fields = np.stack([np.roll(pattern, 2 * t, axis=1)[:, 20:68] for t in range(5)])
+    out = field_diagnostics([fields], clip)
+    assert out["field_change"] > 0.2
+    assert out["field_change_warped"] < out["field_change"] / 4
+
+
+def test_roughness_of_a_checkerboard_and_the_object_split():
+    clip = np.zeros((2, 16, 16, 3), np.uint8)  # the field (8 x 8 latent grid) is resized to the clip
+    board = (np.indices((8, 8)).sum(0) % 2).astype(np.float32) * 3 + 1  # 1 and 4 alternating
+    out = field_diagnostics([np.stack([board, board])], clip)
+    assert out["field_roughness"] == pytest.approx(3.0)
+    masks = np.zeros((2, 16, 16), bool)
+    masks[:, :, :8] = True  # the left half is the object
+    field = np.where(np.arange(8) < 4, 2.0, 6.0)[None, :].repeat(8, 0).astype(np.float32)
+    split = field_diagnostics([np.stack([field, field])], clip, masks)
+    assert split["field_object"] == 2.0 and split["field_background"] == 6.0
+
+
+def test_latent_frames_map_to_evenly_spread_video_frames():
+    assert latent_frame_index(13, 49).tolist() == list(range(0, 49, 4))  # CogVideoX: 4x temporal compression
+    assert latent_frame_index(1, 1).tolist() == [0]
