@@ -234,9 +234,12 @@ def load_target_of(config: dict):
 
     s = setting_of(config)
     dtype = None if s["dtype"] == "default" else s["dtype"]
-    return load_target(s["model"], config.get("model_path"), config.get("device", "auto"), dtype,
-                       bool(config.get("cpu_offload")), bool(config.get("vae_tiling")), s["frames"], s["height"],
-                       s["width"], s["steps"], config.get("adapter_path"))
+    target = load_target(s["model"], config.get("model_path"), config.get("device", "auto"), dtype,
+                         bool(config.get("cpu_offload")), bool(config.get("vae_tiling")), s["frames"], s["height"],
+                         s["width"], s["steps"], config.get("adapter_path"))
+    if hasattr(target.pipe, "set_progress_bar_config"):
+        target.pipe.set_progress_bar_config(disable=True)  # the sweep has its own bar
+    return target
 
 
 def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_processes: int = 1,
