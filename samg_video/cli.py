@@ -36,7 +36,13 @@ def guidance_from_args(args, card: dict):
 
     from .guidance.spec import method_defaults, value
 
-    config = guidance.load_config(args.config).to_dict() if args.config else method_defaults(card, args.method)
+    if args.config:
+        config = guidance.load_config(args.config).to_dict()
+        if args.method and args.method != config["method"]:
+            raise ValueError(f"--method {args.method} and --config {args.config} (a {config['method']} preset) "
+                             "disagree; give one of them.")
+    else:
+        config = method_defaults(card, args.method)
     for flag, param in SHORTCUTS.items():
         if getattr(args, flag) is not None:
             config[param] = getattr(args, flag)
@@ -107,20 +113,53 @@ def target_from_args(args):
     return target
 
 
+def check_numbers(args) -> None:
+    """Counts and sizes on the command line: positive, steps within the schedulers' 1000."""
+    for name in ("steps", "frames", "fps", "upscale", "height", "width"):
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name} must be at least 1, got {value}.")
+    if getattr(args, "steps", None) and args.steps > 1000:
+        raise ValueError(f"--steps must be at most 1000 (the schedulers' training steps), got {args.steps}.")
+
+
+def check_outputs(*paths) -> None:
+    """Before any work: every output can be written and no two outputs are the same file."""
+    from . import io
+
+    given = [Path(p) for p in paths if p]
+    resolved = [p.resolve() for p in given]
+    for i, p in enumerate(resolved):
+        if p in resolved[:i]:
+            raise ValueError(f"Two outputs are the same file, {str(given[i])!r}; give each its own path.")
+    for p in given:
+        io.check_writable(p)
+
+
 def cmd_generate(args) -> int:
-    import numpy as np
-
-    from . import io, viz
-    from .demo import parse_prompt, score
-    from .generate import generate_clip
-
     start = time.perf_counter()
+    check_numbers(args)
     demo = args.model == "demo"
     if demo:
-        parse_prompt(args.prompt)
+        from .demo import parse_prompt
+
+        parse_prompt(args.prompt)  # a wrong word is reported before the heavy imports
+    from . import io
+
+    io.check_output(args.out, args.format)
+    field_out = field_path(Path(args.out), args.save_scale_field) if args.save_scale_field is not None else None
+    if field_out is not None:
+        io.check_output(field_out)
+    check_outputs(args.out, field_out)
     method = guidance_from_args(args, model_card(args.model))
     if args.save_scale_field is not None and method.name != "samg":
         raise ValueError(f"--save-scale-field needs a method with a scale field (samg), not {method.name!r}.")
+    import numpy as np
+
+    from . import viz
+    from .demo import score
+    from .generate import generate_clip
+
     target = target_from_args(args)
     result = generate_clip(target, args.prompt, method, args.seed)
     scale = args.upscale if demo else 1
@@ -131,8 +170,7 @@ def cmd_generate(args) -> int:
         heat = viz.heatmap(result.mean_field(), method.w_min, method.w_max)
         pair = viz.side_by_side([viz.label(io.upscale(io.to_uint8(result.clip), scale), "video"),
                                  viz.label(io.upscale(heat, scale), f"scale {method.w_min:g} (dark) - {method.w_max:g}")])
-        path = field_path(Path(args.out), args.save_scale_field)
-        print(f"wrote {io.write_video(np.ascontiguousarray(pair), path, fps=fps)}")
+        print(f"wrote {io.write_video(np.ascontiguousarray(pair), field_out, fps=fps)}")
     if demo:
         report = score(result.clip, args.prompt)
         print("prompt check: " + ", ".join(f"{k} {report[k]:.0%}" for k in ("color", "shape", "motion"))
@@ -198,6 +236,11 @@ def add_compare(sub) -> None:
 def cmd_compare(args) -> int:
     import json
 
+    check_numbers(args)
+    from . import io as io_
+
+    io_.check_output(args.out)
+    check_outputs(args.out, args.json)
     import numpy as np
 
     from . import io, viz
@@ -239,7 +282,7 @@ def cmd_compare(args) -> int:
         print(f"{row['method']:<28}" + "".join("n/a".rjust(13) if row.get(k) is None else f"{row[k]:13.4f}"
                                                for k in keys) + (f"   {row['prompt_correct']}" if demo else ""))
     if args.json:
-        Path(args.json).write_text(json.dumps(table, indent=2, default=float))
+        io_.write_text(args.json, json.dumps(table, indent=2, default=float))
     return 0
 
 
@@ -261,6 +304,8 @@ def add_sweep(sub) -> None:
     p.add_argument("--batch", type=int, help="items of one method generated together (each keeps its own seed)")
     p.add_argument("--clip-model", help="CLIP weights for clip_score (folder or cached repo id)")
     p.add_argument("--retry-failed", action="store_true", help="redo items recorded as failed")
+    p.add_argument("--force", action="store_true",
+                   help="run into a folder that holds a sweep with other settings (its items are kept)")
     p.set_defaults(func=cmd_sweep)
 
 
@@ -276,14 +321,17 @@ def cmd_sweep(args) -> int:
     config = load_sweep(args.config, overrides)
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only: gloo across processes
     counts = run_sweep(config, args.out, state.process_index, state.num_processes,
-                       progress=state.is_local_main_process, retry_failed=args.retry_failed)
+                       progress=state.is_local_main_process, retry_failed=args.retry_failed, force=args.force)
     print(f"process {state.process_index}: {counts['done']} done, {counts['skipped']} already there, "
           f"{counts['failed']} failed of {counts['items']}")
     state.wait_for_everyone()
     if state.is_main_process:
         rows = read_manifest(args.out)
         print(f"{args.out}: {len(rows)} items recorded, {sum('error' in r for r in rows)} failed")
-    return 1 if counts["failed"] else 0
+    if counts["failed_total"] and not counts["failed"]:
+        print(f"process {state.process_index}: {counts['failed_total']} items recorded as failed earlier "
+              "(--retry-failed redoes them)")
+    return 1 if counts["failed_total"] else 0
 
 
 def add_report(sub) -> None:
@@ -296,6 +344,7 @@ def add_report(sub) -> None:
 def cmd_report(args) -> int:
     from .report import write_report
 
+    check_outputs(str(Path(args.out or args.run_dir) / "report.html"))
     md, page = write_report(args.run_dir, args.out)
     print(f"wrote {md} and {page}")
     return 0
@@ -362,8 +411,12 @@ def print_table(rows: list[dict]) -> None:
 
 def cmd_eval(args) -> int:
     import csv
+    import io as text_io
     import json
 
+    from . import io
+
+    check_outputs(args.json, args.csv)
     options = dict(metrics=args.metrics, reference=args.reference, flow_backend=args.flow,
                    raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,
                    decoder=args.decoder, clip_model=args.clip_model, prompt=args.prompt)
@@ -377,13 +430,13 @@ def cmd_eval(args) -> int:
     print_table(rows)
     summary = summarise(rows)
     if args.json:
-        Path(args.json).write_text(json.dumps({"videos": rows, "summary": summary}, indent=2))
+        io.write_text(args.json, json.dumps({"videos": rows, "summary": summary}, indent=2))
     if args.csv:
-        fields = list(dict.fromkeys(k for r in rows for k in r))
-        with open(args.csv, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(rows)
+        buffer = text_io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
+        writer.writeheader()
+        writer.writerows(rows)
+        io.write_text(args.csv, buffer.getvalue())
     print(f"{summary['videos']} videos, {summary['failed']} failed")
     return 1 if summary["failed"] else 0
 
@@ -391,6 +444,7 @@ def cmd_eval(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="samg-video", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error (anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
     add_generate(sub)
     add_eval(sub)
@@ -416,12 +470,25 @@ def quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Exit codes: 0 all good, 1 some items (videos, sweep items) failed and were recorded,
+    2 the command could not run (bad usage, missing files or weights, any other error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
+    args.debug = debug
     quiet_libraries()
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"samg-video: error: {err}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("samg-video: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001  (one line for the user; --debug shows the traceback)
+        if args.debug:
+            raise
+        known = isinstance(err, (ValueError, FileNotFoundError))
+        text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        hint = "" if known else f" ({type(err).__name__}; rerun with --debug for the traceback)"
+        print(f"samg-video: error: {text}{hint}", file=sys.stderr)
         return 2
 
 

@@ -38,17 +38,74 @@ def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
 
 
 def format_of(path: str | Path, fmt: str | None = None) -> str:
+    """The output format: `fmt` when given (it must agree with the path's extension), else the
+    extension; no extension (or .png) means a folder of PNG frames."""
+    suffix = Path(path).suffix.lower().lstrip(".")
     if fmt:
         if fmt not in FORMATS:
             raise ValueError(f"Unknown output format {fmt!r}; use one of {', '.join(FORMATS)}.")
+        if suffix in FORMATS and suffix != fmt and not (fmt == "png" and suffix == "png"):
+            raise ValueError(f"--format {fmt} does not match {str(path)!r}; name the output .{fmt}"
+                             + (" (or a folder)" if fmt == "png" else "") + " or drop --format.")
         return fmt
-    suffix = Path(path).suffix.lower().lstrip(".")
     if suffix in FORMATS and suffix != "png":
         return suffix
     if suffix in ("", "png"):
         return "png"
     raise ValueError(f"Cannot tell the format of {str(path)!r}; end it in .mp4, .webm, .avi or .gif, "
                      "or pass a folder for PNG frames.")
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise a one-sentence error unless `path` can be written (its folder exists or can be made,
+    and is writable; `path` itself is not a folder unless it is one of PNG frames)."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    existing = next((p for p in [parent, *parent.parents] if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"Cannot write {str(path)!r}: {str(existing)!r} is not a writable folder.")
+    if path.is_dir() and path.suffix:
+        raise ValueError(f"Cannot write {str(path)!r}: a folder of that name exists.")
+
+
+def check_output(path: str | Path, fmt: str | None = None) -> str:
+    """Check an output before any work: its format and that it can be written. Returns the format."""
+    fmt = format_of(path, fmt)
+    check_writable(path)
+    return fmt
+
+
+_FAULT = {"calls": 0}
+
+
+def fault_point() -> None:
+    """Fault injection for tests: with SAMG_VIDEO_FAULT_AT=k in the environment, the k-th call in
+    this process ends it at once (os._exit, no cleanup), as a kill at that point would."""
+    at = os.environ.get("SAMG_VIDEO_FAULT_AT")
+    if at:
+        _FAULT["calls"] += 1
+        if _FAULT["calls"] == int(at):
+            os._exit(137)
+
+
+def temp_name(path: Path, suffix: str) -> Path:
+    """A temporary name beside `path`, unique to this process and call (concurrent writers never share one)."""
+    import uuid
+
+    return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically (temporary file, then rename): a failure never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name(path, path.suffix)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def write_video(frames, path: str | Path, fps: int = 8, fmt: str | None = None, scale: int = 1) -> Path:
@@ -58,15 +115,21 @@ def write_video(frames, path: str | Path, fps: int = 8, fmt: str | None = None, 
     data = upscale(to_uint8(frames), scale)
     if fmt == "png":
         return _write_pngs(data, path)
+    if fps < 1:
+        raise ValueError(f"fps must be at least 1, got {fps}.")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.{fmt}")
-    if fmt in FFMPEG_CODECS:
-        _write_ffmpeg(data, tmp, fps, fmt)
-    else:
-        import imageio.v3 as iio
+    tmp = temp_name(path, f".{fmt}")
+    try:
+        if fmt in FFMPEG_CODECS:
+            _write_ffmpeg(data, tmp, fps, fmt)
+        else:
+            import imageio.v3 as iio
 
-        iio.imwrite(tmp, data, duration=1000 / fps, loop=0)
-    os.replace(tmp, path)
+            iio.imwrite(tmp, data, duration=1000 / fps, loop=0)
+        fault_point()  # a kill here leaves only the temporary file
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .guidance.spec import family, label, scale_of
+from .io import write_text
 from .sweep import clip_path, read_manifest
 
 # (key, header, percent?) per table; a column shows when any row has it
@@ -252,6 +253,19 @@ def gallery(run: Path, rows: list[dict], table: dict, out: Path) -> list[str]:
     return blocks
 
 
+def current_setting(rows: list[dict], config: dict) -> tuple[list[dict], int]:
+    """The rows of the run's current setting (sweep.json), and how many others the folder holds."""
+    from .sweep import setting_of
+
+    if not config:
+        return rows, 0
+    setting = setting_of(config)
+    keep = [r for r in rows if r.get("setting", setting) == setting]
+    if not keep:
+        raise ValueError("The run folder holds no items of its current sweep.json's settings; run the sweep first.")
+    return keep, len(rows) - len(keep)
+
+
 def planned_items(run: Path) -> int | None:
     """How many items the run's sweep.json plans (None when it cannot be read)."""
     from .sweep import items_of
@@ -288,12 +302,14 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tupl
     out = Path(out_dir) if out_dir else run
     out.mkdir(parents=True, exist_ok=True)
     config = json.loads((run / "sweep.json").read_text()) if (run / "sweep.json").is_file() else {}
+    rows, others = current_setting(rows, config)
     table = summarise(rows)
     reference = pick_reference(table, config)
     paired = paired_differences(rows, reference) if reference else {}
     plots = tradeoff_plots(table, paired, reference, out) if reference else []
     failed, planned = sum("error" in r for r in rows), planned_items(run)
-    status = f"{len(rows)} items recorded" + (f" of {planned} planned" if planned else "") + f", {failed} failed."
+    status = f"{len(rows)} items recorded" + (f" of {planned} planned" if planned else "") + f", {failed} failed." \
+        + (f" {others} items of other settings in this folder are left out." if others else "")
     model = rows[0].get("setting", {}).get("model", config.get("model", "demo"))
     title = f"Sweep report: {run.name} ({model})"
     md, body = [f"# {title}", "", status, ""], [f"<h1>{html.escape(title)}</h1><p>{html.escape(status)}</p>"]
@@ -311,11 +327,11 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tupl
         md += [f"![{path.stem}]({path.name})", ""]
         body += [f'<h3>{html.escape(path.stem.replace("_", " "))}</h3><img src="{path.name}">']
     body += ["<h2>Gallery</h2>"] + gallery(run, rows, table, out)
-    (out / "report.md").write_text("\n".join(md))
-    (out / "summary.json").write_text(json.dumps(plain({"methods": table, "reference": reference, "paired": paired,
+    write_text(out / "report.md", "\n".join(md))
+    write_text(out / "summary.json", json.dumps(plain({"methods": table, "reference": reference, "paired": paired,
                                                         "items": len(rows), "failed": failed, "planned": planned}),
                                                  indent=2, allow_nan=False))
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>")
-    (out / "report.html").write_text(page)
+    write_text(out / "report.html", page)
     return out / "report.md", out / "report.html"

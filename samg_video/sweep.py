@@ -6,9 +6,13 @@ split by accelerate.
     accelerate launch --num_processes 4 -m samg_video.cli sweep configs/sweeps/wan_study.yaml --out runs/wan
 
 An item is (prompt, seed, method config, setting); the setting is everything else that
-changes its result (model, frames, height, width, steps, dtype, CLIP model), so every
-one of them is part of the item's stable id: changing any of them and re-running into the
-same folder adds new items instead of passing old ones off as new. Process i of n takes
+changes its result (model, frames, height, width, steps, dtype, CLIP model, batch size,
+LPIPS on or off), so every one of them is part of the item's stable id. A run folder
+holds one setting: re-running with another into the same folder stops with one sentence
+naming the changed keys (`--force` adds the new items beside the old; reports then
+cover the folder's current setting only). Each process holds a lock on its shard
+(`manifest.rank{i}.lock`, with its pid and host), so two sweeps cannot write one folder
+at once; a lock left by a killed process is taken over. Process i of n takes
 every item whose position in the sorted list is i mod n, and appends one JSON line per
 finished item to `manifest.rank{i}.jsonl` (flushed and fsynced, so an interruption loses
 at most the item in flight); its clip goes to `clips/{id}.mp4` and, for SAMG, the scale
@@ -34,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model")  # part of every item id
-RUN = ("model_path", "adapter_path", "device", "batch", "lpips", "cpu_offload", "vae_tiling")  # how, not what
+SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model", "batch", "lpips")  # in every id
+RUN = ("model_path", "adapter_path", "device", "cpu_offload", "vae_tiling")  # how, not what
 ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "seeds", "methods", "reference")
 KEYS = SETTING + RUN + ITEMS
 
@@ -58,13 +62,24 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
     """A sweep config (YAML) with command-line `overrides` (None values ignored) applied."""
     import yaml
 
-    config = yaml.safe_load(Path(path).read_text())
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"Sweep config {str(path)!r} is not a file; see configs/sweeps/.")
+    try:
+        config = yaml.safe_load(Path(path).read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid YAML ({str(err).splitlines()[0]}).") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path} does not hold a mapping of sweep settings.")
     config.update({k: v for k, v in (overrides or {}).items() if v is not None})
     unknown = sorted(set(config) - set(KEYS))
     if unknown:
         raise ValueError(f"{path}: unknown sweep key {unknown[0]!r}; the keys are: {', '.join(KEYS)}.")
+    for key in ("frames", "height", "width", "steps", "batch"):
+        if config.get(key) is not None and (not isinstance(config[key], int) or isinstance(config[key], bool)
+                                            or config[key] < 1):
+            raise ValueError(f"{path}: {key} must be a whole number of at least 1, got {config[key]!r}.")
+    if not isinstance(config.get("seeds", []), list) or not all(isinstance(s, int) for s in config.get("seeds", [])):
+        raise ValueError(f"{path}: seeds must be a list of whole numbers, got {config.get('seeds')!r}.")
     missing = [k for k in ("methods", "seeds") if k not in config]
     if missing or not any(k in config for k in ("prompts", "suite", "prompt_file")):
         raise ValueError(f"{path} needs 'methods', 'seeds' and 'prompts' (or 'suite' / 'prompt_file'); missing: "
@@ -89,7 +104,8 @@ def setting_of(config: dict) -> dict:
     height, width = card["resolution"]
     return {"model": card["name"], "frames": int(frames), "height": int(config.get("height") or height),
             "width": int(config.get("width") or width), "steps": int(config.get("steps") or card["steps"]),
-            "dtype": config.get("dtype") or "default", "clip_model": config.get("clip_model")}
+            "dtype": config.get("dtype") or "default", "clip_model": config.get("clip_model"),
+            "batch": int(config.get("batch", 1)), "lpips": bool(config.get("lpips", True))}
 
 
 def sweep_prompts(config: dict) -> list[tuple[str, tuple[str, ...]]]:
@@ -134,26 +150,118 @@ def read_manifest(run_dir: str | Path) -> list[dict]:
     rows = {}
     for shard in sorted(Path(run_dir).glob("manifest.rank*.jsonl")):
         for line in shard.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("method"), dict):
+            row = _record(line)
+            if row is not None:
                 rows[row["id"]] = row
     return sorted(rows.values(), key=lambda r: r["id"])
 
 
 def append_line(path: Path, row: dict) -> None:
     """Append one JSON line durably; a torn last line (interrupted write) is closed off first."""
+    from .io import fault_point
+
     torn = False
     if path.is_file() and path.stat().st_size > 0:
         with open(path, "rb") as fh:
             fh.seek(-1, os.SEEK_END)
             torn = fh.read(1) != b"\n"
+    line = ("\n" if torn else "") + json.dumps(row, allow_nan=False) + "\n"
     with open(path, "a") as fh:
-        fh.write(("\n" if torn else "") + json.dumps(row) + "\n")
+        fh.write(line[:len(line) // 2])
+        fh.flush()
+        fault_point()  # a kill here leaves a torn line, which resume drops
+        fh.write(line[len(line) // 2:])
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def compact_shard(path: Path) -> int:
+    """Rewrite a manifest shard without its unreadable lines (torn writes, non-records), atomically;
+    returns how many were dropped."""
+    from .io import write_text
+
+    if not path.is_file():
+        return 0
+    lines = path.read_text().splitlines()
+    good = [line for line in lines if _record(line) is not None]
+    if len(good) != len(lines):
+        write_text(path, "".join(line + "\n" for line in good))
+    return len(lines) - len(good)
+
+
+def _record(line: str) -> dict | None:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    ok = isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("method"), dict)
+    return row if ok else None
+
+
+class SweepLock:
+    """An exclusive lock on one process's shard of a run folder: the file holds pid, host and start
+    time; a lock whose process is gone (same host, pid not alive) is taken over."""
+
+    def __init__(self, run: Path, rank: int):
+        self.path = run / f"manifest.rank{rank}.lock"
+
+    def _stale(self) -> bool:
+        import socket
+
+        try:
+            holder = json.loads(self.path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return True  # unreadable: half-written by a process killed while taking it
+        if holder.get("host") != socket.gethostname():
+            return False
+        try:
+            os.kill(int(holder["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
+    def __enter__(self) -> "SweepLock":
+        import socket
+        import time
+
+        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if not self._stale():
+                    holder = json.loads(self.path.read_text())
+                    raise ValueError(f"{self.path.parent} is being written by process {holder['pid']} on "
+                                     f"{holder['host']} since {holder['since']}; wait for it, use another --out, "
+                                     f"or delete {self.path} if that process is gone.") from None
+                self.path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(me)
+            return self
+        raise ValueError(f"Could not take the lock {self.path}; delete it if no sweep is running there.")
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def check_same_setting(run: Path, config: dict, force: bool) -> None:
+    """Stop when the run folder holds a sweep with other result-changing settings (unless `force`)."""
+    previous = run / "sweep.json"
+    if force or not previous.is_file():
+        return
+    try:
+        old = setting_of(json.loads(previous.read_text()))
+    except Exception:  # noqa: BLE001  (an unreadable record of the old sweep cannot be compared)
+        raise ValueError(f"{previous} cannot be read; use another --out, or --force to overwrite it.") from None
+    new = setting_of(config)
+    changed = [k for k in SETTING if old.get(k) != new.get(k)]
+    if changed:
+        listed = ", ".join(f"{k} {old.get(k)} -> {new.get(k)}" for k in changed)
+        raise ValueError(f"{run} holds a sweep with other settings ({listed}); use a new --out, or --force to "
+                         "add these items beside the old ones.")
 
 
 def clip_path(run_dir: Path, item_id: str, kind: str = "") -> Path:
@@ -165,9 +273,9 @@ def save_clips(run_dir: Path, item_id: str, clip: np.ndarray, heat: np.ndarray |
     from . import io
 
     (run_dir / "clips").mkdir(parents=True, exist_ok=True)
-    io.write_video(clip, clip_path(run_dir, item_id), fps=fps)
-    if heat is not None:
+    if heat is not None:  # the heatmap first: a present clip means a complete pair
         io.write_video(heat, clip_path(run_dir, item_id, "field"), fps=fps)
+    io.write_video(clip, clip_path(run_dir, item_id), fps=fps)
 
 
 def measure(generation, prompt: str, config: dict, demo: bool) -> dict:
@@ -242,19 +350,44 @@ def load_target_of(config: dict):
     return target
 
 
+def remove_stale_temps(run: Path) -> None:
+    """Delete temporary clip files whose writing process is gone (killed mid-write)."""
+    for tmp in (run / "clips").glob(".*.tmp.*"):
+        parts = tmp.name.split(".")
+        try:
+            os.kill(int(parts[2]), 0)
+        except (ValueError, IndexError, ProcessLookupError):
+            tmp.unlink(missing_ok=True)
+        except PermissionError:
+            pass
+
+
 def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_processes: int = 1,
-              progress: bool = True, retry_failed: bool = False) -> dict:
-    """Run this process's share of the sweep; returns counts (done now, skipped, failed)."""
-    from tqdm.auto import tqdm
+              progress: bool = True, retry_failed: bool = False, force: bool = False) -> dict:
+    """Run this process's share of the sweep; returns counts (done now, skipped, failed, and
+    failed items left in the folder from this share)."""
+    from .io import check_writable, write_text
 
     run = Path(run_dir)
+    check_writable(run / "sweep.json")
+    items = items_of(config)  # a bad config fails here, before anything is written
     run.mkdir(parents=True, exist_ok=True)
-    items = items_of(config)
-    (run / "sweep.json").write_text(json.dumps(config, indent=2, default=str))
+    with SweepLock(run, process_index):
+        check_same_setting(run, config, force)  # every process checks; the first records the sweep
+        if process_index == 0:
+            write_text(run / "sweep.json", json.dumps(config, indent=2, default=str))
+        shard = run / f"manifest.rank{process_index}.jsonl"
+        compact_shard(shard)
+        remove_stale_temps(run)
+        return _run_share(config, run, shard, items, process_index, num_processes, progress, retry_failed)
+
+
+def _run_share(config, run, shard, items, process_index, num_processes, progress, retry_failed) -> dict:
+    from tqdm.auto import tqdm
+
     mine = [it for i, it in enumerate(items) if i % num_processes == process_index]
     skip = done_ids(run, retry_failed)
     todo = [it for it in mine if it.id not in skip]
-    shard = run / f"manifest.rank{process_index}.jsonl"
     target = load_target_of(config) if todo else None
     counts = {"items": len(mine), "skipped": len(mine) - len(todo), "done": 0, "failed": 0}
     size = int(config.get("batch", 1))
@@ -277,6 +410,8 @@ def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_pro
                 counts["done"] += 1
             bar.update(1)
     bar.close()
+    ids = {it.id for it in mine}
+    counts["failed_total"] = sum(1 for r in read_manifest(run) if r["id"] in ids and "error" in r)
     return counts
 
 

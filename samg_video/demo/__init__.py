@@ -1,4 +1,17 @@
-"""The bundled text-to-video model and its synthetic world."""
+"""The bundled text-to-video model and its synthetic world.
+
+The world, the scorer and the card import quickly; the pipeline (diffusers) loads on first use.
+"""
+from .card import load_card
 from .score import detect, score
 from .world import COLORS, MOTIONS, SHAPES, VOCABULARY, ObjectSpec, parse_prompt, prompt_of, render
-from .pipeline import DemoVideoPipeline, load_card, load_pipeline
+
+_PIPELINE = ("DemoVideoPipeline", "load_pipeline")
+
+
+def __getattr__(name):
+    if name in _PIPELINE:
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(name)

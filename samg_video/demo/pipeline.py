@@ -40,9 +40,9 @@ def flush_denormals():
         torch.set_flush_denormal(False)
 
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+from .card import CARD, MODELS_DIR, load_card  # noqa: E402,F401  (re-exported)
+
 DEFAULT_MODEL_DIR = MODELS_DIR / "demo-t2v"
-CARD = MODELS_DIR / "registry" / "demo.yaml"
 WEIGHT_FILES = ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors")
 
 
@@ -185,12 +185,3 @@ def load_pipeline(path: str | Path | None = None, device: str = "cpu") -> DemoVi
     pipe = DemoVideoPipeline(unet=unet, text_encoder=text_encoder, tokenizer=tokenizer, scheduler=scheduler)
     return pipe.to(device)
 
-
-def load_card(path: str | Path | None = None) -> dict:
-    """The bundled model's registry card (models/registry/demo.yaml): defaults and recommended guidance."""
-    import yaml
-
-    card = Path(path) if path is not None and Path(path).suffix == ".yaml" else CARD
-    if not card.is_file():
-        raise FileNotFoundError(f"Model card {card} is missing; restore it with `git checkout models/`.")
-    return yaml.safe_load(card.read_text())

@@ -43,6 +43,7 @@ class APG(Guidance):
     def validate(self) -> None:
         reduce_dims(self.per)
         check_range("norm_threshold", self.norm_threshold)
+        check_range("eta", self.eta)
         check_range("momentum", self.momentum, -1.0, 1.0)
 
     def initial_state(self) -> APGState:

@@ -72,6 +72,8 @@ def check_pair(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, layout: str) 
                          "move both to one device.")
     if not pred_uncond.is_floating_point():
         raise ValueError(f"Predictions must be floating point, got {pred_uncond.dtype}.")
+    if pred_uncond.shape[0] == 0:
+        raise ValueError("The predictions hold no samples (batch size 0); pass at least one.")
 
 
 def check_step(step: int, num_steps: int) -> None:
@@ -114,6 +116,40 @@ def in_interval(progress: float, interval: tuple[float, float]) -> bool:
     return lo <= progress < hi or (hi >= 1 and progress >= lo)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_field(name: str, value: Any, annotation: str) -> Any:
+    """`value` checked against a config field's annotation ('float', 'int', 'bool', 'str',
+    'tuple[float, float]', each optionally '| None'); numbers must be finite (a pair may hold
+    inf, never NaN). Returns the value in the field's type; raises ValueError naming the field."""
+    base = annotation.replace("| None", "").strip()
+    if value is None and "None" in annotation:
+        return None
+    if base in ("float", "int"):
+        if not _is_number(value) or (base == "int" and isinstance(value, float) and not value.is_integer()):
+            raise ValueError(f"{name} must be a{'n integer' if base == 'int' else ' number'}, "
+                             f"got {value!r} ({type(value).__name__}).")
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}.")
+        return int(value) if base == "int" else float(value)
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}.")
+        return value
+    if base == "str":
+        if not isinstance(value, str):
+            raise ValueError(f"{name} must be text, got {value!r}.")
+        return value
+    if base.startswith("tuple["):
+        if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(_is_number(v) for v in value) \
+                or any(math.isnan(v) for v in value):
+            raise ValueError(f"{name} must be a pair of numbers [start, end], got {value!r}.")
+        return tuple(float(v) for v in value)
+    return value
+
+
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -125,6 +161,8 @@ class Guidance:
     name: ClassVar[str] = "base"
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            setattr(self, f.name, check_field(f.name, getattr(self, f.name), str(f.type)))
         self.validate()
         self.reset()
 
@@ -157,6 +195,10 @@ class Guidance:
         c = to_canonical(pred_cond, layout).float()
         out, state = self.combine(u, c, StepContext(step, num_steps, sigma, dtype), self.state)
         check_finite(self.finite_witness(out, state), pred_uncond, pred_cond, step)
+        if dtype == torch.float16 and out.abs().amax() > torch.finfo(dtype).max:  # bf16 shares float32's range
+            raise ValueError(f"The guided prediction at step {step} exceeds the range of {dtype} "
+                             f"(max {torch.finfo(dtype).max:g}) and would overflow to Inf; lower the guidance scale "
+                             "or run in float32 / bfloat16.")
         self.state = state
         return from_canonical(out, layout).to(dtype)
 

@@ -13,10 +13,19 @@ LABEL_OPTIONS = {  # parameters shown in a label when they differ from these def
 
 
 def value(text: str):
-    """A KEY=VALUE value as YAML reads it (numbers, booleans, lists, strings)."""
+    """A KEY=VALUE value: a number when it reads as one ('1e-3' too, which YAML 1.1 leaves a
+    string), else as YAML reads it (booleans, lists, null, strings)."""
     import yaml
 
-    return yaml.safe_load(text)
+    for parse in (int, float):
+        try:
+            return parse(text)
+        except ValueError:
+            pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def method_defaults(card: dict | None, name: str | None) -> dict:
