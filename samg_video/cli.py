@@ -106,9 +106,11 @@ def field_path(out: Path, requested: str) -> Path:
 def target_from_args(args):
     from .generate import load_target
 
+    from .generate import prompt_notes
+
     target = load_target(args.model, args.model_path, args.device, args.dtype, args.cpu_offload, args.vae_tiling,
                          args.frames, args.height, args.width, args.steps, args.adapter_path)
-    for note in target.notes:
+    for note in target.notes + prompt_notes(target.pipe, args.prompt, target.kwargs):
         print(f"note: {note}")
     return target
 

@@ -96,6 +96,26 @@ def load_target(model: str = "demo", model_path: str | None = None, device: str 
     return Target(pipe, call_kwargs(c, frames, height, width, steps), c, False, notes)
 
 
+def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
+    """A note for every tokenizer of `pipe` that would cut `prompt`: CLIP tokenizers keep their
+    model_max_length (77), the others the call's max_sequence_length (the pipeline's default)."""
+    import inspect
+
+    notes = []
+    parameter = inspect.signature(type(pipe).__call__).parameters.get("max_sequence_length")
+    sequence = kwargs.get("max_sequence_length") or (parameter.default if parameter is not None else None)
+    for name in ("tokenizer", "tokenizer_2", "tokenizer_3"):
+        tok = getattr(pipe, name, None)
+        if tok is None:
+            continue
+        limit = tok.model_max_length if "CLIP" in type(tok).__name__ or not isinstance(sequence, int) else sequence
+        count = len(tok(prompt, truncation=False, verbose=False).input_ids)
+        if count > limit:
+            notes.append(f"the prompt is {count} tokens long but {name} keeps {limit}; the rest is cut off "
+                         "(shorten the prompt).")
+    return notes
+
+
 def generate_clips(target: Target, prompts: list[str], seeds: list[int], method: Guidance) -> list[Generation]:
     """One batched run with `method` applied; item i uses prompts[i] and its own noise from seeds[i],
     so a clip does not depend on what else is in the batch (up to float rounding)."""

@@ -170,26 +170,54 @@ def read_video(path: str | Path) -> np.ndarray:
 
     path = Path(path)
     if path.is_dir():
-        frames = sorted(path.glob("*.png"))
-        if not frames:
-            raise ValueError(f"{path} holds no PNG frames.")
-        return np.stack([iio.imread(f)[..., :3] for f in frames])
+        return np.concatenate(list(_iter_image_folder(path, 32)))
+    check_regular(path)
     if path.suffix.lower() in VIDEO_SUFFIXES:
         return np.concatenate(list(_iter_ffmpeg(path, chunk=32)))
-    return np.asarray(iio.imread(path, index=None))[..., :3]
+    return rgb(np.asarray(iio.imread(path, index=None)))
+
+
+def rgb(image: np.ndarray) -> np.ndarray:
+    """Frames (..., H, W) grey, (..., H, W, 2) grey + alpha, (..., H, W, 4) RGBA -> (..., H, W, 3)."""
+    if image.ndim >= 3 and image.shape[-1] in (3, 4):
+        return image[..., :3]
+    grey = image if image.ndim == 2 or image.shape[-1] not in (1, 2) else image[..., 0]
+    return np.repeat(grey[..., None], 3, axis=-1)
+
+
+def check_regular(path: Path) -> None:
+    """A path to read must be a regular file (a FIFO or device would block the reader)."""
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file; pass a video file or a folder of frames.")
 
 
 VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mov", ".mkv")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
-def array_frames(video) -> np.ndarray:
-    """A numpy / torch clip (F, H, W, 3) or (F, 3, H, W), uint8 or float in [0, 1] -> uint8 (F, H, W, 3)."""
-    arr = video.detach().cpu().numpy() if hasattr(video, "detach") else np.asarray(video)
+def array_frames(video, value_range: tuple[float, float] | None = None) -> np.ndarray:
+    """A numpy / torch clip (F, H, W, 3) or (F, 3, H, W) -> uint8 (F, H, W, 3).
+
+    Value convention: uint8 in [0, 255], or floats in [0, 1]. Anything else (floats outside
+    [0, 1], other integer types) needs `value_range=(low, high)`, which maps low..high to
+    0..255; without it the clip is refused with the range found, never silently clipped.
+    """
+    arr = video.detach().cpu().float().numpy() if hasattr(video, "detach") else np.asarray(video)
     if arr.ndim != 4:
         raise ValueError(f"Expected a clip of shape (F, H, W, 3) or (F, 3, H, W), got {arr.shape}.")
     if arr.shape[-1] != 3 and arr.shape[1] == 3:
         arr = arr.transpose(0, 2, 3, 1)
+    if value_range is not None:
+        low, high = (float(v) for v in value_range)
+        if not high > low:
+            raise ValueError(f"value_range must be (low, high) with low < high, got {tuple(value_range)}.")
+        return to_uint8((arr.astype(np.float32) - low) / (high - low))
+    if arr.dtype == np.uint8:
+        return arr
+    lo, hi = (float(arr.min()), float(arr.max())) if arr.size else (0.0, 0.0)
+    if not np.issubdtype(arr.dtype, np.floating) or lo < 0 or hi > 1 or not np.isfinite([lo, hi]).all():
+        raise ValueError(f"Frames must be uint8, or floats in [0, 1]; got {arr.dtype} values in [{lo:g}, {hi:g}]. "
+                         "Pass value_range=(low, high) to say what they mean (e.g. (0, 255) or (-1, 1)).")
     return to_uint8(arr)
 
 
@@ -204,7 +232,7 @@ def frames_per_chunk(height: int, width: int, chunk: int = 32, budget: int = CHU
 DECODERS = ("ffmpeg", "decord")
 
 
-def iter_frames(source, chunk: int = 32, decoder: str = "ffmpeg"):
+def iter_frames(source, chunk: int = 32, decoder: str = "ffmpeg", value_range=None):
     """Decode a clip in chunks of uint8 frames (n, H, W, 3), so memory stays bounded.
 
     A chunk holds at most `chunk` frames and at most CHUNK_BYTES of pixels.
@@ -221,13 +249,15 @@ def iter_frames(source, chunk: int = 32, decoder: str = "ffmpeg"):
     if decoder not in DECODERS:
         raise ValueError(f"Unknown decoder {decoder!r}; use one of {', '.join(DECODERS)}.")
     if not isinstance(source, (str, Path)):
-        frames = array_frames(source)
+        frames = array_frames(source, value_range)
         for i in range(0, len(frames), chunk):
             yield frames[i:i + chunk]
         return
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist.")
+    if not path.is_dir():
+        check_regular(path)
     if path.is_dir():
         yield from _iter_image_folder(path, chunk)
     elif path.suffix.lower() in VIDEO_SUFFIXES:
@@ -244,13 +274,37 @@ def _iter_image_folder(folder: Path, chunk: int):
     files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"{folder} holds no PNG or JPEG frames.")
+    for f in files:
+        check_regular(f)
+    first = None
     for i in range(0, len(files), chunk):
-        yield np.stack([np.asarray(iio.imread(f))[..., :3] for f in files[i:i + chunk]])
+        block = [rgb(np.asarray(iio.imread(f))) for f in files[i:i + chunk]]
+        first = first or (files[0].name, block[0].shape)
+        for f, frame in zip(files[i:i + chunk], block):
+            if frame.shape != first[1]:
+                raise ValueError(f"Frames of {folder} differ in size: {first[0]} is {first[1][1]}x{first[1][0]}, "
+                                 f"{f.name} is {frame.shape[1]}x{frame.shape[0]}.")
+        yield np.stack(block)
 
 
 def _decode_error(path: Path, err: Exception) -> ValueError:
     first = str(err).strip().splitlines()
     return ValueError(f"Cannot decode {path}: {first[0] if first else type(err).__name__}.")
+
+
+def expected_frames(meta: dict) -> int | None:
+    """The frame count a container announces (duration x fps), when it announces one."""
+    duration, fps = meta.get("duration"), meta.get("fps")
+    if not duration or not fps or not np.isfinite(duration * fps):
+        return None
+    return int(round(duration * fps))
+
+
+def check_complete(path: Path, decoded: int, expected: int | None) -> None:
+    """A file that decodes to fewer frames than it announces is damaged (cut short): an error, not a score."""
+    if expected is not None and decoded < expected - 1:
+        raise ValueError(f"{path} decodes to {decoded} of the {expected} frames it announces; the file is "
+                         "truncated or damaged.")
 
 
 def _iter_ffmpeg(path: Path, chunk: int):
@@ -278,6 +332,7 @@ def _iter_ffmpeg(path: Path, chunk: int):
             yield np.stack(block)
         if count == 0:
             raise ValueError(f"{path} holds no frames.")
+        check_complete(path, count, expected_frames(meta))
     finally:
         reader.close()
 
@@ -294,5 +349,19 @@ def _iter_decord(path: Path, chunk: int):
     height, width = reader[0].shape[:2]
     chunk = frames_per_chunk(height, width, chunk)
     reader.seek(0)
+    check_complete(path, len(reader), ffmpeg_expected_frames(path))
     for i in range(0, len(reader), chunk):
         yield reader.get_batch(list(range(i, min(i + chunk, len(reader))))).asnumpy()
+
+
+def ffmpeg_expected_frames(path: Path) -> int | None:
+    """The announced frame count as ffmpeg reads the header (so both decoders judge a file alike)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    try:
+        return expected_frames(next(reader))
+    except Exception:  # noqa: BLE001  (unreadable header: decord's own error will say so)
+        return None
+    finally:
+        reader.close()

@@ -64,8 +64,10 @@ def test_batched_sweep_equals_one_by_one(config_path, tmp_path):
     batched_path = tmp_path / "batched.yaml"
     batched_path.write_text(yaml.safe_dump(config))
     assert cli.main(["sweep", str(batched_path), "--out", str(tmp_path / "four")]) == 0
-    a, b = read_manifest(one), read_manifest(tmp_path / "four")
-    assert [r["id"] for r in a] == [r["id"] for r in b]
+    key = lambda r: (r["prompt"], r["seed"], json.dumps(r["method"], sort_keys=True))  # noqa: E731
+    a, b = sorted(read_manifest(one), key=key), sorted(read_manifest(tmp_path / "four"), key=key)
+    assert [key(r) for r in a] == [key(r) for r in b]
+    assert {r["setting"]["batch"] for r in a} == {1} and {r["setting"]["batch"] for r in b} == {4}  # batch is in the id
     for x, y in zip(a, b):
         assert {k: x[k] for k in x if k.startswith("prompt_")} == {k: y[k] for k in y if k.startswith("prompt_")}
         assert x["flicker"] == pytest.approx(y["flicker"], abs=1e-3)

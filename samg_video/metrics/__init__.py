@@ -40,11 +40,12 @@ def _make(names, lpips_net: str, clip_model: str | None = None, prompt: str | No
     return [special.get(n, METRICS[n])() for n in names]
 
 
-def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int, decoder: str = "ffmpeg") -> int:
+def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int, decoder: str = "ffmpeg",
+            value_range=None) -> int:
     from ..io import iter_frames
 
     previous, count = None, 0
-    for block in iter_frames(source, chunk, decoder):
+    for block in iter_frames(source, chunk, decoder, value_range):
         for frame in block:
             for m in accumulators:
                 m.frame(frame)
@@ -58,8 +59,12 @@ def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int
 
 def compute(video, metrics: list[str] | None = None, reference=None, flow_backend: str = "dis",
             raft_weights: str | None = None, flow_downscale: int = 1, lpips_net: str = "alex",
-            chunk: int = 32, decoder: str = "ffmpeg", clip_model: str | None = None, prompt: str | None = None) -> dict:
+            chunk: int = 32, decoder: str = "ffmpeg", clip_model: str | None = None, prompt: str | None = None,
+            value_range: tuple[float, float] | None = None) -> dict:
     """Metrics of one clip (array, tensor or path) as a flat dict; `reference` adds TecoGAN's tLP.
+
+    Arrays are uint8 in [0, 255] or floats in [0, 1]; anything else is refused with the range
+    found unless `value_range=(low, high)` says what the values mean (e.g. (-1, 1)).
 
     Files stream in chunks of at most `chunk` frames through `decoder` ("ffmpeg" or
     "decord", see `samg_video.io.iter_frames`). `clip_model` (a folder or cached repo id)
@@ -68,7 +73,7 @@ def compute(video, metrics: list[str] | None = None, reference=None, flow_backen
     names = list(metrics or DEFAULT + (["clip_score"] if clip_model else []))
     accumulators = _make(names, lpips_net, clip_model, prompt)
     options = FlowOptions(flow_backend, raft_weights, flow_downscale)
-    frames = _stream(video, accumulators, options, chunk, decoder)
+    frames = _stream(video, accumulators, options, chunk, decoder, value_range)
     result: dict = {"frames": frames}
     for m in accumulators:
         result.update(m.result())
@@ -80,6 +85,6 @@ def compute(video, metrics: list[str] | None = None, reference=None, flow_backen
         ours = next((m for m in accumulators if isinstance(m, LPIPSTemporal)), None)
         if ours is None:
             ours = LPIPSTemporal(lpips_net)
-            _stream(video, [ours], options, chunk, decoder)
+            _stream(video, [ours], options, chunk, decoder, value_range)
         result["tlp"] = tlp(ours.distances(), ref.distances())
     return result

@@ -128,6 +128,10 @@ class GuidanceHandle:
     """A method applied to a pipeline; `.remove()` (or leaving the `with` block) restores it."""
 
     def __init__(self, pipe, method: Guidance, adapter: Adapter, callback: Callable[[StepInfo], None] | None):
+        held = getattr(pipe, "_samg_video_handle", None)
+        if held is not None and held.active:
+            raise ValueError(f"{type(pipe).__name__} is already guided by {held.method.name!r} (samg_video.apply); "
+                             "remove that handle (or leave its `with` block) before applying another method.")
         self.pipe, self.method, self.adapter, self.callback = pipe, method, adapter, callback
         self.calls = 0  # denoiser calls seen
         self.step = 0  # guided steps in the current run
@@ -142,6 +146,7 @@ class GuidanceHandle:
         self._hooks = [m.register_forward_hook(self._after_forward, with_kwargs=True)
                        for m in modules if m is not None]
         self.active = True
+        pipe._samg_video_handle = self
 
     def _set_timesteps(self, *args, **kwargs):
         self._orig_set_timesteps(*args, **kwargs)
@@ -156,8 +161,15 @@ class GuidanceHandle:
             "call it with guidance_scale > 1 (true_cfg_scale > 1 and a negative_prompt for HunyuanVideo); "
             "the applied method sets the actual strength.")
 
+    def _cfg_off(self) -> bool:
+        """The pipeline says it is not running CFG (its own do_classifier_free_guidance flag, where it has one)."""
+        flag = getattr(type(self.pipe), "do_classifier_free_guidance", None)
+        return isinstance(flag, property) and not self.pipe.do_classifier_free_guidance
+
     def _after_forward(self, module, args, kwargs, output):
         self.calls += 1
+        if self._cfg_off():  # before the latents check, which two equal prompts without CFG would pass
+            raise self._no_cfg_error()
         if self.adapter.calls == "two":
             return self._two_call(args, kwargs, output)
         sample = call_input(args, kwargs)
@@ -217,6 +229,8 @@ class GuidanceHandle:
         else:
             del self._scheduler.set_timesteps
         self.active = False
+        if getattr(self.pipe, "_samg_video_handle", None) is self:
+            del self.pipe._samg_video_handle
 
     def __enter__(self) -> "GuidanceHandle":
         return self

@@ -1,0 +1,357 @@
+"""Bad input gets one clear line and exit code 2, never a traceback, and loses nothing."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from samg_video import cli, guidance, io, metrics
+from samg_video.sweep import read_manifest
+
+PROMPT = "a red circle moving left"
+
+
+def one_line_error(capsys, rc, *fragments):
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+# --- guidance configs ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,params,match", [
+    ("samg", {"w_min": [1]}, "w_min must be a number"),
+    ("samg", {"w_min": math.nan}, "w_min must be finite"),
+    ("samg", {"w_min": True}, "w_min must be a number"),
+    ("samg", {"spatial_sigma": math.inf}, "spatial_sigma must be finite"),
+    ("samg", {"quantiles": 5}, "quantiles must be a pair"),
+    ("samg", {"normalize": 3}, "normalize must be text"),
+    ("cfg", {"scale": "7.5"}, "scale must be a number"),
+    ("apg", {"eta": -3}, "eta must be >= 0"),
+    ("cfg_zero_star", {"zero_init_steps": 1.5}, "zero_init_steps must be an integer"),
+])
+def test_bad_parameters_are_refused_at_creation(name, params, match):
+    with pytest.raises(ValueError, match=match):
+        guidance.create(name, **params)
+
+
+@pytest.mark.parametrize("params", [{"bound": 1.0}, {"quantiles": (0.01, 0.99)}, {}])
+def test_empty_batch_is_a_clear_error(params):
+    empty = torch.zeros(0, 4, 2, 3, 3)
+    with pytest.raises(ValueError, match="batch size 0"):
+        guidance.create("samg", **params)(empty, empty, step=0, num_steps=2)
+
+
+def test_float16_overflow_is_caught():
+    u = torch.full((1, 2, 1, 2, 2), 1000.0, dtype=torch.float16)
+    c = torch.full((1, 2, 1, 2, 2), 30000.0, dtype=torch.float16)  # u + 9 (c - u) ~ 2.6e5 > 65504
+    with pytest.raises(ValueError, match="overflowed to NaN or Inf|exceeds the range of torch.float16"):
+        guidance.create("cfg", scale=9.0)(u, c, step=0, num_steps=1)
+    guidance.create("cfg", scale=9.0)(u, c, step=0, num_steps=1, dtype=torch.float32)  # float32 holds it
+    # rescale combines in float32 and would overflow only in the final cast to float16
+    with pytest.raises(ValueError, match="exceeds the range of torch.float16"):
+        guidance.create("rescale", scale=9.0, phi=0.0)(u, c, step=0, num_steps=1)
+
+
+# --- pipelines -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo_pipe():
+    from samg_video.demo.closed_form import closed_form_pipeline
+
+    return closed_form_pipeline()
+
+
+def test_a_pipeline_takes_one_method_at_a_time(demo_pipe):
+    from samg_video.pipelines import apply
+
+    with apply(demo_pipe, "samg"):
+        with pytest.raises(ValueError, match="already guided by 'samg'"):
+            apply(demo_pipe, "cfg", scale=3.0)
+    with apply(demo_pipe, "cfg", scale=3.0) as handle:  # free again after removal
+        assert handle.active
+    assert "set_timesteps" not in vars(demo_pipe.scheduler)
+
+
+def test_two_equal_prompts_without_cfg_are_not_mistaken_for_cfg(demo_pipe):
+    """guidance_scale 1 with two identical prompts and latents gives two equal halves; the
+    pipeline's own flag says CFG is off, so the hook refuses instead of blending them."""
+    from samg_video.pipelines import apply
+
+    latents = torch.randn(1, 3, 4, 32, 32).repeat(2, 1, 1, 1, 1)
+    with apply(demo_pipe, "samg"):
+        with pytest.raises(ValueError, match="not running classifier-free guidance"):
+            demo_pipe([PROMPT, PROMPT], latents=latents, num_frames=4, num_inference_steps=2, guidance_scale=1.0,
+                      progress=False)
+
+
+# --- metrics and video input ---------------------------------------------------------------
+
+def test_value_range_is_enforced_and_explicit():
+    rng = np.random.default_rng(0)
+    clip8 = rng.integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+    base = metrics.compute(clip8, metrics=["flicker"])["flicker"]
+    for bad, found in ((clip8.astype(np.float32), "[0, 255]"), (clip8.astype(np.int64), "int64"),
+                       (clip8.astype(np.float32) / 127.5 - 1, "[-1, ")):
+        with pytest.raises(ValueError, match="Frames must be uint8, or floats in"):
+            metrics.compute(bad, metrics=["flicker"])
+        try:
+            metrics.compute(bad, metrics=["flicker"])
+        except ValueError as err:
+            assert found in str(err)
+    assert metrics.compute(clip8.astype(np.float32), metrics=["flicker"], value_range=(0, 255))["flicker"] == base
+    signed = clip8.astype(np.float64) / 127.5 - 1
+    assert metrics.compute(signed, metrics=["flicker"], value_range=(-1, 1))["flicker"] == pytest.approx(base, abs=1e-9)
+
+
+def test_frame_folders_grey_mixed_and_not_regular(tmp_path):
+    import imageio.v3 as iio
+
+    grey = tmp_path / "grey"
+    grey.mkdir()
+    for i in range(3):
+        iio.imwrite(grey / f"f{i}.png", np.full((12, 14), 40 * i, np.uint8))
+    frames = io.read_video(grey)
+    assert frames.shape == (3, 12, 14, 3) and (frames[2] == 80).all()
+    assert metrics.compute(grey, metrics=["flicker", "saturation"])["frames"] == 3
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    iio.imwrite(mixed / "a.png", np.zeros((12, 14, 3), np.uint8))
+    iio.imwrite(mixed / "b.png", np.zeros((10, 14, 3), np.uint8))
+    with pytest.raises(ValueError, match="a.png is 14x12, b.png is 14x10"):
+        metrics.compute(mixed)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file"):
+        io.read_video(fifo)
+    (tmp_path / "withfifo").mkdir()
+    iio.imwrite(tmp_path / "withfifo" / "a.png", np.zeros((12, 14, 3), np.uint8))
+    os.mkfifo(tmp_path / "withfifo" / "b.png")
+    with pytest.raises(ValueError, match="b.png is not a regular file"):
+        metrics.compute(tmp_path / "withfifo")
+
+
+@pytest.mark.parametrize("ext", ["avi", "webm"])
+@pytest.mark.parametrize("decoder", ["ffmpeg", "decord"])
+def test_truncated_video_is_an_error_not_a_score(ext, decoder, tmp_path):
+    clip = np.random.default_rng(0).random((48, 32, 32, 3)).astype(np.float32)
+    whole = io.write_video(clip, tmp_path / f"whole.{ext}", fps=8)
+    assert metrics.compute(whole, metrics=["flicker"], decoder=decoder)["frames"] == 48
+    data = whole.read_bytes()
+    cut = tmp_path / f"cut.{ext}"
+    cut.write_bytes(data[:len(data) // 3])
+    with pytest.raises(ValueError, match="truncated or damaged"):
+        metrics.compute(cut, metrics=["flicker"], decoder=decoder)
+
+
+def test_eval_records_a_bad_file_and_exits_1(tmp_path, capsys):
+    good = io.write_video(np.zeros((4, 16, 16, 3), np.float32), tmp_path / "good.gif")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    assert cli.main(["eval", str(good), str(bad), "--metrics", "flicker", "--json", str(tmp_path / "r.json")]) == 1
+    rows = json.loads((tmp_path / "r.json").read_text())["videos"]
+    assert "flicker" in rows[0] and "Cannot decode" in rows[1]["error"]
+
+
+def test_eval_checks_its_outputs_before_the_work(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "evaluate_paths", lambda *a, **k: pytest.fail("evaluated before checking outputs"))
+    (tmp_path / "file").write_text("x")
+    rc = cli.main(["eval", "whatever.mp4", "--json", str(tmp_path / "file" / "r.json")])
+    one_line_error(capsys, rc, "is not a writable folder")
+
+
+# --- generate --------------------------------------------------------------------------------
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Fail the test if a command gets as far as loading a model."""
+    import samg_video.generate as generate
+
+    monkeypatch.setattr(generate, "load_target", lambda *a, **k: pytest.fail("loaded a model before checking"))
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["--steps", "0"], "--steps must be at least 1"),
+    (["--steps", "-1"], "--steps must be at least 1"),
+    (["--steps", "1001"], "--steps must be at most 1000"),
+    (["--frames", "0"], "--frames must be at least 1"),
+    (["--frames", "-3"], "--frames must be at least 1"),
+    (["--fps", "0"], "--fps must be at least 1"),
+    (["--method", "cfg", "--config", "configs/guidance/samg.yaml"], "disagree"),
+    (["--format", "gif"], "--format gif does not match"),
+    (["--format", "png"], "--format png does not match"),
+    (["--save-scale-field", "{out}"], "same file"),
+    (["--set", "w_min=abc"], "w_min must be a number"),
+    (["--set", "quantiles=5"], "quantiles must be a pair"),
+    (["--set", "w_min=true"], "w_min must be a number"),
+    (["--w-min", "nan"], "w_min must be finite"),
+    (["--config", "configs"], "is not a file"),
+    (["--config", "{bad_yaml}"], "is not valid YAML"),
+])
+def test_generate_refuses_bad_input_before_loading(argv, fragment, tmp_path, capsys, no_model, repo_root,
+                                                   monkeypatch):
+    monkeypatch.chdir(repo_root)
+    out = tmp_path / "x.mp4"
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("method: [samg\n")
+    argv = [a.format(out=out, bad_yaml=bad_yaml) for a in argv]
+    rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(out), *argv])
+    one_line_error(capsys, rc, fragment)
+    assert not out.exists()
+
+
+def test_unwritable_output_fails_before_loading(tmp_path, capsys, no_model):
+    (tmp_path / "file").write_text("x")
+    rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "file" / "x.mp4")])
+    one_line_error(capsys, rc, "is not a writable folder")
+
+
+def test_set_reads_numbers_yaml_would_leave_as_text(tmp_path, capsys):
+    rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "x.gif"), "--steps", "2", "--method", "samg",
+                   "--set", "bound=1e-3"])
+    assert rc == 0, capsys.readouterr().err
+    assert "'bound': 0.001" in capsys.readouterr().out
+
+
+def test_unknown_word_is_reported_before_heavy_imports(repo_root):
+    code = ("import sys; from samg_video import cli; "
+            "rc = cli.main(['generate', '--prompt', 'a purple circle moving left', '--out', 'x.mp4']); "
+            "print(rc, 'diffusers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo_root, timeout=120)
+    assert done.stdout.split() == ["2", "False"], done.stdout + done.stderr
+    assert "Unknown word 'purple'" in done.stderr
+
+
+def test_a_prompt_longer_than_the_tokenizer_gets_a_note(tmp_path, capsys):
+    prompt = "a red circle moving left and a blue square moving up and a green triangle standing still"
+    assert cli.main(["generate", "--prompt", prompt, "--out", str(tmp_path / "x.gif"), "--steps", "2"]) == 0
+    assert "tokens long but tokenizer keeps 16" in capsys.readouterr().out
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(ValueError, match="--steps must be at least 1"):
+        cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "x.mp4"), "--steps", "0", "--debug"])
+
+
+# --- sweeps ----------------------------------------------------------------------------------
+
+def sweep_config(tmp_path, **extra) -> str:
+    config = {"prompts": [PROMPT, "a green triangle moving up"], "seeds": [0], "steps": 2, "lpips": False,
+              "methods": ["cfg:2", "samg:1-3"], **extra}
+    path = tmp_path / f"sweep{len(extra)}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def test_rerun_with_other_settings_stops_unless_forced(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    assert cli.main(["sweep", sweep_config(tmp_path), "--out", run]) == 0
+    capsys.readouterr()
+    rc = cli.main(["sweep", sweep_config(tmp_path), "--out", run, "--steps", "3"])
+    one_line_error(capsys, rc, "holds a sweep with other settings (steps 2 -> 3)", "--force")
+    assert cli.main(["sweep", sweep_config(tmp_path), "--out", run, "--steps", "3", "--force"]) == 0
+    rows = read_manifest(run)
+    assert sorted(r["setting"]["steps"] for r in rows) == [2, 2, 2, 2, 3, 3, 3, 3]
+    assert cli.main(["report", run]) == 0
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "4 items recorded of 4 planned" in md and "4 items of other settings" in md
+
+
+def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    import socket
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / "manifest.rank0.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
+                                                             "since": "2026-01-01 00:00:00"}))
+        rc = cli.main(["sweep", sweep_config(tmp_path), "--out", str(run)])
+        one_line_error(capsys, rc, f"is being written by process {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert cli.main(["sweep", sweep_config(tmp_path), "--out", str(run)]) == 0  # the dead holder's lock is taken over
+    assert not (run / "manifest.rank0.lock").exists() and len(read_manifest(run)) == 4
+
+
+def test_junk_manifest_lines_are_ignored_and_compacted(tmp_path):
+    run = tmp_path / "run"
+    assert cli.main(["sweep", sweep_config(tmp_path), "--out", str(run)]) == 0
+    shard = run / "manifest.rank0.jsonl"
+    good = shard.read_text()
+    shard.write_text(good + '{"foo": 1}\n[1, 2]\nnull\n{"id": "x"}\n' + good.splitlines()[0][:30])
+    assert len(read_manifest(run)) == 4
+    assert cli.main(["report", str(run)]) == 0
+    assert cli.main(["sweep", sweep_config(tmp_path), "--out", str(run)]) == 0  # resume compacts the shard
+    assert shard.read_text() == good
+
+
+def test_failed_items_keep_the_exit_code_at_1(tmp_path, capsys):
+    path = sweep_config(tmp_path, prompts=[PROMPT, "a purple blob"])
+    run = str(tmp_path / "run")
+    assert cli.main(["sweep", path, "--out", run]) == 1
+    assert cli.main(["sweep", path, "--out", run]) == 1  # nothing new ran, but failed items remain
+    assert "recorded as failed earlier" in capsys.readouterr().out
+    assert cli.main(["report", run]) == 0
+    summary = (tmp_path / "run" / "summary.json").read_text()
+    json.loads(summary, parse_constant=lambda c: pytest.fail(f"{c} in summary.json"))
+    assert json.loads(summary)["failed"] == 2
+
+
+def test_partial_sweep_report_says_what_is_missing(tmp_path):
+    run = tmp_path / "run"
+    assert cli.main(["sweep", sweep_config(tmp_path), "--out", str(run)]) == 0
+    shard = run / "manifest.rank0.jsonl"
+    shard.write_text("".join(shard.read_text().splitlines(keepends=True)[:2]))
+    assert cli.main(["report", str(run)]) == 0
+    assert "2 items recorded of 4 planned" in (run / "report.md").read_text()
+
+
+def test_killed_anywhere_the_sweep_resumes_to_the_same_result(tmp_path, repo_root):
+    """Fault injection: the process is ended (os._exit, as by a kill) at a fault point: mid
+    manifest line, between a clip's temporary file and its rename, between heatmap and clip;
+    each time the same command resumes. After 20+ kills the manifest and clips equal an
+    uninterrupted run's."""
+    config = sweep_config(tmp_path, prompts=[PROMPT, "a green triangle moving up", "a blue square moving down",
+                                             "a yellow circle standing still"])
+    env = dict(os.environ, PYTHONPATH=str(repo_root))
+    sweep = [sys.executable, "-m", "samg_video.cli", "sweep", config, "--out"]
+
+    def run(folder, fault=None):
+        extra = {"SAMG_VIDEO_FAULT_AT": str(fault)} if fault else {}
+        return subprocess.run(sweep + [str(folder)], env={**env, **extra}, capture_output=True, text=True,
+                              timeout=300).returncode
+
+    assert run(tmp_path / "whole") == 0
+    rng = np.random.default_rng(0)
+    kills = 0
+    for _ in range(60):
+        rc = run(tmp_path / "killed", fault=int(rng.integers(1, 4)))
+        if rc == 0:
+            if kills >= 20:
+                break
+            (tmp_path / "killed" / "manifest.rank0.jsonl").unlink()  # start over for more kill points
+            for clip in (tmp_path / "killed" / "clips").glob("*"):
+                clip.unlink()
+            continue
+        assert rc == 137
+        kills += 1
+    assert kills >= 20
+    assert run(tmp_path / "killed") == 0
+    whole, killed = read_manifest(tmp_path / "whole"), read_manifest(tmp_path / "killed")
+    assert whole == killed
+    names = sorted(p.name for p in (tmp_path / "whole" / "clips").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "killed" / "clips").iterdir())  # no temporaries left
+    for name in names:
+        assert (tmp_path / "whole" / "clips" / name).read_bytes() == (tmp_path / "killed" / "clips" / name).read_bytes()
