@@ -134,10 +134,11 @@ def method_configs(config: dict) -> list[dict]:
 
 
 def items_of(config: dict) -> list[Item]:
-    """All items, in a fixed order (method, prompt, seed)."""
+    """All distinct items, in a fixed order (method, prompt, seed); a prompt listed twice runs once."""
     setting = setting_of(config)
-    return [Item(p, int(s), m, setting, tags) for m in method_configs(config)
-            for p, tags in sweep_prompts(config) for s in config["seeds"]]
+    items = [Item(p, int(s), m, setting, tags) for m in method_configs(config)
+             for p, tags in sweep_prompts(config) for s in config["seeds"]]
+    return list({it.id: it for it in reversed(items)}.values())[::-1]
 
 
 def done_ids(run_dir: Path, retry_failed: bool = False) -> set[str]:
