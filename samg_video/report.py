@@ -40,7 +40,7 @@ FIELD = [("field_mean", "mean", False), ("field_spread", "spread", False), ("fie
 TABLES = [("Alignment", ALIGNMENT), ("Quality", QUALITY), ("Scale field", FIELD)]
 PAIRED = ["clip_score", "prompt_correct", "warp_error", "flicker", "lpips_temporal", "clipped_high", "out_of_range",
           "field_change", "motion"]
-PLOTS = [("warp_error", "warp error"), ("flicker", "flicker (higher = steadier)"),
+PLOTS = [("warp_error", "warp error"), ("out_of_range", "latents out of range"), ("flicker", "flicker (higher = steadier)"),
          ("lpips_temporal", "LPIPS temporal"), ("clipped_high", "clipped pixels")]
 
 

@@ -337,7 +337,7 @@ def test_killed_anywhere_the_sweep_resumes_to_the_same_result(tmp_path, repo_roo
     rng = np.random.default_rng(0)
     kills = 0
     for _ in range(60):
-        rc = run(tmp_path / "killed", fault=int(rng.integers(1, 4)))
+        rc = run(tmp_path / "killed", fault=int(rng.integers(1, 7)))  # an item has 2 (cfg) or 3 (samg) points
         if rc == 0:
             if kills >= 20:
                 break
