@@ -19,12 +19,8 @@ SHORTCUTS = {  # flag -> guidance parameter
 }
 
 
-def model_card(name: str) -> dict:
-    """The bundled model's card or a registry card."""
-    if name == "demo":
-        from .demo import load_card
-
-        return load_card()
+def registry_card(name: str) -> dict:
+    """The model card of `name` ('demo' is the bundled model's card in the same registry)."""
     from .pipelines.registry import card
 
     return card(name)
@@ -153,7 +149,7 @@ def cmd_generate(args) -> int:
     if field_out is not None:
         io.check_output(field_out)
     check_outputs(args.out, field_out)
-    method = guidance_from_args(args, model_card(args.model))
+    method = guidance_from_args(args, registry_card(args.model))
     if args.save_scale_field is not None and method.name != "samg":
         raise ValueError(f"--save-scale-field needs a method with a scale field (samg), not {method.name!r}.")
     import numpy as np
@@ -254,7 +250,7 @@ def cmd_compare(args) -> int:
     demo = args.model == "demo"
     if demo:
         parse_prompt(args.prompt)
-    card = model_card(args.model)
+    card = registry_card(args.model)
     methods = [parse_spec(s, card) for s in args.methods]
     if args.clip_model:
         from .metrics.clip_score import load_clip

@@ -88,7 +88,8 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
 
 
 def model_card(config: dict) -> dict:
-    from .cli import model_card as card
+    """The card of the sweep's model (`model`, default the bundled one)."""
+    from .pipelines.registry import card
 
     return card(config.get("model", "demo"))
 

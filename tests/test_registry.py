@@ -83,7 +83,7 @@ def test_device_errors_are_one_sentence(tmp_path, capsys):
     ("wan2.1-t2v-1.3b", "samg", {"w_min": 3.3, "w_max": 8.0, "temporal_sigma": 1.0}),
 ])
 def test_unspecified_scales_come_from_the_card(model, spec, expected):
-    method = parse_spec(spec, cli.model_card(model)).to_dict()
+    method = parse_spec(spec, cli.registry_card(model)).to_dict()
     assert {k: method[k] for k in expected if k != "method"} == {k: v for k, v in expected.items() if k != "method"}
 
 
