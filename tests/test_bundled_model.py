@@ -296,3 +296,12 @@ def test_flush_denormals_is_scoped():
     with flush_denormals():
         assert (tiny * 1.0).item() == 0.0
     assert (tiny * 1.0).item() != 0.0
+
+
+def test_shipped_weights_match_their_recorded_version():
+    import hashlib
+
+    record = json.loads((DEFAULT_MODEL_DIR / "training.json").read_text())
+    assert record["version"] == load_card()["version"]
+    for name, digest in record["sha256"].items():
+        assert hashlib.sha256((DEFAULT_MODEL_DIR / name).read_bytes()).hexdigest() == digest, name

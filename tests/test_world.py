@@ -32,7 +32,7 @@ def test_scorer_is_near_chance_on_mismatched_prompts():
 @pytest.mark.parametrize("shape", world.SHAPES)
 def test_scorer_counts_a_duplicated_object(shape):
     """Two blobs of one colour for "a <colour> <shape>": each blob has the prompted shape and
-    motion, but the count is wrong, so the prompt is not met (the failure of the session-5
+    motion, but the count is wrong, so the prompt is not met (the failure of the v6
     model on a fifth of its single-object clips)."""
     rng = np.random.default_rng(5)
     twins = world.place_all([("red", shape, "up"), ("blue", shape, "up")], rng)

@@ -23,21 +23,27 @@ def round_to(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def guided_line(pred_uncond: torch.Tensor, delta: torch.Tensor, scale: float | torch.Tensor,
-                dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                dtype: torch.dtype = torch.float32, overwrite: bool = False) -> torch.Tensor:
     """u + w d with d = c - u given, each operation rounded to `dtype` (see module docstring).
 
     pred_uncond, delta: float32 (B, C, F, H, W); scale: a number or a field broadcastable to them.
-    Returns float32 values representable in `dtype`.
+    Returns float32 values representable in `dtype`. With `overwrite` the result is written
+    over `delta` (the caller's own temporary): no latent-sized allocation, same values.
     """
-    delta = round_to(delta, dtype)
-    step = round_to(delta * scale, dtype)
-    return round_to(pred_uncond + step, dtype)
+    out = delta if overwrite else torch.empty_like(delta)
+    torch.mul(round_to(delta, dtype), scale, out=out)
+    if dtype != out.dtype:
+        out.copy_(round_to(out, dtype))
+    torch.add(pred_uncond, out, out=out)
+    if dtype != out.dtype:
+        out.copy_(round_to(out, dtype))
+    return out
 
 
 def cfg_combine(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scale: float | torch.Tensor,
                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """u + w (c - u); `scale` is a scalar or a field broadcastable to the predictions."""
-    return guided_line(pred_uncond, pred_cond - pred_uncond, scale, dtype)
+    return guided_line(pred_uncond, pred_cond - pred_uncond, scale, dtype, overwrite=True)
 
 
 @register("cfg")

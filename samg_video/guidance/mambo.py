@@ -31,4 +31,4 @@ class Mambo(Guidance):
         ratio = torch.linalg.vector_norm(delta, dim=dims, keepdim=True) / \
             torch.linalg.vector_norm(pred_uncond, dim=dims, keepdim=True).clamp_min(1e-8)
         scale = 1 + (self.scale - 1) * torch.exp(-self.alpha * ratio)
-        return guided_line(pred_uncond, delta, scale, ctx.dtype), state
+        return guided_line(pred_uncond, delta, scale, ctx.dtype, overwrite=True), state

@@ -156,10 +156,11 @@ class SAMG(Guidance):
         if not in_interval(ctx.progress, self.interval):
             if self.outside == "none":
                 return pred_cond.clone(), state
-            return guided_line(pred_uncond, pred_cond - pred_uncond, self.w_max, ctx.dtype), state
+            return guided_line(pred_uncond, pred_cond - pred_uncond, self.w_max, ctx.dtype, overwrite=True), state
         delta = pred_cond - pred_uncond
         scale, ema = self.field_from(pred_uncond, pred_cond, delta, state.ema)
-        return guided_line(pred_uncond, delta, scale, ctx.dtype), SAMGState(ema=ema, scale_field=scale)
+        # written over d, our own temporary: one latent-sized allocation per call
+        return guided_line(pred_uncond, delta, scale, ctx.dtype, overwrite=True), SAMGState(ema=ema, scale_field=scale)
 
     def finite_witness(self, out: torch.Tensor, state: SAMGState) -> torch.Tensor:
         """The field of this step: any NaN / Inf in either prediction reaches d, its energy and W,
