@@ -27,7 +27,7 @@ def run(method, u, c, steps=3, layout="BCFHW"):
 
 
 def reference_samg(u, c, w_min, w_max):
-    """REFERENCE.md section 1, written independently, BCFHW, per-clip min-max."""
+    """The paper's SAMG formula, written independently, BCFHW, per-clip min-max."""
     d = c - u
     e = (d ** 2).mean(dim=1, keepdim=True)
     flat = e.flatten(1)

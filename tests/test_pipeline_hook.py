@@ -58,7 +58,7 @@ def test_equal_scales_reproduce_pipeline_cfg(which, request):
 
 
 def reference_loop(pipe, w_min, w_max, steps=6, seed=0, frames=4):
-    """Independent sampler: the pipeline's loop re-written with REFERENCE.md's SAMG formula inline."""
+    """Independent sampler: the pipeline's loop re-written with the paper's SAMG formula inline."""
     states, mask = pipe.encode_prompt(["", PROMPT])
     latents = torch.randn((1, 3, frames, 32, 32), generator=torch.Generator().manual_seed(seed))
     sched = DDIMScheduler.from_config(pipe.scheduler.config)
