@@ -65,12 +65,18 @@ def field_diagnostics(fields: list, clip: np.ndarray, masks: np.ndarray | None =
     out = {k: (float(np.mean([d[k] for d in per_step])) if per_step[0][k] is not None else None)
            for k in per_step[0]}
     index = latent_frame_index(len(steps[0]), len(clip))
-    resized = [resize_field(f, *clip.shape[1:3]) for f in steps]
     flows = pair_flows(clip[index]) if len(index) > 1 else []
-    out["field_change_warped"] = float(np.mean([warped_change(r, flows) for r in resized])) if flows else None
-    if masks is not None:
-        objects = masks[index]
-        if objects.any() and (~objects).any():
-            out["field_object"] = float(np.mean([r[objects].mean() for r in resized]))
-            out["field_background"] = float(np.mean([r[~objects].mean() for r in resized]))
+    objects = masks[index] if masks is not None else None
+    split = objects is not None and objects.any() and (~objects).any()
+    warped, on_objects, on_background = [], [], []
+    for field in steps:  # one step's field at the clip's size at a time: memory stays one clip-sized field
+        resized = resize_field(field, *clip.shape[1:3])
+        if flows:
+            warped.append(warped_change(resized, flows))
+        if split:
+            on_objects.append(resized[objects].mean())
+            on_background.append(resized[~objects].mean())
+    out["field_change_warped"] = float(np.mean(warped)) if warped else None
+    if split:
+        out["field_object"], out["field_background"] = float(np.mean(on_objects)), float(np.mean(on_background))
     return out
