@@ -165,9 +165,9 @@ def cmd_generate(args) -> int:
     out = io.write_video(result.clip, args.out, fps=fps, fmt=args.format, scale=scale)
     print(f"wrote {out} ({method.name}: {method.to_dict()}) in {time.perf_counter() - start:.1f} s")
     if args.save_scale_field is not None:
-        heat = viz.heatmap(result.mean_field(), method.w_min, method.w_max)
+        heat = viz.scale_map(result.mean_field(), method.w_min, method.w_max, scale)
         pair = viz.side_by_side([viz.label(io.upscale(io.to_uint8(result.clip), scale), "video"),
-                                 viz.label(io.upscale(heat, scale), f"scale {method.w_min:g} (dark) - {method.w_max:g}")])
+                                 viz.label(heat, "guidance scale")])
         print(f"wrote {io.write_video(np.ascontiguousarray(pair), field_out, fps=fps)}")
     if demo:
         report = score(result.clip, args.prompt)
@@ -267,8 +267,8 @@ def cmd_compare(args) -> int:
         table.append(row)
         column = viz.label(io.upscale(clip, scale), label(method.to_dict()))
         if result.fields:
-            heat = io.upscale(viz.heatmap(result.mean_field(), method.w_min, method.w_max), scale)
-            column = np.concatenate([column, heat], axis=1)
+            heat = viz.scale_map(result.mean_field(), method.w_min, method.w_max, scale)
+            column = viz.stacked(column, heat)
         columns.append(column)
     fps = args.fps or target.fps
     print(f"wrote {io.write_video(np.ascontiguousarray(viz.side_by_side(columns)), args.out, fps=fps)}")

@@ -304,12 +304,12 @@ def measure(generation, prompt: str, config: dict, demo: bool) -> dict:
 
 
 def heatmap_of(generation, method: dict, scale: int) -> np.ndarray | None:
-    from . import io, viz
+    from . import viz
 
     mean = generation.mean_field()
     if mean is None:
         return None
-    return io.upscale(viz.heatmap(mean, method["w_min"], method["w_max"]), scale)
+    return viz.scale_map(mean, method["w_min"], method["w_max"], scale)
 
 
 def evaluate_items(target, items: list[Item], config: dict) -> list[tuple[dict, np.ndarray, np.ndarray | None]]:

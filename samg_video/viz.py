@@ -14,6 +14,28 @@ def heatmap(field, vmin: float, vmax: float, cmap: str = "magma") -> np.ndarray:
     return (colormaps[cmap](normed)[..., :3] * 255).round().astype(np.uint8)
 
 
+def colorbar(height: int, vmin: float, vmax: float, width: int = 34, cmap: str = "magma") -> np.ndarray:
+    """A vertical colour bar (height, width, 3) uint8: vmax (bright) at the top, vmin at the bottom,
+    both written on it."""
+    import cv2
+
+    ramp = np.linspace(vmax, vmin, height, dtype=np.float32)[:, None].repeat(width // 2, axis=1)
+    bar = np.zeros((height, width, 3), np.uint8)
+    bar[:, :width // 2] = heatmap(ramp[None], vmin, vmax, cmap)[0]
+    for text, y in ((f"{vmax:g}", 10), (f"{vmin:g}", height - 3)):
+        cv2.putText(bar, text, (width // 2 + 1, y), cv2.FONT_HERSHEY_SIMPLEX, 0.3, (255, 255, 255), 1, cv2.LINE_AA)
+    return bar
+
+
+def scale_map(field, vmin: float, vmax: float, scale: int = 1) -> np.ndarray:
+    """A scale field (F, H, W) as heatmap frames upscaled by `scale`, with a colour bar on the right."""
+    heat = heatmap(field, vmin, vmax)
+    if scale > 1:
+        heat = heat.repeat(scale, axis=1).repeat(scale, axis=2)
+    bar = colorbar(heat.shape[1], vmin, vmax)
+    return np.concatenate([heat, np.broadcast_to(bar, (len(heat), *bar.shape))], axis=2)
+
+
 def label(frames: np.ndarray, text: str, height: int = 18) -> np.ndarray:
     """Add a black strip with `text` above every frame of (F, H, W, 3) uint8."""
     import cv2
@@ -23,6 +45,13 @@ def label(frames: np.ndarray, text: str, height: int = 18) -> np.ndarray:
     scale = min(0.45, 0.9 * w / max(1, 9 * len(text)))
     cv2.putText(strip, text, (3, height - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
     return np.concatenate([np.broadcast_to(strip, (f, height, w, 3)), frames], axis=1)
+
+
+def stacked(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
+    """Clips (F, H, W, 3) one above the other, the narrower padded with black on the right."""
+    width = max(top.shape[2], bottom.shape[2])
+    pad = lambda c: np.pad(c, ((0, 0), (0, 0), (0, width - c.shape[2]), (0, 0)))  # noqa: E731
+    return np.concatenate([pad(top), pad(bottom)], axis=1)
 
 
 def side_by_side(clips: list[np.ndarray], gap: int = 4) -> np.ndarray:

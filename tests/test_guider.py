@@ -139,3 +139,22 @@ def test_tokens_layout_errors():
     guider.set_state(step=0, num_inference_steps=2, timestep=torch.tensor(999))
     with pytest.raises(ValueError, match="holds 8 tokens"):
         guider.forward(torch.randn(1, 9, 4), torch.randn(1, 9, 4))
+
+
+def test_guider_parameters_are_samg_fields():
+    """Every SAMG config field is a guider parameter with the same default, except SAMG's own
+    interval / outside: in the guider, diffusers' start / stop is the one interval mechanism."""
+    import dataclasses
+    import inspect
+
+    params = inspect.signature(SAMGGuider.__init__).parameters
+    for f in dataclasses.fields(guidance.SAMG):
+        if f.name in ("interval", "outside"):
+            assert f.name not in params
+            continue
+        assert f.name in params, f.name
+        default = params[f.name].default
+        assert (tuple(default) if isinstance(default, (list, tuple)) else default) == f.default, f.name
+    guider = SAMGGuider(w_min=2.0, w_max=7.0, quantiles=(0.1, 0.9), bound=1.5, step_ema=0.3)
+    expected = guidance.create("samg", w_min=2.0, w_max=7.0, quantiles=(0.1, 0.9), bound=1.5, step_ema=0.3)
+    assert guider.method.to_dict() == expected.to_dict()

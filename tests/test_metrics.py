@@ -171,3 +171,15 @@ def test_chunks_are_bounded_in_bytes():
     assert io.frames_per_chunk(480, 720) == 32
     assert io.frames_per_chunk(720, 1280) * 720 * 1280 * 3 <= io.CHUNK_BYTES
     assert io.frames_per_chunk(4320, 7680) == 2  # never fewer than one pair
+
+
+def test_scale_map_has_a_colour_bar_from_w_min_to_w_max():
+    from samg_video import viz
+
+    field = np.stack([np.linspace(2.0, 6.0, 16, dtype=np.float32)[None].repeat(8, 0)] * 3)  # (3, 8, 16)
+    frames = viz.scale_map(field, 2.0, 6.0, scale=2)
+    assert frames.shape[:3] == (3, 16, 32 + 34) and frames.dtype == np.uint8
+    bar = frames[0, :, 32:32 + 17]
+    top, bottom = bar[1].astype(int).sum(), bar[-2].astype(int).sum()
+    assert top > bottom  # bright (w_max) at the top, dark (w_min) at the bottom
+    np.testing.assert_array_equal(frames[0, 0, 0], viz.heatmap(np.array([[[2.0]]]), 2.0, 6.0)[0, 0, 0])
