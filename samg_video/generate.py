@@ -130,7 +130,9 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
     with apply(target.pipe, method, callback=record):
         if target.demo:
-            shape = (1, 3, target.kwargs["num_frames"], 32, 32)
+            from .demo.world import SIZE
+
+            shape = (1, 3, target.kwargs["num_frames"], SIZE, SIZE)
             latents = torch.cat([target.pipe.initial_noise(shape, g) for g in generators])
             out = target.pipe(list(prompts), latents=latents, progress=False, **target.kwargs)
         else:
