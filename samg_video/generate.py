@@ -133,7 +133,7 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
             from .demo.world import SIZE
 
             shape = (1, 3, target.kwargs["num_frames"], SIZE, SIZE)
-            latents = torch.cat([target.pipe.initial_noise(shape, g) for g in generators])
+            latents = torch.cat([torch.randn(shape, generator=g) for g in generators])
             out = target.pipe(list(prompts), latents=latents, progress=False, **target.kwargs)
         else:
             out = target.pipe(list(prompts), generator=generators, **target.kwargs)

@@ -108,6 +108,21 @@ def write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+def write_image(path: str | Path, image: np.ndarray) -> Path:
+    """Write an (H, W, 3) uint8 image (PNG, JPEG, ... by suffix) atomically."""
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name(path, path.suffix)
+    try:
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def write_video(frames, path: str | Path, fps: int = 8, fmt: str | None = None, scale: int = 1) -> Path:
     """Write a clip; returns the path written (a folder for PNG frames)."""
     path = Path(path)

@@ -293,12 +293,10 @@ def measure(generation, prompt: str, config: dict, demo: bool) -> dict:
     row = metrics.compute(clip, metrics=names, clip_model=config.get("clip_model"), prompt=prompt)
     masks = None
     if demo:
-        from .demo.score import FOREGROUND, score, to_frames
+        from .demo.evaluate import object_masks, score_row
 
-        report = score(clip, prompt)
-        row.update({f"prompt_{k}": report[k] for k in ("color", "shape", "motion", "correct")},
-                   objects=prompt.count(" and ") + 1, out_of_range=generation.out_of_range)
-        masks = to_frames(clip).max(-1) > FOREGROUND
+        row.update(score_row(clip, prompt, generation.out_of_range))
+        masks = object_masks(clip)
     row.update(field_diagnostics([f[0, 0].numpy() for f in generation.fields], clip, masks))
     return row
 

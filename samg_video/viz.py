@@ -59,3 +59,14 @@ def side_by_side(clips: list[np.ndarray], gap: int = 4) -> np.ndarray:
     h = max(c.shape[1] for c in clips)
     padded = [np.pad(c, ((0, 0), (0, h - c.shape[1]), (0, gap), (0, 0))) for c in clips]
     return np.concatenate(padded, axis=2)[:, :, :-gap] if gap else np.concatenate(padded, axis=2)
+
+
+def contact_sheet(clips: np.ndarray, upscale: int = 1, gap: int = 2) -> np.ndarray:
+    """Clips (N, F, H, W, 3) uint8 -> one image, a row of F frames per clip with grey gaps,
+    upscaled by `upscale` (nearest neighbour): ((N (H + gap)) u, (F (W + gap)) u, 3) uint8."""
+    n, f, h, w, _ = clips.shape
+    out = np.full((n * (h + gap), f * (w + gap), 3), 64, dtype=np.uint8)
+    for i in range(n):
+        for t in range(f):
+            out[i * (h + gap):i * (h + gap) + h, t * (w + gap):t * (w + gap) + w] = clips[i, t]
+    return out.repeat(upscale, 0).repeat(upscale, 1)

@@ -25,9 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from samg_video import metrics  # noqa: E402
+from samg_video import metrics
 
 
 def moving_photo(frames: int, height: int, width: int, shift=(1.3, -0.6)):

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from samg_video import guidance  # noqa: E402
+from samg_video import guidance
 
 # transformer configs of the real repos (model cards / transformer/config.json), the study's clip sizes
 MODELS = {

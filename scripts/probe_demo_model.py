@@ -10,7 +10,7 @@
    noise seeds, CFG 3) and the mean velocity the exact scorer measures (pixels per
    frame, x right, y down). A model that binds the word moves left for "left", etc.;
    one that ignores it gives the same velocities for every word (same seeds).
-3. Moving frame: for a U-Net with `motion_align`, the velocity its head reads from
+3. Moving frame: the velocity the U-Net's head reads from
    each motion word's prompt (what the temporal layers compensate for).
 
 Runs in about a minute on a CPU core.
@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from samg_video.demo import load_pipeline  # noqa: E402
-from samg_video.demo.model import motion_word_velocities  # noqa: E402
-from samg_video.demo.score import detect  # noqa: E402
+from samg_video.demo import load_pipeline
+from samg_video.demo.model import motion_word_velocities
+from samg_video.demo.score import detect
 
 PAIRS = {  # (prompt a, prompt b): one word apart
     "colour red/blue": ("a red circle moving left", "a blue circle moving left"),
@@ -81,8 +79,7 @@ def main() -> None:
     for k, v in sep.items():
         print(f"  {k:22s} {v:.3f}")
     frame = motion_word_velocities(pipe.unet, pipe.text_encoder, pipe.tokenizer)
-    if frame is not None:
-        print("moving-frame velocity read from the prompt (px/frame):", frame)
+    print("moving-frame velocity read from the prompt (px/frame):", frame)
     resp = motion_response(pipe, args.clips)
     print("motion response (CFG 3, same seeds for every word):")
     for k, r in resp.items():

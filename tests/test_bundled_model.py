@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,84 +107,39 @@ def test_compare_bad_method_spec(spec, match):
         parse_spec(spec)
 
 
-def test_frame_correlated_noise():
-    """Unit variance everywhere, correlation `share` between frames; share 0 is torch.randn exactly."""
-    from samg_video.demo.model import frame_correlated_noise
-
-    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
-    assert torch.equal(frame_correlated_noise((2, 3, 4, 5, 5), 0.0, g()), torch.randn((2, 3, 4, 5, 5), generator=g()))
-    z = frame_correlated_noise((20000, 1, 3, 1, 1), 0.6, g())[:, 0, :, 0, 0]
-    assert z.var(0) == pytest.approx(torch.ones(3), abs=0.03)
-    corr = torch.corrcoef(z.T)
-    assert corr[0, 1] == pytest.approx(0.6, abs=0.03) and corr[1, 2] == pytest.approx(0.6, abs=0.03)
-    with pytest.raises(ValueError, match="share"):
-        frame_correlated_noise((1, 1, 2, 1, 1), 1.0)
-
-
-def test_temporal_attention_model_and_noise_prior(pipe):
-    """A U-Net with temporal attention keeps shapes and couples the frames: changing the first frame
-    changes the others' outputs; the pipeline draws its initial noise from the U-Net's prior."""
-    from samg_video.demo.model import TinyVideoUNet, frame_correlated_noise
-    from samg_video.demo.pipeline import DemoVideoPipeline
-
-    torch.manual_seed(0)
-    unet = TinyVideoUNet(channels=16, mult=2, temporal_attention=True, noise_frame_share=0.5)
-    for p in unet.parameters():  # zero-initialised output projections would hide the coupling
-        p.data.normal_(0, 0.1)
-    x, text = torch.randn(1, 3, 4, 8, 8), torch.randn(1, 5, 64)
-    out = unet(x, 10, text, return_dict=False)[0]
-    assert out.shape == x.shape
-    x2 = x.clone()
-    x2[:, :, 0] += 1
-    changed = (unet(x2, 10, text, return_dict=False)[0] - out).abs().amax(dim=(0, 1, 3, 4))
-    assert (changed[1:] > 1e-4).all()
-    p2 = DemoVideoPipeline(unet=unet, text_encoder=pipe.text_encoder, tokenizer=pipe.tokenizer, scheduler=pipe.scheduler)
-    noise = p2.initial_noise((1, 3, 4, 8, 8), torch.Generator().manual_seed(1))
-    assert torch.equal(noise, frame_correlated_noise((1, 3, 4, 8, 8), 0.5, torch.Generator().manual_seed(1)))
-
-
-def test_dynamic_depthwise3d_is_a_per_clip_shift():
-    """A one-hot kernel at offset (df, dy, dx) reads h[f + df, y + dy, x + dx] (zeros outside): checked
-    against slicing, with a different kernel for each clip of the batch."""
-    from samg_video.demo.model import dynamic_depthwise3d
-
-    torch.manual_seed(0)
-    b, f, c, h, w = 2, 4, 3, 5, 6
-    x = torch.randn(b * f, c, h, w)
-    offsets = [(0, 0, 0), (1, 0, -1)]  # clip 0: identity; clip 1: next frame, pixel to the left
-    kernel = torch.zeros(b, c, 3, 3, 3)
-    for i, (df, dy, dx) in enumerate(offsets):
-        kernel[i, :, df + 1, dy + 1, dx + 1] = 1.0
-    out = dynamic_depthwise3d(x, kernel.reshape(b, c * 27), f).reshape(b, f, c, h, w)
-    v = x.reshape(b, f, c, h, w)
-    assert torch.equal(out[0], v[0])
-    want = torch.zeros_like(v[1])
-    want[:-1, :, :, 1:] = v[1, 1:, :, :, :-1]  # out[f, y, x] = v[f + 1, y, x - 1]
-    assert torch.allclose(out[1], want, atol=1e-6)
-
-
-def test_dynamic_temporal_model_reads_the_prompt_in_its_temporal_kernel():
-    """With temporal="dynamic-fine" and joint conditioning, the temporal kernels depend on the text:
-    two prompts give different kernels, and the model keeps its shapes and couples the frames."""
+def test_unet_couples_frames_and_keeps_shapes():
+    """Temporal convs and attention couple the frames: changing the first frame changes the
+    others' outputs; the output has the input's shape."""
     from samg_video.demo.model import TinyVideoUNet
 
     torch.manual_seed(0)
-    unet = TinyVideoUNet(channels=16, mult=2, temporal="dynamic-fine", joint_cond=True, frame_embedding=True)
-    for p in unet.parameters():  # zero-initialised projections would hide the coupling
-        torch.nn.init.normal_(p, std=0.1)
-    x = torch.randn(2, 3, 4, 16, 16)
-    text = torch.randn(2, 5, 64)
-    out = unet(x, 500, text).sample
-    assert out.shape == x.shape
-    x2 = x.clone()
-    x2[:, :, 0] += 1.0
-    out2 = unet(x2, 500, text).sample
-    assert (out2[:, :, 1:] - out[:, :, 1:]).abs().max() > 1e-4  # frame 0 reaches the other frames
-    cond = unet._cond(torch.tensor(500), text, torch.zeros(2, 5, dtype=torch.bool), 2, 4)
-    k = unet.down1[0].kernel(cond.reshape(2, 4, -1).mean(1))
-    assert (k[0] - k[1]).abs().max() > 1e-3
-    with pytest.raises(ValueError, match="temporal must be one of"):
-        TinyVideoUNet(temporal="conv2d")
+    unet = TinyVideoUNet(channels=16, mult=2)
+    for p in unet.parameters():  # zero-initialised output projections would hide the coupling
+        p.data.normal_(0, 0.1)
+    x, text = torch.randn(1, 3, 4, 8, 8), torch.randn(1, 5, 64)
+    with torch.no_grad():
+        out = unet(x, 10, text, return_dict=False)[0]
+        assert out.shape == x.shape
+        x2 = x.clone()
+        x2[:, :, 0] += 1
+        changed = (unet(x2, 10, text, return_dict=False)[0] - out).abs().amax(dim=(0, 1, 3, 4))
+    assert (changed[1:] > 1e-4).all()
+
+
+def test_shipped_weights_give_the_recorded_outputs(pipe):
+    """The shipped weights, loaded by the current code, reproduce outputs recorded with the
+    weights when they were released (tests/data/shipped_v8_outputs.npz): the U-Net's
+    prediction on fixed noise for two prompts, and two 10-step CFG 2 clips."""
+    ref = np.load(Path(__file__).parent / "data" / "shipped_v8_outputs.npz")
+    x = torch.randn(2, 3, 8, 32, 32, generator=torch.Generator().manual_seed(int(ref["unet_input_seed"])))
+    states, mask = pipe.encode_prompt(["a red circle moving left",
+                                       "a blue square moving up and a green triangle standing still"])
+    with torch.no_grad():
+        v = pipe.unet(x, torch.tensor([700, 250]), states, mask).sample.numpy()
+    assert np.abs(v - ref["unet_out"]).max() < 1e-4
+    clips = pipe(["a yellow triangle moving right", "a magenta circle moving down"], num_inference_steps=10,
+                 guidance_scale=2.0, generator=torch.Generator().manual_seed(7), progress=False).frames
+    assert np.abs(clips - ref["clips"]).max() < 1e-3
 
 
 def test_shift_frames_moves_each_frame_by_its_offset():
@@ -225,64 +181,47 @@ def test_moving_frame_makes_a_moving_object_stand_still():
     assert torch.equal(in_moving_frame(mean, clip, None), mean(clip))
 
 
-def test_motion_aligned_unet_starts_as_the_plain_one_and_reads_the_velocity_from_the_prompt():
-    """motion_align adds only the velocity head, initialised to v = 0: with the same other weights the
-    output equals the plain U-Net's (a zero shift is the identity). A trained head gives each prompt its
-    own velocity, and that velocity changes the output."""
+def test_velocity_head_starts_at_rest_and_reads_the_prompt():
+    """The velocity head starts at v = 0 for every prompt (the moving frame is the fixed one:
+    zero offsets change nothing); trained, it gives each prompt its own velocity within
+    max_speed, and that velocity changes the output; the output's gradient reaches it."""
     from samg_video.demo.model import TinyVideoUNet
 
     torch.manual_seed(0)
-    plain = TinyVideoUNet(channels=16, mult=2, temporal_attention=True)
-    for p in plain.parameters():  # zero-initialised projections would hide the temporal branches
-        torch.nn.init.normal_(p, std=0.1)
-    aligned = TinyVideoUNet(channels=16, mult=2, temporal_attention=True, motion_align=True)
-    missing = aligned.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert missing and all(k.startswith("velocity.") for k in missing)
+    unet = TinyVideoUNet(channels=16, mult=2)
     x, text, mask = torch.randn(2, 3, 4, 16, 16), torch.randn(2, 5, 64), torch.ones(2, 5)
+    assert torch.equal(unet.clip_velocity(text, mask == 0), torch.zeros(2, 2))
     with torch.no_grad():
-        base = plain(x, 300, text, mask).sample
-        assert torch.allclose(aligned(x, 300, text, mask).sample, base, atol=1e-4)
-        assert torch.equal(aligned.clip_velocity(text, mask == 0), torch.zeros(2, 2))
-        torch.nn.init.normal_(aligned.velocity[2].weight, std=0.5)
-        v = aligned.clip_velocity(text, mask == 0)
-        assert (v[0] - v[1]).abs().max() > 1e-2 and v.abs().max() <= aligned.config.max_speed
-        assert (aligned(x, 300, text, mask).sample - base).abs().max() > 1e-3
-        # an explicit velocity= is exactly what the head would have read
-        assert torch.equal(aligned(x, 300, text, mask, velocity=v).sample, aligned(x, 300, text, mask).sample)
-    assert plain.clip_velocity(text, mask == 0) is None
-    with pytest.raises(ValueError, match="needs a motion_align U-Net"):
-        plain(x, 300, text, mask, velocity=torch.zeros(2, 2))
-    # detached, the velocity takes no gradient from the output: only the head's own loss trains it
-    v = aligned.clip_velocity(text, mask == 0)
-    aligned(x, 300, text, mask, velocity=v.detach()).sample.square().mean().backward()
-    assert aligned.velocity[2].weight.grad is None and aligned.conv_in.weight.grad.abs().sum() > 0
-    aligned(x, 300, text, mask, velocity=v).sample.square().mean().backward()
-    assert aligned.velocity[2].weight.grad.abs().sum() > 0
+        for p in unet.parameters():  # zero-initialised projections would hide the temporal branches
+            torch.nn.init.normal_(p, std=0.1)
+        torch.nn.init.zeros_(unet.velocity_head[2].weight)
+        torch.nn.init.zeros_(unet.velocity_head[2].bias)
+        base = unet(x, 300, text, mask).sample
+        torch.nn.init.normal_(unet.velocity_head[2].weight, std=0.5)
+        v = unet.clip_velocity(text, mask == 0)
+        assert (v[0] - v[1]).abs().max() > 1e-2 and v.abs().max() <= unet.config.max_speed
+        assert (unet(x, 300, text, mask).sample - base).abs().max() > 1e-3
+    unet(x, 300, text, mask).sample.square().mean().backward()
+    assert unet.velocity_head[2].weight.grad.abs().sum() > 0
 
 
-def test_spatial_attention_sees_its_own_frame_only():
-    """spatial_attention starts as the identity (zero-init output), and once trained each frame's
+def test_frame_attention_sees_its_own_frame_only():
+    """Frame attention starts as the identity (zero-init output); once trained each frame's
     output depends on the other cells of that frame but not on other frames."""
-    from samg_video.demo.model import TinyVideoUNet
+    from samg_video.demo.model import FrameAttention
 
     torch.manual_seed(0)
-    unet = TinyVideoUNet(channels=16, mult=2, spatial_attention=True)
-    plain = TinyVideoUNet(channels=16, mult=2)
-    plain.load_state_dict({k: v for k, v in unet.state_dict().items() if not k.startswith("s_attn.")})
-    x, text, mask = torch.randn(1, 3, 4, 16, 16), torch.randn(1, 5, 64), torch.ones(1, 5)
+    attn = FrameAttention(32)
+    cells = torch.randn(4, 32, 8, 8)  # (B*F, C, H, W) at the coarse level
     with torch.no_grad():
-        for p in plain.parameters():
-            torch.nn.init.normal_(p, std=0.1)
-        unet.load_state_dict(plain.state_dict(), strict=False)
-        assert torch.allclose(unet(x, 300, text, mask).sample, plain(x, 300, text, mask).sample, atol=1e-5)
-        torch.nn.init.normal_(unet.s_attn.attn.out_proj.weight, std=0.1)
-        cells = torch.randn(4, 32, 8, 8)  # (B*F, C, H, W) at the coarse level
-        out = unet.s_attn(cells, 1)
+        assert torch.equal(attn(cells), cells)
+        torch.nn.init.normal_(attn.attn.out_proj.weight, std=0.1)
+        out = attn(cells)
         moved = cells.clone()
         moved[2, :, 0, 0] += 1.0  # one cell of frame 2
-        diff = (unet.s_attn(moved, 1) - out).abs().amax(dim=(1, 2, 3))
+        diff = (attn(moved) - out).abs().amax(dim=(1, 2, 3))
         assert diff[2] > 1e-3 and torch.all(diff[[0, 1, 3]] == 0)
-        assert (unet.s_attn(moved, 1)[2, :, 7, 7] - out[2, :, 7, 7]).abs().max() > 1e-4  # a far cell sees it
+        assert (attn(moved)[2, :, 7, 7] - out[2, :, 7, 7]).abs().max() > 1e-4  # a far cell sees it
 
 
 def test_flush_denormals_is_scoped():

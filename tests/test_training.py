@@ -1,56 +1,53 @@
-"""The bundled model's training script: runs, checkpoints, resumes and exports a loadable pipeline."""
+"""The bundled model's trainer: its defaults are the shipped recipe; it runs, checkpoints,
+resumes exactly and exports a loadable pipeline."""
 
-import importlib.util
+import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from samg_video.demo import load_pipeline
 from samg_video.demo.model import motion_word_velocities
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_demo_model.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("train_demo_model", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from samg_video.demo.pipeline import DEFAULT_MODEL_DIR
+from samg_video.demo import train
 
 
-def test_timestep_shift_moves_mass_to_high_noise():
-    train = load_script()
-    uniform = train.sample_timesteps(np.random.default_rng(0), 20000, 1.0)
-    assert np.array_equal(uniform, np.random.default_rng(0).integers(0, 1000, 20000))  # unchanged draws
-    shifted = train.sample_timesteps(np.random.default_rng(0), 20000, 3.0)
-    assert shifted.min() >= 0 and shifted.max() <= 999
-    # t = s u / (1 + (s - 1) u): P(t > 500) = P(u > 1 / (s + 1)) = 0.75 for s = 3
-    assert abs((shifted > 499.5).mean() - 0.75) < 0.01 and abs((uniform > 499.5).mean() - 0.5) < 0.01
+def test_defaults_are_the_shipped_recipe():
+    """Every setting recorded in the shipped weights' training.json is the trainer's default,
+    and the default U-Net has the shipped architecture."""
+    record = json.loads((DEFAULT_MODEL_DIR / "training.json").read_text())
+    settings = train.parse_settings([])
+    for key in ("batch", "velocity_loss", "pool", "two_object_prob", "seed"):
+        assert getattr(settings, key) == record[key], key
+    assert settings.steps == record["planned_steps"] and record["steps"] <= settings.steps
+    assert settings.max_minutes == record["minutes"] and record["text_encoder"] == "frozen at init"
+    from samg_video.demo.model import TinyVideoUNet
+
+    assert {k: v for k, v in TinyVideoUNet().config.items() if not k.startswith("_")} == record["architecture"]
+
+
+def run_settings(tmp_path, **changes):
+    return dataclasses.replace(train.TrainSettings(), run_dir=str(tmp_path / "run"), out=str(tmp_path / "model"),
+                               pool=6, batch=2, ckpt_every=1, two_object_prob=0.5, velocity_loss=0.5, **changes)
 
 
 def test_train_checkpoint_resume_export(tmp_path):
-    train = load_script()
-    args = ["--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "model"), "--pool", "6", "--batch", "2",
-            "--ckpt-every", "1", "--temporal-attention", "--frame-embedding", "--noise-frame-share", "0.5",
-            "--timestep-shift", "3", "--motion-align", "--two-object-prob", "0.5", "--velocity-loss", "0.5",
-            "--spatial-attention"]
-    train.main(args + ["--steps", "2"])
+    """Two steps, then a resumed third, give the same weights as three steps in one go."""
+    train.train(run_settings(tmp_path, steps=3, stop_step=2))
     meta = json.loads((tmp_path / "model" / "training.json").read_text())
-    assert meta["steps"] == 2 and meta["noise_frame_share"] == 0.5 and meta["two_object_prob"] == 0.5
-    assert meta["velocity_detach"] is False
-    train.main(args + ["--steps", "3", "--velocity-detach"])  # resumes from step 2, runs one more (head detached)
-    with pytest.raises(SystemExit):  # the auxiliary loss needs the head it trains
-        train.parse_args(["--velocity-loss", "0.1"])
-    with pytest.raises(SystemExit):  # a detached head needs its own loss
-        train.parse_args(["--motion-align", "--velocity-detach"])
+    assert meta["steps"] == 2 and meta["two_object_prob"] == 0.5 and meta["version"] == "dev"
+    resumed = train.train(run_settings(tmp_path, steps=3))
+    assert resumed.count == 3
+    straight = train.train(run_settings(tmp_path / "b", steps=3))
+    for (name, a), b in zip(resumed.unet.state_dict().items(), straight.unet.state_dict().values()):
+        assert torch.equal(a, b), name
+    import hashlib
+
     meta = json.loads((tmp_path / "model" / "training.json").read_text())
-    assert meta["steps"] == 3 and meta["velocity_detach"] is True
+    for name, digest in meta["sha256"].items():
+        assert hashlib.sha256((tmp_path / "model" / name).read_bytes()).hexdigest() == digest
     pipe = load_pipeline(tmp_path / "model")
-    assert pipe.unet.config.temporal_attention and pipe.unet.config.noise_frame_share == 0.5
-    assert pipe.unet.config.motion_align and pipe.unet.config.spatial_attention
     velocities = motion_word_velocities(pipe.unet, pipe.text_encoder, pipe.tokenizer)
     assert sorted(velocities) == sorted(["left", "right", "up", "down", "still"])
     assert all(len(v) == 2 and max(map(abs, v)) <= pipe.unet.config.max_speed for v in velocities.values())
@@ -60,11 +57,10 @@ def test_train_checkpoint_resume_export(tmp_path):
 
 
 def test_measured_velocity_recovers_the_rendered_motion():
-    """The auxiliary loss's target: a rendered clip's foreground centroid moves at SPEED px/frame in the
+    """The velocity head's target: a rendered clip's foreground centroid moves at SPEED px/frame in the
     direction of its motion word (x right, y down), and not at all when standing still."""
     from samg_video.demo import world
 
-    train = load_script()
     rng = np.random.default_rng(0)
     for motion in world.MOTIONS:
         for shape in world.SHAPES:

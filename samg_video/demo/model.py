@@ -1,23 +1,17 @@
 """The bundled denoiser: a small text-conditioned video U-Net, and its tokenizer.
 
-`TinyVideoUNet` maps a noisy clip `(B, 3, F, H, W)` (pixels in [-1, 1]), a timestep
-and text states `(B, L, D)` to the predicted velocity v = sqrt(abar) eps - sqrt(1 - abar) x0 (same shape). Frames are
-space-to-depth packed 2x2 (so a 32x32 clip is processed at 16x16 and 8x8); each
-block is a 2-D spatial conv pair with FiLM from time + pooled text (+ a frame-index
-embedding), a temporal conv (k=3 along frames, or 3x3x3 over frames and space), and
-cross-attention to the text tokens; optionally one space-time self-attention over the
-8x8 x frames cells, and temporal self-attention (every cell attends to itself in all
-frames) at both levels.
+`TinyVideoUNet` maps a noisy clip `(B, 3, F, H, W)` (pixels in [-1, 1]), a timestep and
+text states `(B, L, D)` to the predicted velocity v = sqrt(abar) eps - sqrt(1 - abar) x0
+(same shape). Frames are space-to-depth packed 2x2 (a 32x32 clip is processed at 16x16
+and 8x8). Each block is a 2-D spatial conv pair with FiLM from time + pooled text, then a
+k=3 temporal conv along frames, and cross-attention to the text tokens. Self-attention
+runs along frames at every cell of both levels, and over the 8x8 cells of each frame at
+the coarse level (every cell sees its whole frame: is an object already drawn?).
 
-With `motion_align` (the shipped model), one velocity per clip is read from the prompt
-and every temporal conv / attention runs on features shifted into the frame of reference
-moving at that velocity (`in_moving_frame`), where an object that moves as the prompt
-says stands still.
-
-The model may be trained with frame-correlated noise (`noise_frame_share` > 0, the
-"mixed" noise prior of Ge et al. 2023, "Preserve Your Own Correlation"): a share of
-the noise variance is common to all frames, so the frames of a clip start from
-consistent noise; `frame_correlated_noise` draws it, for training and sampling alike.
+Motion: one velocity per clip is read from the prompt (`clip_velocity`), and every
+temporal conv and temporal attention runs on features shifted into the frame of
+reference moving at that velocity (`in_moving_frame`), where an object that moves as the
+prompt says stands still.
 """
 
 from __future__ import annotations
@@ -55,7 +49,7 @@ def build_tokenizer():
 
 
 def build_text_encoder(hidden: int = 64, layers: int = 2):
-    """A tiny CLIP text transformer from a config (random init; trained with the U-Net)."""
+    """A tiny CLIP text transformer from a config (random init, kept frozen in training)."""
     from transformers import CLIPTextConfig, CLIPTextModel
 
     cfg = CLIPTextConfig(
@@ -66,14 +60,14 @@ def build_text_encoder(hidden: int = 64, layers: int = 2):
 
 
 @torch.no_grad()
-def motion_word_velocities(unet, text_encoder, tokenizer) -> dict[str, list[float]] | None:
+def motion_word_velocities(unet, text_encoder, tokenizer) -> dict[str, list[float]]:
     """The moving frame's velocity (vx, vy) px/frame that `unet` reads for "a red circle ..."
-    with each motion word, rounded to 0.01; None for a U-Net without motion_align."""
+    with each motion word, rounded to 0.01."""
     prompts = [prompt_of([ObjectSpec("red", "circle", m)]) for m in MOTIONS]
     tok = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
     states = text_encoder(input_ids=tok.input_ids, attention_mask=tok.attention_mask).last_hidden_state
-    v = unet.clip_velocity(states, tok.attention_mask == 0) if hasattr(unet, "clip_velocity") else None
-    return None if v is None else {m: [round(float(a), 2) for a in row] for m, row in zip(MOTIONS, v)}
+    v = unet.clip_velocity(states, tok.attention_mask == 0)
+    return {m: [round(float(a), 2) for a in row] for m, row in zip(MOTIONS, v)}
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
@@ -126,36 +120,17 @@ def in_moving_frame(fn, x: torch.Tensor, offsets: torch.Tensor | None) -> torch.
     return shift_frames(fn(shift_frames(x, offsets)), -offsets)
 
 
-def dynamic_depthwise3d(x: torch.Tensor, kernel: torch.Tensor, frames: int) -> torch.Tensor:
-    """Per-clip depthwise 3x3x3 conv over (frames, height, width), zero padding.
-
-    x: (B*F, C, H, W); kernel: (B, C*27), one kernel per clip; returns (B*F, C, H, W).
-    One grouped conv with B*C groups.
-    """
-    bf, c, h, w = x.shape
-    b = bf // frames
-    v = rearrange(x, "(b f) c h w -> 1 (b c) f h w", f=frames)
-    out = F.conv3d(v, kernel.reshape(b * c, 1, 3, 3, 3), padding=1, groups=b * c)
-    return rearrange(out, "1 (b c) f h w -> (b f) c h w", b=b)
-
-
 class ResBlock(nn.Module):
     """Spatial conv pair with FiLM conditioning, then a residual temporal conv.
 
-    temporal="conv1d": a k=3 conv along frames at each location (no spatial extent);
-    temporal="conv3d": a 3x3x3 conv over (frames, height, width), which can match an
-    object at shifted positions in neighbouring frames, i.e. represent motion.
-    temporal="dynamic": a depthwise 3x3x3 conv whose kernel is generated per clip from
-    the clip's conditioning (time + pooled text), followed by a 1x1 channel mix:
+        h = conv2(silu(norm2(conv1(silu(norm1(x)))) * (1 + s) + b)) + skip(x),  (s, b) = film(cond)
+        out = h + in_moving_frame(conv1d_f(silu(tnorm(h))))
 
-        t[b, c] = sum_{df, dy, dx} K_b[c, df, dy, dx] * h[b, c, f + df, y + dy, x + dx],
-        K_b = reshape(W_k cond_b + k_0)                      (C, 3, 3, 3)
-
-    so the prompt's motion word can choose the spatial offset between neighbouring
-    frames directly (a text-conditioned shift), instead of through channel gating.
+    The temporal conv has k=3 along frames at each cell (no spatial extent); it starts at
+    zero, so a fresh block is a per-frame image block.
     """
 
-    def __init__(self, cin: int, cout: int, cond_dim: int, temporal: str = "conv1d"):
+    def __init__(self, cin: int, cout: int, cond_dim: int):
         super().__init__()
         self.norm1 = nn.GroupNorm(8, cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
@@ -164,17 +139,7 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
         self.tnorm = nn.GroupNorm(8, cout)
-        self.temporal = temporal
-        if temporal == "dynamic":
-            self.kernel = nn.Linear(cond_dim, cout * 27)
-            nn.init.normal_(self.kernel.weight, std=0.01)
-            with torch.no_grad():  # start from a mix of the identity and a 3x3x3 mean
-                self.kernel.bias.copy_(torch.full((cout, 27), 1 / 27).index_fill_(1, torch.tensor([13]), 1.0).flatten())
-            self.tconv = nn.Conv2d(cout, cout, 1)
-        elif temporal == "conv1d":
-            self.tconv = nn.Conv1d(cout, cout, 3, padding=1)
-        else:
-            self.tconv = nn.Conv3d(cout, cout, 3, padding=1)
+        self.tconv = nn.Conv1d(cout, cout, 3, padding=1)
         nn.init.zeros_(self.tconv.weight)
         nn.init.zeros_(self.tconv.bias)
 
@@ -186,20 +151,13 @@ class ResBlock(nn.Module):
         scale, shift = self.film(cond)[:, :, None, None].chunk(2, dim=1)
         h = self.norm2(h) * (1 + scale) + shift
         h = self.conv2(F.silu(h)) + self.skip(x)
-        return h + in_moving_frame(lambda z: self._temporal(z, cond, frames), self.tnorm(h), offsets)
+        return h + in_moving_frame(lambda z: self._temporal(z, frames), self.tnorm(h), offsets)
 
-    def _temporal(self, t: torch.Tensor, cond: torch.Tensor, frames: int) -> torch.Tensor:
-        """The temporal branch on normalised features (B*F, C, H, W) -> same shape."""
-        hw = t.shape[-2:]
-        if self.temporal == "dynamic":
-            # the clip's mean conditioning (a frame embedding averages out): K_b = W_k mean_f(cond) + k_0
-            kernel = self.kernel(cond.reshape(-1, frames, cond.shape[-1]).mean(1))
-            return self.tconv(dynamic_depthwise3d(F.silu(t), kernel, frames))
-        if self.temporal == "conv3d":
-            t = rearrange(t, "(b f) c h w -> b c f h w", f=frames)
-            return rearrange(self.tconv(F.silu(t)), "b c f h w -> (b f) c h w")
+    def _temporal(self, t: torch.Tensor, frames: int) -> torch.Tensor:
+        """The temporal conv on normalised features (B*F, C, H, W) -> same shape."""
+        h, w = t.shape[-2:]
         t = rearrange(t, "(b f) c h w -> (b h w) c f", f=frames)
-        return rearrange(self.tconv(F.silu(t)), "(b h w) c f -> (b f) c h w", h=hw[0], w=hw[1])
+        return rearrange(self.tconv(F.silu(t)), "(b h w) c f -> (b f) c h w", h=h, w=w)
 
 
 class CrossAttention(nn.Module):
@@ -227,12 +185,12 @@ def sinusoid(pos: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([args.sin(), args.cos()], dim=-1)
 
 
-class SpaceTimeAttention(nn.Module):
-    """Self-attention over all (frame, y, x) cells of a clip, with 3-D sinusoidal positions.
+class FrameAttention(nn.Module):
+    """Self-attention over the cells of each frame on its own, with sinusoidal positions.
 
-    Lets every cell compare itself with every cell of every other frame, so an object's
-    trajectory can be made consistent over the whole clip. Used at the coarsest level
-    (8x8 x 8 frames = 512 tokens for the 32x32 world).
+    (B*F, C, H, W) -> same shape; one sequence of H*W tokens per frame. Every cell sees the
+    whole frame, which is what lets the model notice an object it has already drawn.
+    Positions are the concatenated sinusoids of (frame 0, row, column), zero-padded to C.
     """
 
     def __init__(self, channels: int, heads: int = 4):
@@ -241,40 +199,22 @@ class SpaceTimeAttention(nn.Module):
         self.attn = nn.MultiheadAttention(channels, heads, batch_first=True)
         nn.init.zeros_(self.attn.out_proj.weight)
 
-    def positions(self, f: int, h: int, w: int, c: int, device) -> torch.Tensor:
-        """(f*h*w, c): concatenated sinusoids of frame, row and column index (zero-padded to c)."""
+    @staticmethod
+    def positions(h: int, w: int, c: int, device) -> torch.Tensor:
+        """(h*w, c): sinusoids of (0, row, column), each of width d = (c // 3) // 2 * 2."""
         d = (c // 3) // 2 * 2
-        pf, py, px = (sinusoid(torch.arange(n, device=device), d) for n in (f, h, w))
-        grid = torch.cat([pf[:, None, None].expand(f, h, w, d), py[None, :, None].expand(f, h, w, d),
-                          px[None, None, :].expand(f, h, w, d)], dim=-1)
-        return F.pad(grid.reshape(f * h * w, 3 * d), (0, c - 3 * d))
+        pf, py, px = (sinusoid(torch.arange(n, device=device), d) for n in (1, h, w))
+        grid = torch.cat([pf[:, None, None].expand(1, h, w, d), py[None, :, None].expand(1, h, w, d),
+                          px[None, None, :].expand(1, h, w, d)], dim=-1)
+        return F.pad(grid.reshape(h * w, 3 * d), (0, c - 3 * d))
 
-    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B*F, C, H, W) -> same shape."""
-        bf, c, h, w = x.shape
-        tokens = rearrange(self.norm(x), "(b f) c h w -> b (f h w) c", f=frames)
-        qk = tokens + self.positions(frames, h, w, c, x.device)[None]
+        _, c, h, w = x.shape
+        tokens = rearrange(self.norm(x), "n c h w -> n (h w) c")
+        qk = tokens + self.positions(h, w, c, x.device)[None]
         out, _ = self.attn(qk, qk, tokens, need_weights=False)
-        return x + rearrange(out, "b (f h w) c -> (b f) c h w", f=frames, h=h, w=w)
-
-
-def frame_correlated_noise(shape: tuple[int, ...], share: float = 0.0, generator: torch.Generator | None = None,
-                           device="cpu") -> torch.Tensor:
-    """Gaussian noise (B, C, F, H, W) whose variance is `share` common to all frames.
-
-        eps[:, :, f] = sqrt(share) * z_shared + sqrt(1 - share) * z_f,   z ~ N(0, I)
-
-    so every element is N(0, 1) and the correlation between two frames is `share`.
-    share = 0 gives `torch.randn(shape, generator=generator)` exactly (same draws).
-    """
-    if not 0.0 <= share < 1.0:
-        raise ValueError(f"noise share must be in [0, 1), got {share}.")
-    z = torch.randn(shape, generator=generator, device=device)
-    if share == 0.0:
-        return z
-    b, c, _, h, w = shape
-    shared = torch.randn((b, c, 1, h, w), generator=generator, device=device)
-    return math.sqrt(share) * shared + math.sqrt(1.0 - share) * z
+        return x + rearrange(out, "n (h w) c -> n c h w", h=h, w=w)
 
 
 class TemporalAttention(nn.Module):
@@ -307,61 +247,41 @@ class TinyVideoOutput(BaseOutput):
     sample: torch.Tensor
 
 
-TEMPORAL_KINDS = ("conv1d", "conv3d", "conv3d-coarse", "dynamic", "dynamic-fine")
-
-
 class TinyVideoUNet(ModelMixin, ConfigMixin):
-    """Text-conditioned video U-Net on (B, 3, F, H, W) clips; predicts v (see the scheduler config)."""
+    """Text-conditioned video U-Net on (B, 3, F, H, W) clips; predicts v (see the scheduler config).
+
+    Layout (c1 = channels, c2 = channels * mult), with the clip's moving frame applied to
+    every temporal conv and temporal attention:
+
+        pack 2x2 -> conv_in -> [res, temporal_attn1, cross_attn1] (16x16, c1, skip)
+        -> downsample -> [res, res, frame_attn, temporal_attn2, cross_attn2, res] (8x8, c2)
+        -> upsample, concat skip -> [res, temporal_attn3, cross_attn3] (16x16) -> conv_out -> unpack
+    """
 
     @register_to_config
     def __init__(self, channels: int = 32, mult: int = 3, text_dim: int = 64, cond_dim: int = 128, patch: int = 2,
-                 temporal: str = "conv1d", frame_embedding: bool = False, space_time_attention: bool = False,
-                 temporal_attention: bool = False, noise_frame_share: float = 0.0, joint_cond: bool = False,
-                 motion_align: bool = False, max_speed: float = 4.0, spatial_attention: bool = False):
+                 max_speed: float = 4.0):
         super().__init__()
-        if temporal not in TEMPORAL_KINDS:
-            raise ValueError(f"temporal must be one of {', '.join(TEMPORAL_KINDS)}, got {temporal!r}.")
         c1, c2, pc = channels, channels * mult, 3 * patch * patch
-        # conv3d-coarse: 3x3x3 temporal convs at the coarse (8x8) level only, k=3 ones at the fine level;
-        # dynamic-fine: text-conditioned depthwise 3x3x3 at the fine (16x16) level only, k=3 at the coarse
-        tm = {"conv3d-coarse": "conv1d", "dynamic-fine": "dynamic"}.get(temporal, temporal)
-        tc = {"conv3d-coarse": "conv3d", "dynamic-fine": "conv1d"}.get(temporal, temporal)
         self.time_mlp = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.text_proj = nn.Linear(text_dim, cond_dim)
         self.conv_in = nn.Conv2d(pc, c1, 3, padding=1)
-        self.frame_mlp = nn.Linear(cond_dim, cond_dim) if frame_embedding else None
-        if self.frame_mlp is not None:
-            nn.init.zeros_(self.frame_mlp.weight)
-            nn.init.zeros_(self.frame_mlp.bias)
-        # joint_cond: cond += MLP(cond) after the frame embedding is added, so FiLM can depend on
-        # products of text and frame index (plain FiLM is linear in the sum time + text + frame)
-        self.joint_mlp = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(),
-                                       nn.Linear(cond_dim, cond_dim)) if joint_cond else None
-        if self.joint_mlp is not None:
-            nn.init.zeros_(self.joint_mlp[2].weight)
-            nn.init.zeros_(self.joint_mlp[2].bias)
-        # motion_align: the prompt sets one velocity per clip, v = max_speed tanh(MLP(pooled text)) pixels per
-        # frame (zero at init), and every temporal conv / attention runs in the frame moving at v
-        self.velocity = nn.Sequential(nn.Linear(text_dim, cond_dim), nn.SiLU(),
-                                      nn.Linear(cond_dim, 2)) if motion_align else None
-        if self.velocity is not None:
-            nn.init.zeros_(self.velocity[2].weight)
-            nn.init.zeros_(self.velocity[2].bias)
-        self.down1 = nn.ModuleList([ResBlock(c1, c1, cond_dim, tm)])
-        self.tattn1 = TemporalAttention(c1) if temporal_attention else None
+        # v = max_speed tanh(MLP(pooled text)) pixels per frame, zero at init
+        self.velocity_head = nn.Sequential(nn.Linear(text_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, 2))
+        nn.init.zeros_(self.velocity_head[2].weight)
+        nn.init.zeros_(self.velocity_head[2].bias)
+        self.down1 = nn.ModuleList([ResBlock(c1, c1, cond_dim)])
+        self.temporal_attn1 = TemporalAttention(c1)
         self.attn1 = CrossAttention(c1, text_dim)
         self.downsample = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
-        self.mid = nn.ModuleList([ResBlock(c2, c2, cond_dim, tc), ResBlock(c2, c2, cond_dim, tc)])
-        self.st_attn = SpaceTimeAttention(c2) if space_time_attention else None
-        # spatial_attention: self-attention over the 8x8 cells of each frame on its own (SpaceTimeAttention
-        # with one frame per sequence), so every cell sees the whole frame: is there an object already?
-        self.s_attn = SpaceTimeAttention(c2) if spatial_attention else None
-        self.tattn2 = TemporalAttention(c2) if temporal_attention else None
-        self.tattn3 = TemporalAttention(c1) if temporal_attention else None
+        self.mid = nn.ModuleList([ResBlock(c2, c2, cond_dim), ResBlock(c2, c2, cond_dim)])
+        self.frame_attn = FrameAttention(c2)
+        self.temporal_attn2 = TemporalAttention(c2)
+        self.temporal_attn3 = TemporalAttention(c1)
         self.attn2 = CrossAttention(c2, text_dim)
-        self.mid2 = ResBlock(c2, c2, cond_dim, tc)
+        self.mid2 = ResBlock(c2, c2, cond_dim)
         self.upsample = nn.Conv2d(c2, c1 * 4, 3, padding=1)
-        self.up1 = nn.ModuleList([ResBlock(2 * c1, c1, cond_dim, tm)])
+        self.up1 = nn.ModuleList([ResBlock(2 * c1, c1, cond_dim)])
         self.attn3 = CrossAttention(c1, text_dim)
         self.norm_out = nn.GroupNorm(8, c1)
         self.conv_out = nn.Conv2d(c1, pc, 3, padding=1)
@@ -374,35 +294,20 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         keep = (~text_mask).float()[..., None]
         return (text * keep).sum(1) / keep.sum(1).clamp(min=1)
 
-    def clip_velocity(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor | None:
+    def clip_velocity(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
         """The velocity of each clip's moving frame, (B, 2) as (vx, vy) pixels per frame
-        (y down), from the text states (B, L, D) and padding mask (B, L) (True = padded);
-        None without motion_align."""
-        if self.velocity is None:
-            return None
-        return self.config.max_speed * torch.tanh(self.velocity(self._pooled(text, text_mask)))
+        (y down), from the text states (B, L, D) and padding mask (B, L) (True = padded)."""
+        return self.config.max_speed * torch.tanh(self.velocity_head(self._pooled(text, text_mask)))
 
     def _cond(self, timestep, text, text_mask, batch: int, frames: int) -> torch.Tensor:
+        """Time + pooled-text conditioning, repeated per frame: (B*F, cond_dim)."""
         t = timestep.reshape(-1).expand(batch) if timestep.numel() == 1 else timestep
-        pooled = self._pooled(text, text_mask)
-        temb = self.time_mlp(timestep_embedding(t, self.config.cond_dim)) + self.text_proj(pooled)
-        cond = temb.repeat_interleave(frames, dim=0)  # (B*F, cond_dim)
-        if self.frame_mlp is not None:
-            fpos = sinusoid(torch.arange(frames, device=cond.device), self.config.cond_dim)
-            cond = cond + self.frame_mlp(fpos).repeat(batch, 1)
-        if self.joint_mlp is not None:
-            cond = cond + self.joint_mlp(cond)
-        return cond
+        temb = self.time_mlp(timestep_embedding(t, self.config.cond_dim)) + self.text_proj(self._pooled(text, text_mask))
+        return temb.repeat_interleave(frames, dim=0)
 
     def forward(self, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor,
-                encoder_attention_mask: torch.Tensor | None = None, return_dict: bool = True,
-                velocity: torch.Tensor | None = None):
-        """sample: (B, 3, F, H, W); encoder_attention_mask: (B, L), 1 = real token.
-
-        velocity: (B, 2) moving-frame velocities to use instead of the head's reading of
-        the prompt (motion_align only; the trainer passes the head's output detached, so
-        that only its own loss trains the head).
-        """
+                encoder_attention_mask: torch.Tensor | None = None, return_dict: bool = True):
+        """sample: (B, 3, F, H, W); encoder_attention_mask: (B, L), 1 = real token."""
         b, _, f, h, w = sample.shape
         timestep = torch.as_tensor(timestep, device=sample.device)
         if encoder_attention_mask is None:
@@ -410,34 +315,25 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         pad = encoder_attention_mask == 0
         text = encoder_hidden_states
         cond = self._cond(timestep, text, pad, b, f)
-        if velocity is not None and self.velocity is None:
-            raise ValueError("velocity= needs a motion_align U-Net; this one has no moving frame.")
-        velocity = self.clip_velocity(text, pad) if velocity is None else velocity
-        fine, coarse = ((None, None) if velocity is None else
-                        (frame_offsets(velocity, f, self.config.patch), frame_offsets(velocity, f, 2 * self.config.patch)))
+        velocity = self.clip_velocity(text, pad)
+        fine, coarse = frame_offsets(velocity, f, self.config.patch), frame_offsets(velocity, f, 2 * self.config.patch)
         x = F.pixel_unshuffle(rearrange(sample, "b c f h w -> (b f) c h w"), self.config.patch)
         x = self.conv_in(x)
         for blk in self.down1:
             x = blk(x, cond, f, fine)
-        if self.tattn1 is not None:
-            x = self.tattn1(x, f, fine)
+        x = self.temporal_attn1(x, f, fine)
         skip = self.attn1(x, text, pad, f)
         x = self.downsample(skip)
         for blk in self.mid:
             x = blk(x, cond, f, coarse)
-        if self.st_attn is not None:
-            x = self.st_attn(x, f)
-        if self.s_attn is not None:
-            x = self.s_attn(x, 1)
-        if self.tattn2 is not None:
-            x = self.tattn2(x, f, coarse)
+        x = self.frame_attn(x)
+        x = self.temporal_attn2(x, f, coarse)
         x = self.mid2(self.attn2(x, text, pad, f), cond, f, coarse)
         x = F.pixel_shuffle(self.upsample(x), 2)
         x = torch.cat([x, skip], dim=1)
         for blk in self.up1:
             x = blk(x, cond, f, fine)
-        if self.tattn3 is not None:
-            x = self.tattn3(x, f, fine)
+        x = self.temporal_attn3(x, f, fine)
         x = self.attn3(x, text, pad, f)
         x = F.pixel_shuffle(self.conv_out(F.silu(self.norm_out(x))), self.config.patch)
         out = rearrange(x, "(b f) c h w -> b c f h w", b=b)

@@ -84,18 +84,6 @@ class DemoVideoPipeline(DiffusionPipeline):
             if p:
                 parse_prompt(p)
 
-    def initial_noise(self, shape: tuple[int, ...], generator: torch.Generator | None = None) -> torch.Tensor:
-        """Initial latents (B, C, F, H, W) from the noise prior the denoiser was trained with.
-
-        The share of noise variance common to all frames is the denoiser's config
-        `noise_frame_share` (0 = i.i.d. noise, `torch.randn`); see `frame_correlated_noise`.
-        """
-        from .model import frame_correlated_noise
-
-        config = getattr(self.unet, "config", None)
-        share = float(getattr(config, "noise_frame_share", 0.0) or 0.0) if config is not None else 0.0
-        return frame_correlated_noise(shape, share, generator).to(self.device)
-
     @torch.no_grad()
     def encode_prompt(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompts -> text states (B, L, D) and attention mask (B, L)."""
@@ -128,8 +116,8 @@ class DemoVideoPipeline(DiffusionPipeline):
             states, mask = torch.cat([neg_states, states]), torch.cat([neg_mask, mask])
         shape = (batch, 3, num_frames, height, width)
         if latents is None:
-            latents = self.initial_noise(shape, generator)
-        latents = latents * self.scheduler.init_noise_sigma
+            latents = torch.randn(shape, generator=generator)
+        latents = latents.to(self.device) * self.scheduler.init_noise_sigma
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
         for t in tqdm(self.scheduler.timesteps, disable=not progress, desc="denoising", leave=False):
             model_in = torch.cat([latents] * 2) if self.do_classifier_free_guidance else latents

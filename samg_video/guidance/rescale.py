@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 
 from .base import Guidance, check_range, register
 from .cfg import cfg_combine
