@@ -451,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_report(sub)
     m = sub.add_parser("methods", help="list guidance methods and their default parameters")
     m.set_defaults(func=cmd_methods)
-    r = sub.add_parser("models", help="list the model registry (models/registry/*.yaml)")
+    r = sub.add_parser("models", help="list the model registry (samg_video/models/registry/*.yaml)")
     r.set_defaults(func=cmd_models)
     return parser
 

@@ -1,4 +1,4 @@
-"""Tagged prompt suites (evaluation/prompts/*.yaml): prompts written to stress guidance in video.
+"""Tagged prompt suites (shipped in samg_video/suites/*.yaml): prompts written to stress guidance in video.
 
 A suite file holds `categories` (name -> what the category stresses) and `prompts`, each
 `{prompt: str, tags: [category, ...]}`; every tag must be a declared category.
@@ -10,11 +10,21 @@ from pathlib import Path
 
 
 def resolve(path: str | Path) -> Path:
-    """A suite path as given, else relative to the samg-video checkout (evaluation/prompts/...)."""
+    """A suite file as given when it exists, else the shipped suite of that name
+    ('temporal' or 'temporal.yaml' -> samg_video/suites/temporal.yaml)."""
+    from .resources import package_path
+
     path = Path(path)
-    if path.is_absolute() or path.exists():
+    if path.exists() or len(path.parts) > 1:
         return path
-    return Path(__file__).resolve().parents[1] / path
+    return package_path("suites", path.name if path.suffix else path.name + ".yaml")
+
+
+def shipped_suites() -> list[str]:
+    """Names of the prompt suites shipped in the package."""
+    from .resources import package_path
+
+    return sorted(p.stem for p in package_path("suites").glob("*.yaml"))
 
 
 def load_prompts(path: str | Path) -> list[dict]:
@@ -23,7 +33,7 @@ def load_prompts(path: str | Path) -> list[dict]:
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Prompt file {path} does not exist; see evaluation/prompts/ for the suites.")
+        raise FileNotFoundError(f"Prompt file {path} does not exist; the shipped suites are: {', '.join(shipped_suites())}.")
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict) or not isinstance(data.get("prompts"), list):
         raise ValueError(f"{path} needs 'categories' and a list of 'prompts' ({{prompt: ..., tags: [...]}}).")

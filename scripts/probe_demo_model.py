@@ -1,6 +1,6 @@
 """Why a bundled-model candidate does or does not follow its prompt: two quick probes.
 
-    python scripts/probe_demo_model.py [--model-path models/demo-t2v] [--clips 8] [--json out.json]
+    python scripts/probe_demo_model.py [--model-path samg_video/models/demo-t2v] [--clips 8] [--json out.json]
 
 1. Text separation: the text encoder's output for prompts that differ in one word
    (colour, shape, motion), as the distance between the two prompts' token states at

@@ -37,7 +37,7 @@ def test_same_seed_same_clip(pipe):
 
 
 def test_missing_weights_name_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="diffusion_pytorch_model.safetensors is missing; restore it"):
+    with pytest.raises(FileNotFoundError, match="diffusion_pytorch_model.safetensors is missing; reinstall samg-video"):
         load_pipeline(tmp_path)
 
 

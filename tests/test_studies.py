@@ -11,7 +11,7 @@ import yaml
 
 import standins
 from samg_video import cli
-from samg_video.prompts import load_prompts
+from samg_video.prompts import load_prompts, resolve
 from samg_video.sweep import read_manifest
 
 STUDIES = {"wan_study": "wan2.1-t2v-1.3b", "cogvideox_study": "cogvideox-5b", "ltx_study": "ltx-video"}
@@ -44,11 +44,11 @@ def test_study_runs_on_the_standin(study, repo_root, standin_root, clip_dir, tmp
 
 
 def test_prompt_suite_has_sixty_tagged_prompts_in_every_category(repo_root):
-    prompts = load_prompts(repo_root / "evaluation" / "prompts" / "temporal.yaml")
-    categories = yaml.safe_load((repo_root / "evaluation" / "prompts" / "temporal.yaml").read_text())["categories"]
+    prompts = load_prompts(resolve("temporal"))
+    categories = yaml.safe_load(resolve("temporal").read_text())["categories"]
     assert len(prompts) >= 60 and len({p["prompt"] for p in prompts}) == len(prompts)
     assert {p["tags"][0] for p in prompts} == set(categories)
-    readme = (repo_root / "evaluation" / "prompts" / "README.md").read_text()
+    readme = resolve("temporal").with_name("README.md").read_text()
     assert all(f"`{c}`" in readme for c in categories)
 
 

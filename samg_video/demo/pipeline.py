@@ -152,7 +152,7 @@ def scheduler_from_config(folder: str | Path, class_name: str | None = None, **o
 
 
 def load_pipeline(path: str | Path | None = None, device: str = "cpu") -> DemoVideoPipeline:
-    """Load the bundled model from its shipped weights (default `models/demo-t2v`).
+    """Load the bundled model from its shipped weights (default: the copy shipped in the package).
 
     Raises FileNotFoundError naming the missing file and how to produce it.
     """
@@ -164,7 +164,7 @@ def load_pipeline(path: str | Path | None = None, device: str = "cpu") -> DemoVi
     for rel in WEIGHT_FILES:
         if not (root / rel).is_file():
             raise FileNotFoundError(
-                f"Bundled model weight {root / rel} is missing; restore it with `git checkout models/` "
+                f"Bundled model weight {root / rel} is missing; reinstall samg-video "
                 f"or retrain it with `python scripts/train_demo_model.py --out {root}`.")
     unet = TinyVideoUNet.from_pretrained(root / "unet")
     text_encoder = CLIPTextModel.from_pretrained(root / "text_encoder")

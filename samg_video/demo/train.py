@@ -40,7 +40,7 @@ from . import world
 class TrainSettings:
     """One training run; the defaults reproduce the shipped recipe."""
 
-    out: str = "models/demo-t2v"
+    out: str = "runs/demo-train/model"
     run_dir: str = "runs/demo-train"
     steps: int = 3600           # planned steps: the length of the LR schedule
     max_minutes: float = 88.0   # stop (and export) after this long

@@ -1,4 +1,4 @@
-"""The model registry: one YAML card per model in `models/registry/`, and offline loading.
+"""The model registry: one YAML card per model in `samg_video/models/registry/`, and offline loading.
 
 A card names the Hub repo (and the names it had before, e.g. THUDM -> zai-org), the
 diffusers pipeline class, dtypes (one for the pipeline, overrides per component),
@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-REGISTRY_DIR = Path(__file__).resolve().parents[2] / "models" / "registry"
+from ..resources import package_path
+
+REGISTRY_DIR = package_path("models", "registry")
 DTYPES = ("float32", "float16", "bfloat16")
 
 
