@@ -51,3 +51,22 @@ def tokens_to_canonical(tokens: torch.Tensor, grid: tuple[int, int, int]) -> tor
 def canonical_to_tokens(x: torch.Tensor) -> torch.Tensor:
     """(B, C, F, H, W) -> packed tokens (B, F*H*W, C); the inverse of `tokens_to_canonical`."""
     return x.permute(0, 2, 3, 4, 1).reshape(x.shape[0], -1, x.shape[1])
+
+
+def field_layout(layout: str) -> str:
+    """The layout a method computes in (and reports its scale field in) for predictions in
+    `layout`: packed tokens are unpacked to BCFHW, the others are kept."""
+    return "BCFHW" if layout == "tokens" else layout
+
+
+def guide(method, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, layout: str,
+          grid: tuple[int, int, int] | None = None, **kwargs) -> torch.Tensor:
+    """`method(pred_uncond, pred_cond, layout=..., **kwargs)` for predictions in any layout, packed
+    tokens included: (B, F*H*W, C) are viewed as (B, C, F, H, W) on `grid` (F, H, W), guided,
+    and packed again. The one place the hook and the modular guider convert layouts."""
+    if layout != "tokens":
+        return method(pred_uncond, pred_cond, layout=layout, **kwargs)
+    if grid is None:
+        raise ValueError("Packed-token predictions need their latent grid (frames, height, width).")
+    u, c = (tokens_to_canonical(x, grid) for x in (pred_uncond, pred_cond))
+    return canonical_to_tokens(method(u, c, layout="BCFHW", **kwargs))

@@ -24,7 +24,7 @@ from diffusers.configuration_utils import register_to_config
 from diffusers.guiders.guider_utils import BaseGuidance, GuiderOutput
 
 from ..guidance import SAMG
-from ..guidance.layout import canonical_to_tokens, tokens_to_canonical
+from ..guidance.layout import guide
 
 
 class SAMGGuider(BaseGuidance):
@@ -71,12 +71,8 @@ class SAMGGuider(BaseGuidance):
             return GuiderOutput(pred=pred_cond, pred_cond=pred_cond, pred_uncond=pred_uncond)
         steps = self._num_inference_steps or 1
         step = min(self._step or 0, steps - 1)
-        if self.layout != "tokens":
-            pred = self.method(pred_uncond, pred_cond, step=step, num_steps=steps, layout=self.layout)
-        else:
-            grid = self._grid(pred_cond)
-            u, c = (tokens_to_canonical(x, grid) for x in (pred_uncond, pred_cond))
-            pred = canonical_to_tokens(self.method(u, c, step=step, num_steps=steps, layout="BCFHW"))
+        grid = self._grid(pred_cond) if self.layout == "tokens" else None
+        pred = guide(self.method, pred_uncond, pred_cond, self.layout, grid, step=step, num_steps=steps)
         return GuiderOutput(pred=pred, pred_cond=pred_cond, pred_uncond=pred_uncond)
 
     def _grid(self, tokens: torch.Tensor) -> tuple[int, int, int]:

@@ -31,7 +31,7 @@ from typing import Any, Callable
 import torch
 
 from ..guidance import Guidance
-from ..guidance.layout import canonical_to_tokens, from_canonical, tokens_to_canonical
+from ..guidance.layout import field_layout, from_canonical, guide
 
 
 @dataclass
@@ -199,15 +199,11 @@ class GuidanceHandle:
         step = min(self.step, num_steps - 1)
         t = call_timestep(args, kwargs)
         sigma = noise_level(self._scheduler, step, t)
-        tokens = self.adapter.layout == "tokens"
-        if tokens:
-            pred_uncond, pred_cond = (tokens_to_canonical(x, call_grid(kwargs)) for x in (pred_uncond, pred_cond))
-        layout = "BCFHW" if tokens else self.adapter.layout
+        grid = call_grid(kwargs) if self.adapter.layout == "tokens" else None
         dtype = torch.float32 if self.adapter.upcast else pred_uncond.dtype
-        guided = self.method(pred_uncond, pred_cond, step=step, num_steps=num_steps, layout=layout, sigma=sigma,
-                             dtype=dtype)
-        if tokens:
-            guided = canonical_to_tokens(guided)
+        guided = guide(self.method, pred_uncond, pred_cond, self.adapter.layout, grid, step=step, num_steps=num_steps,
+                       sigma=sigma, dtype=dtype)
+        layout = field_layout(self.adapter.layout)
         self.step += 1
         if self.callback is not None:
             self.callback(StepInfo(step, num_steps, t, sigma, latents, guided, self._field(layout), self.method.name,
