@@ -13,10 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-SHORTCUTS = {  # flag -> guidance parameter
-    "scale": "scale", "w_min": "w_min", "w_max": "w_max", "spatial_sigma": "spatial_sigma",
-    "temporal_sigma": "temporal_sigma", "step_ema": "step_ema", "normalize": "normalize", "bound": "bound",
-}
+PARAMETER_FLAGS = ("scale", "w_min", "w_max", "spatial_sigma", "temporal_sigma", "step_ema", "normalize",
+                   "bound")  # guidance parameters with a flag of their own (--w-min ...); the rest go through --set
 
 
 def registry_card(name: str) -> dict:
@@ -39,9 +37,9 @@ def guidance_from_args(args, card: dict):
                              "disagree; give one of them.")
     else:
         config = method_defaults(card, args.method)
-    for flag, param in SHORTCUTS.items():
-        if getattr(args, flag) is not None:
-            config[param] = getattr(args, flag)
+    for param in PARAMETER_FLAGS:
+        if getattr(args, param) is not None:
+            config[param] = getattr(args, param)
     for item in args.set or []:
         if "=" not in item:
             raise ValueError(f"--set takes KEY=VALUE, got {item!r}.")
@@ -55,7 +53,7 @@ def add_generate(sub) -> None:
                        description="Generate a clip. With no --model it uses the bundled model on the CPU.")
     p.add_argument("--prompt", required=True)
     p.add_argument("--out", required=True, help="clip.mp4 / .webm / .avi / .gif, or a folder for PNG frames")
-    add_model_options(p, upscale=8)
+    add_model_options(p)
     p.add_argument("--method", help="guidance method (see `samg-video methods`); default: the model's recommendation")
     p.add_argument("--config", help="YAML guidance preset, e.g. configs/guidance/samg_temporal.yaml")
     p.add_argument("--scale", type=float, help="CFG-type scale")
@@ -73,7 +71,7 @@ def add_generate(sub) -> None:
     p.set_defaults(func=cmd_generate)
 
 
-def add_model_options(p, upscale: int) -> None:
+def add_model_options(p) -> None:
     """Options shared by every command that generates: which model, where, how, how much."""
     p.add_argument("--model", default="demo", help="'demo' (bundled, default) or a registry name (`samg-video models`)")
     p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (else the Hub cache)")
@@ -89,8 +87,8 @@ def add_model_options(p, upscale: int) -> None:
     p.add_argument("--steps", type=int, help="default: the model card's")
     p.add_argument("--frames", type=int, help="default: the model card's (rounded to the model's frame rule)")
     p.add_argument("--fps", type=int, help="default: the model's native frame rate (its card)")
-    p.add_argument("--upscale", type=int, default=upscale, help="nearest-neighbour upscaling of the bundled model's "
-                                                                "32 px clips for viewing")
+    p.add_argument("--upscale", type=int, default=8, help="nearest-neighbour upscaling of the bundled model's "
+                                                          "32 px clips for viewing (`eval --size 32x32` undoes it)")
 
 
 def field_path(out: Path, requested: str) -> Path:
@@ -164,6 +162,10 @@ def cmd_generate(args) -> int:
     fps = args.fps or target.fps
     out = io.write_video(result.clip, args.out, fps=fps, fmt=args.format, scale=scale)
     print(f"wrote {out} ({method.name}: {method.to_dict()}) in {time.perf_counter() - start:.1f} s")
+    if scale > 1:
+        h, w = result.clip.shape[1:3]
+        print(f"  frames {w}x{h} shown {scale}x larger; `samg-video eval {out} --size {w}x{h}` measures them at "
+              f"the model's resolution")
     if args.save_scale_field is not None:
         heat = viz.scale_map(result.mean_field(), method.w_min, method.w_max, scale)
         pair = viz.side_by_side([viz.label(io.upscale(io.to_uint8(result.clip), scale), "video"),
@@ -227,7 +229,7 @@ def add_compare(sub) -> None:
     p.add_argument("--json", help="also write the metrics table as JSON")
     p.add_argument("--clip-model", help="CLIP weights (folder or cached repo id): adds clip_score")
     p.add_argument("--lpips", action="store_true", help="also LPIPS temporal consistency (slower)")
-    add_model_options(p, upscale=6)
+    add_model_options(p)
     p.set_defaults(func=cmd_compare)
 
 
@@ -348,6 +350,14 @@ def cmd_report(args) -> int:
     return 0
 
 
+def frame_size(text: str) -> tuple[int, int]:
+    """'WxH' -> (W, H), positive integers."""
+    w, sep, h = text.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 32x32, got {text!r}")
+    return int(w), int(h)
+
+
 def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="temporal-quality metrics of videos",
                        description="Flicker, warping error, LPIPS consistency, motion and saturation of each video.")
@@ -361,6 +371,9 @@ def add_eval(sub) -> None:
     p.add_argument("--flow", default="dis", choices=["dis", "farneback", "raft"])
     p.add_argument("--raft-weights", help="torchvision RAFT-large weights file (for --flow raft)")
     p.add_argument("--flow-downscale", type=int, default=1)
+    p.add_argument("--size", type=frame_size, help="analyse the frames at WxH (e.g. 32x32: a bundled-model clip "
+                                                    "written upscaled, measured at the model's resolution); motion "
+                                                    "is in pixels per frame of the analysed frames")
     p.add_argument("--decoder", default="ffmpeg", choices=["ffmpeg", "decord"],
                    help="video decoder: ffmpeg pipe (bounded memory, default) or decord")
     p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"])
@@ -384,7 +397,7 @@ def evaluate_paths(paths, options: dict, progress: bool = True) -> list[dict]:
     return rows
 
 
-def summarise(rows: list[dict]) -> dict:
+def eval_summary(rows: list[dict]) -> dict:
     """Mean of every numeric column over the videos that have it, and the failure count."""
     import numpy as np
 
@@ -397,14 +410,15 @@ def print_table(rows: list[dict]) -> None:
     columns = ["flicker", "flicker_compensated", "warp_error", "lpips_temporal", "tlp", "clip_score", "motion",
                "clipped_high", "saturation"]
     present = [c for c in columns if any(c in r for r in rows)]
-    print("path".ljust(32) + "".join(c[:14].rjust(15) for c in present))
+    print("path".ljust(32) + "".join(c[:14].rjust(15) for c in present) + "   size (motion: px/frame at this size)")
     for r in rows:
         name = Path(r["path"]).name[:31].ljust(32)
         if "error" in r:
             print(name + "  FAILED: " + r["error"])
             continue
         cells = ["null".rjust(15) if r.get(c) is None else f"{r[c]:15.4f}" for c in present]
-        print(name + "".join(cells) + (f"   ({r['temporal_note']})" if "temporal_note" in r else ""))
+        print(name + "".join(cells) + f"   {r.get('resolution')}"
+              + (f"   ({r['temporal_note']})" if "temporal_note" in r else ""))
 
 
 def cmd_eval(args) -> int:
@@ -417,7 +431,7 @@ def cmd_eval(args) -> int:
     check_outputs(args.json, args.csv)
     options = dict(metrics=args.metrics, reference=args.reference, flow_backend=args.flow,
                    raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,
-                   decoder=args.decoder, clip_model=args.clip_model, prompt=args.prompt)
+                   decoder=args.decoder, clip_model=args.clip_model, prompt=args.prompt, size=args.size)
     if args.clip_model:  # checked once, before any video: missing weights are one error, not one per video
         from .metrics.clip_score import load_clip
 
@@ -426,7 +440,7 @@ def cmd_eval(args) -> int:
         load_clip(args.clip_model)
     rows = evaluate_paths(args.paths, options)
     print_table(rows)
-    summary = summarise(rows)
+    summary = eval_summary(rows)
     if args.json:
         io.write_text(args.json, json.dumps({"videos": rows, "summary": summary}, indent=2))
     if args.csv:

@@ -183,3 +183,30 @@ def test_scale_map_has_a_colour_bar_from_w_min_to_w_max():
     top, bottom = bar[1].astype(int).sum(), bar[-2].astype(int).sum()
     assert top > bottom  # bright (w_max) at the top, dark (w_min) at the bottom
     np.testing.assert_array_equal(frames[0, 0, 0], viz.heatmap(np.array([[[2.0]]]), 2.0, 6.0)[0, 0, 0])
+
+
+def test_motion_units_follow_the_analysed_size(tmp_path, capsys):
+    """A square moving 2 px/frame in a 32x32 clip, written 8x upscaled (lossless PNG frames):
+    `eval --size 32x32` analyses exactly the native frames (same numbers as the array), and
+    without it motion is in pixels of the upscaled file, about 8x larger."""
+    import json
+
+    from samg_video import cli, io, metrics
+
+    clip = np.zeros((6, 32, 32, 3), np.uint8)
+    for f in range(6):
+        clip[f, 12:20, 4 + 2 * f:12 + 2 * f] = 220
+    io.write_video(clip, tmp_path / "big", fmt="png", scale=8)
+    native = metrics.compute(clip, metrics=["motion", "flicker"])
+    assert cli.main(["eval", str(tmp_path / "big"), "--metrics", "motion", "flicker", "--size", "32x32",
+                     "--json", str(tmp_path / "a.json")]) == 0
+    row = json.loads((tmp_path / "a.json").read_text())["videos"][0]
+    assert row["resolution"] == "32x32" and native["resolution"] == "32x32"
+    assert row["motion"] == native["motion"] and row["flicker"] == native["flicker"]
+    assert cli.main(["eval", str(tmp_path / "big"), "--metrics", "motion", "--json", str(tmp_path / "b.json")]) == 0
+    big = json.loads((tmp_path / "b.json").read_text())["videos"][0]
+    assert big["resolution"] == "256x256" and 6 < big["motion"] / native["motion"] < 10
+    assert "32x32" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as bad:  # argparse: one usage line, exit code 2
+        cli.main(["eval", str(tmp_path / "big"), "--size", "32"])
+    assert bad.value.code == 2

@@ -194,7 +194,7 @@ class Guidance:
         u = to_canonical(pred_uncond, layout).float()
         c = to_canonical(pred_cond, layout).float()
         out, state = self.combine(u, c, StepContext(step, num_steps, sigma, dtype), self.state)
-        check_finite(self.finite_witness(out, state), pred_uncond, pred_cond, step)
+        check_finite(self.values_to_check(out, state), pred_uncond, pred_cond, step)
         if dtype == torch.float16 and out.abs().amax() > torch.finfo(dtype).max:  # bf16 shares float32's range
             raise ValueError(f"The guided prediction at step {step} exceeds the range of {dtype} "
                              f"(max {torch.finfo(dtype).max:g}) and would overflow to Inf; lower the guidance scale "
@@ -202,8 +202,9 @@ class Guidance:
         self.state = state
         return from_canonical(out, layout).to(dtype)
 
-    def finite_witness(self, out: torch.Tensor, state: Any) -> torch.Tensor:
-        """A tensor that is non-finite whenever an input was (default: the output itself)."""
+    def values_to_check(self, out: torch.Tensor, state: Any) -> torch.Tensor:
+        """The tensor checked for NaN / Inf after a step: non-finite whenever an input was
+        (default: the output itself; SAMG checks its smaller scale field)."""
         return out
 
     def to_dict(self) -> dict:

@@ -162,7 +162,7 @@ class SAMG(Guidance):
         # written over d, our own temporary: one latent-sized allocation per call
         return guided_line(pred_uncond, delta, scale, ctx.dtype, overwrite=True), SAMGState(ema=ema, scale_field=scale)
 
-    def finite_witness(self, out: torch.Tensor, state: SAMGState) -> torch.Tensor:
+    def values_to_check(self, out: torch.Tensor, state: SAMGState) -> torch.Tensor:
         """The field of this step: any NaN / Inf in either prediction reaches d, its energy and W,
         and the field is C times smaller than the output (outside the interval: the output)."""
         fresh = state.scale_field is not None and state is not self.state

@@ -40,13 +40,27 @@ def _make(names, lpips_net: str, clip_model: str | None = None, prompt: str | No
     return [special.get(n, METRICS[n])() for n in names]
 
 
+def resized(frame, size: tuple[int, int] | None):
+    """A frame (H, W, 3) uint8 at `size` (width, height), by area averaging (exact for a
+    nearest-neighbour upscale by an integer factor); unchanged when size is None or its own."""
+    if size is None or (frame.shape[1], frame.shape[0]) == tuple(size):
+        return frame
+    import cv2
+
+    return cv2.resize(frame, tuple(size), interpolation=cv2.INTER_AREA)
+
+
 def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int, decoder: str = "ffmpeg",
-            value_range=None) -> int:
+            value_range=None, size: tuple[int, int] | None = None) -> tuple[int, tuple[int, int] | None]:
+    """Feed every frame (at `size`, if given) and consecutive pair to the accumulators;
+    returns the frame count and the (width, height) analysed."""
     from ..io import iter_frames
 
-    previous, count = None, 0
+    previous, count, analysed = None, 0, None
     for block in iter_frames(source, chunk, decoder, value_range):
         for frame in block:
+            frame = resized(frame, size)
+            analysed = (frame.shape[1], frame.shape[0])
             for m in accumulators:
                 m.frame(frame)
             if previous is not None:
@@ -54,13 +68,13 @@ def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int
                 for m in accumulators:
                     m.pair(pair)
             previous, count = frame, count + 1
-    return count
+    return count, analysed
 
 
 def compute(video, metrics: list[str] | None = None, reference=None, flow_backend: str = "dis",
             raft_weights: str | None = None, flow_downscale: int = 1, lpips_net: str = "alex",
             chunk: int = 32, decoder: str = "ffmpeg", clip_model: str | None = None, prompt: str | None = None,
-            value_range: tuple[float, float] | None = None) -> dict:
+            value_range: tuple[float, float] | None = None, size: tuple[int, int] | None = None) -> dict:
     """Metrics of one clip (array, tensor or path) as a flat dict; `reference` adds TecoGAN's tLP.
 
     Arrays are uint8 in [0, 255] or floats in [0, 1]; anything else is refused with the range
@@ -69,22 +83,26 @@ def compute(video, metrics: list[str] | None = None, reference=None, flow_backen
     Files stream in chunks of at most `chunk` frames through `decoder` ("ffmpeg" or
     "decord", see `samg_video.io.iter_frames`). `clip_model` (a folder or cached repo id)
     with the clip's `prompt` adds `clip_score` to the default set.
+
+    Pixel units (motion in px/frame, flow) are those of the analysed frames: the clip's own
+    size, or `size=(width, height)` (e.g. a model's resolution for an upscaled file); the
+    result's `resolution` says which ("WxH").
     """
     names = list(metrics or DEFAULT + (["clip_score"] if clip_model else []))
     accumulators = _make(names, lpips_net, clip_model, prompt)
     options = FlowOptions(flow_backend, raft_weights, flow_downscale)
-    frames = _stream(video, accumulators, options, chunk, decoder, value_range)
-    result: dict = {"frames": frames}
+    frames, analysed = _stream(video, accumulators, options, chunk, decoder, value_range, size)
+    result: dict = {"frames": frames, "resolution": f"{analysed[0]}x{analysed[1]}" if analysed else None}
     for m in accumulators:
         result.update(m.result())
     if frames < 2:
         result["temporal_note"] = f"temporal metrics need at least 2 frames; this video has {frames}"
     if reference is not None:
         ref = LPIPSTemporal(lpips_net)
-        _stream(reference, [ref], options, chunk, decoder)
+        _stream(reference, [ref], options, chunk, decoder, size=size)
         ours = next((m for m in accumulators if isinstance(m, LPIPSTemporal)), None)
         if ours is None:
             ours = LPIPSTemporal(lpips_net)
-            _stream(video, [ours], options, chunk, decoder, value_range)
+            _stream(video, [ours], options, chunk, decoder, value_range, size)
         result["tlp"] = tlp(ours.distances(), ref.distances())
     return result
