@@ -1,6 +1,6 @@
 """Prompt accuracy and artifact levels of the bundled model under several guidance settings.
 
-    python scripts/eval_demo_model.py [--pairs 64] [--validation] [--json evaluation/results/demo_model_eval.json]
+    python scripts/eval_demo_model.py [--pairs 64] [--validation] [--json FILE]
 
 For each named setting (`samg_video.demo.evaluate.SETTINGS`) it generates the held-out
 (or validation) prompt/seed pairs and reports colour / shape / motion / count /
@@ -33,10 +33,13 @@ def main() -> None:
     p.add_argument("--suites", nargs="*", choices=["single", "double"], default=["single", "double"])
     p.add_argument("--validation", action="store_true",
                    help="use the validation prompts / seeds (choose settings here, report on the held-out pairs)")
-    p.add_argument("--json", default="evaluation/results/demo_model_eval.json")
+    p.add_argument("--json", help="default: evaluation/results/demo_model_<version>_eval.json (_validation.json "
+                                  "with --validation), named by the model card's version")
     args = p.parse_args()
-    io.check_writable(args.json)
     target = load_target("demo", args.model_path, steps=args.steps)
+    kind = "validation" if args.validation else "eval"
+    args.json = args.json or f"evaluation/results/demo_model_{target.card['version']}_{kind}.json"
+    io.check_writable(args.json)
     pairs = [pair for suite in args.suites
              for pair in held_out_pairs(args.pairs, 1 if suite == "single" else 2, args.validation)]
     results = {}
