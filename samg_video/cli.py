@@ -196,10 +196,9 @@ def model_row(c: dict) -> dict:
 
 
 def cmd_models(args) -> int:
-    from .demo import load_card
     from .pipelines.registry import cards
 
-    rows = [model_row(load_card())] + [model_row(c) for name, c in cards().items() if name != "demo"]
+    rows = [model_row(c) for c in sorted(cards().values(), key=lambda c: c["name"] != "demo")]
     widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in rows[0]}
     print("  ".join(k.ljust(w) for k, w in widths.items()).rstrip())
     for r in rows:
@@ -277,10 +276,13 @@ def cmd_compare(args) -> int:
     keys = [k for k in ("clip_score", "flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion",
                         "clipped_high", "saturation", "field_change", "field_change_warped")
             if any(row.get(k) is not None for row in table)]
-    print(f"{'method':<28}" + "".join(k[:12].rjust(13) for k in keys) + ("   prompt ok" if demo else ""))
+    short = {"flicker_compensated": "flicker_comp", "field_change_warped": "field_warped"}
+    print(f"{'method':<28}" + "".join(short.get(k, k)[:12].rjust(13) for k in keys) + ("   prompt ok" if demo else ""))
     for row in table:
         print(f"{row['method']:<28}" + "".join("n/a".rjust(13) if row.get(k) is None else f"{row[k]:13.4f}"
                                                for k in keys) + (f"   {row['prompt_correct']}" if demo else ""))
+    print(f"motion: pixels per frame at {table[0].get('resolution')} (the model's frames); field_warped: the "
+          "field's frame-to-frame change along the clip's optical flow")
     if args.json:
         io_.write_text(args.json, json.dumps(table, indent=2, default=float))
     return 0

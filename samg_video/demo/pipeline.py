@@ -40,7 +40,7 @@ def flush_denormals():
         torch.set_flush_denormal(False)
 
 
-from .card import CARD, MODELS_DIR, load_card  # noqa: E402,F401  (re-exported)
+from .card import MODELS_DIR, load_card  # noqa: E402,F401  (re-exported)
 
 DEFAULT_MODEL_DIR = MODELS_DIR / "demo-t2v"
 WEIGHT_FILES = ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors")
