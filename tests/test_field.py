@@ -49,3 +49,29 @@ def test_roughness_of_a_checkerboard_and_the_object_split():
 def test_latent_frames_map_to_evenly_spread_video_frames():
     assert latent_frame_index(13, 49).tolist() == list(range(0, 49, 4))  # CogVideoX: 4x temporal compression
     assert latent_frame_index(1, 1).tolist() == [0]
+
+
+def test_motion_compensated_smoothing_keeps_a_moving_field_intact():
+    """A field blob translating 2 px per frame: smoothing along the field's own flow (temporal_mode
+    "motion") keeps its shape where fixed-position smoothing blurs it along the path; a static
+    field is smoothed as by the fixed kernel; SAMG with equal scales stays CFG exactly."""
+    import torch
+
+    from samg_video import guidance
+    from samg_video.guidance.smoothing import smooth_along, smooth_along_motion
+
+    f, size = 8, 32
+    yy, xx = torch.meshgrid(torch.arange(size).float(), torch.arange(size).float(), indexing="ij")
+    field = torch.stack([torch.exp(-((xx - 8 - 2 * t) ** 2 + (yy - 16) ** 2) / 8) for t in range(f)])[None, None]
+    moved = smooth_along_motion(field, 1.0)
+    fixed = smooth_along(field, "f", 1.0)
+    inner = (slice(None), slice(None), slice(1, -1))  # the ends replicate their own frame
+    moved_err, fixed_err = ((m - field)[inner].abs().max() for m in (moved, fixed))
+    assert fixed_err > 0.25 and moved_err < fixed_err / 3, (moved_err, fixed_err)
+    still = field[:, :, :1].expand(1, 1, f, size, size).contiguous() * torch.linspace(0.5, 1, f)[None, None, :, None, None]
+    assert torch.allclose(smooth_along_motion(still, 1.0), smooth_along(still, "f", 1.0), atol=0.03)
+    u, c = torch.randn(1, 4, f, 16, 16), torch.randn(1, 4, f, 16, 16)
+    samg = guidance.create("samg", w_min=3, w_max=3, temporal_sigma=1, temporal_mode="motion")
+    assert torch.equal(samg(u, c, step=0, num_steps=4), guidance.create("cfg", scale=3)(u, c, step=0, num_steps=4))
+    with pytest.raises(ValueError, match="temporal_mode"):
+        guidance.create("samg", temporal_mode="flow")

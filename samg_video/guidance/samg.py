@@ -10,6 +10,8 @@ Models", arXiv 2604.26503. Per location of the canonical `B C F H W` latent:
            q_lo, q_hi: quantiles of E per sample ("clip": over F, H, W) or per frame
            ("frame": over H, W); quantiles (0, 1) is plain min-max
     E_s  = step-EMA( G_f * G_hw * E_n )     Gaussian along frames / space, EMA across steps
+           (temporal_mode="motion": G_f follows the field's own optical flow, so a moving
+           field is smoothed along its path instead of blurred across it)
     W    = w_max - E_s (w_max - w_min)     high energy -> w_min, low energy -> w_max
     out  = pred_uncond + W d
 
@@ -39,7 +41,7 @@ import torch
 from .base import Guidance, StepContext, check_interval, check_range, in_interval, register
 from .cfg import guided_line
 from .layout import from_canonical, to_canonical
-from .smoothing import smooth_field
+from .smoothing import TEMPORAL_MODES, smooth_field
 
 EPS = 1e-8
 
@@ -116,6 +118,7 @@ class SAMG(Guidance):
     quantiles: tuple[float, float] = (0.0, 1.0)
     spatial_sigma: float = 0.0
     temporal_sigma: float = 0.0
+    temporal_mode: str = "fixed"
     step_ema: float = 0.0
     bound: float | None = None
     interval: tuple[float, float] = (0.0, 1.0)
@@ -128,6 +131,8 @@ class SAMG(Guidance):
             raise ValueError(f"energy must be 'mean_sq' or 'l2', got {self.energy!r}.")
         if self.normalize not in ("clip", "frame"):
             raise ValueError(f"normalize must be 'clip' or 'frame', got {self.normalize!r}.")
+        if self.temporal_mode not in TEMPORAL_MODES:
+            raise ValueError(f"temporal_mode must be one of {', '.join(TEMPORAL_MODES)}, got {self.temporal_mode!r}.")
         if self.outside not in ("cfg", "none"):
             raise ValueError(f"outside must be 'cfg' (CFG at w_max) or 'none' (no guidance), got {self.outside!r}.")
         self.quantiles = check_interval("quantiles", self.quantiles)
@@ -146,7 +151,8 @@ class SAMG(Guidance):
         """(scale field W (B, 1, F, H, W), new EMA of E_s) for canonical float32 inputs."""
         sq_sum = channel_sq_sum(delta)
         e_n = normalize_energy(energy_from_sq_sum(sq_sum, delta.shape[1], self.energy), self.normalize, self.quantiles)
-        e_s = ema_field(smooth_field(e_n, self.spatial_sigma, self.temporal_sigma), previous_ema, self.step_ema)
+        e_s = ema_field(smooth_field(e_n, self.spatial_sigma, self.temporal_sigma, self.temporal_mode), previous_ema,
+                        self.step_ema)
         scale = self.w_max - e_s * (self.w_max - self.w_min)
         if self.bound is not None:
             scale = bound_scale(scale, sq_sum, pred_cond, self.bound)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 
 
@@ -52,7 +53,63 @@ def smooth_along(x: torch.Tensor, axis: str, sigma: float) -> torch.Tensor:
     raise ValueError(f"axis must be 'f', 'h' or 'w', got {axis!r}.")
 
 
-def smooth_field(x: torch.Tensor, spatial_sigma: float, temporal_sigma: float) -> torch.Tensor:
-    """Spatial (H, W) then temporal (F) Gaussian smoothing of a field (B, 1, F, H, W)."""
+def field_flows(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Optical flow between consecutive frames of fields x (B, 1, F, H, W) in [0, 1]:
+    forward f -> f+1 and backward f+1 -> f, each (B, F - 1, H, W, 2) in pixels (OpenCV DIS
+    on the fields scaled to uint8)."""
+    from ..metrics.flow import flow
+
+    frames = (x[:, 0].detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    b, f, h, w = frames.shape
+    fw = np.zeros((b, max(f - 1, 0), h, w, 2), np.float32)
+    bw = np.zeros_like(fw)
+    for i in range(b):
+        for t in range(f - 1):
+            fw[i, t] = flow(frames[i, t], frames[i, t + 1])
+            bw[i, t] = flow(frames[i, t + 1], frames[i, t])
+    return fw, bw
+
+
+def smooth_along_motion(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian smoothing of fields x (B, 1, F, H, W) along frames, following their motion.
+
+    n = ceil(2 sigma^2) passes of the 3-tap kernel [a, 1 - 2a, a], a = sigma^2 / (2n)
+    (variance 2a per pass, sigma^2 in all), where the neighbours are first warped onto
+    the frame by the field's own optical flow (`field_flows`, computed once):
+
+        y_f = (1 - 2a) x_f + a warp(x_{f+1}, flow_{f->f+1}) + a warp(x_{f-1}, flow_{f->f-1})
+
+    (a missing neighbour at either end counts as x_f). A field that translates keeps its
+    shape; fixed-position smoothing (`smooth_along(x, "f", sigma)`) would blur it along
+    its path. A static field is smoothed as by the fixed kernel. sigma == 0 returns x.
+    """
+    if sigma == 0 or x.shape[2] < 2:
+        return x
+    from ..metrics.flow import warp
+
+    fw, bw = field_flows(x)
+    passes = math.ceil(2 * sigma * sigma)
+    a = sigma * sigma / (2 * passes)
+    y = x[:, 0].detach().float().cpu().numpy().copy()  # (B, F, H, W)
+    b, f = y.shape[:2]
+    for _ in range(passes):
+        out = (1 - 2 * a) * y
+        for i in range(b):
+            for t in range(f):
+                nxt = warp(y[i, t + 1], fw[i, t]) if t + 1 < f else y[i, t]
+                prv = warp(y[i, t - 1], bw[i, t - 1]) if t > 0 else y[i, t]
+                out[i, t] += a * (nxt + prv)
+        y = out
+    return torch.from_numpy(y).to(device=x.device, dtype=x.dtype)[:, None]
+
+
+TEMPORAL_MODES = ("fixed", "motion")
+
+
+def smooth_field(x: torch.Tensor, spatial_sigma: float, temporal_sigma: float, temporal_mode: str = "fixed") -> torch.Tensor:
+    """Spatial (H, W) then temporal (F) Gaussian smoothing of a field (B, 1, F, H, W); the
+    temporal part at fixed positions ("fixed") or along the field's motion ("motion")."""
     x = smooth_along(smooth_along(x, "h", spatial_sigma), "w", spatial_sigma)
+    if temporal_mode == "motion":
+        return smooth_along_motion(x, temporal_sigma)
     return smooth_along(x, "f", temporal_sigma)

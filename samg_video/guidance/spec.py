@@ -7,7 +7,7 @@ from __future__ import annotations
 from .base import REGISTRY, Guidance
 
 LABEL_OPTIONS = {  # parameters shown in a label when they differ from these defaults
-    "samg": (("normalize", "clip"), ("quantiles", [0.0, 1.0]), ("temporal_sigma", 0.0), ("spatial_sigma", 0.0),
+    "samg": (("normalize", "clip"), ("quantiles", [0.0, 1.0]), ("temporal_sigma", 0.0), ("temporal_mode", "fixed"), ("spatial_sigma", 0.0),
              ("step_ema", 0.0), ("bound", None), ("interval", [0.0, 1.0])),
 }
 
