@@ -27,6 +27,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", type=int, default=64)
     p.add_argument("--steps", type=int, help="sampling steps (default: the model card's)")
+    p.add_argument("--frames", type=int, help="frames per clip (default: the model card's)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--model-path")
     p.add_argument("--settings", nargs="*", choices=list(SETTINGS), help="a subset of the settings")
@@ -36,8 +37,8 @@ def main() -> None:
     p.add_argument("--json", help="default: evaluation/results/demo_model_<version>_eval.json (_validation.json "
                                   "with --validation), named by the model card's version")
     args = p.parse_args()
-    target = load_target("demo", args.model_path, steps=args.steps)
-    kind = "validation" if args.validation else "eval"
+    target = load_target("demo", args.model_path, steps=args.steps, frames=args.frames)
+    kind = ("validation" if args.validation else "eval") + (f"_{args.frames}f" if args.frames else "")
     args.json = args.json or f"evaluation/results/demo_model_{target.card['version']}_{kind}.json"
     io.check_writable(args.json)
     pairs = [pair for suite in args.suites
@@ -58,7 +59,8 @@ def main() -> None:
                   f"| {s['prompt_count']:.1%} | {s['prompt_correct']:.1%} | {s['out_of_range']:.2%} "
                   f"| {s['frame_change']:.4f} | {s['shape_vs_wrong']:.1%} |")
     io.write_text(args.json, json.dumps({"pairs": args.pairs, "steps": target.kwargs["num_inference_steps"],
-                                         "validation": args.validation, "model": args.model_path or "bundled",
+                                         "frames": target.kwargs["num_frames"], "validation": args.validation,
+                                         "model": args.model_path or "bundled",
                                          "version": target.card.get("version"), "results": results}, indent=2))
     print(f"wrote {args.json}")
 

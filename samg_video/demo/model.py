@@ -8,10 +8,12 @@ k=3 temporal conv along frames, and cross-attention to the text tokens. Self-att
 runs along frames at every cell of both levels, and over the 8x8 cells of each frame at
 the coarse level (every cell sees its whole frame: is an object already drawn?).
 
-Motion: one velocity per clip is read from the prompt (`clip_velocity`), and every
-temporal conv and temporal attention runs on features shifted into the frame of
-reference moving at that velocity (`in_moving_frame`), where an object that moves as the
-prompt says stands still.
+Objects and motion: the text comes in `slots` slots (`encode_slots`): the whole prompt
+(slots = 1, the shipped model), or one object phrase each (slots = 2). Each slot's
+pooled states give a velocity (`slot_velocities`), and every temporal conv and temporal
+attention runs in each slot's moving frame of reference, where an object that moves as
+its phrase says stands still; with several slots the results are blended per cell by
+which object the cell belongs to (`SlotAssignment`, `in_moving_frames`).
 """
 
 from __future__ import annotations
@@ -31,6 +33,40 @@ from .world import MOTIONS, VOCABULARY, ObjectSpec, prompt_of
 
 SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
 MAX_TOKENS = 16
+
+
+def phrases_of(prompt: str) -> list[str]:
+    """The object phrases of a prompt ("a red circle moving left and a blue square ..." -> two);
+    the empty prompt is one empty phrase (the unconditional input)."""
+    parts = [p.strip() for p in prompt.lower().replace(",", " ").split(" and ")]
+    return [p for p in parts if p] or [""]
+
+
+def encode_slots(text_encoder, tokenizer, prompts: list[str], slots: int = 1,
+                 device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Text states (B, MAX_TOKENS, D) and mask (B, MAX_TOKENS), 1 = real token, in `slots` slots
+    of MAX_TOKENS // slots tokens.
+
+    slots == 1: the whole prompt in one slot. slots > 1: each object phrase is encoded on
+    its own into slot k, so a phrase's states know nothing of the other objects; absent
+    slots are all padding. A one-object prompt gives the same states either way (the text
+    encoder is causal and padding is masked). Raises ValueError for more objects than slots
+    (slots > 1).
+    """
+    per_slot = MAX_TOKENS // slots
+    rows = []
+    for prompt in prompts:
+        phrases = [prompt.lower()] if slots == 1 else phrases_of(prompt)
+        if len(phrases) > slots:
+            raise ValueError(f"This model draws at most {slots} objects; {prompt!r} has {len(phrases)}.")
+        rows.append(phrases + [None] * (slots - len(phrases)))
+    flat = [p or "" for row in rows for p in row]
+    tok = tokenizer(flat, padding="max_length", truncation=True, max_length=per_slot, return_tensors="pt")
+    present = torch.tensor([p is not None for row in rows for p in row])[:, None]
+    ids, mask = tok.input_ids.to(device), (tok.attention_mask * present).to(device)
+    states = text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+    b = len(prompts)
+    return states.reshape(b, slots * per_slot, -1), mask.reshape(b, slots * per_slot)
 
 
 def build_tokenizer():
@@ -64,9 +100,8 @@ def motion_word_velocities(unet, text_encoder, tokenizer) -> dict[str, list[floa
     """The moving frame's velocity (vx, vy) px/frame that `unet` reads for "a red circle ..."
     with each motion word, rounded to 0.01."""
     prompts = [prompt_of([ObjectSpec("red", "circle", m)]) for m in MOTIONS]
-    tok = tokenizer(prompts, padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt")
-    states = text_encoder(input_ids=tok.input_ids, attention_mask=tok.attention_mask).last_hidden_state
-    v = unet.clip_velocity(states, tok.attention_mask == 0)
+    states, mask = encode_slots(text_encoder, tokenizer, prompts, unet.config.slots)
+    v = unet.slot_velocities(states, mask == 0)[:, 0]
     return {m: [round(float(a), 2) for a in row] for m, row in zip(MOTIONS, v)}
 
 
@@ -106,6 +141,25 @@ def frame_offsets(velocity: torch.Tensor, frames: int, stride: int) -> torch.Ten
     return (velocity[:, None, :] * t[None, :, None] / stride).reshape(-1, 2)
 
 
+def in_moving_frames(fn, x: torch.Tensor, offsets: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+    """A temporal operator in each object's moving frame, blended by where each object is.
+
+        out = sum_k m_k * shift(fn(shift(x, o_k)), -o_k)
+
+    x: (B*F, C, H, W); offsets: one (B*F, 2) per slot; weights m: (B*F, K, H, W), summing
+    to 1 over the slots (a slot with zero weight everywhere is skipped). With one slot
+    of weight 1 this is `in_moving_frame`.
+    """
+    out = None
+    for k, o in enumerate(offsets):
+        m = weights[:, k:k + 1]
+        if not m.any():
+            continue
+        part = m * in_moving_frame(fn, x, o)
+        out = part if out is None else out + part
+    return out
+
+
 def in_moving_frame(fn, x: torch.Tensor, offsets: torch.Tensor | None) -> torch.Tensor:
     """Apply a temporal operator in the clip's moving frame of reference.
 
@@ -120,6 +174,51 @@ def in_moving_frame(fn, x: torch.Tensor, offsets: torch.Tensor | None) -> torch.
     return shift_frames(fn(shift_frames(x, offsets)), -offsets)
 
 
+class SlotAssignment(nn.Module):
+    """Which object each cell belongs to: softmax over the present slots of
+
+        logit_k(cell) = <W_q h(cell), W_e e_k> / sqrt(d),   e_k = mean of slot k's text states
+
+    (B*F, C, H, W) features and (B, K, D) slot embeddings -> (B*F, K, H, W). Zero-initialised
+    query: equal weights over the present slots; a single present slot gets weight 1.
+    """
+
+    def __init__(self, channels: int, text_dim: int, dim: int = 32):
+        super().__init__()
+        self.query = nn.Conv2d(channels, dim, 1)
+        self.key = nn.Linear(text_dim, dim)
+        nn.init.zeros_(self.query.weight)
+        nn.init.zeros_(self.query.bias)
+
+    def forward(self, h: torch.Tensor, slot_states: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """present: (B, K) bool; absent slots get weight 0."""
+        frames = h.shape[0] // slot_states.shape[0]
+        keys = self.key(slot_states).repeat_interleave(frames, dim=0)  # (B*F, K, d)
+        logits = torch.einsum("ndhw,nkd->nkhw", self.query(h), keys) / math.sqrt(keys.shape[-1])
+        absent = ~present.repeat_interleave(frames, dim=0)[:, :, None, None]
+        return torch.softmax(logits.masked_fill(absent, float("-inf")), dim=1)
+
+
+@dataclass
+class SlotFrames:
+    """The objects' moving frames for one forward pass at one resolution level.
+
+    offsets: one (B*F, 2) per slot (cells, `frame_offsets`); states: (B, K, D) slot
+    embeddings; present: (B, K) bool.
+    """
+
+    offsets: list[torch.Tensor]
+    states: torch.Tensor
+    present: torch.Tensor
+
+    def weights(self, assign: SlotAssignment | None, h: torch.Tensor) -> torch.Tensor:
+        if assign is None or not self.present[:, 1:].any():  # one object everywhere: no blending
+            w = torch.zeros(h.shape[0], self.present.shape[1], *h.shape[-2:], dtype=h.dtype, device=h.device)
+            w[:, 0] = 1.0
+            return w
+        return assign(h, self.states, self.present)
+
+
 class ResBlock(nn.Module):
     """Spatial conv pair with FiLM conditioning, then a residual temporal conv.
 
@@ -130,7 +229,7 @@ class ResBlock(nn.Module):
     zero, so a fresh block is a per-frame image block.
     """
 
-    def __init__(self, cin: int, cout: int, cond_dim: int):
+    def __init__(self, cin: int, cout: int, cond_dim: int, text_dim: int, slots: int = 1):
         super().__init__()
         self.norm1 = nn.GroupNorm(8, cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
@@ -139,19 +238,19 @@ class ResBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
         self.tnorm = nn.GroupNorm(8, cout)
+        self.assign = SlotAssignment(cout, text_dim) if slots > 1 else None
         self.tconv = nn.Conv1d(cout, cout, 3, padding=1)
         nn.init.zeros_(self.tconv.weight)
         nn.init.zeros_(self.tconv.bias)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor, frames: int,
-                offsets: torch.Tensor | None = None) -> torch.Tensor:
-        """x: (B*F, C, H, W); cond: (B*F, cond_dim); offsets: (B*F, 2) cells of the clip's
-        moving frame (see `in_moving_frame`), or None for the fixed frame."""
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, frames: int, slots: "SlotFrames") -> torch.Tensor:
+        """x: (B*F, C, H, W); cond: (B*F, cond_dim); slots: the objects' moving frames."""
         h = self.conv1(F.silu(self.norm1(x)))
         scale, shift = self.film(cond)[:, :, None, None].chunk(2, dim=1)
         h = self.norm2(h) * (1 + scale) + shift
         h = self.conv2(F.silu(h)) + self.skip(x)
-        return h + in_moving_frame(lambda z: self._temporal(z, frames), self.tnorm(h), offsets)
+        t = self.tnorm(h)
+        return h + in_moving_frames(lambda z: self._temporal(z, frames), t, slots.offsets, slots.weights(self.assign, t))
 
     def _temporal(self, t: torch.Tensor, frames: int) -> torch.Tensor:
         """The temporal conv on normalised features (B*F, C, H, W) -> same shape."""
@@ -224,15 +323,17 @@ class TemporalAttention(nn.Module):
     frame the whole clip as context at the cost of F x F scores per cell.
     """
 
-    def __init__(self, channels: int, heads: int = 4):
+    def __init__(self, channels: int, text_dim: int, slots: int = 1, heads: int = 4):
         super().__init__()
         self.norm = nn.GroupNorm(8, channels)
         self.attn = nn.MultiheadAttention(channels, heads, batch_first=True)
+        self.assign = SlotAssignment(channels, text_dim) if slots > 1 else None
         nn.init.zeros_(self.attn.out_proj.weight)
 
-    def forward(self, x: torch.Tensor, frames: int, offsets: torch.Tensor | None = None) -> torch.Tensor:
-        """offsets: (B*F, 2) cells of the clip's moving frame (`in_moving_frame`), or None."""
-        return x + in_moving_frame(lambda z: self._attend(z, frames), self.norm(x), offsets)
+    def forward(self, x: torch.Tensor, frames: int, slots: "SlotFrames") -> torch.Tensor:
+        """x: (B*F, C, H, W) -> same shape, attending along frames in each object's moving frame."""
+        z = self.norm(x)
+        return x + in_moving_frames(lambda y: self._attend(y, frames), z, slots.offsets, slots.weights(self.assign, z))
 
     def _attend(self, z: torch.Tensor, frames: int) -> torch.Tensor:
         bf, c, h, w = z.shape
@@ -260,7 +361,7 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
 
     @register_to_config
     def __init__(self, channels: int = 32, mult: int = 3, text_dim: int = 64, cond_dim: int = 128, patch: int = 2,
-                 max_speed: float = 4.0):
+                 max_speed: float = 4.0, slots: int = 1):
         super().__init__()
         c1, c2, pc = channels, channels * mult, 3 * patch * patch
         self.time_mlp = nn.Sequential(nn.Linear(cond_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
@@ -270,18 +371,18 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         self.velocity_head = nn.Sequential(nn.Linear(text_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, 2))
         nn.init.zeros_(self.velocity_head[2].weight)
         nn.init.zeros_(self.velocity_head[2].bias)
-        self.down1 = nn.ModuleList([ResBlock(c1, c1, cond_dim)])
-        self.temporal_attn1 = TemporalAttention(c1)
+        self.down1 = nn.ModuleList([ResBlock(c1, c1, cond_dim, text_dim, slots)])
+        self.temporal_attn1 = TemporalAttention(c1, text_dim, slots)
         self.attn1 = CrossAttention(c1, text_dim)
         self.downsample = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
-        self.mid = nn.ModuleList([ResBlock(c2, c2, cond_dim), ResBlock(c2, c2, cond_dim)])
+        self.mid = nn.ModuleList([ResBlock(c2, c2, cond_dim, text_dim, slots), ResBlock(c2, c2, cond_dim, text_dim, slots)])
         self.frame_attn = FrameAttention(c2)
-        self.temporal_attn2 = TemporalAttention(c2)
-        self.temporal_attn3 = TemporalAttention(c1)
+        self.temporal_attn2 = TemporalAttention(c2, text_dim, slots)
+        self.temporal_attn3 = TemporalAttention(c1, text_dim, slots)
         self.attn2 = CrossAttention(c2, text_dim)
-        self.mid2 = ResBlock(c2, c2, cond_dim)
+        self.mid2 = ResBlock(c2, c2, cond_dim, text_dim, slots)
         self.upsample = nn.Conv2d(c2, c1 * 4, 3, padding=1)
-        self.up1 = nn.ModuleList([ResBlock(2 * c1, c1, cond_dim)])
+        self.up1 = nn.ModuleList([ResBlock(2 * c1, c1, cond_dim, text_dim, slots)])
         self.attn3 = CrossAttention(c1, text_dim)
         self.norm_out = nn.GroupNorm(8, c1)
         self.conv_out = nn.Conv2d(c1, pc, 3, padding=1)
@@ -294,10 +395,19 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         keep = (~text_mask).float()[..., None]
         return (text * keep).sum(1) / keep.sum(1).clamp(min=1)
 
-    def clip_velocity(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
-        """The velocity of each clip's moving frame, (B, 2) as (vx, vy) pixels per frame
-        (y down), from the text states (B, L, D) and padding mask (B, L) (True = padded)."""
-        return self.config.max_speed * torch.tanh(self.velocity_head(self._pooled(text, text_mask)))
+    def _slots(self, text: torch.Tensor, text_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Slot embeddings (B, K, D) (mean of each slot's real tokens) and presence (B, K)."""
+        b, length, d = text.shape
+        k = self.config.slots
+        states = text.reshape(b * k, length // k, d)
+        pad = text_mask.reshape(b * k, length // k)
+        return self._pooled(states, pad).reshape(b, k, d), (~pad).any(-1).reshape(b, k)
+
+    def slot_velocities(self, text: torch.Tensor, text_mask: torch.Tensor) -> torch.Tensor:
+        """The velocity of each object's moving frame, (B, K, 2) as (vx, vy) pixels per frame
+        (y down), from the text states (B, L, D) in K slots and padding mask (True = padded)."""
+        slot_states, _ = self._slots(text, text_mask)
+        return self.config.max_speed * torch.tanh(self.velocity_head(slot_states))
 
     def _cond(self, timestep, text, text_mask, batch: int, frames: int) -> torch.Tensor:
         """Time + pooled-text conditioning, repeated per frame: (B*F, cond_dim)."""
@@ -315,8 +425,10 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         pad = encoder_attention_mask == 0
         text = encoder_hidden_states
         cond = self._cond(timestep, text, pad, b, f)
-        velocity = self.clip_velocity(text, pad)
-        fine, coarse = frame_offsets(velocity, f, self.config.patch), frame_offsets(velocity, f, 2 * self.config.patch)
+        slot_states, present = self._slots(text, pad)
+        velocity = self.config.max_speed * torch.tanh(self.velocity_head(slot_states))  # (B, K, 2)
+        fine, coarse = (SlotFrames([frame_offsets(velocity[:, k], f, stride) for k in range(velocity.shape[1])],
+                                   slot_states, present) for stride in (self.config.patch, 2 * self.config.patch))
         x = F.pixel_unshuffle(rearrange(sample, "b c f h w -> (b f) c h w"), self.config.patch)
         x = self.conv_in(x)
         for blk in self.down1:

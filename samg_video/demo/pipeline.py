@@ -86,13 +86,11 @@ class DemoVideoPipeline(DiffusionPipeline):
 
     @torch.no_grad()
     def encode_prompt(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Prompts -> text states (B, L, D) and attention mask (B, L)."""
-        tok = self.tokenizer([p.lower() for p in prompts], padding="max_length", truncation=True,
-                             max_length=self.tokenizer.model_max_length, return_tensors="pt")
-        ids = tok.input_ids.to(self.device)
-        mask = tok.attention_mask.to(self.device)
-        states = self.text_encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        return states, mask
+        """Prompts -> text states (B, L, D) and attention mask (B, L), one slot per object phrase."""
+        from .model import encode_slots
+
+        slots = getattr(getattr(self.unet, "config", None), "slots", 1)
+        return encode_slots(self.text_encoder, self.tokenizer, prompts, slots, self.device)
 
     @torch.no_grad()
     def __call__(self, prompt: str | list[str], num_frames: int = NUM_FRAMES, height: int = SIZE,

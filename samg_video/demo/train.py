@@ -5,7 +5,7 @@
 
 The defaults are the recipe of the shipped weights: a U-Net with its velocity head
 trained by the v-prediction loss plus `velocity_loss` x the squared error between the
-head's velocity and each single-object clip's measured motion, a text encoder kept at
+head's velocity and the velocity each single-object prompt's motion word means, a text encoder kept at
 its seeded random initialisation, 12,000 pre-rendered clips (25 % two-object), batch
 32, AdamW 1e-3 with 200 warm-up steps and a cosine schedule over `steps`, EMA 0.999.
 
@@ -51,6 +51,8 @@ class TrainSettings:
     two_object_prob: float = 0.25
     uncond_prob: float = 0.1    # prompt dropout, for CFG
     velocity_loss: float = 0.1  # weight of the velocity head's own loss
+    slots: int = 1              # text slots of the U-Net: 1 = whole prompt, 2 = one per object phrase
+    init: str | None = None     # start from this model folder's U-Net (fine-tuning); None: from scratch
     ckpt_every: int = 250
     seed: int = 0
     version: str = "dev"
@@ -63,8 +65,12 @@ HELP = {
     "pool": "number of pre-rendered training clips",
     "two_object_prob": "share of two-object clips in the pool",
     "uncond_prob": "prompt dropout for CFG",
-    "velocity_loss": "weight of the loss between the velocity head and each single-object clip's measured "
-                     "motion (without it the head stays at 0 and the moving frame never moves)",
+    "velocity_loss": "weight of the loss between the velocity head's output for each object phrase and the "
+                     "velocity its motion word means (without it the head stays at 0 and the moving frames never "
+                     "move)",
+    "slots": "text slots of the U-Net: 1 = the whole prompt (the shipped model), 2 = one per object phrase, "
+             "each with its own moving frame",
+    "init": "start from the U-Net of this model folder (new parameters keep their initialisation)",
     "version": "version string written to training.json",
 }
 
@@ -73,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
     """Command-line options, one per `TrainSettings` field, with its default."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for f in dataclasses.fields(TrainSettings):
-        kind = int if f.name == "stop_step" else type(f.default)
+        kind = {"stop_step": int, "init": str}.get(f.name, type(f.default))
         p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default, help=HELP.get(f.name))
     return p
 
@@ -101,21 +107,20 @@ def render_pool(n: int, seed: int, path: Path, two_object_prob: float) -> tuple[
     return clips, prompts
 
 
-def measured_velocity(clips: np.ndarray) -> np.ndarray:
-    """Velocity of each clip's foreground centroid, (N, F, H, W, 3) uint8 -> (N, 2) as (vx, vy) px/frame.
-
-    Least-squares slope over frames of the centroid of the pixels whose brightest channel
-    exceeds half the range (for a two-object clip, a blend of both motions):
-
-        v = sum_f (f - c) p_f / sum_f (f - c)^2,   c = (F - 1) / 2
-    """
-    fg = (clips.max(-1) > 127).astype(np.float64)  # N F H W
-    mass = fg.sum((2, 3)).clip(min=1)
-    ys, xs = np.arange(clips.shape[2]) + 0.5, np.arange(clips.shape[3]) + 0.5
-    cx = (fg.sum(2) * xs).sum(-1) / mass  # N F
-    cy = (fg.sum(3) * ys).sum(-1) / mass
-    t = np.arange(clips.shape[1]) - (clips.shape[1] - 1) / 2
-    return np.stack([(cx * t).sum(1), (cy * t).sum(1)], axis=1) / (t * t).sum()
+def phrase_velocities(prompts: list[str], slots: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """The velocity each object phrase's motion word means, per slot: (N, slots, 2) as
+    (vx, vy) pixels per frame (world.SPEED along world.VELOCITY, y down), and (N, slots)
+    bool for the slots that hold one object (with one slot, only one-object prompts)."""
+    v = torch.zeros(len(prompts), slots, 2)
+    present = torch.zeros(len(prompts), slots, dtype=torch.bool)
+    for i, prompt in enumerate(prompts):
+        objects = world.parse_prompt(prompt)
+        if len(objects) > slots and slots == 1:
+            continue
+        for k, (_, _, motion) in enumerate(objects):
+            v[i, k] = torch.tensor(world.VELOCITY[motion], dtype=torch.float32) * world.SPEED
+            present[i, k] = True
+    return v, present
 
 
 def learning_rate(step: int, settings: TrainSettings) -> float:
@@ -168,31 +173,42 @@ class Trainer:
     def __init__(self, settings: TrainSettings):
         from diffusers import DDPMScheduler
 
-        from .model import TinyVideoUNet, build_text_encoder, build_tokenizer
+        from .model import TinyVideoUNet, build_text_encoder, build_tokenizer, encode_slots
 
         self.settings = s = settings
         torch.manual_seed(s.seed)
         self.run = Path(s.run_dir)
         self.run.mkdir(parents=True, exist_ok=True)
         self.clips, prompts = render_pool(s.pool, s.seed, self.run / "pool.npz", s.two_object_prob)
-        self.measured = torch.from_numpy(measured_velocity(self.clips)).float()
-        self.single = torch.tensor([len(world.parse_prompt(p)) == 1 for p in prompts])
+        self.velocity, self.slot_present = phrase_velocities(prompts, s.slots)
         self.tokenizer = build_tokenizer()
-        ids = self.tokenizer(prompts + [""], padding="max_length", max_length=self.tokenizer.model_max_length,
-                             return_tensors="pt")
-        self.mask, self.empty = ids.attention_mask, len(prompts)  # the last row is the empty prompt
-        self.unet = TinyVideoUNet()
+        self.unet = TinyVideoUNet(slots=s.slots)
         self.text_encoder = build_text_encoder().requires_grad_(False)
+        if s.init:
+            self.load_init(Path(s.init))
+        everything = prompts + [""]  # the last row is the empty prompt
+        self.empty = len(prompts)
         with torch.no_grad():  # the encoder stays at its seeded init: encode every prompt once
-            self.states = torch.cat([self.text_encoder(input_ids=ids.input_ids[i:i + 1024],
-                                                       attention_mask=self.mask[i:i + 1024]).last_hidden_state
-                                     for i in range(0, len(ids.input_ids), 1024)])
+            parts = [encode_slots(self.text_encoder, self.tokenizer, everything[i:i + 1024], s.slots)
+                     for i in range(0, len(everything), 1024)]
+        self.states, self.mask = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
         self.sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
                                    prediction_type="v_prediction", clip_sample=False)
         self.opt = torch.optim.AdamW(self.unet.parameters(), lr=s.lr, weight_decay=0.01)
         self.ema = copy.deepcopy(self.unet)
         self.count, self.elapsed, self.losses = 0, 0.0, []
         self.rng = np.random.default_rng(s.seed + 1)
+
+    def load_init(self, folder: Path) -> None:
+        """Start from another model's U-Net and text encoder (parameters it lacks keep their init)."""
+        from safetensors.torch import load_file
+        from transformers import CLIPTextModel
+
+        weights = load_file(folder / "unet" / "diffusion_pytorch_model.safetensors")
+        unexpected = self.unet.load_state_dict(weights, strict=False).unexpected_keys
+        if unexpected:
+            raise ValueError(f"{folder} holds U-Net weights this architecture does not have: {unexpected[:3]}.")
+        self.text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder").requires_grad_(False)
 
     @property
     def checkpoint_path(self) -> Path:
@@ -223,11 +239,11 @@ class Trainer:
         pred = self.unet(xt, t, states, mask, return_dict=False)[0]
         target = a.sqrt() * noise - (1 - a).sqrt() * x0  # v = sqrt(abar) eps - sqrt(1 - abar) x0
         mse = F.mse_loss(pred, target)
-        keep = self.single[idx] & torch.from_numpy(~drop)  # measured motion is one object's, of a real prompt
+        keep = self.slot_present[idx] & torch.from_numpy(~drop)[:, None]  # the objects of real prompts
         if s.velocity_loss <= 0 or not keep.any():
             return mse, mse
-        v = self.unet.clip_velocity(states, mask == 0)
-        return mse, mse + s.velocity_loss * F.mse_loss(v[keep], self.measured[idx][keep])
+        v = self.unet.slot_velocities(states, mask == 0)
+        return mse, mse + s.velocity_loss * F.mse_loss(v[keep], self.velocity[idx][keep])
 
     def step(self) -> float:
         """One optimiser step and EMA update; returns the v-prediction loss."""
@@ -254,7 +270,7 @@ class Trainer:
                 "velocity_loss": s.velocity_loss, "uncond_prob": s.uncond_prob,
                 "final_loss": float(np.mean(self.losses[-100:])) if self.losses else None,
                 "parameters": sum(p.numel() for m in (self.unet, self.text_encoder) for p in m.parameters()),
-                "text_encoder": "frozen at init", "pool": s.pool, "two_object_prob": s.two_object_prob,
+                "text_encoder": "frozen at init", "init": s.init, "pool": s.pool, "two_object_prob": s.two_object_prob,
                 "seed": s.seed, "architecture": {k: v for k, v in self.unet.config.items() if not k.startswith("_")}}
 
     def checkpoint(self) -> None:
