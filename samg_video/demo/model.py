@@ -141,15 +141,17 @@ def frame_offsets(velocity: torch.Tensor, frames: int, stride: int) -> torch.Ten
     return (velocity[:, None, :] * t[None, :, None] / stride).reshape(-1, 2)
 
 
-def in_moving_frames(fn, x: torch.Tensor, offsets: list[torch.Tensor], weights: torch.Tensor) -> torch.Tensor:
+def in_moving_frames(fn, x: torch.Tensor, offsets: list[torch.Tensor], weights: torch.Tensor | None) -> torch.Tensor:
     """A temporal operator in each object's moving frame, blended by where each object is.
 
         out = sum_k m_k * shift(fn(shift(x, o_k)), -o_k)
 
     x: (B*F, C, H, W); offsets: one (B*F, 2) per slot; weights m: (B*F, K, H, W), summing
-    to 1 over the slots (a slot with zero weight everywhere is skipped). With one slot
-    of weight 1 this is `in_moving_frame`.
+    to 1 over the slots (a slot with zero weight everywhere is skipped). weights None:
+    only the first slot holds an object, and this is `in_moving_frame` in its frame.
     """
+    if weights is None:
+        return in_moving_frame(fn, x, offsets[0])
     out = None
     for k, o in enumerate(offsets):
         m = weights[:, k:k + 1]
@@ -211,11 +213,10 @@ class SlotFrames:
     states: torch.Tensor
     present: torch.Tensor
 
-    def weights(self, assign: SlotAssignment | None, h: torch.Tensor) -> torch.Tensor:
+    def weights(self, assign: SlotAssignment | None, h: torch.Tensor) -> torch.Tensor | None:
+        """Per-cell slot weights (B*F, K, H, W), or None when only the first slot holds an object."""
         if assign is None or not self.present[:, 1:].any():  # one object everywhere: no blending
-            w = torch.zeros(h.shape[0], self.present.shape[1], *h.shape[-2:], dtype=h.dtype, device=h.device)
-            w[:, 0] = 1.0
-            return w
+            return None
         return assign(h, self.states, self.present)
 
 
