@@ -22,8 +22,9 @@ def pair(shape, seed=0, dtype=torch.float32):
 
 
 def run(method, u, c, steps=3, layout="BCFHW"):
+    """The last step's output of a run; perturbation methods get u as their perturbed prediction."""
     method.reset()
-    return [method(u, c, step=i, num_steps=steps, layout=layout) for i in range(steps)][-1]
+    return [method(u, c, step=i, num_steps=steps, layout=layout, pred_perturbed=u) for i in range(steps)][-1]
 
 
 def reference_samg(u, c, w_min, w_max):
@@ -208,6 +209,11 @@ CFG_REDUCTIONS = [
     ("cfg_zero_star", {"use_optimized_scale": False, "zero_init_steps": 0}),
     ("interval", {"interval": (0.0, 1.0)}),
     ("mambo", {"alpha": 0.0}),
+    ("fdg", {"scale_low": 5.0}),
+    ("apg_mix", {"cfg_scale": 5.0, "start_step": 10}),
+    ("stg", {"scale_stg": 0.0}),
+    ("slg", {"scale_slg": 0.0}),
+    ("pag", {"scale_pag": 0.0}),
 ]
 
 
@@ -216,6 +222,15 @@ def test_baseline_reduces_to_cfg(name, params):
     u, c = pair((2, 4, 3, 6, 6), seed=12)
     out = run(guidance.create(name, scale=5.0, **params), u, c)
     torch.testing.assert_close(out, u + 5.0 * (c - u), atol=1e-5, rtol=1e-6)
+
+
+@pytest.mark.parametrize("per", ["clip", "frame"])
+def test_tcfg_is_cfg_when_the_predictions_are_parallel(per):
+    """u along the predictions' shared direction (c = 1.3 u) has no tangential part: TCFG is CFG."""
+    u, _ = pair((2, 4, 3, 6, 6), seed=15)
+    c = 1.3 * u
+    torch.testing.assert_close(run(guidance.create("tcfg", scale=5.0, per=per), u, c), u + 5.0 * (c - u),
+                               atol=1e-4, rtol=1e-4)  # float32 SVD
 
 
 def test_rescale_formula():
@@ -325,8 +340,8 @@ def test_bad_config(params, match):
 
 
 def test_unknown_method_lists_known():
-    with pytest.raises(ValueError, match="available: apg, cfg"):
-        guidance.create("pag")
+    with pytest.raises(ValueError, match="available: apg, apg_mix, cfg"):
+        guidance.create("pagg")
 
 
 def test_bad_inputs():
@@ -346,7 +361,10 @@ def test_bad_inputs():
     bad[0, 0, 0, 0, 0] = float("nan")
     for name in guidance.available():
         with pytest.raises(ValueError, match="pred_cond contains NaN or Inf at step 2"):
-            guidance.create(name)(u, bad, step=2, num_steps=4)
+            guidance.create(name)(u, bad, step=2, num_steps=4, pred_perturbed=u)
+    for name in ("stg", "samg+stg"):
+        with pytest.raises(ValueError, match="pred_perturbed contains NaN or Inf at step 1"):
+            guidance.create(name)(u, c, step=1, num_steps=4, pred_perturbed=bad)
     inf = u.clone()
     inf[0, 1, 1, 1, 1] = float("inf")
     with pytest.raises(ValueError, match="pred_uncond contains NaN or Inf at step 0"):

@@ -358,7 +358,12 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         pack 2x2 -> conv_in -> [res, temporal_attn1, cross_attn1] (16x16, c1, skip)
         -> downsample -> [res, res, frame_attn, temporal_attn2, cross_attn2, res] (8x8, c2)
         -> upsample, concat skip -> [res, temporal_attn3, cross_attn3] (16x16) -> conv_out -> unpack
+
+    `skippable_blocks` names its residual self-attention layers in depth order, the stack
+    that perturbation guidance (STG, PAG) indexes: skipping one leaves its input unchanged.
     """
+
+    skippable_blocks = ("temporal_attn1", "frame_attn", "temporal_attn2", "temporal_attn3")
 
     @register_to_config
     def __init__(self, channels: int = 32, mult: int = 3, text_dim: int = 64, cond_dim: int = 128, patch: int = 2,
@@ -372,6 +377,11 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         self.velocity_head = nn.Sequential(nn.Linear(text_dim, cond_dim), nn.SiLU(), nn.Linear(cond_dim, 2))
         nn.init.zeros_(self.velocity_head[2].weight)
         nn.init.zeros_(self.velocity_head[2].bias)
+        # slots > 1: how many objects the prompt names (1..slots), added to the conditioning; each
+        # phrase is encoded alone, so no text state knows the count. Zero at init.
+        self.count_embed = nn.Embedding(slots, cond_dim) if slots > 1 else None
+        if self.count_embed is not None:
+            nn.init.zeros_(self.count_embed.weight)
         self.down1 = nn.ModuleList([ResBlock(c1, c1, cond_dim, text_dim, slots)])
         self.temporal_attn1 = TemporalAttention(c1, text_dim, slots)
         self.attn1 = CrossAttention(c1, text_dim)
@@ -410,10 +420,13 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         slot_states, _ = self._slots(text, text_mask)
         return self.config.max_speed * torch.tanh(self.velocity_head(slot_states))
 
-    def _cond(self, timestep, text, text_mask, batch: int, frames: int) -> torch.Tensor:
-        """Time + pooled-text conditioning, repeated per frame: (B*F, cond_dim)."""
+    def _cond(self, timestep, text, text_mask, present, batch: int, frames: int) -> torch.Tensor:
+        """Time + pooled-text (+ object count, slots > 1) conditioning, repeated per frame:
+        (B*F, cond_dim); present: (B, K) bool, the slots that hold a phrase."""
         t = timestep.reshape(-1).expand(batch) if timestep.numel() == 1 else timestep
         temb = self.time_mlp(timestep_embedding(t, self.config.cond_dim)) + self.text_proj(self._pooled(text, text_mask))
+        if self.count_embed is not None:
+            temb = temb + self.count_embed((present.sum(-1) - 1).clamp(min=0))
         return temb.repeat_interleave(frames, dim=0)
 
     def forward(self, sample: torch.Tensor, timestep, encoder_hidden_states: torch.Tensor,
@@ -425,8 +438,8 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
             encoder_attention_mask = torch.ones(encoder_hidden_states.shape[:2], device=sample.device)
         pad = encoder_attention_mask == 0
         text = encoder_hidden_states
-        cond = self._cond(timestep, text, pad, b, f)
         slot_states, present = self._slots(text, pad)
+        cond = self._cond(timestep, text, pad, present, b, f)
         velocity = self.config.max_speed * torch.tanh(self.velocity_head(slot_states))  # (B, K, 2)
         fine, coarse = (SlotFrames([frame_offsets(velocity[:, k], f, stride) for k in range(velocity.shape[1])],
                                    slot_states, present) for stride in (self.config.patch, 2 * self.config.patch))

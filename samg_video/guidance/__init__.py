@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from . import apg, cfg, cfg_zero_star, dynamic_cfg, interval, mambo, rescale, samg  # noqa: F401  (register)
+from . import apg, cfg, cfg_zero_star, dynamic_cfg, fdg, interval, mambo, perturbed, rescale, samg, tcfg  # noqa: F401  (register)
 from .base import REGISTRY, Guidance, StepContext
 from .layout import LAYOUTS
 from .samg import SAMG

@@ -7,7 +7,12 @@
     out    = u + w (d_perp + eta d_par) = u + w (d_r - (1 - eta) d_par)
 
 Norms and inner products reduce over explicit axes: per frame (C, H, W; default) or
-per clip (C, F, H, W). eta = 1 with no clipping and no momentum is CFG.
+per clip (C, F, H, W; diffusers' AdaptiveProjectedGuidance on a video latent). eta = 1
+with no clipping and no momentum is CFG.
+
+`apg_mix` (diffusers' AdaptiveProjectedMixGuidance, as HunyuanImage 2.1 uses it): CFG at
+`cfg_scale` up to and including step `start_step` while the momentum accumulates d, then
+APG at `scale` from the accumulated d_m.
 """
 
 from __future__ import annotations
@@ -50,14 +55,51 @@ class APG(Guidance):
         return APGState()
 
     def combine(self, pred_uncond, pred_cond, ctx, state: APGState):
-        dims = reduce_dims(self.per)
-        delta = pred_cond - pred_uncond
-        if self.momentum != 0 and state.momentum is not None:
-            delta = delta + self.momentum * state.momentum
-        new_state = APGState(momentum=delta if self.momentum != 0 else None)
-        if self.norm_threshold > 0:
-            norm = torch.linalg.vector_norm(delta, dim=dims, keepdim=True)
-            delta = delta * (self.norm_threshold / norm.clamp_min(1e-12)).clamp(max=1.0)
-        if self.eta != 1:
-            delta = delta - (1 - self.eta) * project(delta, pred_cond, dims)
+        delta, new_state = with_momentum(pred_cond - pred_uncond, state, self.momentum)
+        delta = projected_delta(delta, pred_cond, reduce_dims(self.per), self.eta, self.norm_threshold)
+        return guided_line(pred_uncond, delta, self.scale, ctx.dtype), new_state
+
+
+def with_momentum(delta: torch.Tensor, state: APGState, momentum: float) -> tuple[torch.Tensor, APGState]:
+    """d_m = d + beta d_m(previous step) and the state that carries it (beta = 0: d, no state)."""
+    if momentum != 0 and state.momentum is not None:
+        delta = delta + momentum * state.momentum
+    return delta, APGState(momentum=delta if momentum != 0 else None)
+
+
+def projected_delta(delta: torch.Tensor, pred_cond: torch.Tensor, dims: tuple[int, ...], eta: float,
+                    norm_threshold: float) -> torch.Tensor:
+    """APG's update from d_m: norm-clipped to r, parallel part (to c) scaled by eta."""
+    if norm_threshold > 0:
+        norm = torch.linalg.vector_norm(delta, dim=dims, keepdim=True)
+        delta = delta * (norm_threshold / norm.clamp_min(1e-12)).clamp(max=1.0)
+    if eta != 1:
+        delta = delta - (1 - eta) * project(delta, pred_cond, dims)
+    return delta
+
+
+@register("apg_mix")
+@dataclass
+class APGMix(Guidance):
+    scale: float = 10.0
+    cfg_scale: float = 3.5
+    start_step: int = 5
+    eta: float = 0.0
+    norm_threshold: float = 10.0
+    momentum: float = -0.5
+    per: str = "clip"
+
+    def validate(self) -> None:
+        APG.validate(self)
+        if self.start_step < 0:
+            raise ValueError(f"start_step must be >= 0, got {self.start_step}.")
+
+    def initial_state(self) -> APGState:
+        return APGState()
+
+    def combine(self, pred_uncond, pred_cond, ctx, state: APGState):
+        delta, new_state = with_momentum(pred_cond - pred_uncond, state, self.momentum)
+        if ctx.step <= self.start_step:
+            return guided_line(pred_uncond, pred_cond - pred_uncond, self.cfg_scale, ctx.dtype), new_state
+        delta = projected_delta(delta, pred_cond, reduce_dims(self.per), self.eta, self.norm_threshold)
         return guided_line(pred_uncond, delta, self.scale, ctx.dtype), new_state

@@ -38,17 +38,35 @@ def register(name: str):
 @dataclass(frozen=True)
 class StepContext:
     """Where in the run a call happens: step index (0-based), run length, noise level (may be
-    inf at a zero-SNR start), and the dtype whose rounding the guided line follows."""
+    inf at a zero-SNR start), the dtype whose rounding the guided line follows, and, for
+    methods with a perturbation (`Guidance.perturbation`), the perturbed conditional
+    prediction (canonical float32, else None)."""
 
     step: int
     num_steps: int
     sigma: float | None = None
     dtype: torch.dtype = torch.float32
+    perturbed: torch.Tensor | None = None
 
     @property
     def progress(self) -> float:
         """Fraction of the run done before this step, in [0, 1)."""
         return self.step / self.num_steps
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """What one extra denoiser call per step changes (perturbation guidance, guidance.perturbed).
+
+    layers: indices into the denoiser's stack of blocks (a transformer's `transformer_blocks` /
+    `blocks`, found by name unless `fqn` names it; the bundled U-Net's `skippable_blocks`), or
+    None for the middle block; mode: "block" skips each block whole (its output is its input),
+    "attention" makes each block's self-attention the identity map (every token keeps its value).
+    """
+
+    layers: tuple[int, ...] | None
+    mode: str = "block"
+    fqn: str = "auto"
 
 
 def reduce_dims(per: str) -> tuple[int, ...]:
@@ -82,7 +100,8 @@ def check_step(step: int, num_steps: int) -> None:
                          "pass 0 <= step < num_steps.")
 
 
-def check_finite(out: torch.Tensor, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, step: int) -> None:
+def check_finite(out: torch.Tensor, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, step: int,
+                 pred_perturbed: torch.Tensor | None = None) -> None:
     """Raise if the guided output is not finite, naming the prediction at fault.
 
     One reduction over `out` (a non-finite input always makes the output non-finite);
@@ -90,8 +109,8 @@ def check_finite(out: torch.Tensor, pred_uncond: torch.Tensor, pred_cond: torch.
     """
     if torch.isfinite(out.sum()):
         return
-    for name, x in (("pred_uncond", pred_uncond), ("pred_cond", pred_cond)):
-        if not torch.isfinite(x).all():
+    for name, x in (("pred_uncond", pred_uncond), ("pred_cond", pred_cond), ("pred_perturbed", pred_perturbed)):
+        if x is not None and not torch.isfinite(x).all():
             raise ValueError(f"{name} contains NaN or Inf at step {step}; the model diverged there "
                              "(try float32 or a lower guidance scale).")
     raise ValueError(f"Guidance overflowed to NaN or Inf at step {step}; lower the guidance scale.")
@@ -142,6 +161,11 @@ def check_field(name: str, value: Any, annotation: str) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"{name} must be text, got {value!r}.")
         return value
+    if base == "tuple[int, ...]":
+        if not isinstance(value, (list, tuple)) or not value or not all(_is_number(v) and float(v).is_integer()
+                                                                          and v >= 0 for v in value):
+            raise ValueError(f"{name} must be a list of block indices (integers >= 0), got {value!r}.")
+        return tuple(int(v) for v in value)
     if base.startswith("tuple["):
         if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(_is_number(v) for v in value) \
                 or any(math.isnan(v) for v in value):
@@ -176,25 +200,41 @@ class Guidance:
         """Start a new run: forget all state carried between steps."""
         self.state = self.initial_state()
 
+    def perturbation(self, step: int, num_steps: int) -> "Perturbation | None":
+        """What the extra denoiser call of this step must perturb, or None when the step needs
+        no perturbed prediction (every method without one; see guidance.perturbed)."""
+        return None
+
     def combine(self, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, ctx: StepContext,
                 state: Any) -> tuple[torch.Tensor, Any]:
         """Guided prediction on float32 `B C F H W` tensors; returns (guided, new state)."""
         raise NotImplementedError
 
     def __call__(self, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, *, step: int, num_steps: int,
-                 layout: str = "BCFHW", sigma: float | None = None, dtype: torch.dtype | None = None) -> torch.Tensor:
+                 layout: str = "BCFHW", sigma: float | None = None, dtype: torch.dtype | None = None,
+                 pred_perturbed: torch.Tensor | None = None) -> torch.Tensor:
         """Guided prediction, same shape and device as the inputs, in `dtype` (default: theirs).
 
         `dtype` is also the precision of the guided line (module docstring): pass float32 to
-        combine bfloat16 predictions the way an upcasting pipeline does.
+        combine bfloat16 predictions the way an upcasting pipeline does. `pred_perturbed`: the
+        conditional prediction with the blocks of `self.perturbation(step, num_steps)` perturbed
+        (methods that need one; `samg_video.apply` makes the extra call itself).
         """
         check_pair(pred_uncond, pred_cond, layout)
         check_step(step, num_steps)
+        perturbed = None
+        if self.perturbation(step, num_steps) is not None:
+            if pred_perturbed is None:
+                raise ValueError(f"{self.name!r} needs the perturbed conditional prediction at step {step}: pass "
+                                 "pred_perturbed=..., or let samg_video.apply make the extra denoiser call.")
+            check_pair(pred_perturbed, pred_cond, layout)
+            perturbed = to_canonical(pred_perturbed, layout).float()
         dtype = dtype or pred_uncond.dtype
         u = to_canonical(pred_uncond, layout).float()
         c = to_canonical(pred_cond, layout).float()
-        out, state = self.combine(u, c, StepContext(step, num_steps, sigma, dtype), self.state)
-        check_finite(self.values_to_check(out, state), pred_uncond, pred_cond, step)
+        out, state = self.combine(u, c, StepContext(step, num_steps, sigma, dtype, perturbed), self.state)
+        check_finite(self.values_to_check(out, state), pred_uncond, pred_cond, step,
+                     pred_perturbed if perturbed is not None else None)
         if dtype == torch.float16 and out.abs().amax() > torch.finfo(dtype).max:  # bf16 shares float32's range
             raise ValueError(f"The guided prediction at step {step} exceeds the range of {dtype} "
                              f"(max {torch.finfo(dtype).max:g}) and would overflow to Inf; lower the guidance scale "

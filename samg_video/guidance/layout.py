@@ -69,4 +69,6 @@ def guide(method, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, layout: st
     if grid is None:
         raise ValueError("Packed-token predictions need their latent grid (frames, height, width).")
     u, c = (tokens_to_canonical(x, grid) for x in (pred_uncond, pred_cond))
+    if kwargs.get("pred_perturbed") is not None:
+        kwargs = {**kwargs, "pred_perturbed": tokens_to_canonical(kwargs["pred_perturbed"], grid)}
     return canonical_to_tokens(method(u, c, layout="BCFHW", **kwargs))

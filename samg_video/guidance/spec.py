@@ -6,10 +6,21 @@ from __future__ import annotations
 
 from .base import REGISTRY, Guidance
 
+SAMG_OPTIONS = (("normalize", "clip"), ("quantiles", [0.0, 1.0]), ("temporal_sigma", 0.0), ("temporal_mode", "fixed"),
+                ("spatial_sigma", 0.0), ("step_ema", 0.0), ("bound", None), ("interval", [0.0, 1.0]))
+PERTURBATION_OPTIONS = (("layers", None), ("mode", "block"), ("fqn", "auto"))
 LABEL_OPTIONS = {  # parameters shown in a label when they differ from these defaults
-    "samg": (("normalize", "clip"), ("quantiles", [0.0, 1.0]), ("temporal_sigma", 0.0), ("temporal_mode", "fixed"), ("spatial_sigma", 0.0),
-             ("step_ema", 0.0), ("bound", None), ("interval", [0.0, 1.0])),
+    "samg": SAMG_OPTIONS,
+    "samg+stg": SAMG_OPTIONS + (("scale_stg", None), ("stg_field", False)) + PERTURBATION_OPTIONS
+    + (("stg_interval", [0.0, 1.0]),),
+    "stg": (("scale_stg", None),) + PERTURBATION_OPTIONS + (("interval", [0.0, 1.0]),),
+    "slg": (("scale_slg", None),) + PERTURBATION_OPTIONS + (("interval", [0.01, 0.2]),),
+    "pag": (("scale_pag", None), ("layers", None), ("mode", "attention"), ("fqn", "auto"), ("interval", [0.01, 0.2])),
+    "fdg": (("scale_low", None), ("parallel_weight", 1.0)),
+    "tcfg": (("per", "clip"),),
+    "apg_mix": (("cfg_scale", None), ("start_step", None)),
 }
+RANGED = ("samg", "samg+stg")  # methods written NAME:W_MIN-W_MAX
 
 
 def value(text: str):
@@ -59,10 +70,10 @@ def parse_spec(spec: str, card: dict | None = None) -> Guidance:
     params = {k: v for k, v in method_defaults(card, name).items() if k != "method"}
     if parts and "=" not in parts[0]:
         head = parts.pop(0)
-        if name == "samg":
+        if name in RANGED:
             lo, sep, hi = head.partition("-")
             if not sep:
-                raise ValueError(f"Write a SAMG range as samg:W_MIN-W_MAX (e.g. samg:5-12), got {spec!r}.")
+                raise ValueError(f"Write a SAMG range as {name}:W_MIN-W_MAX (e.g. {name}:5-12), got {spec!r}.")
             params.update(w_min=float(lo), w_max=float(hi))
         else:
             params["scale"] = float(head)
@@ -83,22 +94,25 @@ def _show(v) -> str:
 
 
 def label(config: dict) -> str:
-    """'cfg 7.5', 'samg 3-9', 'samg 3-9 temporal_sigma=1', 'apg 5': a method config's short name."""
+    """'cfg 7.5', 'samg 3-9', 'samg 3-9 temporal_sigma=1', 'stg 5 scale_stg=1': a method config's
+    short name (the scale or range, then the options in LABEL_OPTIONS that differ from their default)."""
     c = {k: _plain(v) for k, v in config.items()}
     name = c.pop("method")
-    if name == "samg":
-        extras = [f"{k}={_show(c[k])}" for k, default in LABEL_OPTIONS["samg"] if k in c and c[k] != default]
-        return f"samg {c['w_min']:g}-{c['w_max']:g}" + (" " + " ".join(extras) if extras else "")
-    return f"{name} {c['scale']:g}" if "scale" in c else name
+    extras = [f"{k}={_show(c[k])}" for k, default in LABEL_OPTIONS.get(name, ()) if k in c and c[k] != default]
+    if name in RANGED:
+        head = f"{name} {c['w_min']:g}-{c['w_max']:g}"
+    else:
+        head = f"{name} {c['scale']:g}" if "scale" in c else name
+    return head + (" " + " ".join(extras) if extras else "")
 
 
 def family(config: dict) -> str:
     """The method family a config belongs to, for grouping: the method name, and for SAMG
     its options apart from the range ('samg', 'samg temporal_sigma=1')."""
     text = label(config)
-    if config["method"] != "samg":
+    if config["method"] not in RANGED:
         return config["method"]
-    return " ".join(["samg"] + text.split()[2:])
+    return " ".join([config["method"]] + text.split()[2:])
 
 
 def scale_of(config: dict) -> float:

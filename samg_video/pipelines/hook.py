@@ -11,14 +11,20 @@ the hook computes `g`, writes it into the cond tensor the pipeline already holds
 returns `g` as the uncond output, so again `g + w (g - g) = g`.
 
 Either way the loop, the number of denoiser calls and everything else stay the
-pipeline's own. The guided prediction is computed with the pipeline's own arithmetic:
-in float32 where the pipeline upcasts the denoiser output before its CFG line
-(CogVideoX, LTX-Video; `Adapter.upcast`), else in the model's dtype, one rounded
-operation at a time (`guidance.cfg.guided_line`). So SAMG with `w_min == w_max == w`
-gives the pipeline's own CFG at `w` bit for bit, in float32, bfloat16 and float16. The run starts (and the method's state is reset) when the pipeline
-calls `scheduler.set_timesteps`; the step index counts guided steps since. Whether
-the pipeline really runs CFG is checked from the inputs themselves: the two halves
-(or the two calls) of one step must see the same latents.
+pipeline's own, except for perturbation guidance (STG, SLG, PAG, samg+stg): on the steps
+where the method asks for it (`method.perturbation`), the hook makes one extra denoiser
+call on the conditional input with the chosen blocks perturbed (pipelines.perturb) and
+passes its prediction to the method; `extra_calls` counts them.
+
+The guided prediction is computed with the pipeline's own arithmetic: in float32 where
+the pipeline upcasts the denoiser output before its CFG line (CogVideoX, LTX-Video;
+`Adapter.upcast`), else in the model's dtype, one rounded operation at a time
+(`guidance.cfg.guided_line`). So SAMG with `w_min == w_max == w` gives the pipeline's
+own CFG at `w` bit for bit, in float32, bfloat16 and float16. The run starts (and the
+method's state is reset) when the pipeline calls `scheduler.set_timesteps`; the step
+index counts guided steps since. Whether the pipeline really runs CFG is checked from
+the inputs themselves: the two halves (or the two calls) of one step must see the same
+latents.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import torch
 
 from ..guidance import Guidance
 from ..guidance.layout import field_layout, from_canonical, guide
+from .perturb import perturbed
 
 
 @dataclass
@@ -47,6 +54,7 @@ class StepInfo:
     scale_field: torch.Tensor | None  # the method's field (SAMG), else None
     method: str
     layout: str = "BCFHW"  # layout of scale_field (packed-token pipelines report BCFHW)
+    extra_calls: int = 0  # perturbed denoiser calls made for this step (0 or 1)
 
 
 @dataclass(frozen=True)
@@ -119,6 +127,13 @@ def call_timestep(args, kwargs) -> float:
     return float(torch.as_tensor(t).reshape(-1)[0])
 
 
+def cond_half(value: Any, batch: int) -> Any:
+    """A batched call argument's conditional (second) half; anything else as it is."""
+    if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] == batch:
+        return value[batch // 2:]
+    return value
+
+
 def call_grid(kwargs) -> tuple[int, int, int]:
     """The latent (frames, height, width) an LTX transformer call was given."""
     return tuple(int(kwargs[k]) for k in ("num_frames", "height", "width"))
@@ -133,9 +148,11 @@ class GuidanceHandle:
             raise ValueError(f"{type(pipe).__name__} is already guided by {held.method.name!r} (samg_video.apply); "
                              "remove that handle (or leave its `with` block) before applying another method.")
         self.pipe, self.method, self.adapter, self.callback = pipe, method, adapter, callback
-        self.calls = 0  # denoiser calls seen
+        self.calls = 0  # the pipeline's denoiser calls seen
+        self.extra_calls = 0  # perturbed calls made for perturbation guidance
         self.step = 0  # guided steps in the current run
-        self._pending: tuple[torch.Tensor, torch.Tensor] | None = None  # (cond output, its input), two-call mode
+        self._pending: tuple | None = None  # two-call mode: (cond output, its input, module, args, kwargs)
+        self._perturbing = False
         self._scheduler = pipe.scheduler
         self._had_set_timesteps = "set_timesteps" in vars(self._scheduler)
         self._orig_set_timesteps = self._scheduler.set_timesteps
@@ -167,47 +184,71 @@ class GuidanceHandle:
         return isinstance(flag, property) and not self.pipe.do_classifier_free_guidance
 
     def _after_forward(self, module, args, kwargs, output):
+        if self._perturbing:  # our own extra call
+            return output
         self.calls += 1
         if self._cfg_off():  # before the latents check, which two equal prompts without CFG would pass
             raise self._no_cfg_error()
         if self.adapter.calls == "two":
-            return self._two_call(args, kwargs, output)
+            return self._two_call(module, args, kwargs, output)
         sample = call_input(args, kwargs)
         half = sample.shape[0] // 2
         if sample.shape[0] % 2 or not torch.equal(sample[:half], sample[half:]):
             raise self._no_cfg_error()
         pred = model_output_tensor(output)
         pred_uncond, pred_cond = pred.chunk(2)
-        guided = self._guide(pred_uncond, pred_cond, args, kwargs, sample[:half])
+        batch = sample.shape[0]
+        perturbed_pred = self._perturbed_prediction(
+            module, tuple(cond_half(a, batch) for a in args), {k: cond_half(v, batch) for k, v in kwargs.items()})
+        guided = self._guide(pred_uncond, pred_cond, args, kwargs, sample[:half], perturbed_pred)
         return replace_output(output, torch.cat([guided, guided]))
 
-    def _two_call(self, args, kwargs, output):
+    def _two_call(self, module, args, kwargs, output):
         sample = call_input(args, kwargs)
         if self._pending is None:  # the cond call: remember it, change nothing yet
-            self._pending = (model_output_tensor(output), sample)
+            self._pending = (model_output_tensor(output), sample, module, args, kwargs)
             return output
-        pred_cond, cond_input = self._pending
+        pred_cond, cond_input, cond_module, cond_args, cond_kwargs = self._pending
         self._pending = None
         if sample is not cond_input and not torch.equal(sample, cond_input):
             raise self._no_cfg_error()
-        guided = self._guide(model_output_tensor(output), pred_cond, args, kwargs, sample)
+        perturbed_pred = self._perturbed_prediction(cond_module, cond_args, cond_kwargs)
+        guided = self._guide(model_output_tensor(output), pred_cond, args, kwargs, sample, perturbed_pred)
         pred_cond.copy_(guided)  # the pipeline holds this tensor as its cond prediction
         return replace_output(output, guided)
 
-    def _guide(self, pred_uncond, pred_cond, args, kwargs, latents):
+    def _step_index(self) -> tuple[int, int]:
         num_steps = len(self._scheduler.timesteps)
-        step = min(self.step, num_steps - 1)
+        return min(self.step, num_steps - 1), num_steps
+
+    def _perturbed_prediction(self, module, args, kwargs) -> torch.Tensor | None:
+        """The conditional prediction with this step's perturbation (one extra call), or None
+        where the method needs none."""
+        perturbation = self.method.perturbation(*self._step_index())
+        if perturbation is None:
+            return None
+        self._perturbing = True
+        try:
+            with perturbed(module, perturbation):
+                output = module(*args, **kwargs)
+        finally:
+            self._perturbing = False
+        self.extra_calls += 1
+        return model_output_tensor(output)
+
+    def _guide(self, pred_uncond, pred_cond, args, kwargs, latents, pred_perturbed=None):
+        step, num_steps = self._step_index()
         t = call_timestep(args, kwargs)
         sigma = noise_level(self._scheduler, step, t)
         grid = call_grid(kwargs) if self.adapter.layout == "tokens" else None
         dtype = torch.float32 if self.adapter.upcast else pred_uncond.dtype
         guided = guide(self.method, pred_uncond, pred_cond, self.adapter.layout, grid, step=step, num_steps=num_steps,
-                       sigma=sigma, dtype=dtype)
+                       sigma=sigma, dtype=dtype, pred_perturbed=pred_perturbed)
         layout = field_layout(self.adapter.layout)
         self.step += 1
         if self.callback is not None:
             self.callback(StepInfo(step, num_steps, t, sigma, latents, guided, self._field(layout), self.method.name,
-                                   layout))
+                                   layout, int(pred_perturbed is not None)))
         return guided
 
     def _field(self, layout: str) -> torch.Tensor | None:
