@@ -215,7 +215,11 @@ def cmd_methods(args) -> int:
     from . import guidance
 
     for name in guidance.available():
-        print(f"{name}: {guidance.create(name).to_dict()}")
+        method = guidance.create(name)
+        params = ", ".join(f"{k}={v}" for k, v in method.to_dict().items() if k != "method")
+        print(f"{name} ({method.denoiser_calls()} denoiser calls per step): {method.summary}\n    {params}")
+    print("\nA third call (stg, slg, pag, samg+stg) runs the conditional input with blocks perturbed; "
+          "samg_video.apply makes it on the steps that need it.")
     return 0
 
 

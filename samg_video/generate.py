@@ -58,6 +58,7 @@ class Generation:
     clip: np.ndarray  # (F, H, W, 3) floats in [0, 1]
     fields: list[torch.Tensor] = field(default_factory=list)  # canonical (1, 1, F', H', W') per step
     out_of_range: float | None = None  # bundled model: fraction of final latents with |x| > 1.05 (clipped on decode)
+    denoiser_passes: float = 2.0  # denoiser passes per item and step: cond + uncond, + the perturbed one (STG, ...)
 
     def mean_field(self) -> np.ndarray | None:
         """Scale field averaged over steps, resized (nearest) to the clip: (F, H, W)."""
@@ -128,7 +129,7 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
             steps.append(to_canonical(info.scale_field, info.layout).float().cpu())
 
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    with apply(target.pipe, method, callback=record):
+    with apply(target.pipe, method, callback=record) as handle:
         if target.demo:
             from .demo.world import SIZE
 
@@ -142,7 +143,7 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
         clip = np.asarray(out.frames[i]) if target.demo else frames_of(out, i)
         fields = [s[i:i + 1] for s in steps]
         out_of_range = float((out.raw[i].abs() > 1.05).float().mean()) if target.demo else None
-        results.append(Generation(clip, fields, out_of_range))
+        results.append(Generation(clip, fields, out_of_range, 2 + handle.extra_calls / max(handle.step, 1)))
     return results
 
 

@@ -298,6 +298,7 @@ def measure(generation, prompt: str, config: dict, demo: bool) -> dict:
         row.update(score_row(clip, prompt, generation.out_of_range))
         masks = object_masks(clip)
     row.update(field_diagnostics([f[0, 0].numpy() for f in generation.fields], clip, masks))
+    row["denoiser_passes"] = generation.denoiser_passes
     return row
 
 

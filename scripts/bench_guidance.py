@@ -5,7 +5,9 @@
 Shapes: CogVideoX-5B latents (1, 13, 16, 60, 90) as BFCHW and Wan 2.1 latents
 (1, 16, 21, 60, 104) as BCFHW, float32 on the CPU. Methods run interleaved in one
 process, so the ratios compare like with like; the baseline is the line the diffusers
-pipelines run, `u + w * (c - u)`. Extra peak memory is measured per method in a fresh
+pipelines run, `u + w * (c - u)`. Perturbation methods (stg, samg+stg) are timed on their
+combination only; their real cost is the extra denoiser pass per step (the passes column).
+Extra peak memory is measured per method in a fresh
 subprocess: the rise of the resident-set high-water mark (reset via
 /proc/self/clear_refs) during one call, in units of one latent, output included.
 """
@@ -42,6 +44,11 @@ METHODS = {
     "interval": {"method": "interval", "interval": [0.2, 0.8]},
     "dynamic_cfg": {"method": "dynamic_cfg"},
     "mambo": {"method": "mambo"},
+    "tcfg": {"method": "tcfg"},
+    "fdg": {"method": "fdg"},
+    "apg_mix": {"method": "apg_mix"},
+    "stg (combination only)": {"method": "stg", "scale_stg": 1.0},
+    "samg+stg (combination only)": {"method": "samg+stg", "scale_stg": 1.0, "stg_field": True},
 }
 
 
@@ -51,12 +58,12 @@ def pipeline_line(u, c, w=7.5):
 
 def make_callables(shape, layout):
     g = torch.Generator().manual_seed(0)
-    u, c = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+    u, c, p = (torch.randn(shape, generator=g) for _ in range(3))
     calls = {"pipeline CFG line": lambda i: pipeline_line(u, c)}
     for label, cfg in METHODS.items():
         m = guidance.from_dict(cfg)
         m.reset()
-        calls[label] = lambda i, m=m: m(u, c, step=i % 50, num_steps=50, layout=layout)
+        calls[label] = lambda i, m=m: m(u, c, step=i % 50, num_steps=50, layout=layout, pred_perturbed=p)
     return calls
 
 
@@ -117,12 +124,13 @@ def main() -> None:
         medians = time_all(make_callables(shape, layout), args.repeats)
         base = medians["pipeline CFG line"]
         print(f"\n### {name} {shape} {layout} (one latent = {latent / 2**20:.1f} MiB)\n")
-        print("| method | median ms | ratio to CFG line | extra peak memory (latents) |")
-        print("|---|---:|---:|---:|")
+        print("| method | denoiser passes per step | median ms | ratio to CFG line | extra peak memory (latents) |")
+        print("|---|---:|---:|---:|---:|")
         for label, t in medians.items():
             extra = None if args.no_memory else peak_extra(name, label)
             mem = "n/a" if extra is None else f"{extra / latent:.2f}"
-            print(f"| {label} | {t * 1e3:.2f} | {t / base:.2f} | {mem} |")
+            passes = 2 if label not in METHODS else guidance.from_dict(METHODS[label]).denoiser_calls()
+            print(f"| {label} | {passes} | {t * 1e3:.2f} | {t / base:.2f} | {mem} |")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ def test_study_runs_on_the_standin(study, repo_root, standin_root, clip_dir, tmp
     for r in rows:
         assert all(r[k] is not None for k in ("clip_score", "warp_error", "flicker", "lpips_temporal", "motion"))
         assert r["setting"]["model"] == name and r["tags"][0] in ("fast_motion", "multi_object")
-        assert (r["method"]["method"] == "samg") == ("field_change_warped" in r)
+        assert (r["method"]["method"] in ("samg", "samg+stg")) == ("field_change_warped" in r)
+        assert r["denoiser_passes"] == (3 if r["method"]["method"] in ("stg", "samg+stg") else 2)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["reference"] == f"cfg {config['reference'].split(':')[1]}"
     md = (run / "report.md").read_text()

@@ -24,11 +24,13 @@ from .layout import check_layout, from_canonical, to_canonical
 REGISTRY: dict[str, type["Guidance"]] = {}
 
 
-def register(name: str):
-    """Class decorator: make a method available as `create(name, ...)`."""
+def register(name: str, summary: str):
+    """Class decorator: make a method available as `create(name, ...)`; `summary` is its line
+    in `samg-video methods`."""
 
     def deco(cls):
         cls.name = name
+        cls.summary = summary
         REGISTRY[name] = cls
         return cls
 
@@ -183,6 +185,7 @@ class Guidance:
     """Base class; subclasses are dataclasses whose fields are the full config."""
 
     name: ClassVar[str] = "base"
+    summary: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -199,6 +202,11 @@ class Guidance:
     def reset(self) -> None:
         """Start a new run: forget all state carried between steps."""
         self.state = self.initial_state()
+
+    @classmethod
+    def denoiser_calls(cls) -> int:
+        """Denoiser calls per guided step at most: 2 (cond, uncond), 3 with a perturbed call."""
+        return 3 if cls.perturbation is not Guidance.perturbation else 2
 
     def perturbation(self, step: int, num_steps: int) -> "Perturbation | None":
         """What the extra denoiser call of this step must perturb, or None when the step needs

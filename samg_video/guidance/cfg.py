@@ -46,7 +46,7 @@ def cfg_combine(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scale: float
     return guided_line(pred_uncond, pred_cond - pred_uncond, scale, dtype, overwrite=True)
 
 
-@register("cfg")
+@register("cfg", "classifier-free guidance, one scale everywhere (Ho & Salimans 2022)")
 @dataclass
 class CFG(Guidance):
     """Plain classifier-free guidance with one scalar scale."""

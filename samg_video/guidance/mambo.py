@@ -16,7 +16,7 @@ from .base import Guidance, check_range, register
 from .cfg import guided_line
 
 
-@register("mambo")
+@register("mambo", "CFG scale damped where the delta is large relative to u (MAMBO-G, 2025)")
 @dataclass
 class Mambo(Guidance):
     scale: float = 7.5

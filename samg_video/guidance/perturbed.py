@@ -99,7 +99,7 @@ def perturbation_of(method, strength: float, interval: tuple[float, float], step
     return Perturbation(method.layers, method.mode, method.fqn)
 
 
-@register("stg")
+@register("stg", "CFG plus spatiotemporal skip guidance: push away from a prediction with blocks skipped (Hyung et al. 2025)")
 @dataclass
 class STG(PerturbedGuidance):
     scale_stg: float = 1.0
@@ -109,7 +109,7 @@ class STG(PerturbedGuidance):
         return self.scale_stg
 
 
-@register("slg")
+@register("slg", "CFG plus skip-layer guidance in an interval of the run (SD 3.5; diffusers' SkipLayerGuidance)")
 @dataclass
 class SLG(PerturbedGuidance):
     interval: tuple[float, float] = (0.01, 0.2)
@@ -120,7 +120,7 @@ class SLG(PerturbedGuidance):
         return self.scale_slg
 
 
-@register("pag")
+@register("pag", "CFG plus perturbed-attention guidance: self-attention made the identity (Ahn et al. 2024)")
 @dataclass
 class PAG(PerturbedGuidance):
     mode: str = "attention"
@@ -132,7 +132,7 @@ class PAG(PerturbedGuidance):
         return self.scale_pag
 
 
-@register("samg+stg")
+@register("samg+stg", "SAMG's per-location scale on the CFG delta plus the STG term")
 @dataclass
 class SAMGSTG(SAMG):
     """SAMG on the CFG delta plus the STG term (module docstring)."""

@@ -14,7 +14,7 @@ from .base import Guidance, check_range, register
 from .cfg import cfg_combine
 
 
-@register("rescale")
+@register("rescale", "CFG rescaled towards the conditional prediction's std (Lin et al. 2024)")
 @dataclass
 class Rescale(Guidance):
     scale: float = 7.5

@@ -106,7 +106,7 @@ class SAMGState:
     scale_field: torch.Tensor | None = None
 
 
-@register("samg")
+@register("samg", "spatial adaptive multi guidance: per-location scale from the delta's energy, high energy -> w_min")
 @dataclass
 class SAMG(Guidance):
     """Spatial Adaptive Multi Guidance; see the module docstring for the formula."""

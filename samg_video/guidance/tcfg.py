@@ -30,7 +30,7 @@ def principal_uncond(pred_uncond: torch.Tensor, pred_cond: torch.Tensor) -> torc
     return torch.matmul(torch.matmul(pred_uncond[:, None], v1.transpose(-2, -1)), v1)[:, 0]
 
 
-@register("tcfg")
+@register("tcfg", "CFG from u projected on the predictions' shared principal direction (tangential CFG, Kwon et al. 2025)")
 @dataclass
 class TCFG(Guidance):
     scale: float = 7.5
