@@ -38,8 +38,8 @@ FIELD = [("field_mean", "mean", False), ("field_spread", "spread", False), ("fie
          ("field_change_warped", "change (warped)", False), ("field_roughness", "roughness", False),
          ("field_object", "object", False), ("field_background", "background", False)]
 TABLES = [("Alignment", ALIGNMENT), ("Quality", QUALITY), ("Scale field", FIELD)]
-PAIRED = ["clip_score", "prompt_correct", "warp_error", "flicker", "lpips_temporal", "clipped_high", "out_of_range",
-          "field_change", "motion"]
+PAIRED = ["clip_score", "prompt_correct", "warp_error", "flicker", "flicker_compensated", "lpips_temporal",
+          "clipped_high", "out_of_range", "field_change", "field_change_warped", "motion"]
 PLOTS = [("warp_error", "warp error"), ("out_of_range", "latents out of range"), ("flicker", "flicker (higher = steadier)"),
          ("lpips_temporal", "LPIPS temporal"), ("clipped_high", "clipped pixels")]
 
@@ -119,6 +119,39 @@ def paired_differences(rows: list[dict], reference: str) -> dict[str, dict]:
                 half = 1.96 * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else math.nan
                 entry[key] = (float(d.mean()), float(half))
         out[name] = entry
+    return out
+
+
+WITHOUT_PERTURBATION = {"stg": "cfg", "slg": "cfg", "pag": "cfg", "samg+stg": "samg"}
+PERTURBATION_KEYS = {"scale_stg", "scale_slg", "scale_pag", "stg_field", "layers", "mode", "fqn", "stg_interval"}
+
+
+def option_bases(table: dict[str, dict]) -> dict[str, str]:
+    """Each method label with options -> the label of the same method and scale without them, where
+    the sweep has it: 'samg 3-9 temporal_sigma=1' -> 'samg 3-9'; perturbation guidance -> the
+    method without its perturbation term ('stg 2 scale_stg=1' -> 'cfg 2', 'samg+stg 1-3
+    scale_stg=1' -> 'samg 1-3')."""
+    bases = {}
+    for name in table:
+        words = name.split()
+        if words[0] in WITHOUT_PERTURBATION:
+            kept = [w for w in words[2:] if w.split("=")[0] not in PERTURBATION_KEYS]
+            base = " ".join([WITHOUT_PERTURBATION[words[0]], words[1]] + (kept if words[0] == "samg+stg" else []))
+        else:
+            base = " ".join(words[:2]) if len(words) > 2 else None
+        if base in table and base != name:
+            bases[name] = base
+    return bases
+
+
+def option_differences(rows: list[dict], table: dict[str, dict]) -> dict[str, dict]:
+    """Per method with options, the paired difference to its base (`option_bases`): what each
+    option does on its own, at its own scale."""
+    bases = option_bases(table)
+    out = {}
+    for base in sorted(set(bases.values())):
+        paired = paired_differences(rows, base)
+        out.update({name: {**paired[name], "base": base} for name, b in bases.items() if b == base and name in paired})
     return out
 
 
@@ -323,13 +356,21 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tupl
         intro = f"Paired against {reference} (same prompts and seeds; mean difference ± 95 % interval):"
         md += ["## Paired differences", "", intro, "", markdown(head, cells), ""]
         body += ["<h2>Paired differences</h2>", f"<p>{html.escape(intro)}</p>", html_table(head, cells)]
+    options = option_differences(rows, table)
+    if options:
+        head, cells = paired_rows(options, "", {name: None for name in options})
+        head, cells = ["method", "against"] + head[1:], [[r[0], options[r[0]]["base"]] + r[1:] for r in cells]
+        intro = "Each option against the same method and scale without it (same prompts and seeds; ± 95 % interval):"
+        md += ["## Each option on its own", "", intro, "", markdown(head, cells), ""]
+        body += ["<h2>Each option on its own</h2>", f"<p>{html.escape(intro)}</p>", html_table(head, cells)]
     for path in plots:
         md += [f"![{path.stem}]({path.name})", ""]
         body += [f'<h3>{html.escape(path.stem.replace("_", " "))}</h3><img src="{path.name}">']
     body += ["<h2>Gallery</h2>"] + gallery(run, rows, table, out)
     write_text(out / "report.md", "\n".join(md))
     write_text(out / "summary.json", json.dumps(plain({"methods": table, "reference": reference, "paired": paired,
-                                                        "items": len(rows), "failed": failed, "planned": planned}),
+                                                        "options": options, "items": len(rows), "failed": failed,
+                                                        "planned": planned}),
                                                  indent=2, allow_nan=False))
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body>" + "\n".join(body) + "</body></html>")

@@ -96,7 +96,7 @@ def test_two_processes_equal_one(config_path, tmp_path):
 def test_report_from_a_sweep(tmp_path):
     config = {"prompts": ["a red circle moving left", "a cyan square standing still and a red triangle moving up"],
               "seeds": [0], "steps": 2, "lpips": False, "reference": "cfg:6",
-              "methods": ["samg:2-6,temporal_sigma=0", "cfg:6", "cfg:2"]}
+              "methods": ["samg:2-6,temporal_sigma=0", "cfg:6", "cfg:2", "samg:2-6,normalize=frame"]}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(config))
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "run")]) == 0
@@ -109,7 +109,7 @@ def test_report_from_a_sweep(tmp_path):
     assert "**" not in page and "| cfg" not in page  # no markdown leaks into the HTML
     assert (tmp_path / "rep" / "tradeoff_warp_error.png").stat().st_size > 1000
     summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
-    assert summary["reference"] == "cfg 6" and summary["planned"] == summary["items"] == 6
+    assert summary["reference"] == "cfg 6" and summary["planned"] == summary["items"] == 8
     methods = summary["methods"]
     assert methods["samg 2-6"]["n"] == 2 and methods["samg 2-6"]["field_change"] > 0
     assert methods["cfg 2"]["field_mean"] is None  # no field for CFG: null, not NaN
@@ -120,12 +120,29 @@ def test_report_from_a_sweep(tmp_path):
     base = pick({"method": "cfg", "scale": 6.0})
     expected = np.mean([ours[k]["warp_error"] - base[k]["warp_error"] for k in ours])
     assert summary["paired"]["samg 2-6"]["warp_error"][0] == pytest.approx(expected, abs=1e-12)
+    # each option against the same range without it
+    option = summary["options"]["samg 2-6 normalize=frame"]
+    framed = pick(next(r["method"] for r in rows if r["method"].get("normalize") == "frame"))
+    expected = np.mean([framed[k]["warp_error"] - ours[k]["warp_error"] for k in ours])
+    assert option["base"] == "samg 2-6" and option["warp_error"][0] == pytest.approx(expected, abs=1e-12)
+    assert "## Each option on its own" in md
     # the gallery plays every method's clip of the same prompts, with the heatmap beside SAMG's
     for r in rows:
         assert f'src="gallery/{r["id"]}.mp4"' in page
     samg_ids = [r["id"] for r in rows if r["method"]["method"] == "samg"]
     assert all(f'src="gallery/{i}_field.mp4"' in page for i in samg_ids)
     assert io.read_video(tmp_path / "rep" / "gallery" / f"{samg_ids[0]}_field.mp4").shape[0] == 8
+
+
+def test_option_bases():
+    from samg_video.report import option_bases
+
+    names = ["cfg 2", "samg 1-3", "samg 1-3 temporal_sigma=1", "stg 2 scale_stg=1", "samg+stg 1-3 scale_stg=1",
+             "samg+stg 1-3 temporal_sigma=1 scale_stg=1", "samg 1-3 temporal_sigma=1 step_ema=0.5", "apg 5"]
+    assert option_bases(dict.fromkeys(names)) == {
+        "samg 1-3 temporal_sigma=1": "samg 1-3", "stg 2 scale_stg=1": "cfg 2", "samg+stg 1-3 scale_stg=1": "samg 1-3",
+        "samg+stg 1-3 temporal_sigma=1 scale_stg=1": "samg 1-3 temporal_sigma=1",
+        "samg 1-3 temporal_sigma=1 step_ema=0.5": "samg 1-3"}
 
 
 def test_report_of_empty_folder_is_a_clear_error(tmp_path, capsys):
