@@ -29,14 +29,16 @@ from .sweep import clip_path, read_manifest
 # (key, header, percent?) per table; a column shows when any row has it
 ALIGNMENT = [("clip_score", "CLIP score", False), ("prompt_correct", "prompt acc", True),
              ("single", "1-object acc", True), ("double", "2-object acc", True), ("prompt_color", "colour", True),
-             ("prompt_shape", "shape", True), ("prompt_motion", "motion acc", True)]
+             ("prompt_shape", "shape", True), ("prompt_motion", "motion acc", True),
+             ("object_1_correct", "object 1 acc", True), ("object_2_correct", "object 2 acc", True)]
 QUALITY = [("flicker", "flicker", False), ("flicker_compensated", "flicker comp.", False),
            ("warp_error", "warp error", False), ("lpips_temporal", "LPIPS temporal", False),
            ("out_of_range", "out of range", True), ("clipped_high", "clipped", True),
            ("saturation", "saturation", False), ("motion", "motion px/f", False)]
 FIELD = [("field_mean", "mean", False), ("field_spread", "spread", False), ("field_change", "change", False),
          ("field_change_warped", "change (warped)", False), ("field_roughness", "roughness", False),
-         ("field_object", "object", False), ("field_background", "background", False)]
+         ("field_object", "object", False), ("field_background", "background", False),
+         ("field_object_1", "object 1", False), ("field_object_2", "object 2", False)]
 TABLES = [("Alignment", ALIGNMENT), ("Quality", QUALITY), ("Scale field", FIELD)]
 PAIRED = ["clip_score", "prompt_correct", "warp_error", "flicker", "flicker_compensated", "lpips_temporal",
           "clipped_high", "out_of_range", "field_change", "field_change_warped", "motion"]

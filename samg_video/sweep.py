@@ -291,13 +291,15 @@ def measure(generation, prompt: str, config: dict, demo: bool) -> dict:
     names = ["flicker", "warp_error", "motion", "saturation"] + (["lpips_temporal"] if config.get("lpips", True) else [])
     names += ["clip_score"] if config.get("clip_model") else []
     row = metrics.compute(clip, metrics=names, clip_model=config.get("clip_model"), prompt=prompt)
-    masks = None
+    masks, regions = None, None
     if demo:
-        from .demo.evaluate import object_masks, score_row
+        from .demo.evaluate import object_masks, prompt_object_masks, score_row
 
         row.update(score_row(clip, prompt, generation.out_of_range))
         masks = object_masks(clip)
-    row.update(field_diagnostics([f[0, 0].numpy() for f in generation.fields], clip, masks))
+        if row["objects"] > 1:  # the field on each prompt object (by its colour), in prompt order
+            regions = {f"object_{k + 1}": m for k, m in enumerate(prompt_object_masks(clip, prompt))}
+    row.update(field_diagnostics([f[0, 0].numpy() for f in generation.fields], clip, masks, regions))
     row["denoiser_passes"] = generation.denoiser_passes
     return row
 

@@ -14,7 +14,7 @@ from collections import defaultdict
 import numpy as np
 
 from . import suites, world
-from .score import FOREGROUND, score, to_frames
+from .score import FOREGROUND, color_masks, score, to_frames
 
 VALIDATION_SEED = 1  # the validation stream's suite seed
 
@@ -46,13 +46,17 @@ def score_row(clip, prompt: str, out_of_range: float | None = None) -> dict:
 
     prompt_color / prompt_shape / prompt_motion: fraction of the prompt's objects right in
     that attribute; prompt_count: as many single blobs as objects; prompt_correct: all of
-    it; objects: the prompt's object count; out_of_range: share of the sampler's raw
-    output outside [-1.05, 1.05] (over-saturation), when given.
+    it; objects: the prompt's object count; object_1_correct, object_2_correct (two-object
+    prompts): that object (in prompt order) drawn once with its colour, shape and motion;
+    out_of_range: share of the sampler's raw output outside [-1.05, 1.05] (over-saturation),
+    when given.
     """
     report = score(clip, prompt)
     row = {f"prompt_{k}": float(report[k]) if k != "correct" else bool(report[k])
            for k in ("color", "shape", "motion", "count", "correct")}
     row["objects"] = len(world.parse_prompt(prompt))
+    if row["objects"] > 1:
+        row.update({f"object_{k + 1}_correct": bool(ok) for k, ok in enumerate(report["objects"])})
     if out_of_range is not None:
         row["out_of_range"] = float(out_of_range)
     return row
@@ -61,6 +65,12 @@ def score_row(clip, prompt: str, out_of_range: float | None = None) -> dict:
 def object_masks(clip) -> np.ndarray:
     """(F, H, W) bool: where the clip shows an object (the scorer's foreground)."""
     return to_frames(clip).max(-1) > FOREGROUND
+
+
+def prompt_object_masks(clip, prompt: str) -> list[np.ndarray]:
+    """Per prompt object, in prompt order, (F, H, W) bool: the pixels of its colour (the scorer's colour masks)."""
+    masks = color_masks(to_frames(clip))
+    return [masks[color] for color, _, _ in world.parse_prompt(prompt)]
 
 
 def wrong_shape_prompt(prompt: str, k: int) -> str:

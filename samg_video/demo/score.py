@@ -179,15 +179,18 @@ def score(video, prompt: str) -> dict:
 
     Returns `color`, `shape`, `motion` (fraction of the prompt's objects right in that
     attribute), `count` (as many objects detected as prompted, each colour one blob), `correct` (every
-    attribute of every object right and the count right) and `detected`.
+    attribute of every object right and the count right), `objects` (per prompt object, in prompt
+    order: its colour found, drawn once, with the right shape and motion) and `detected`.
     """
     wanted = parse_prompt(prompt)
     found = detect(video)
     free = list(found)
     hits = {"color": 0, "shape": 0, "motion": 0}
+    objects = []
     for color, shape, motion in wanted:
         match = next((d for d in free if d.color == color), None)
         hits["color"] += match is not None
+        objects.append(match is not None and match.blobs == 1 and match.shape == shape and match.motion == motion)
         if match is None and free:
             match = free[0]
         if match is None:
@@ -196,8 +199,10 @@ def score(video, prompt: str) -> dict:
         hits["shape"] += match.shape == shape
         hits["motion"] += match.motion == motion
     n = len(wanted)
+    result_objects = objects
     result = {k: v / n for k, v in hits.items()}
     result["count"] = len(found) == n and all(d.blobs == 1 for d in found)
     result["correct"] = bool(result["count"] and all(v == n for v in hits.values()))
+    result["objects"] = result_objects
     result["detected"] = [asdict(d) for d in found]
     return result

@@ -55,9 +55,11 @@ def step_diagnostics(field: np.ndarray) -> dict:
     return out
 
 
-def field_diagnostics(fields: list, clip: np.ndarray, masks: np.ndarray | None = None) -> dict:
+def field_diagnostics(fields: list, clip: np.ndarray, masks: np.ndarray | None = None,
+                      regions: dict[str, np.ndarray] | None = None) -> dict:
     """Mean over steps of the module docstring's numbers; `fields`: per step (F', H', W') arrays or
-    tensors of any leading singleton dims; `masks` (F, H, W) bool marks object pixels."""
+    tensors of any leading singleton dims; `masks` (F, H, W) bool marks object pixels (-> field_object,
+    field_background); `regions` name -> (F, H, W) bool adds field_<name>, the field's mean there."""
     steps = [np.asarray(f, dtype=np.float32).reshape(np.shape(f)[-3:]) for f in fields]
     if not steps:
         return {}
@@ -68,7 +70,9 @@ def field_diagnostics(fields: list, clip: np.ndarray, masks: np.ndarray | None =
     flows = pair_flows(clip[index]) if len(index) > 1 else []
     objects = masks[index] if masks is not None else None
     split = objects is not None and objects.any() and (~objects).any()
+    areas = {name: m[index] for name, m in (regions or {}).items() if m[index].any()}
     warped, on_objects, on_background = [], [], []
+    on_regions = {name: [] for name in areas}
     for field in steps:  # one step's field at the clip's size at a time: memory stays one clip-sized field
         resized = resize_field(field, *clip.shape[1:3])
         if flows:
@@ -76,7 +80,10 @@ def field_diagnostics(fields: list, clip: np.ndarray, masks: np.ndarray | None =
         if split:
             on_objects.append(resized[objects].mean())
             on_background.append(resized[~objects].mean())
+        for name, area in areas.items():
+            on_regions[name].append(resized[area].mean())
     out["field_change_warped"] = float(np.mean(warped)) if warped else None
     if split:
         out["field_object"], out["field_background"] = float(np.mean(on_objects)), float(np.mean(on_background))
+    out.update({f"field_{name}": float(np.mean(values)) for name, values in on_regions.items()})
     return out
