@@ -101,7 +101,7 @@ def test_compare_cli(tmp_path, capsys):
     assert all("warp_error" in r and "prompt_correct" in r for r in rows)
 
 
-@pytest.mark.parametrize("spec,match", [("samg:5", "W_MIN-W_MAX"), ("cfg:7,eta", "KEY=VALUE"), ("pag:3", "Unknown")])
+@pytest.mark.parametrize("spec,match", [("samg:5", "W_MIN-W_MAX"), ("cfg:7,eta", "KEY=VALUE"), ("pagx:3", "Unknown")])
 def test_compare_bad_method_spec(spec, match):
     with pytest.raises(ValueError, match=match):
         parse_spec(spec)

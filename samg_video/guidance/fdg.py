@@ -14,7 +14,8 @@ layout) weaker than high-frequency guidance (detail). diffusers' FrequencyDecoup
 computes the same on images; on video samg-video applies it frame by frame. On frames
 whose sides are not powers of two kornia pads them (reflecting, at the bottom and right),
 and diffusers returns that padded size (e.g. 64 x 128 for a 60 x 104 latent); samg-video
-crops the result back to the input's size.
+crops the result back to the input's size. Frames with a side under 3 latent pixels (tiny
+test models) use replicate borders, which kornia's default reflect padding cannot do.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ def frequency_guided(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scales:
     from kornia.geometry.transform import build_laplacian_pyramid
 
     levels, (height, width) = len(scales), pred_cond.shape[-2:]
-    pyr_c, pyr_u = (build_laplacian_pyramid(x, levels) for x in (pred_cond, pred_uncond))
+    border = "reflect" if min(height, width) >= 3 else "replicate"  # reflect padding needs 3 pixels a side
+    pyr_c, pyr_u = (build_laplacian_pyramid(x, levels, border) for x in (pred_cond, pred_uncond))
     guided = []
     for w, c, u in zip(scales, pyr_c, pyr_u):
         shift = c - u
@@ -53,7 +55,7 @@ def frequency_guided(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scales:
         guided.append(u + w * shift)
     out = guided[-1]
     for band in reversed(guided[:-1]):
-        out = pyrup(out) + band
+        out = pyrup(out, border) + band
     return out[..., :height, :width]  # kornia reflect-pads sides that are not powers of two at the end
 
 

@@ -25,7 +25,10 @@ from .cfg import guided_line
 def principal_uncond(pred_uncond: torch.Tensor, pred_cond: torch.Tensor) -> torch.Tensor:
     """u' = <u, v1> v1 for rows (S, N): v1 the first right-singular vector of [c; u] per row."""
     preds = torch.stack([pred_cond, pred_uncond], dim=1)  # (S, 2, N)
-    _, _, vh = torch.linalg.svd(preds, full_matrices=False)
+    try:
+        _, _, vh = torch.linalg.svd(preds, full_matrices=False)
+    except torch.linalg.LinAlgError:  # non-finite predictions: return NaN for the caller's finiteness check
+        return torch.full_like(pred_uncond, float("nan"))
     v1 = vh[:, :1]  # (S, 1, N)
     return torch.matmul(torch.matmul(pred_uncond[:, None], v1.transpose(-2, -1)), v1)[:, 0]
 
