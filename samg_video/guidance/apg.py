@@ -36,7 +36,8 @@ class APGState:
     momentum: torch.Tensor | None = None
 
 
-@register("apg", "adaptive projected guidance: the delta's part parallel to c scaled by eta, norm-clipped, with momentum (Sadat et al. 2024)")
+@register("apg",
+          "adaptive projected guidance: the delta's part parallel to c scaled by eta, norm-clipped, with momentum (Sadat et al. 2024)")
 @dataclass
 class APG(Guidance):
     scale: float = 7.5
@@ -78,7 +79,8 @@ def projected_delta(delta: torch.Tensor, pred_cond: torch.Tensor, dims: tuple[in
     return delta
 
 
-@register("apg_mix", "CFG for the first steps, then APG from the momentum gathered meanwhile (diffusers' APG-mix, HunyuanImage 2.1)")
+@register("apg_mix",
+          "CFG for the first steps, then APG from the momentum gathered meanwhile (diffusers' APG-mix, HunyuanImage 2.1)")
 @dataclass
 class APGMix(Guidance):
     scale: float = 10.0

@@ -24,7 +24,8 @@ def optimized_scale(pred_uncond: torch.Tensor, pred_cond: torch.Tensor) -> torch
     return dot / pred_uncond.square().sum(dim=dims, keepdim=True).clamp_min(1e-8)
 
 
-@register("cfg_zero_star", "CFG with u rescaled by its least-squares fit to c, zero output for the first steps (Fan et al. 2025)")
+@register("cfg_zero_star",
+          "CFG with u rescaled by its least-squares fit to c, zero output for the first steps (Fan et al. 2025)")
 @dataclass
 class CFGZeroStar(Guidance):
     scale: float = 7.5

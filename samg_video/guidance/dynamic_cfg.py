@@ -20,7 +20,8 @@ def dynamic_scale(scale: float, step: int, num_steps: int, power: float = 5.0) -
     return 1 + scale * (1 - math.cos(math.pi * (step / num_steps) ** power)) / 2
 
 
-@register("dynamic_cfg", "CFG whose scale follows a cosine schedule over the steps (CogVideoX's use_dynamic_cfg)")
+@register("dynamic_cfg",
+          "CFG whose scale follows a cosine schedule over the steps (CogVideoX's use_dynamic_cfg)")
 @dataclass
 class DynamicCFG(Guidance):
     scale: float = 6.0

@@ -59,7 +59,8 @@ def frequency_guided(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scales:
     return out[..., :height, :width]  # kornia reflect-pads sides that are not powers of two at the end
 
 
-@register("fdg", "CFG per Laplacian-pyramid level: one scale for high, one for low frequencies (Sadat et al. 2025)")
+@register("fdg",
+          "CFG per Laplacian-pyramid level: one scale for high, one for low frequencies (Sadat et al. 2025)")
 @dataclass
 class FDG(Guidance):
     scale: float = 10.0

@@ -14,7 +14,8 @@ from .base import Guidance, check_interval, in_interval, register
 from .cfg import cfg_combine
 
 
-@register("interval", "CFG only inside an interval of the run, else the conditional prediction (Kynkaanniemi et al. 2024)")
+@register("interval",
+          "CFG only inside an interval of the run, else the conditional prediction (Kynkaanniemi et al. 2024)")
 @dataclass
 class Interval(Guidance):
     scale: float = 7.5

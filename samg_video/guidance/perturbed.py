@@ -99,7 +99,8 @@ def perturbation_of(method, strength: float, interval: tuple[float, float], step
     return Perturbation(method.layers, method.mode, method.fqn)
 
 
-@register("stg", "CFG plus spatiotemporal skip guidance: push away from a prediction with blocks skipped (Hyung et al. 2025)")
+@register("stg",
+          "CFG plus spatiotemporal skip guidance: push away from a prediction with blocks skipped (Hyung et al. 2025)")
 @dataclass
 class STG(PerturbedGuidance):
     scale_stg: float = 1.0
@@ -109,7 +110,8 @@ class STG(PerturbedGuidance):
         return self.scale_stg
 
 
-@register("slg", "CFG plus skip-layer guidance in an interval of the run (SD 3.5; diffusers' SkipLayerGuidance)")
+@register("slg",
+          "CFG plus skip-layer guidance in an interval of the run (SD 3.5; diffusers' SkipLayerGuidance)")
 @dataclass
 class SLG(PerturbedGuidance):
     interval: tuple[float, float] = (0.01, 0.2)
@@ -120,7 +122,8 @@ class SLG(PerturbedGuidance):
         return self.scale_slg
 
 
-@register("pag", "CFG plus perturbed-attention guidance: self-attention made the identity (Ahn et al. 2024)")
+@register("pag",
+          "CFG plus perturbed-attention guidance: self-attention made the identity (Ahn et al. 2024)")
 @dataclass
 class PAG(PerturbedGuidance):
     mode: str = "attention"

@@ -106,7 +106,8 @@ class SAMGState:
     scale_field: torch.Tensor | None = None
 
 
-@register("samg", "spatial adaptive multi guidance: per-location scale from the delta's energy, high energy -> w_min")
+@register("samg",
+          "spatial adaptive multi guidance: per-location scale from the delta's energy, high energy -> w_min")
 @dataclass
 class SAMG(Guidance):
     """Spatial Adaptive Multi Guidance; see the module docstring for the formula."""
