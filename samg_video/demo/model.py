@@ -13,7 +13,9 @@ Objects and motion: the text comes in `slots` slots (`encode_slots`): the whole 
 pooled states give a velocity (`slot_velocities`), and every temporal conv and temporal
 attention runs in each slot's moving frame of reference, where an object that moves as
 its phrase says stands still; with several slots the results are blended per cell by
-which object the cell belongs to (`SlotAssignment`, `in_moving_frames`).
+which object the cell belongs to (`SlotAssignment`, `in_moving_frames`), and an
+object-count embedding joins the conditioning (each phrase is encoded alone, so no text
+state knows how many objects the prompt names).
 """
 
 from __future__ import annotations
