@@ -197,9 +197,7 @@ class GuidanceHandle:
             raise self._no_cfg_error()
         pred = model_output_tensor(output)
         pred_uncond, pred_cond = pred.chunk(2)
-        batch = sample.shape[0]
-        perturbed_pred = self._perturbed_prediction(
-            module, tuple(cond_half(a, batch) for a in args), {k: cond_half(v, batch) for k, v in kwargs.items()})
+        perturbed_pred = self._perturbed_prediction(module, args, kwargs, batch=sample.shape[0])
         guided = self._guide(pred_uncond, pred_cond, args, kwargs, sample[:half], perturbed_pred)
         return replace_output(output, torch.cat([guided, guided]))
 
@@ -221,12 +219,16 @@ class GuidanceHandle:
         num_steps = len(self._scheduler.timesteps)
         return min(self.step, num_steps - 1), num_steps
 
-    def _perturbed_prediction(self, module, args, kwargs) -> torch.Tensor | None:
-        """The conditional prediction with this step's perturbation (one extra call), or None
-        where the method needs none."""
+    def _perturbed_prediction(self, module, args, kwargs, batch: int | None = None) -> torch.Tensor | None:
+        """The conditional prediction with this step's perturbation (one extra call on the call's
+        inputs, or on their conditional half of a batched call of `batch` rows), or None where the
+        method needs none."""
         perturbation = self.method.perturbation(*self._step_index())
         if perturbation is None:
             return None
+        if batch is not None:
+            args = tuple(cond_half(a, batch) for a in args)
+            kwargs = {k: cond_half(v, batch) for k, v in kwargs.items()}
         self._perturbing = True
         try:
             with perturbed(module, perturbation):
