@@ -289,13 +289,22 @@ def gallery(run: Path, rows: list[dict], table: dict, out: Path) -> list[str]:
 
 
 def current_setting(rows: list[dict], config: dict) -> tuple[list[dict], int]:
-    """The rows of the run's current setting (sweep.json), and how many others the folder holds."""
-    from .sweep import setting_of
+    """The rows of the items the run's sweep.json plans, and how many others the folder holds.
+
+    A row is kept when its setting is the current one and its id is planned: items of an
+    earlier setting, of a method removed from the list, or of an older form of a method
+    (one that gained a field, so its id changed) are left out and counted.
+    """
+    from .sweep import items_of, setting_of
 
     if not config:
         return rows, 0
     setting = setting_of(config)
-    keep = [r for r in rows if r.get("setting", setting) == setting]
+    try:
+        planned = {item.id for item in items_of(config)}
+    except Exception:  # noqa: BLE001  (an old or edited sweep.json: keep every row of the setting)
+        planned = None
+    keep = [r for r in rows if r.get("setting", setting) == setting and (planned is None or r.get("id") in planned)]
     if not keep:
         raise ValueError("The run folder holds no items of its current sweep.json's settings; run the sweep first.")
     return keep, len(rows) - len(keep)
@@ -344,7 +353,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tupl
     plots = tradeoff_plots(table, paired, reference, out) if reference else []
     failed, planned = sum("error" in r for r in rows), planned_items(run)
     status = f"{len(rows)} items recorded" + (f" of {planned} planned" if planned else "") + f", {failed} failed." \
-        + (f" {others} items of other settings in this folder are left out." if others else "")
+        + (f" {others} items of other settings or methods in this folder are left out." if others else "")
     model = rows[0].get("setting", {}).get("model", config.get("model", "demo"))
     title = f"Sweep report: {run.name} ({model})"
     md, body = [f"# {title}", "", status, ""], [f"<h1>{html.escape(title)}</h1><p>{html.escape(status)}</p>"]

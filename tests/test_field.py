@@ -75,3 +75,29 @@ def test_motion_compensated_smoothing_keeps_a_moving_field_intact():
     assert torch.equal(samg(u, c, step=0, num_steps=4), guidance.create("cfg", scale=3)(u, c, step=0, num_steps=4))
     with pytest.raises(ValueError, match="temporal_mode"):
         guidance.create("samg", temporal_mode="flow")
+
+
+def test_renormalize_keeps_the_smoothed_field_range():
+    """Smoothing a normalised energy compresses its range (a peak drops, its scale rises); with
+    renormalize the smoothed field is mapped back to [0, 1] per clip, so W spans [w_min, w_max]
+    again and only its shape changed; equal scales stay CFG exactly."""
+    import torch
+
+    from samg_video import guidance
+    from samg_video.guidance.samg import normalize_energy
+    from samg_video.guidance.smoothing import smooth_field
+
+    torch.manual_seed(0)
+    u, c = torch.randn(2, 4, 8, 16, 16), torch.randn(2, 4, 8, 16, 16)
+    plain = guidance.create("samg", w_min=2, w_max=8, temporal_sigma=2, spatial_sigma=1)
+    kept = guidance.create("samg", w_min=2, w_max=8, temporal_sigma=2, spatial_sigma=1, renormalize=True)
+    w_plain, w_kept = plain.scale_field(u, c), kept.scale_field(u, c)
+    assert w_plain.amin() > 2.5 and w_plain.amax() < 7.5  # smoothing pulled both ends inwards
+    for w in w_kept:  # per clip: the full range again
+        assert w.amin().item() == pytest.approx(2, abs=1e-5) and w.amax().item() == pytest.approx(8, abs=1e-5)
+    e_n = normalize_energy((c - u).square().mean(1, keepdim=True), "clip", (0.0, 1.0))
+    smoothed = smooth_field(e_n, 1, 2)
+    lo, hi = smoothed.amin(dim=(1, 2, 3, 4), keepdim=True), smoothed.amax(dim=(1, 2, 3, 4), keepdim=True)
+    assert torch.allclose(w_kept, 8 - 6 * (smoothed - lo) / (hi - lo), atol=1e-4)  # an affine map of the same shape
+    equal = guidance.create("samg", w_min=4, w_max=4, temporal_sigma=2, renormalize=True)
+    assert torch.equal(equal(u, c, step=0, num_steps=4), guidance.create("cfg", scale=4)(u, c, step=0, num_steps=4))

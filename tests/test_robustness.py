@@ -268,6 +268,20 @@ def test_rerun_with_other_settings_stops_unless_forced(tmp_path, capsys):
     assert "4 items recorded of 4 planned" in md and "4 items of other settings" in md
 
 
+def test_report_covers_only_the_planned_methods(tmp_path):
+    run = str(tmp_path / "run")
+    assert cli.main(["sweep", sweep_config(tmp_path), "--out", run]) == 0
+    narrower = tmp_path / "narrower.yaml"
+    config = yaml.safe_load(open(sweep_config(tmp_path)))
+    narrower.write_text(yaml.safe_dump({**config, "methods": ["cfg:2"]}))
+    assert cli.main(["sweep", str(narrower), "--out", run]) == 0
+    assert len(read_manifest(run)) == 4
+    assert cli.main(["report", run]) == 0
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "2 items recorded of 2 planned" in md and "2 items of other settings or methods" in md
+    assert "samg" not in md.split("## ")[1]
+
+
 def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()

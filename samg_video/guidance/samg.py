@@ -11,7 +11,9 @@ Models", arXiv 2604.26503. Per location of the canonical `B C F H W` latent:
            ("frame": over H, W); quantiles (0, 1) is plain min-max
     E_s  = step-EMA( G_f * G_hw * E_n )     Gaussian along frames / space, EMA across steps
            (temporal_mode="motion": G_f follows the field's own optical flow, so a moving
-           field is smoothed along its path instead of blurred across it)
+           field is smoothed along its path instead of blurred across it;
+           renormalize=True maps the smoothed field back to [0, 1] as E_n was, so smoothing
+           changes the field's shape but not its range)
     W    = w_max - E_s (w_max - w_min)     high energy -> w_min, low energy -> w_max
     out  = pred_uncond + W d
 
@@ -120,6 +122,7 @@ class SAMG(Guidance):
     spatial_sigma: float = 0.0
     temporal_sigma: float = 0.0
     temporal_mode: str = "fixed"
+    renormalize: bool = False
     step_ema: float = 0.0
     bound: float | None = None
     interval: tuple[float, float] = (0.0, 1.0)
@@ -152,8 +155,10 @@ class SAMG(Guidance):
         """(scale field W (B, 1, F, H, W), new EMA of E_s) for canonical float32 inputs."""
         sq_sum = channel_sq_sum(delta)
         e_n = normalize_energy(energy_from_sq_sum(sq_sum, delta.shape[1], self.energy), self.normalize, self.quantiles)
-        e_s = ema_field(smooth_field(e_n, self.spatial_sigma, self.temporal_sigma, self.temporal_mode), previous_ema,
-                        self.step_ema)
+        smoothed = smooth_field(e_n, self.spatial_sigma, self.temporal_sigma, self.temporal_mode)
+        if self.renormalize and (self.spatial_sigma or self.temporal_sigma):
+            smoothed = normalize_energy(smoothed, self.normalize, (0.0, 1.0))
+        e_s = ema_field(smoothed, previous_ema, self.step_ema)
         scale = self.w_max - e_s * (self.w_max - self.w_min)
         if self.bound is not None:
             scale = bound_scale(scale, sq_sum, pred_cond, self.bound)

@@ -7,7 +7,8 @@ from __future__ import annotations
 from .base import REGISTRY, Guidance
 
 SAMG_OPTIONS = (("normalize", "clip"), ("quantiles", [0.0, 1.0]), ("temporal_sigma", 0.0), ("temporal_mode", "fixed"),
-                ("spatial_sigma", 0.0), ("step_ema", 0.0), ("bound", None), ("interval", [0.0, 1.0]))
+                ("renormalize", False), ("spatial_sigma", 0.0), ("step_ema", 0.0), ("bound", None),
+                ("interval", [0.0, 1.0]))
 PERTURBATION_OPTIONS = (("layers", None), ("mode", "block"), ("fqn", "auto"))
 LABEL_OPTIONS = {  # parameters shown in a label when they differ from these defaults
     "samg": SAMG_OPTIONS,

@@ -35,7 +35,8 @@ class SAMGGuider(BaseGuidance):
     @register_to_config
     def __init__(self, w_min: float = 5.0, w_max: float = 12.0, energy: str = "mean_sq", normalize: str = "clip",
                  quantiles: tuple[float, float] = (0.0, 1.0), spatial_sigma: float = 0.0,
-                 temporal_sigma: float = 0.0, temporal_mode: str = "fixed", step_ema: float = 0.0,
+                 temporal_sigma: float = 0.0, temporal_mode: str = "fixed", renormalize: bool = False,
+                 step_ema: float = 0.0,
                  bound: float | None = None,
                  layout: str = "BCFHW", token_grid: tuple[int, int, int] | None = None,
                  start: float = 0.0, stop: float = 1.0, enabled: bool = True):
@@ -51,7 +52,7 @@ class SAMGGuider(BaseGuidance):
         self.token_grid = tuple(token_grid) if token_grid is not None else None
         self.method = SAMG(w_min=w_min, w_max=w_max, energy=energy, normalize=normalize, quantiles=tuple(quantiles),
                            spatial_sigma=spatial_sigma, temporal_sigma=temporal_sigma, temporal_mode=temporal_mode,
-                           step_ema=step_ema,
+                           renormalize=renormalize, step_ema=step_ema,
                            bound=bound)
 
     def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
