@@ -128,9 +128,9 @@ def test_unet_couples_frames_and_keeps_shapes():
 
 def test_shipped_weights_give_the_recorded_outputs(pipe):
     """The shipped weights, loaded by the current code, reproduce outputs recorded with the
-    weights when they were released (tests/data/shipped_v8_outputs.npz): the U-Net's
+    weights when they were released (tests/data/shipped_v9_outputs.npz): the U-Net's
     prediction on fixed noise for two prompts, and two 10-step CFG 2 clips."""
-    ref = np.load(Path(__file__).parent / "data" / "shipped_v8_outputs.npz")
+    ref = np.load(Path(__file__).parent / "data" / "shipped_v9_outputs.npz")
     x = torch.randn(2, 3, 8, 32, 32, generator=torch.Generator().manual_seed(int(ref["unet_input_seed"])))
     states, mask = pipe.encode_prompt(["a red circle moving left",
                                        "a blue square moving up and a green triangle standing still"])

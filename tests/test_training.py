@@ -1,4 +1,4 @@
-"""The bundled model's trainer: its defaults are the shipped recipe; it runs, checkpoints,
+"""The bundled model's trainer: its defaults are the first stage of the shipped recipe; it runs, checkpoints,
 resumes exactly and exports a loadable pipeline."""
 
 import dataclasses
@@ -14,18 +14,32 @@ from samg_video.demo import train
 
 
 def test_defaults_are_the_shipped_recipe():
-    """Every setting recorded in the shipped weights' training.json is the trainer's default,
-    and the default U-Net has the shipped architecture."""
+    """The shipped weights record every training stage with its command: the trainer's defaults
+    are the first (from scratch), each recorded command parses to the settings recorded for its
+    stage, the last stage is the one whose settings training.json holds, and the shipped
+    U-Net is the default one with its recorded number of slots."""
     record = json.loads((DEFAULT_MODEL_DIR / "training.json").read_text())
-    settings = train.parse_settings([])
+    stages = record["stages"]
+    defaults = train.parse_settings([])
+    for stage in stages:
+        settings = train.parse_settings(stage["command"].split()[2:])
+        assert settings.lr == stage["lr"] and settings.two_object_prob == stage["two_object_prob"], stage["stage"]
+        assert settings.steps == stage["planned_steps"] >= stage["steps"], stage["stage"]
+        assert stage["minutes"] <= settings.max_minutes + 0.1, stage["stage"]
+        assert (settings.init is None) == (stage is stages[0]), stage["stage"]
+    first = train.parse_settings(stages[0]["command"].split()[2:])
+    for key in ("batch", "lr", "velocity_loss", "uncond_prob", "pool", "two_object_prob", "seed", "slots", "steps"):
+        assert getattr(defaults, key) == getattr(first, key), key
+    last = train.parse_settings(stages[-1]["command"].split()[2:])
     for key in ("batch", "lr", "velocity_loss", "uncond_prob", "pool", "two_object_prob", "seed"):
-        assert getattr(settings, key) == record[key], key
-    assert settings.steps == record["planned_steps"] and record["steps"] <= settings.steps
-    assert record["minutes"] <= settings.max_minutes + 0.1 and record["text_encoder"] == "frozen at init"
+        assert getattr(last, key) == record[key], key
+    assert last.version == record["version"] and stages[-1]["steps"] == record["steps"]
+    assert stages[-1]["unet_sha256"] == record["sha256"]["unet/diffusion_pytorch_model.safetensors"]
+    assert record["text_encoder"] == "frozen at init"
     from samg_video.demo.model import TinyVideoUNet
 
-    config = {k: v for k, v in TinyVideoUNet().config.items() if not k.startswith("_")}
-    assert config == {"slots": 1, **record["architecture"]}
+    config = {k: v for k, v in TinyVideoUNet(slots=last.slots).config.items() if not k.startswith("_")}
+    assert config == record["architecture"]
 
 
 def run_settings(tmp_path, **changes):

@@ -1,13 +1,16 @@
-"""Train the bundled text-to-video model from scratch on the synthetic world.
+"""Train the bundled text-to-video model on the synthetic world, from scratch or from a model folder.
 
-    python scripts/train_demo_model.py                       # the shipped recipe, ~88 min on 2 CPU cores
+    python scripts/train_demo_model.py                       # the first stage of the shipped recipe, ~88 min on 2 CPU cores
     python scripts/train_demo_model.py --max-minutes 5       # a quick smoke run
 
-The defaults are the recipe of the shipped weights: a U-Net with its velocity head
-trained by the v-prediction loss plus `velocity_loss` x the squared error between the
-head's velocity and the velocity each single-object prompt's motion word means, a text encoder kept at
-its seeded random initialisation, 12,000 pre-rendered clips (25 % two-object), batch
-32, AdamW 1e-3 with 200 warm-up steps and a cosine schedule over `steps`, EMA 0.999.
+The shipped weights are four stages (their commands: the model card and `training.json`
+"stages"). The defaults are the first, from scratch: a one-slot U-Net with its velocity
+head trained by the v-prediction loss plus `velocity_loss` x the squared error between
+the head's velocity and the velocity each prompt's motion word means, a text encoder
+kept at its seeded random initialisation, 12,000 pre-rendered clips (25 % two-object),
+batch 32, AdamW 1e-3 with 200 warm-up steps and a cosine schedule over `steps`, EMA
+0.999. The later stages fine-tune it with `--slots 2 --init FOLDER` (one text slot and
+moving frame per object phrase) at LR 5e-4.
 
 Checkpoints go to `run_dir` every `ckpt_every` steps (written atomically); running the
 same command again resumes from the last one. The EMA weights are exported as a
@@ -38,7 +41,7 @@ from . import world
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """One training run; the defaults reproduce the shipped recipe."""
+    """One training run; the defaults are the first stage of the shipped recipe (from scratch)."""
 
     out: str = "runs/demo-train/model"
     run_dir: str = "runs/demo-train"
