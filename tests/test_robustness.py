@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -272,7 +273,7 @@ def test_report_covers_only_the_planned_methods(tmp_path):
     run = str(tmp_path / "run")
     assert cli.main(["sweep", sweep_config(tmp_path), "--out", run]) == 0
     narrower = tmp_path / "narrower.yaml"
-    config = yaml.safe_load(open(sweep_config(tmp_path)))
+    config = yaml.safe_load(Path(sweep_config(tmp_path)).read_text())
     narrower.write_text(yaml.safe_dump({**config, "methods": ["cfg:2"]}))
     assert cli.main(["sweep", str(narrower), "--out", run]) == 0
     assert len(read_manifest(run)) == 4
