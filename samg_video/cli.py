@@ -479,8 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
 def quiet_libraries() -> None:
     """Keep library chatter (deprecation notices, load reports) off the user's screen; errors still show."""
     import logging
+    import os
     import warnings
 
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # read by transformers when it is imported
+    if "transformers" in sys.modules:  # already imported (a caller in the same process): turn its bar off
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message=".*torch_dtype.*")
     for name in ("diffusers", "transformers", "accelerate", "huggingface_hub"):

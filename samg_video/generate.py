@@ -103,6 +103,8 @@ def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
     import inspect
 
     notes = []
+    if hasattr(pipe, "check_prompts"):  # the bundled model: its own prompt check comes first
+        pipe.check_prompts([prompt])
     parameter = inspect.signature(type(pipe).__call__).parameters.get("max_sequence_length")
     sequence = kwargs.get("max_sequence_length") or (parameter.default if parameter is not None else None)
     for name in ("tokenizer", "tokenizer_2", "tokenizer_3"):

@@ -234,10 +234,26 @@ def test_unknown_word_is_reported_before_heavy_imports(repo_root):
     assert "Unknown word 'purple'" in done.stderr
 
 
-def test_a_prompt_longer_than_the_tokenizer_gets_a_note(tmp_path, capsys):
+def test_more_objects_than_the_model_draws_is_one_line(tmp_path, capsys):
     prompt = "a red circle moving left and a blue square moving up and a green triangle standing still"
-    assert cli.main(["generate", "--prompt", prompt, "--out", str(tmp_path / "x.gif"), "--steps", "2"]) == 0
-    assert "tokens long but tokenizer keeps 16" in capsys.readouterr().out
+    rc = cli.main(["generate", "--prompt", prompt, "--out", str(tmp_path / "x.gif"), "--steps", "2"])
+    one_line_error(capsys, rc, "This model draws at most 2 objects", "has 3")
+    assert not (tmp_path / "x.gif").exists()
+
+
+def test_a_prompt_longer_than_the_tokenizer_gets_a_note():
+    """The note comes from the pipeline's own tokenizer limit (a one-slot bundled U-Net keeps
+    16 tokens of the whole prompt)."""
+    from samg_video.demo import load_pipeline
+    from samg_video.demo.model import TinyVideoUNet
+    from samg_video.generate import prompt_notes
+
+    pipe = load_pipeline()
+    pipe.unet = TinyVideoUNet(slots=1)
+    prompt = "a red circle moving left and a blue square moving up and a green triangle standing still"
+    notes = prompt_notes(pipe, prompt, {})
+    assert len(notes) == 1 and "tokens long but tokenizer keeps 16" in notes[0], notes
+    assert prompt_notes(pipe, "a red circle moving left", {}) == []
 
 
 def test_debug_shows_the_traceback(tmp_path):

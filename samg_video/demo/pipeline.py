@@ -79,10 +79,12 @@ class DemoVideoPipeline(DiffusionPipeline):
         return self._guidance_scale > 1.0
 
     def check_prompts(self, prompts: list[str]) -> None:
-        """Raise ValueError on a word outside the vocabulary (the message lists it)."""
+        """Raise ValueError on a word outside the vocabulary (the message lists it) or on more
+        objects than the U-Net has text slots."""
+        slots = getattr(getattr(self.unet, "config", None), "slots", 1)
         for p in prompts:
-            if p:
-                parse_prompt(p)
+            if p and len(parse_prompt(p)) > slots > 1:
+                raise ValueError(f"This model draws at most {slots} objects; {p!r} has {len(parse_prompt(p))}.")
 
     @torch.no_grad()
     def encode_prompt(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
