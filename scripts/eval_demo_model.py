@@ -2,7 +2,7 @@
 
     python scripts/eval_demo_model.py [--pairs 64] [--validation] [--json FILE]
 
-For each named setting (`samg_video.demo.evaluate.SETTINGS`) it generates the held-out
+For each setting (a name from `samg_video.demo.evaluate.SETTINGS` or any method spec) it generates the held-out
 (or validation) prompt/seed pairs and reports colour / shape / motion / count /
 whole-prompt accuracy from the exact scorer, the share of pixels the sampler left
 outside [-1, 1] by more than 0.05 (over-saturation), the mean absolute frame-to-frame
@@ -30,7 +30,9 @@ def main() -> None:
     p.add_argument("--frames", type=int, help="frames per clip (default: the model card's)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--model-path")
-    p.add_argument("--settings", nargs="*", choices=list(SETTINGS), help="a subset of the settings")
+    p.add_argument("--settings", nargs="*", metavar="SETTING",
+                   help=f"named settings ({', '.join(SETTINGS)}) or method specs such as "
+                        "'samg:1-3,temporal_sigma=1' (default: every named setting)")
     p.add_argument("--suites", nargs="*", choices=["single", "double"], default=["single", "double"])
     p.add_argument("--validation", action="store_true",
                    help="use the validation prompts / seeds (choose settings here, report on the held-out pairs)")
@@ -38,16 +40,20 @@ def main() -> None:
                                   "with --validation), named by the model card's version")
     args = p.parse_args()
     target = load_target("demo", args.model_path, steps=args.steps, frames=args.frames)
+    try:
+        specs = {name: parse_spec(SETTINGS.get(name, name), target.card) for name in args.settings or list(SETTINGS)}
+    except ValueError as error:
+        p.error(str(error))
     kind = ("validation" if args.validation else "eval") + (f"_{args.frames}f" if args.frames else "")
     args.json = args.json or f"evaluation/results/demo_model_{target.card['version']}_{kind}.json"
     io.check_writable(args.json)
     pairs = [pair for suite in args.suites
              for pair in held_out_pairs(args.pairs, 1 if suite == "single" else 2, args.validation)]
     results = {}
-    for name in args.settings or list(SETTINGS):
+    for name, spec in specs.items():
         start = time.perf_counter()
         with tqdm(total=len(pairs), desc=name) as bar:
-            rows = evaluate(target, parse_spec(SETTINGS[name], target.card), pairs, args.batch, bar)
+            rows = evaluate(target, spec, pairs, args.batch, bar)
         results[name] = summarise_by_objects(rows) | {"seconds": round(time.perf_counter() - start, 1)}
     print("| setting | objects | colour | shape | motion | count | whole prompt | out of range | frame change "
           "| shape vs wrong shape |")
