@@ -344,6 +344,9 @@ def add_report(sub) -> None:
     p = sub.add_parser("report", help="markdown + self-contained HTML report of a sweep run folder")
     p.add_argument("run_dir")
     p.add_argument("--out", help="folder for report.md / report.html (default: the run folder)")
+    p.add_argument("--reference", metavar="SPEC",
+                   help="pair every method against this one of the sweep's methods, e.g. cfg:3 "
+                        "(default: the sweep's reference)")
     p.set_defaults(func=cmd_report)
 
 
@@ -351,7 +354,7 @@ def cmd_report(args) -> int:
     from .report import write_report
 
     check_outputs(str(Path(args.out or args.run_dir) / "report.html"))
-    md, page = write_report(args.run_dir, args.out)
+    md, page = write_report(args.run_dir, args.out, args.reference)
     print(f"wrote {md} and {page}")
     return 0
 

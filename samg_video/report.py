@@ -337,8 +337,13 @@ STYLE = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;
          "video{max-width:256px;image-rendering:pixelated;margin:1px}")
 
 
-def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tuple[Path, Path]:
-    """Write report.md (plots beside it), report.html (gallery videos in gallery/) and summary.json."""
+def write_report(run_dir: str | Path, out_dir: str | Path | None = None,
+                 reference: str | None = None) -> tuple[Path, Path]:
+    """Write report.md (plots beside it), report.html (gallery videos in gallery/) and summary.json.
+
+    `reference` (a method spec among the sweep's methods, e.g. "cfg:3") replaces the sweep's own
+    reference in the paired table and the trade-off plots.
+    """
     run = Path(run_dir)
     rows = read_manifest(run)
     if not rows:
@@ -348,7 +353,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> tupl
     config = json.loads((run / "sweep.json").read_text()) if (run / "sweep.json").is_file() else {}
     rows, others = current_setting(rows, config)
     table = summarise(rows)
-    reference = pick_reference(table, config)
+    reference = pick_reference(table, {**config, "reference": reference} if reference else config)
     paired = paired_differences(rows, reference) if reference else {}
     plots = tradeoff_plots(table, paired, reference, out) if reference else []
     failed, planned = sum("error" in r for r in rows), planned_items(run)

@@ -299,6 +299,21 @@ def test_report_covers_only_the_planned_methods(tmp_path):
     assert "samg" not in md.split("## ")[1]
 
 
+def test_report_pairs_against_a_chosen_reference(tmp_path, capsys):
+    run = str(tmp_path / "run")
+    assert cli.main(["sweep", sweep_config(tmp_path), "--out", run]) == 0
+    assert cli.main(["report", run, "--reference", "samg:1-3", "--out", str(tmp_path / "by_samg")]) == 0
+    assert cli.main(["report", run, "--out", str(tmp_path / "by_cfg")]) == 0
+    by_samg, by_cfg = (json.loads((tmp_path / d / "summary.json").read_text()) for d in ("by_samg", "by_cfg"))
+    assert (by_samg["reference"], by_cfg["reference"]) == ("samg 1-3", "cfg 2")
+    forward, backward = by_cfg["paired"]["samg 1-3"]["out_of_range"], by_samg["paired"]["cfg 2"]["out_of_range"]
+    assert forward[0] != 0 and backward[0] == pytest.approx(-forward[0]) and backward[1] == pytest.approx(forward[1])
+    assert "Paired against samg 1-3" in (tmp_path / "by_samg" / "report.md").read_text()
+    capsys.readouterr()
+    rc = cli.main(["report", run, "--reference", "cfg:9", "--out", str(tmp_path / "none")])
+    one_line_error(capsys, rc, "'cfg:9' (cfg 9) is not among its methods")
+
+
 def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
