@@ -83,8 +83,9 @@ class DemoVideoPipeline(DiffusionPipeline):
         objects than the U-Net has text slots."""
         slots = getattr(getattr(self.unet, "config", None), "slots", 1)
         for p in prompts:
-            if p and len(parse_prompt(p)) > slots > 1:
-                raise ValueError(f"This model draws at most {slots} objects; {p!r} has {len(parse_prompt(p))}.")
+            objects = len(parse_prompt(p)) if p else 0
+            if objects > slots > 1:
+                raise ValueError(f"This model draws at most {slots} objects; {p!r} has {objects}.")
 
     @torch.no_grad()
     def encode_prompt(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
