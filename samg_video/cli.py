@@ -13,15 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from . import cards, media
+
 PARAMETER_FLAGS = ("scale", "w_min", "w_max", "spatial_sigma", "temporal_sigma", "step_ema", "normalize",
                    "bound")  # guidance parameters with a flag of their own (--w-min ...); the rest go through --set
-
-
-def registry_card(name: str) -> dict:
-    """The model card of `name` ('demo' is the bundled model's card in the same registry)."""
-    from .pipelines.registry import card
-
-    return card(name)
 
 
 def guidance_from_args(args, card: dict):
@@ -87,8 +82,9 @@ def add_model_options(p) -> None:
     p.add_argument("--steps", type=int, help="default: the model card's")
     p.add_argument("--frames", type=int, help="default: the model card's (rounded to the model's frame rule)")
     p.add_argument("--fps", type=int, help="default: the model's native frame rate (its card)")
-    p.add_argument("--upscale", type=int, default=8, help="nearest-neighbour upscaling of the bundled model's "
-                                                          "32 px clips for viewing (`eval --size 32x32` undoes it)")
+    p.add_argument("--upscale", type=int, help="nearest-neighbour enlargement of the written clip for viewing "
+                                                "(default: the model card's view_scale, 4 for the bundled model's "
+                                                "32 px frames; `eval --size 32x32` undoes it)")
 
 
 def field_path(out: Path, requested: str) -> Path:
@@ -98,12 +94,12 @@ def field_path(out: Path, requested: str) -> Path:
 
 
 def target_from_args(args):
-    from .generate import load_target
-
-    from .generate import prompt_notes
+    """The model loaded from the shared model options; its progress bar shows only in a terminal."""
+    from .generate import load_target, prompt_notes
 
     target = load_target(args.model, args.model_path, args.device, args.dtype, args.cpu_offload, args.vae_tiling,
                          args.frames, args.height, args.width, args.steps, args.adapter_path)
+    target.pipe.set_progress_bar_config(disable=not sys.stderr.isatty(), leave=False, desc="denoising")
     for note in target.notes + prompt_notes(target.pipe, args.prompt, target.kwargs):
         print(f"note: {note}")
     return target
@@ -121,70 +117,73 @@ def check_numbers(args) -> None:
 
 def check_outputs(*paths) -> None:
     """Before any work: every output can be written and no two outputs are the same file."""
-    from . import io
-
     given = [Path(p) for p in paths if p]
     resolved = [p.resolve() for p in given]
     for i, p in enumerate(resolved):
         if p in resolved[:i]:
             raise ValueError(f"Two outputs are the same file, {str(given[i])!r}; give each its own path.")
     for p in given:
-        io.check_writable(p)
+        media.check_writable(p)
+
+
+def prepare_run(args):
+    """Checks that need no model, before any heavy import: numbers, the card, the prompt (the
+    model's scorer, where it has one, knows the words it can draw). Returns (card, scorer)."""
+    from .evaluation import scorer_of
+
+    check_numbers(args)
+    card = cards.card(args.model)
+    judge = scorer_of(card)
+    if judge is not None:
+        judge.check_prompt(args.prompt)
+    return card, judge
 
 
 def cmd_generate(args) -> int:
     start = time.perf_counter()
-    check_numbers(args)
-    demo = args.model == "demo"
-    if demo:
-        from .demo import parse_prompt
-
-        parse_prompt(args.prompt)  # a wrong word is reported before the heavy imports
-    from . import io
-
-    io.check_output(args.out, args.format)
+    card, judge = prepare_run(args)
+    media.check_output(args.out, args.format)
     field_out = field_path(Path(args.out), args.save_scale_field) if args.save_scale_field is not None else None
     if field_out is not None:
-        io.check_output(field_out)
+        media.check_output(field_out)
     check_outputs(args.out, field_out)
-    method = guidance_from_args(args, registry_card(args.model))
-    if args.save_scale_field is not None and method.name != "samg":
-        raise ValueError(f"--save-scale-field needs a method with a scale field (samg), not {method.name!r}.")
+    method = guidance_from_args(args, card)
+    if field_out is not None and not method.has_field:
+        raise ValueError(f"--save-scale-field needs a method with a scale field (samg, samg+stg), not {method.name!r}.")
     import numpy as np
 
     from . import viz
-    from .demo import score
     from .generate import generate_clip
 
     target = target_from_args(args)
     result = generate_clip(target, args.prompt, method, args.seed)
-    scale = args.upscale if demo else 1
+    scale = args.upscale or target.view_scale
     fps = args.fps or target.fps
-    out = io.write_video(result.clip, args.out, fps=fps, fmt=args.format, scale=scale)
+    out = media.write_video(result.clip, args.out, fps=fps, fmt=args.format, scale=scale)
     print(f"wrote {out} ({method.name}: {method.to_dict()}) in {time.perf_counter() - start:.1f} s")
     if scale > 1:
         h, w = result.clip.shape[1:3]
         print(f"  frames {w}x{h} shown {scale}x larger; `samg-video eval {out} --size {w}x{h}` measures them at "
               f"the model's resolution")
-    if args.save_scale_field is not None:
+    if field_out is not None:
         heat = viz.scale_map(result.mean_field(), method.w_min, method.w_max, scale)
-        pair = viz.side_by_side([viz.label(io.upscale(io.to_uint8(result.clip), scale), "video"),
+        pair = viz.side_by_side([viz.label(media.upscale(media.to_uint8(result.clip), scale), "video"),
                                  viz.label(heat, "guidance scale")])
-        print(f"wrote {io.write_video(np.ascontiguousarray(pair), field_out, fps=fps)}")
-    if demo:
-        report = score(result.clip, args.prompt)
-        print("prompt check: " + ", ".join(f"{k} {report[k]:.0%}" for k in ("color", "shape", "motion"))
-              + f", objects found: {len(report['detected'])}")
+        print(f"wrote {media.write_video(np.ascontiguousarray(pair), field_out, fps=fps)}")
+    if judge is not None:
+        row = judge.row(media.to_uint8(result.clip), args.prompt, result)
+        print("prompt check: " + ", ".join(f"{k} {row['prompt_' + k]:.0%}" for k in ("color", "shape", "motion", "count"))
+              + f", whole prompt {'yes' if row['prompt_correct'] else 'no'}")
     return 0
 
 
 def model_row(c: dict) -> dict:
     """One row of `samg-video models`: what the card says and whether its weights are here."""
-    from .pipelines.registry import cached_repo, repos
+    from .pipelines.registry import cached_repo
 
     rec = c["recommended"]
     if "repo" in c:
-        found = cached_repo(repos(c))
+        found = cached_repo(cards.repos(c))
         weights = f"cached ({found})" if found else "not found"
     else:
         weights = "bundled"
@@ -196,14 +195,12 @@ def model_row(c: dict) -> dict:
 
 
 def cmd_models(args) -> int:
-    from .pipelines.registry import cards
-
-    rows = [model_row(c) for c in sorted(cards().values(), key=lambda c: c["name"] != "demo")]
+    rows = [model_row(c) for c in sorted(cards.cards().values(), key=lambda c: c["name"] != "demo")]
     widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in rows[0]}
     print("  ".join(k.ljust(w) for k, w in widths.items()).rstrip())
     for r in rows:
         print("  ".join(r[k].ljust(w) for k, w in widths.items()).rstrip())
-    notes = [(n, c["note"]) for n, c in cards().items() if "note" in c]
+    notes = [(n, c["note"]) for n, c in cards.cards().items() if "note" in c]
     for name, note in notes:
         print(f"\n{name}: {note}")
     print("\nframes x H x W: frames, height, width of a default clip; CFG: the pipeline's own scale (the default "
@@ -239,56 +236,49 @@ def add_compare(sub) -> None:
 def cmd_compare(args) -> int:
     import json
 
-    check_numbers(args)
-    from . import io as io_
-
-    io_.check_output(args.out)
+    card, judge = prepare_run(args)
+    media.check_output(args.out)
     check_outputs(args.out, args.json)
     import numpy as np
 
-    from . import io, viz
-    from .demo import parse_prompt
+    from . import viz
+    from .evaluation import measure
     from .generate import generate_clip
     from .guidance.spec import label, parse_spec
-    from .sweep import measure
 
-    demo = args.model == "demo"
-    if demo:
-        parse_prompt(args.prompt)
-    card = registry_card(args.model)
     methods = [parse_spec(s, card) for s in args.methods]
     if args.clip_model:
         from .metrics.clip_score import load_clip
 
         load_clip(args.clip_model)  # missing weights: one error before any generation
     target = target_from_args(args)
-    scale = args.upscale if demo else 1
+    scale = args.upscale or target.view_scale
     columns, table = [], []
     for method in methods:
         result = generate_clip(target, args.prompt, method, args.seed)
-        clip = io.to_uint8(result.clip)
         row = {"method": label(method.to_dict()), "config": method.to_dict(),
-               **measure(result, args.prompt, {"lpips": args.lpips, "clip_model": args.clip_model}, demo)}
+               **measure(result, args.prompt, args.lpips, args.clip_model, judge)}
         table.append(row)
-        column = viz.label(io.upscale(clip, scale), label(method.to_dict()))
+        column = viz.label(media.upscale(media.to_uint8(result.clip), scale), label(method.to_dict()))
         if result.fields:
             heat = viz.scale_map(result.mean_field(), method.w_min, method.w_max, scale)
             column = viz.stacked(column, heat)
         columns.append(column)
     fps = args.fps or target.fps
-    print(f"wrote {io.write_video(np.ascontiguousarray(viz.side_by_side(columns)), args.out, fps=fps)}")
+    print(f"wrote {media.write_video(np.ascontiguousarray(viz.side_by_side(columns)), args.out, fps=fps)}")
     keys = [k for k in ("clip_score", "flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion",
                         "clipped_high", "saturation", "field_change", "field_change_warped")
             if any(row.get(k) is not None for row in table)]
     short = {"flicker_compensated": "flicker_comp", "field_change_warped": "field_warped"}
-    print(f"{'method':<28}" + "".join(short.get(k, k)[:12].rjust(13) for k in keys) + ("   prompt ok" if demo else ""))
+    judged = judge is not None
+    print(f"{'method':<28}" + "".join(short.get(k, k)[:12].rjust(13) for k in keys) + ("   prompt ok" if judged else ""))
     for row in table:
         print(f"{row['method']:<28}" + "".join("n/a".rjust(13) if row.get(k) is None else f"{row[k]:13.4f}"
-                                               for k in keys) + (f"   {row['prompt_correct']}" if demo else ""))
+                                               for k in keys) + (f"   {row['prompt_correct']}" if judged else ""))
     print(f"motion: pixels per frame at {table[0].get('resolution')} (the model's frames); field_warped: the "
           "field's frame-to-frame change along the clip's optical flow")
     if args.json:
-        io_.write_text(args.json, json.dumps(table, indent=2, default=float))
+        media.write_text(args.json, json.dumps(table, indent=2, default=float))
     return 0
 
 
@@ -432,10 +422,8 @@ def print_table(rows: list[dict]) -> None:
 
 def cmd_eval(args) -> int:
     import csv
-    import io as text_io
+    import io
     import json
-
-    from . import io
 
     check_outputs(args.json, args.csv)
     options = dict(metrics=args.metrics, reference=args.reference, flow_backend=args.flow,
@@ -451,13 +439,13 @@ def cmd_eval(args) -> int:
     print_table(rows)
     summary = eval_summary(rows)
     if args.json:
-        io.write_text(args.json, json.dumps({"videos": rows, "summary": summary}, indent=2))
+        media.write_text(args.json, json.dumps({"videos": rows, "summary": summary}, indent=2))
     if args.csv:
-        buffer = text_io.StringIO(newline="")
+        buffer = io.StringIO(newline="")
         writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         writer.writeheader()
         writer.writerows(rows)
-        io.write_text(args.csv, buffer.getvalue())
+        media.write_text(args.csv, buffer.getvalue())
     print(f"{summary['videos']} videos, {summary['failed']} failed")
     return 1 if summary["failed"] else 0
 

@@ -1,25 +1,28 @@
-"""One guided generation on the bundled model or a registry model, with its scale fields.
+"""One guided generation on any registry model (the bundled one included), with its scale fields.
 
-Shared by `samg-video generate` and `samg-video compare`: the pipeline is loaded once
-(`load_target`), then each `generate_clip` applies a method for one run and returns the
-clip and the SAMG fields it used (canonical `(B, 1, F, H, W)`, one per step).
+Shared by `samg-video generate`, `compare` and sweeps: the pipeline is loaded once
+(`load_target`), then each `generate_clips` applies a method for one batched run and
+returns the clips and the fields the method used (canonical `(B, 1, F, H, W)`, one per step).
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from . import cards
 from .guidance import Guidance
 from .guidance.layout import to_canonical
 from .pipelines import StepInfo, apply
+from .pipelines.registry import frames_of, load_model
 
 
 @dataclass
 class Target:
-    """A loaded pipeline with its call defaults; `demo` marks the bundled model.
+    """A loaded pipeline with its call defaults and its card.
 
     `notes`: one-line remarks for the user (the device chosen, a frame count rounded).
     """
@@ -27,7 +30,6 @@ class Target:
     pipe: object
     kwargs: dict
     card: dict
-    demo: bool
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -35,9 +37,17 @@ class Target:
         """The model's native frame rate (card field `fps`)."""
         return int(self.card.get("fps", 8))
 
+    @property
+    def view_scale(self) -> int:
+        """Nearest-neighbour enlargement of written clips for viewing (card field `view_scale`, default 1)."""
+        return int(self.card.get("view_scale", 1))
 
-def resolve_device(device: str, cpu_offload: bool = False) -> tuple[str, str | None]:
-    """`auto` -> cuda when available, else cpu (with a note); an unavailable accelerator is an error."""
+
+def resolve_device(device: str, cpu_offload: bool = False, preferred: str | None = None) -> tuple[str, str | None]:
+    """`auto` -> `preferred` when the card names one (the bundled model: the CPU), else cuda when
+    available, else cpu (with a note); an unavailable accelerator is an error."""
+    if device == "auto" and preferred:
+        device = preferred
     if device == "auto":
         if torch.cuda.is_available():
             return "cuda", None
@@ -57,7 +67,7 @@ def resolve_device(device: str, cpu_offload: bool = False) -> tuple[str, str | N
 class Generation:
     clip: np.ndarray  # (F, H, W, 3) floats in [0, 1]
     fields: list[torch.Tensor] = field(default_factory=list)  # canonical (1, 1, F', H', W') per step
-    out_of_range: float | None = None  # bundled model: fraction of final latents with |x| > 1.05 (clipped on decode)
+    latents: torch.Tensor | None = None  # the final latents, where the pipeline's output carries them (`raw`)
     denoiser_passes: float = 2.0  # denoiser passes per item and step: cond + uncond, + the perturbed one (STG, ...)
 
     def mean_field(self) -> np.ndarray | None:
@@ -73,37 +83,24 @@ def load_target(model: str = "demo", model_path: str | None = None, device: str 
                 cpu_offload: bool = False, vae_tiling: bool = False, frames: int | None = None,
                 height: int | None = None, width: int | None = None, steps: int | None = None,
                 adapter_path: str | None = None) -> Target:
-    """The bundled model (`model="demo"`) or a registry model from local files, with call defaults.
+    """A registry model (`samg-video models`; "demo" is the bundled one) from local files, with call defaults.
 
-    `device="auto"` is CUDA when available, else the CPU; the bundled model runs on the
-    CPU under `auto` (its reference numbers are CPU numbers).
+    `device="auto"` is the card's `device` when it names one, else CUDA when available, else the CPU.
     """
-    if model == "demo":
-        from .demo import load_card, load_pipeline
-
-        c = load_card()
-        device, _ = resolve_device("cpu" if device == "auto" else device)
-        kwargs = dict(num_frames=frames or c["frames"], num_inference_steps=steps or c["steps"],
-                      guidance_scale=c["guidance_scale"])
-        return Target(load_pipeline(model_path, device), kwargs, c, True)
-    from .pipelines.registry import call_kwargs, card, load_model, round_frames
-
-    c = card(model)
-    device, note = resolve_device(device, cpu_offload)
+    c = cards.card(model)
+    device, note = resolve_device(device, cpu_offload, c.get("device"))
     notes = [note] if note else []
     if frames and c.get("frames", 1) > 1:
-        notes += [n for n in [round_frames(c, frames)[1]] if n]
+        notes += [n for n in [cards.round_frames(c, frames)[1]] if n]
     pipe = load_model(c, model_path, device, dtype, cpu_offload, vae_tiling, adapter_path)
-    return Target(pipe, call_kwargs(c, frames, height, width, steps), c, False, notes)
+    return Target(pipe, cards.call_kwargs(c, frames, height, width, steps), c, notes)
 
 
 def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
     """A note for every tokenizer of `pipe` that would cut `prompt`: CLIP tokenizers keep their
     model_max_length (77), the others the call's max_sequence_length (the pipeline's default)."""
-    import inspect
-
     notes = []
-    if hasattr(pipe, "check_prompts"):  # the bundled model: its own prompt check comes first
+    if hasattr(pipe, "check_prompts"):  # a pipeline's own prompt check comes first
         pipe.check_prompts([prompt])
     parameter = inspect.signature(type(pipe).__call__).parameters.get("max_sequence_length")
     sequence = kwargs.get("max_sequence_length") or (parameter.default if parameter is not None else None)
@@ -120,10 +117,8 @@ def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
 
 
 def generate_clips(target: Target, prompts: list[str], seeds: list[int], method: Guidance) -> list[Generation]:
-    """One batched run with `method` applied; item i uses prompts[i] and its own noise from seeds[i],
-    so a clip does not depend on what else is in the batch (up to float rounding)."""
-    from .pipelines.registry import frames_of
-
+    """One batched run with `method` applied; item i uses prompts[i] and its own noise from seeds[i]
+    (a generator per item), so a clip does not depend on what else is in the batch (up to float rounding)."""
     steps: list[torch.Tensor] = []
 
     def record(info: StepInfo) -> None:
@@ -132,21 +127,11 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
 
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
     with apply(target.pipe, method, callback=record) as handle:
-        if target.demo:
-            from .demo.world import SIZE
-
-            shape = (1, 3, target.kwargs["num_frames"], SIZE, SIZE)
-            latents = torch.cat([torch.randn(shape, generator=g) for g in generators])
-            out = target.pipe(list(prompts), latents=latents, progress=False, **target.kwargs)
-        else:
-            out = target.pipe(list(prompts), generator=generators, **target.kwargs)
-    results = []
-    for i in range(len(prompts)):
-        clip = np.asarray(out.frames[i]) if target.demo else frames_of(out, i)
-        fields = [s[i:i + 1] for s in steps]
-        out_of_range = float((out.raw[i].abs() > 1.05).float().mean()) if target.demo else None
-        results.append(Generation(clip, fields, out_of_range, 2 + handle.extra_calls / max(handle.step, 1)))
-    return results
+        out = target.pipe(list(prompts), generator=generators, **target.kwargs)
+    latents = getattr(out, "raw", None)
+    passes = 2 + handle.extra_calls / max(handle.step, 1)
+    return [Generation(frames_of(out, i), [s[i:i + 1] for s in steps], None if latents is None else latents[i], passes)
+            for i in range(len(prompts))]
 
 
 def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0) -> Generation:

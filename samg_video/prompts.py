@@ -1,4 +1,5 @@
-"""Tagged prompt suites (shipped in samg_video/suites/*.yaml): prompts written to stress guidance in video.
+"""Prompt suites: tagged suites shipped in samg_video/suites/*.yaml (prompts written to stress
+guidance in video), and the generated suites of the bundled model's world (`world_suite`).
 
 A suite file holds `categories` (name -> what the category stresses) and `prompts`, each
 `{prompt: str, tags: [category, ...]}`; every tag must be a declared category.
@@ -7,6 +8,8 @@ A suite file holds `categories` (name -> what the category stresses) and `prompt
 from __future__ import annotations
 
 from pathlib import Path
+
+from .demo.suites import suite as world_suite  # noqa: F401  ('single:N', 'double:N', 'mixed:N'; re-exported)
 
 
 def resolve(path: str | Path) -> Path:

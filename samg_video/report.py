@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .guidance.spec import family, label, scale_of
-from .io import write_text
+from .atomic import write_text
+from . import cards
 from .sweep import clip_path, read_manifest
 
 # (key, header, percent?) per table; a column shows when any row has it
@@ -80,9 +81,8 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
 def pick_reference(table: dict[str, dict], config: dict) -> str | None:
     """The sweep's `reference` spec, else CFG at the card's scale, else the most accurate CFG row."""
     from .guidance.spec import parse_spec
-    from .sweep import model_card
 
-    card = model_card(config)
+    card = cards.card(config.get("model", "demo"))
     if config.get("reference"):
         wanted = label(parse_spec(config["reference"], card).to_dict())
         if wanted not in table:

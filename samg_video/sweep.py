@@ -38,9 +38,19 @@ from pathlib import Path
 
 import numpy as np
 
+import yaml
+from tqdm.auto import tqdm
+
+from . import cards, guidance, media, viz
+from .atomic import remove_stale, write_text
+from .evaluation import measure, scorer_of
+from .guidance.spec import parse_spec
+from .media import check_writable
+from .prompts import load_prompts, resolve, select, world_suite
+
 SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model", "batch", "lpips")  # in every id
 RUN = ("model_path", "adapter_path", "device", "cpu_offload", "vae_tiling")  # how, not what
-ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "seeds", "methods", "reference")
+ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "seeds", "methods", "reference", "scorer")
 KEYS = SETTING + RUN + ITEMS
 
 
@@ -60,8 +70,6 @@ class Item:
 
 def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
     """A sweep config (YAML) with command-line `overrides` (None values ignored) applied."""
-    import yaml
-
     if not Path(path).is_file():
         raise FileNotFoundError(f"Sweep config {str(path)!r} is not a file; see configs/sweeps/.")
     try:
@@ -87,21 +95,12 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
     return config
 
 
-def model_card(config: dict) -> dict:
-    """The card of the sweep's model (`model`, default the bundled one)."""
-    from .pipelines.registry import card
-
-    return card(config.get("model", "demo"))
-
-
 def setting_of(config: dict) -> dict:
     """The result-changing settings, with the model card's defaults filled in."""
-    card = model_card(config)
+    card = cards.card(config.get("model", "demo"))
     frames = config.get("frames") or card.get("frames", 1)
     if card.get("frame_step"):
-        from .pipelines.registry import round_frames
-
-        frames = round_frames(card, frames)[0]
+        frames = cards.round_frames(card, frames)[0]
     height, width = card["resolution"]
     return {"model": card["name"], "frames": int(frames), "height": int(config.get("height") or height),
             "width": int(config.get("width") or width), "steps": int(config.get("steps") or card["steps"]),
@@ -115,21 +114,14 @@ def sweep_prompts(config: dict) -> list[tuple[str, tuple[str, ...]]]:
     if "prompts" in config:
         return [(p, ()) if isinstance(p, str) else (p["prompt"], tuple(p.get("tags", ()))) for p in config["prompts"]]
     if "suite" in config:
-        from .demo.suites import suite
-
-        return [(p, ()) for p in suite(config["suite"])]
-    from .prompts import load_prompts, resolve, select
-
+        return [(p, ()) for p in world_suite(config["suite"])]
     chosen = select(load_prompts(resolve(config["prompt_file"])), config.get("categories"), config.get("per_category"))
     return [(p["prompt"], tuple(p["tags"])) for p in chosen]
 
 
 def method_configs(config: dict) -> list[dict]:
     """Each entry: a 'cfg:7.5' style spec or a dict, completed from the model card; full configs."""
-    from . import guidance
-    from .guidance.spec import parse_spec
-
-    card = model_card(config)
+    card = cards.card(config.get("model", "demo"))
     return [(parse_spec(e, card) if isinstance(e, str) else guidance.from_dict(dict(e))).to_dict()
             for e in config["methods"]]
 
@@ -159,9 +151,8 @@ def read_manifest(run_dir: str | Path) -> list[dict]:
 
 
 def append_line(path: Path, row: dict) -> None:
-    """Append one JSON line durably; a torn last line (interrupted write) is closed off first."""
-    from .io import fault_point
-
+    """Append one JSON line durably, in one write; a torn last line (an interrupted writer) is
+    closed off first, so the new record starts on a line of its own."""
     torn = False
     if path.is_file() and path.stat().st_size > 0:
         with open(path, "rb") as fh:
@@ -169,10 +160,7 @@ def append_line(path: Path, row: dict) -> None:
             torn = fh.read(1) != b"\n"
     line = ("\n" if torn else "") + json.dumps(row, allow_nan=False) + "\n"
     with open(path, "a") as fh:
-        fh.write(line[:len(line) // 2])
-        fh.flush()
-        fault_point()  # a kill here leaves a torn line, which resume drops
-        fh.write(line[len(line) // 2:])
+        fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
 
@@ -180,8 +168,6 @@ def append_line(path: Path, row: dict) -> None:
 def compact_shard(path: Path) -> int:
     """Rewrite a manifest shard without its unreadable lines (torn writes, non-records), atomically;
     returns how many were dropped."""
-    from .io import write_text
-
     if not path.is_file():
         return 0
     lines = path.read_text().splitlines()
@@ -272,41 +258,13 @@ def clip_path(run_dir: Path, item_id: str, kind: str = "") -> Path:
 
 
 def save_clips(run_dir: Path, item_id: str, clip: np.ndarray, heat: np.ndarray | None, fps: int) -> None:
-    from . import io
-
     (run_dir / "clips").mkdir(parents=True, exist_ok=True)
     if heat is not None:  # the heatmap first: a present clip means a complete pair
-        io.write_video(heat, clip_path(run_dir, item_id, "field"), fps=fps)
-    io.write_video(clip, clip_path(run_dir, item_id), fps=fps)
-
-
-def measure(generation, prompt: str, config: dict, demo: bool) -> dict:
-    """One clip's record (sweeps and `compare`): model-agnostic metrics (LPIPS unless
-    `config['lpips']` is false), CLIP score with `config['clip_model']`, field diagnostics, and the
-    prompt scorer on the bundled model."""
-    from . import io, metrics
-    from .metrics.field import field_diagnostics
-
-    clip = io.to_uint8(generation.clip)
-    names = ["flicker", "warp_error", "motion", "saturation"] + (["lpips_temporal"] if config.get("lpips", True) else [])
-    names += ["clip_score"] if config.get("clip_model") else []
-    row = metrics.compute(clip, metrics=names, clip_model=config.get("clip_model"), prompt=prompt)
-    masks, regions = None, None
-    if demo:
-        from .demo.evaluate import object_masks, prompt_object_masks, score_row
-
-        row.update(score_row(clip, prompt, generation.out_of_range))
-        masks = object_masks(clip)
-        if row["objects"] > 1:  # the field on each prompt object (by its colour), in prompt order
-            regions = {f"object_{k + 1}": m for k, m in enumerate(prompt_object_masks(clip, prompt))}
-    row.update(field_diagnostics([f[0, 0].numpy() for f in generation.fields], clip, masks, regions))
-    row["denoiser_passes"] = generation.denoiser_passes
-    return row
+        media.write_video(heat, clip_path(run_dir, item_id, "field"), fps=fps)
+    media.write_video(clip, clip_path(run_dir, item_id), fps=fps)
 
 
 def heatmap_of(generation, method: dict, scale: int) -> np.ndarray | None:
-    from . import viz
-
     mean = generation.mean_field()
     if mean is None:
         return None
@@ -315,8 +273,7 @@ def heatmap_of(generation, method: dict, scale: int) -> np.ndarray | None:
 
 def evaluate_items(target, items: list[Item], config: dict) -> list[tuple[dict, np.ndarray, np.ndarray | None]]:
     """Generate the clips of items that share one method config (one batch) and measure each:
-    (record, clip as uint8 for saving, heatmap or None)."""
-    from . import guidance, io
+    (record, clip as uint8 for saving, heatmap or None); clips are stored at the card's `view_scale`."""
     from .generate import generate_clips
 
     methods = {json.dumps(it.method, sort_keys=True) for it in items}
@@ -324,9 +281,11 @@ def evaluate_items(target, items: list[Item], config: dict) -> list[tuple[dict, 
         raise ValueError("A sweep batch must share one method config.")
     method = guidance.from_dict(items[0].method)
     generations = generate_clips(target, [it.prompt for it in items], [it.seed for it in items], method)
-    scale = 4 if target.demo else 1  # the bundled model's 32 px clips are stored 4x for viewing
-    return [(measure(g, it.prompt, config, target.demo), io.upscale(io.to_uint8(g.clip), scale),
-             heatmap_of(g, it.method, scale)) for g, it in zip(generations, items)]
+    judge = scorer_of(target.card, config.get("scorer"))
+    scale = target.view_scale
+    return [(measure(g, it.prompt, config.get("lpips", True), config.get("clip_model"), judge),
+             media.upscale(media.to_uint8(g.clip), scale), heatmap_of(g, it.method, scale))
+            for g, it in zip(generations, items)]
 
 
 def batches(items: list[Item], size: int) -> list[list[Item]]:
@@ -348,29 +307,14 @@ def load_target_of(config: dict):
     target = load_target(s["model"], config.get("model_path"), config.get("device", "auto"), dtype,
                          bool(config.get("cpu_offload")), bool(config.get("vae_tiling")), s["frames"], s["height"],
                          s["width"], s["steps"], config.get("adapter_path"))
-    if hasattr(target.pipe, "set_progress_bar_config"):
-        target.pipe.set_progress_bar_config(disable=True)  # the sweep has its own bar
+    target.pipe.set_progress_bar_config(disable=True)  # the sweep has its own bar
     return target
-
-
-def remove_stale_temps(run: Path) -> None:
-    """Delete temporary clip files whose writing process is gone (killed mid-write)."""
-    for tmp in (run / "clips").glob(".*.tmp.*"):
-        parts = tmp.name.split(".")
-        try:
-            os.kill(int(parts[2]), 0)
-        except (ValueError, IndexError, ProcessLookupError):
-            tmp.unlink(missing_ok=True)
-        except PermissionError:
-            pass
 
 
 def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_processes: int = 1,
               progress: bool = True, retry_failed: bool = False, force: bool = False) -> dict:
     """Run this process's share of the sweep; returns counts (done now, skipped, failed, and
     failed items left in the folder from this share)."""
-    from .io import check_writable, write_text
-
     run = Path(run_dir)
     check_writable(run / "sweep.json")
     items = items_of(config)  # a bad config fails here, before anything is written
@@ -381,13 +325,11 @@ def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_pro
             write_text(run / "sweep.json", json.dumps(config, indent=2, default=str))
         shard = run / f"manifest.rank{process_index}.jsonl"
         compact_shard(shard)
-        remove_stale_temps(run)
+        remove_stale(run / "clips")
         return _run_share(config, run, shard, items, process_index, num_processes, progress, retry_failed)
 
 
 def _run_share(config, run, shard, items, process_index, num_processes, progress, retry_failed) -> dict:
-    from tqdm.auto import tqdm
-
     mine = [it for i, it in enumerate(items) if i % num_processes == process_index]
     skip = done_ids(run, retry_failed)
     todo = [it for it in mine if it.id not in skip]

@@ -59,13 +59,14 @@ def compare(pipe, generate, repeats: int) -> dict[str, float]:
 def bundled(args):
     pipe = load_pipeline(device=args.device)
     prompts = ["a red circle moving left"] * args.batch
-    return pipe, lambda: pipe(prompts, num_inference_steps=args.steps, guidance_scale=6.0, progress=False,
+    return pipe, lambda: pipe(prompts, num_inference_steps=args.steps, guidance_scale=6.0,
                               generator=torch.Generator().manual_seed(0))
 
 
 def standin(name, folder, args):
     import standins
-    from samg_video.pipelines.registry import card, load_model
+    from samg_video.cards import card
+    from samg_video.pipelines.registry import load_model
 
     c = card(name)
     standins.write(name, folder / name)

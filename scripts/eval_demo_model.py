@@ -17,7 +17,7 @@ import time
 
 from tqdm.auto import tqdm
 
-from samg_video import io
+from samg_video import media
 from samg_video.demo.evaluate import SETTINGS, evaluate, held_out_pairs, summarise_by_objects
 from samg_video.generate import load_target
 from samg_video.guidance.spec import parse_spec
@@ -46,7 +46,7 @@ def main() -> None:
         p.error(str(error))
     kind = ("validation" if args.validation else "eval") + (f"_{args.frames}f" if args.frames else "")
     args.json = args.json or f"evaluation/results/demo_model_{target.card['version']}_{kind}.json"
-    io.check_writable(args.json)
+    media.check_writable(args.json)
     pairs = [pair for suite in args.suites
              for pair in held_out_pairs(args.pairs, 1 if suite == "single" else 2, args.validation)]
     results = {}
@@ -64,7 +64,7 @@ def main() -> None:
             print(f"| {name} | {suite} | {s['prompt_color']:.1%} | {s['prompt_shape']:.1%} | {s['prompt_motion']:.1%} "
                   f"| {s['prompt_count']:.1%} | {s['prompt_correct']:.1%} | {s['out_of_range']:.2%} "
                   f"| {s['frame_change']:.4f} | {s['shape_vs_wrong']:.1%} |")
-    io.write_text(args.json, json.dumps({"pairs": args.pairs, "steps": target.kwargs["num_inference_steps"],
+    media.write_text(args.json, json.dumps({"pairs": args.pairs, "steps": target.kwargs["num_inference_steps"],
                                          "frames": target.kwargs["num_frames"], "validation": args.validation,
                                          "model": args.model_path or "bundled",
                                          "version": target.card.get("version"), "results": results}, indent=2))

@@ -14,7 +14,7 @@ import argparse
 
 import numpy as np
 
-from samg_video import io, viz
+from samg_video import media, viz
 from samg_video.demo import score
 from samg_video.demo.evaluate import SETTINGS, evaluate, held_out_pairs
 from samg_video.generate import load_target
@@ -31,7 +31,7 @@ def main() -> None:
     p.add_argument("--upscale", type=int, default=2)
     p.add_argument("--out", default="evaluation/results/figures/failures.png")
     args = p.parse_args()
-    io.check_writable(args.out)
+    media.check_writable(args.out)
     target = load_target("demo", args.model_path)
     pairs = held_out_pairs(args.pairs, 1, args.validation)
     rows = evaluate(target, parse_spec(SETTINGS[args.setting], target.card), pairs)
@@ -43,7 +43,7 @@ def main() -> None:
     print(f"{len(failed)} of {len(pairs)} failed at {args.setting}")
     if failed:
         sheet = viz.contact_sheet(np.stack([r["clip"] for r in failed[:args.rows]]), args.upscale)
-        io.write_image(args.out, sheet)
+        media.write_image(args.out, sheet)
         print(f"wrote {args.out}")
 
 

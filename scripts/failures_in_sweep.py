@@ -32,7 +32,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from samg_video import io
+from samg_video import media
 from samg_video.demo.score import blobs, color_masks, detect, to_frames
 from samg_video.demo.world import parse_prompt
 from samg_video.sweep import clip_path, read_manifest
@@ -140,7 +140,7 @@ def main() -> None:
                   f"(in {m.get('right_leaving', 0)} of the {m.get('right', 0)} with motion right); "
                   f"whole prompt right in {m['whole_prompt_right']}")
     if args.json:
-        io.write_text(args.json, json.dumps(summary, indent=2))
+        media.write_text(args.json, json.dumps(summary, indent=2))
         print(f"wrote {args.json}")
 
 

@@ -22,7 +22,8 @@ def standin_root(tmp_path_factory) -> Path:
 
 def load_standin(name: str, root: Path, dtype: str = "float32", device: str = "cpu"):
     """A stand-in loaded the way real weights are (`load_model` from its folder), progress bar off."""
-    from samg_video.pipelines.registry import card, load_model
+    from samg_video.cards import card
+    from samg_video.pipelines.registry import load_model
 
     adapter = str(root / "motion-adapter") if name == "animatediff" else None
     pipe = load_model(card(name), str(root / name), device, dtype, adapter_path=adapter)

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from samg_video import cli, io
+from samg_video import cli, media
 from samg_video.guidance.spec import parse_spec
-from samg_video.demo import load_card, load_pipeline
+from samg_video.cards import card
+from samg_video.demo import load_pipeline
 from samg_video.demo.pipeline import DEFAULT_MODEL_DIR, scheduler_from_config
 from samg_video.pipelines import apply
 
@@ -28,8 +29,8 @@ def test_weights_load_offline(pipe):
 
 def test_same_seed_same_clip(pipe):
     def run(seed):
-        with apply(pipe, load_card()["recommended"]):
-            return pipe("a green square moving up", num_inference_steps=8, guidance_scale=2.0, progress=False,
+        with apply(pipe, card("demo")["recommended"]):
+            return pipe("a green square moving up", num_inference_steps=8, guidance_scale=2.0,
                         generator=torch.Generator().manual_seed(seed)).frames[0]
     a, b, c = run(0), run(0), run(1)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
@@ -57,10 +58,10 @@ def test_generate_cli(tmp_path, out, expect, capsys):
     rc = cli.main(["generate", "--prompt", "a red circle moving left", "--out", str(tmp_path / out),
                    "--steps", "5", "--upscale", "2", "--save-scale-field"])
     assert rc == 0
-    clip = io.read_video(tmp_path / expect)
+    clip = media.read_video(tmp_path / expect)
     assert clip.shape == (8, 64, 64, 3)
     field_out = tmp_path / ({"frames": "frames_field"}.get(out) or out.replace(".", "_field."))
-    assert io.read_video(field_out).shape[0] == 8
+    assert media.read_video(field_out).shape[0] == 8
     assert "prompt check: color" in capsys.readouterr().out
 
 
@@ -68,7 +69,7 @@ def test_generate_cli_methods_and_options(tmp_path, capsys):
     rc = cli.main(["generate", "--prompt", "a blue triangle standing still", "--out", str(tmp_path / "a.gif"),
                    "--method", "apg", "--scale", "4", "--set", "eta=0.5", "--steps", "4", "--frames", "6",
                    "--upscale", "1"])
-    assert rc == 0 and io.read_video(tmp_path / "a.gif").shape == (6, 32, 32, 3)
+    assert rc == 0 and media.read_video(tmp_path / "a.gif").shape == (6, 32, 32, 3)
     assert "'eta': 0.5" in capsys.readouterr().out
 
 
@@ -93,7 +94,7 @@ def test_compare_cli(tmp_path, capsys):
                    "samg:3-9,temporal_sigma=1", "configs/guidance/rescale.yaml", "--steps", "4", "--upscale", "2",
                    "--out", str(tmp_path / "cmp.gif"), "--json", str(tmp_path / "cmp.json")])
     assert rc == 0
-    grid = io.read_video(tmp_path / "cmp.gif")
+    grid = media.read_video(tmp_path / "cmp.gif")
     assert grid.shape[0] == 8 and grid.shape[2] > 4 * 64  # four labelled columns side by side
     rows = json.loads((tmp_path / "cmp.json").read_text())
     assert [r["method"] for r in rows] == ["cfg 5", "samg 3-9", "samg 3-9 temporal_sigma=1", "rescale 7.5"]
@@ -138,7 +139,7 @@ def test_shipped_weights_give_the_recorded_outputs(pipe):
         v = pipe.unet(x, torch.tensor([700, 250]), states, mask).sample.numpy()
     assert np.abs(v - ref["unet_out"]).max() < 1e-4
     clips = pipe(["a yellow triangle moving right", "a magenta circle moving down"], num_inference_steps=10,
-                 guidance_scale=2.0, generator=torch.Generator().manual_seed(7), progress=False).frames
+                 guidance_scale=2.0, generator=torch.Generator().manual_seed(7)).frames
     assert np.abs(clips - ref["clips"]).max() < 1e-3
 
 
@@ -242,7 +243,7 @@ def test_shipped_weights_match_their_recorded_version():
     import hashlib
 
     record = json.loads((DEFAULT_MODEL_DIR / "training.json").read_text())
-    assert record["version"] == load_card()["version"]
+    assert record["version"] == card("demo")["version"]
     for name, digest in record["sha256"].items():
         assert hashlib.sha256((DEFAULT_MODEL_DIR / name).read_bytes()).hexdigest() == digest, name
 

@@ -70,8 +70,8 @@ def test_missing_clip_weights_are_one_sentence(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
     load_clip.cache_clear()
     video = tmp_path / "v.gif"
-    from samg_video import io
-    io.write_video(np.zeros((3, 16, 16, 3), np.float32), video)
+    from samg_video import media
+    media.write_video(np.zeros((3, 16, 16, 3), np.float32), video)
     rc = cli.main(["eval", str(video), "--clip-model", "openai/clip-vit-base-patch32", "--prompt", PROMPT])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
@@ -79,8 +79,8 @@ def test_missing_clip_weights_are_one_sentence(tmp_path, capsys, monkeypatch):
 
 
 def test_eval_command_reports_clip_score(clip_dir, tmp_path, capsys):
-    from samg_video import io
+    from samg_video import media
     video = tmp_path / "v.gif"
-    io.write_video(np.random.default_rng(1).random((4, 32, 32, 3)).astype(np.float32), video)
+    media.write_video(np.random.default_rng(1).random((4, 32, 32, 3)).astype(np.float32), video)
     assert cli.main(["eval", str(video), "--clip-model", clip_dir, "--prompt", PROMPT, "--metrics", "clip_score"]) == 0
     assert "clip_score" in capsys.readouterr().out

@@ -18,7 +18,7 @@ import torch
 import standins
 from conftest import load_standin
 from samg_video.pipelines import ADAPTERS, apply
-from samg_video.pipelines.registry import card
+from samg_video.cards import card
 
 TWO_CALLS = {"WanPipeline", "HunyuanVideoPipeline"}
 

@@ -18,9 +18,10 @@ import pytest
 import torch
 
 import standins
-from samg_video import cli, io
+from samg_video import cli, media
 from samg_video.pipelines import apply
-from samg_video.pipelines.registry import card, cards, load_model
+from samg_video.cards import card, cards
+from samg_video.pipelines.registry import load_model
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
@@ -80,7 +81,7 @@ def check_cli(name: str, root: Path, real: bool, tmp_path: Path) -> None:
     args += ["--frames", str(frames)] if frames > 1 else []
     args += ["--adapter-path", adapter] if adapter else []
     assert cli.main(args) == 0
-    assert io.read_video(tmp_path / "v.gif").shape == (frames, height, width, 3)
+    assert media.read_video(tmp_path / "v.gif").shape == (frames, height, width, 3)
 
 
 @pytest.mark.parametrize("name", standins.NAMES)

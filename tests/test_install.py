@@ -49,6 +49,6 @@ def test_wheel_installs_and_generates(tmp_path):
                                     "print(len(load_prompts(resolve('temporal'))))"],
                                    capture_output=True, text=True, cwd=work)
     assert sweep_prompts.stdout.strip() == "70", sweep_prompts.stderr[-2000:]
-    from samg_video import io
+    from samg_video import media
 
-    assert np.asarray(io.read_video(work / "clip.gif")).shape[0] == 8
+    assert np.asarray(media.read_video(work / "clip.gif")).shape[0] == 8

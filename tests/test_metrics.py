@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from samg_video import cli, io, metrics
+from samg_video import cli, media, metrics
 from samg_video.metrics.lpips_temporal import lpips_distance
 
 SHIFT = (1.3, -0.6)  # pixels per frame, sub-pixel on purpose
@@ -102,10 +102,10 @@ def test_one_frame_reports_null_with_reason():
 def test_files_and_chunked_decoding_agree(tmp_path):
     video = translated_photo(9)
     as_array = metrics.compute(video, metrics=["flicker"])
-    io.write_video(video, tmp_path / "frames")  # PNG frames: lossless
+    media.write_video(video, tmp_path / "frames")  # PNG frames: lossless
     as_folder = metrics.compute(tmp_path / "frames", metrics=["flicker"], chunk=4)
     assert as_folder["flicker"] == pytest.approx(as_array["flicker"], abs=1e-12)
-    io.write_video(video, tmp_path / "v.mp4")
+    media.write_video(video, tmp_path / "v.mp4")
     as_mp4 = metrics.compute(tmp_path / "v.mp4", metrics=["flicker", "motion"], chunk=2)
     assert as_mp4["frames"] == 9 and as_mp4["motion"] == pytest.approx(np.hypot(*SHIFT), rel=0.1)
 
@@ -115,22 +115,22 @@ def test_webm_and_avi_round_trip(tmp_path, suffix):
     """VP9 / MJPEG written through imageio-ffmpeg, decoded in chunks by decord and by the ffmpeg pipe:
     known motion survives."""
     video = translated_photo(9)
-    path = io.write_video(video, tmp_path / f"v.{suffix}")
-    whole = io.read_video(path)  # imageio-ffmpeg decoder, whole clip
-    chunked = np.concatenate(list(io.iter_frames(path, chunk=4, decoder="decord")))
-    piped = list(io.iter_frames(path, chunk=4))
+    path = media.write_video(video, tmp_path / f"v.{suffix}")
+    whole = media.read_video(path)  # imageio-ffmpeg decoder, whole clip
+    chunked = np.concatenate(list(media.iter_frames(path, chunk=4, decoder="decord")))
+    piped = list(media.iter_frames(path, chunk=4))
     assert [len(b) for b in piped] == [4, 4, 1]
-    assert whole.shape == chunked.shape == io.array_frames(video).shape
+    assert whole.shape == chunked.shape == media.array_frames(video).shape
     assert np.abs(np.concatenate(piped).astype(int) - chunked).mean() < 1  # two decoders agree
-    assert np.abs(whole.astype(int) - io.array_frames(video)).mean() < 4  # lossy, but close
+    assert np.abs(whole.astype(int) - media.array_frames(video)).mean() < 4  # lossy, but close
     result = metrics.compute(path, metrics=["motion", "warp_error"], chunk=3, decoder="decord")
     assert result["frames"] == 9 and result["motion"] == pytest.approx(np.hypot(*SHIFT), rel=0.1)
 
 
 def test_eval_cli_records_failures_and_goes_on(tmp_path, capsys):
-    io.write_video(translated_photo(5), tmp_path / "good.mp4")
+    media.write_video(translated_photo(5), tmp_path / "good.mp4")
     (tmp_path / "corrupt.mp4").write_bytes(b"not a video")
-    io.write_video(translated_photo(1), tmp_path / "one.gif")
+    media.write_video(translated_photo(1), tmp_path / "one.gif")
     rc = cli.main(["eval", str(tmp_path / "good.mp4"), str(tmp_path / "corrupt.mp4"), str(tmp_path / "missing.mp4"),
                    str(tmp_path / "one.gif"), "--metrics", "flicker", "motion", "--json", str(tmp_path / "r.json"),
                    "--csv", str(tmp_path / "r.csv")])
@@ -168,9 +168,9 @@ def test_lpips_batches_bounded_by_pixels_give_the_same_distances():
 
 
 def test_chunks_are_bounded_in_bytes():
-    assert io.frames_per_chunk(480, 720) == 32
-    assert io.frames_per_chunk(720, 1280) * 720 * 1280 * 3 <= io.CHUNK_BYTES
-    assert io.frames_per_chunk(4320, 7680) == 2  # never fewer than one pair
+    assert media.frames_per_chunk(480, 720) == 32
+    assert media.frames_per_chunk(720, 1280) * 720 * 1280 * 3 <= media.CHUNK_BYTES
+    assert media.frames_per_chunk(4320, 7680) == 2  # never fewer than one pair
 
 
 def test_scale_map_has_a_colour_bar_from_w_min_to_w_max():
@@ -191,12 +191,12 @@ def test_motion_units_follow_the_analysed_size(tmp_path, capsys):
     without it motion is in pixels of the upscaled file, about 8x larger."""
     import json
 
-    from samg_video import cli, io, metrics
+    from samg_video import cli, media, metrics
 
     clip = np.zeros((6, 32, 32, 3), np.uint8)
     for f in range(6):
         clip[f, 12:20, 4 + 2 * f:12 + 2 * f] = 220
-    io.write_video(clip, tmp_path / "big", fmt="png", scale=8)
+    media.write_video(clip, tmp_path / "big", fmt="png", scale=8)
     native = metrics.compute(clip, metrics=["motion", "flicker"])
     assert cli.main(["eval", str(tmp_path / "big"), "--metrics", "motion", "flicker", "--size", "32x32",
                      "--json", str(tmp_path / "a.json")]) == 0

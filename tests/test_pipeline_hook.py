@@ -33,7 +33,7 @@ def closed_pipe():
 
 def generate(pipe, w=4.0, steps=6, seed=0, prompt=PROMPT, frames=4):
     return pipe(prompt, num_frames=frames, num_inference_steps=steps, guidance_scale=w,
-                generator=torch.Generator().manual_seed(seed), progress=False).raw
+                generator=torch.Generator().manual_seed(seed)).raw
 
 
 def count_calls(module):
@@ -131,7 +131,7 @@ def test_unsupported_pipeline_lists_supported():
 def test_closed_form_generates_the_prompt(closed_pipe):
     for prompt in ["a red circle moving left", "a cyan triangle standing still and a yellow square moving up"]:
         clip = closed_pipe(prompt, num_inference_steps=15, guidance_scale=3.0,
-                           generator=torch.Generator().manual_seed(1), progress=False).frames[0]
+                           generator=torch.Generator().manual_seed(1)).frames[0]
         assert world.parse_prompt(prompt)
         from samg_video.demo import score
         assert score(clip, prompt)["correct"], prompt

@@ -17,10 +17,11 @@ import pytest
 import torch
 
 import standins
-from samg_video import cli, io
+from samg_video import cli, media
 from samg_video.pipelines import apply
 from samg_video.pipelines.hook import noise_level
-from samg_video.pipelines.registry import card, load_model
+from samg_video.cards import card
+from samg_video.pipelines.registry import load_model
 
 PROMPT = "a red fox runs on the beach"
 STEPS = 2
@@ -71,7 +72,7 @@ def test_cli_generates_a_playable_clip(name, method, standin_root, tmp_path, cap
                    *model_args(name, standin_root)])
     assert rc == 0, capsys.readouterr().err
     frames, height, width = standins.SIZES[name]
-    assert io.read_video(out).shape == (frames, height, width, 3)
+    assert media.read_video(out).shape == (frames, height, width, 3)
     assert "Traceback" not in capsys.readouterr().err
 
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from samg_video import cli, io
+from samg_video import cli, media
 from samg_video.guidance.spec import parse_spec
-from samg_video.pipelines.registry import cards
+from samg_video.cards import card, cards
 
 REQUIRED = {"cogvideox-2b", "cogvideox-5b", "cogvideox1.5-5b", "modelscope-1.7b", "zeroscope-v2", "wan2.1-t2v-1.3b",
             "ltx-video", "animatediff", "hunyuanvideo", "sd15", "sdxl", "sd35-medium"}
@@ -14,13 +14,13 @@ REQUIRED = {"cogvideox-2b", "cogvideox-5b", "cogvideox1.5-5b", "modelscope-1.7b"
 def test_cards_are_complete():
     found = cards()
     assert REQUIRED <= set(found)
-    for name, card in found.items():
+    for name, entry in found.items():
         for key in ("pipeline", "layout", "dtype", "frames", "resolution", "steps", "recommended"):
-            assert key in card, (name, key)
-        assert card["recommended"]["w_min"] <= card["recommended"]["w_max"]
+            assert key in entry, (name, key)
+        assert entry["recommended"]["w_min"] <= entry["recommended"]["w_max"]
         if name != "demo":
             from samg_video.pipelines import ADAPTERS
-            assert card["pipeline"] in ADAPTERS and "/" in card["repo"]
+            assert entry["pipeline"] in ADAPTERS and "/" in entry["repo"]
 
 
 def test_models_command_lists_them(capsys):
@@ -47,7 +47,8 @@ def test_missing_weights_fail_in_one_sentence_without_download(tmp_path, monkeyp
 def test_cache_lookup_accepts_the_old_and_new_organisation(repo, tmp_path, monkeypatch):
     from huggingface_hub import constants
 
-    from samg_video.pipelines.registry import card, weights_source
+    from samg_video.cards import card
+    from samg_video.pipelines.registry import weights_source
 
     snapshot = tmp_path / f"models--{repo.replace('/', '--')}" / "snapshots" / "abc123"
     snapshot.mkdir(parents=True)
@@ -83,7 +84,7 @@ def test_device_errors_are_one_sentence(tmp_path, capsys):
     ("wan2.1-t2v-1.3b", "samg", {"w_min": 3.3, "w_max": 8.0, "temporal_sigma": 1.0}),
 ])
 def test_unspecified_scales_come_from_the_card(model, spec, expected):
-    method = parse_spec(spec, cli.registry_card(model)).to_dict()
+    method = parse_spec(spec, card(model)).to_dict()
     assert {k: method[k] for k in expected if k != "method"} == {k: v for k, v in expected.items() if k != "method"}
 
 
@@ -97,8 +98,8 @@ def test_generate_writes_native_fps_and_the_field(tmp_path, capsys):
     out = capsys.readouterr()
     assert rc == 0, out.err
     assert "no CUDA device found; running on the CPU" in out.out or torch.cuda.is_available()
-    assert io.read_video(tmp_path / "v.mp4").shape == (4, 32, 32, 3)
-    assert io.read_video(tmp_path / "v_field.mp4").shape[0] == 4
+    assert media.read_video(tmp_path / "v.mp4").shape == (4, 32, 32, 3)
+    assert media.read_video(tmp_path / "v_field.mp4").shape[0] == 4
     import imageio.v3 as iio
     assert iio.immeta(tmp_path / "v.mp4")["fps"] == 8  # the card's native frame rate
 

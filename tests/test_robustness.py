@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from samg_video import cli, guidance, io, metrics
+from samg_video import cli, guidance, media, metrics
 from samg_video.sweep import read_manifest
 
 PROMPT = "a red circle moving left"
@@ -93,8 +93,7 @@ def test_two_equal_prompts_without_cfg_are_not_mistaken_for_cfg(demo_pipe):
     latents = torch.randn(1, 3, 4, 32, 32).repeat(2, 1, 1, 1, 1)
     with apply(demo_pipe, "samg"):
         with pytest.raises(ValueError, match="not running classifier-free guidance"):
-            demo_pipe([PROMPT, PROMPT], latents=latents, num_frames=4, num_inference_steps=2, guidance_scale=1.0,
-                      progress=False)
+            demo_pipe([PROMPT, PROMPT], latents=latents, num_frames=4, num_inference_steps=2, guidance_scale=1.0)
 
 
 # --- metrics and video input ---------------------------------------------------------------
@@ -123,7 +122,7 @@ def test_frame_folders_grey_mixed_and_not_regular(tmp_path):
     grey.mkdir()
     for i in range(3):
         iio.imwrite(grey / f"f{i}.png", np.full((12, 14), 40 * i, np.uint8))
-    frames = io.read_video(grey)
+    frames = media.read_video(grey)
     assert frames.shape == (3, 12, 14, 3) and (frames[2] == 80).all()
     assert metrics.compute(grey, metrics=["flicker", "saturation"])["frames"] == 3
     mixed = tmp_path / "mixed"
@@ -135,7 +134,7 @@ def test_frame_folders_grey_mixed_and_not_regular(tmp_path):
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     with pytest.raises(ValueError, match="not a regular file"):
-        io.read_video(fifo)
+        media.read_video(fifo)
     (tmp_path / "withfifo").mkdir()
     iio.imwrite(tmp_path / "withfifo" / "a.png", np.zeros((12, 14, 3), np.uint8))
     os.mkfifo(tmp_path / "withfifo" / "b.png")
@@ -147,7 +146,7 @@ def test_frame_folders_grey_mixed_and_not_regular(tmp_path):
 @pytest.mark.parametrize("decoder", ["ffmpeg", "decord"])
 def test_truncated_video_is_an_error_not_a_score(ext, decoder, tmp_path):
     clip = np.random.default_rng(0).random((48, 32, 32, 3)).astype(np.float32)
-    whole = io.write_video(clip, tmp_path / f"whole.{ext}", fps=8)
+    whole = media.write_video(clip, tmp_path / f"whole.{ext}", fps=8)
     assert metrics.compute(whole, metrics=["flicker"], decoder=decoder)["frames"] == 48
     data = whole.read_bytes()
     cut = tmp_path / f"cut.{ext}"
@@ -157,7 +156,7 @@ def test_truncated_video_is_an_error_not_a_score(ext, decoder, tmp_path):
 
 
 def test_eval_records_a_bad_file_and_exits_1(tmp_path, capsys):
-    good = io.write_video(np.zeros((4, 16, 16, 3), np.float32), tmp_path / "good.gif")
+    good = media.write_video(np.zeros((4, 16, 16, 3), np.float32), tmp_path / "good.gif")
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")
     assert cli.main(["eval", str(good), str(bad), "--metrics", "flicker", "--json", str(tmp_path / "r.json")]) == 1
@@ -372,18 +371,17 @@ def test_killed_anywhere_the_sweep_resumes_to_the_same_result(tmp_path, repo_roo
     config = sweep_config(tmp_path, prompts=[PROMPT, "a green triangle moving up", "a blue square moving down",
                                              "a yellow circle standing still"])
     env = dict(os.environ, PYTHONPATH=str(repo_root))
-    sweep = [sys.executable, "-m", "samg_video.cli", "sweep", config, "--out"]
+    runner = str(repo_root / "tests" / "fault_runner.py")
 
-    def run(folder, fault=None):
-        extra = {"SAMG_VIDEO_FAULT_AT": str(fault)} if fault else {}
-        return subprocess.run(sweep + [str(folder)], env={**env, **extra}, capture_output=True, text=True,
-                              timeout=300).returncode
+    def run(folder, fault=0):  # fault 0: never
+        return subprocess.run([sys.executable, runner, str(fault), "sweep", config, "--out", str(folder)], env=env,
+                              capture_output=True, text=True, timeout=300).returncode
 
     assert run(tmp_path / "whole") == 0
     rng = np.random.default_rng(0)
     kills = 0
     for _ in range(60):
-        rc = run(tmp_path / "killed", fault=int(rng.integers(1, 7)))  # an item has 2 (cfg) or 3 (samg) points
+        rc = run(tmp_path / "killed", fault=int(rng.integers(1, 8)))  # sweep.json, then 2 (cfg) or 3 (samg) per item
         if rc == 0:
             if kills >= 20:
                 break

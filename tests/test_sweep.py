@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from samg_video import cli, io
+from samg_video import cli, media
 from samg_video.sweep import items_of, load_sweep, read_manifest
 
 
@@ -132,7 +132,7 @@ def test_report_from_a_sweep(tmp_path):
         assert f'src="gallery/{r["id"]}.mp4"' in page
     samg_ids = [r["id"] for r in rows if r["method"]["method"] == "samg"]
     assert all(f'src="gallery/{i}_field.mp4"' in page for i in samg_ids)
-    assert io.read_video(tmp_path / "rep" / "gallery" / f"{samg_ids[0]}_field.mp4").shape[0] == 8
+    assert media.read_video(tmp_path / "rep" / "gallery" / f"{samg_ids[0]}_field.mp4").shape[0] == 8
 
 
 def test_option_bases():

@@ -67,7 +67,7 @@ def test_train_checkpoint_resume_export(tmp_path):
     assert sorted(velocities) == sorted(["left", "right", "up", "down", "still"])
     assert all(len(v) == 2 and max(map(abs, v)) <= pipe.unet.config.max_speed for v in velocities.values())
     out = pipe("a red circle moving left", num_inference_steps=2, guidance_scale=2.0,
-               generator=torch.Generator().manual_seed(0), progress=False)
+               generator=torch.Generator().manual_seed(0))
     assert out.frames.shape == (1, 8, 32, 32, 3) and np.isfinite(out.frames).all()
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from samg_video import io
+from samg_video import media
 from samg_video.demo import score, world
 
 
@@ -61,8 +61,8 @@ def test_scorer_shape_survives_noise_blur_and_size(sigma, blur, radius):
 
 def test_scorer_reads_written_upscaled_video(tmp_path):
     scene = scenes(1, 1.0, seed=3)[0]
-    path = io.write_video(world.render(scene).numpy(), tmp_path / "c.mp4", scale=8)
-    frames = io.read_video(path)
+    path = media.write_video(world.render(scene).numpy(), tmp_path / "c.mp4", scale=8)
+    frames = media.read_video(path)
     assert frames.shape == (8, 256, 256, 3)
     assert score(frames, world.prompt_of(scene))["correct"]
 

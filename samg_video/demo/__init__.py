@@ -2,7 +2,6 @@
 
 The world, the scorer and the card import quickly; the pipeline (diffusers) loads on first use.
 """
-from .card import load_card
 from .score import detect, score
 from .world import COLORS, MOTIONS, SHAPES, VOCABULARY, ObjectSpec, parse_prompt, prompt_of, render
 

@@ -1,5 +1,5 @@
-"""The bundled model's evaluation: one score row per clip, shared by sweeps, the held-out /
-validation evaluation and the failure sheet.
+"""The bundled world's scorer (`ShapeScorer`, the evaluation scorer "shapes" that its model card
+names) and the held-out / validation pairs of the bundled model's evaluation.
 
 Held-out pairs: prompts drawn from the grammar with the suite seed and one noise seed
 per prompt, both from streams the training never used (training clips come from the
@@ -17,21 +17,6 @@ from . import suites, world
 from .score import FOREGROUND, color_masks, score, to_frames
 
 VALIDATION_SEED = 1  # the validation stream's suite seed
-
-SETTINGS = {  # named guidance settings of `scripts/eval_demo_model.py`, as method specs
-    "cfg 1.5": "cfg:1.5",
-    "cfg 2": "cfg:2",
-    "cfg 3": "cfg:3",
-    "cfg 5": "cfg:5",
-    "cfg 7.5": "cfg:7.5",
-    "cfg 12": "cfg:12",
-    "samg 1-3": "samg:1-3",
-    "samg 1.5-4.5": "samg:1.5-4.5",
-    "samg 1.5-4.5 t1": "samg:1.5-4.5,temporal_sigma=1",
-    "samg 3-9": "samg:3-9",
-    "samg 3-9 t1": "samg:3-9,temporal_sigma=1",
-}
-
 
 def held_out_pairs(n: int, objects: int, validation: bool = False) -> list[tuple[str, int]]:
     """n (prompt, noise seed) pairs with `objects` objects each: the held-out test pairs, or
@@ -89,26 +74,6 @@ def control_row(clip, prompt: str) -> dict:
     return {"shape_vs_wrong": float(np.mean(wrong)), "frame_change": float(np.abs(np.diff(frames, axis=0)).mean())}
 
 
-def evaluate(target, method, pairs: list[tuple[str, int]], batch: int = 16, progress=None) -> list[dict]:
-    """Generate every pair with `method` on `target` (a `generate.Target` of the bundled
-    model) and return one row per clip: prompt, seed, score_row, control_row, and the clip
-    itself under `clip` (uint8 (F, H, W, 3))."""
-    from .. import io
-    from ..generate import generate_clips
-
-    rows = []
-    for i in range(0, len(pairs), batch):
-        chunk = pairs[i:i + batch]
-        for (prompt, seed), g in zip(chunk, generate_clips(target, [p for p, _ in chunk], [s for _, s in chunk],
-                                                           method)):
-            clip = io.to_uint8(g.clip)
-            rows.append({"prompt": prompt, "seed": seed, **score_row(clip, prompt, g.out_of_range),
-                         **control_row(clip, prompt), "clip": clip})
-        if progress is not None:
-            progress.update(len(chunk))
-    return rows
-
-
 COLUMNS = ("prompt_color", "prompt_shape", "prompt_motion", "prompt_count", "prompt_correct", "out_of_range",
            "frame_change", "shape_vs_wrong")
 
@@ -120,3 +85,31 @@ def summarise_by_objects(rows: list[dict]) -> dict[str, dict]:
         groups["single" if r["objects"] == 1 else "double"].append(r)
     return {name: {k: float(np.mean([float(r[k]) for r in items])) for k in COLUMNS} | {"n": len(items)}
             for name, items in groups.items()}
+
+
+class ShapeScorer:
+    """The exact prompt scorer of the bundled world as an evaluation scorer (`samg_video.evaluation`).
+
+    Its row is `score_row` (with `out_of_range` from the generation's final latents, when the
+    pipeline returns them), plus `control_row` with `controls=True`; its regions are the
+    foreground and, for two-object prompts, each prompt object's colour.
+    """
+
+    name = "shapes"
+
+    def __init__(self, controls: bool = False):
+        self.controls = controls
+
+    def check_prompt(self, prompt: str) -> None:
+        world.parse_prompt(prompt)
+
+    def row(self, clip, prompt: str, generation=None) -> dict:
+        latents = getattr(generation, "latents", None)
+        out_of_range = None if latents is None else float((latents.abs() > 1.05).float().mean())
+        return {**score_row(clip, prompt, out_of_range), **(control_row(clip, prompt) if self.controls else {})}
+
+    def regions(self, clip, prompt: str) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+        regions = None
+        if len(world.parse_prompt(prompt)) > 1:  # the field on each prompt object (by its colour), in prompt order
+            regions = {f"object_{k + 1}": m for k, m in enumerate(prompt_object_masks(clip, prompt))}
+        return object_masks(clip), regions

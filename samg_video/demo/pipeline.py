@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
-from tqdm.auto import tqdm
+from diffusers.utils.torch_utils import randn_tensor
 
 from .world import NUM_FRAMES, SIZE, parse_prompt
 
@@ -40,7 +40,7 @@ def flush_denormals():
         torch.set_flush_denormal(False)
 
 
-from .card import MODELS_DIR, load_card  # noqa: E402,F401  (re-exported)
+from ..cards import MODELS_DIR  # noqa: E402
 
 DEFAULT_MODEL_DIR = MODELS_DIR / "demo-t2v"
 WEIGHT_FILES = ("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors")
@@ -98,15 +98,21 @@ class DemoVideoPipeline(DiffusionPipeline):
     @torch.no_grad()
     def __call__(self, prompt: str | list[str], num_frames: int = NUM_FRAMES, height: int = SIZE,
                  width: int = SIZE, num_inference_steps: int = 25, guidance_scale: float = 7.5,
-                 generator: torch.Generator | None = None, latents: torch.Tensor | None = None,
-                 output_type: str = "np", progress: bool = True, return_dict: bool = True):
-        """Generate clips; on the CPU with denormal floats flushed to zero (see `flush_denormals`)."""
+                 generator: torch.Generator | list[torch.Generator] | None = None,
+                 latents: torch.Tensor | None = None, output_type: str = "np", return_dict: bool = True):
+        """Generate clips, as the diffusers video pipelines do: `generator` is one generator or one
+        per prompt (each item's noise then depends on its own generator only), `output_type` "np"
+        (float (B, F, H, W, 3)), "pt" (the same as a tensor) or "latent" (the raw (B, 3, F, H, W)),
+        the progress bar follows `set_progress_bar_config`. On the CPU, denormal floats are
+        flushed to zero (see `flush_denormals`)."""
+        if output_type not in ("np", "pt", "latent"):
+            raise ValueError(f"output_type must be 'np', 'pt' or 'latent', got {output_type!r}.")
         with flush_denormals():
             return self._generate(prompt, num_frames, height, width, num_inference_steps, guidance_scale,
-                                  generator, latents, output_type, progress, return_dict)
+                                  generator, latents, output_type, return_dict)
 
     def _generate(self, prompt, num_frames, height, width, num_inference_steps, guidance_scale, generator,
-                  latents, output_type, progress, return_dict):
+                  latents, output_type, return_dict):
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         self.check_prompts(prompts)
         self._guidance_scale = guidance_scale
@@ -116,11 +122,13 @@ class DemoVideoPipeline(DiffusionPipeline):
             neg_states, neg_mask = self.encode_prompt([""] * batch)
             states, mask = torch.cat([neg_states, states]), torch.cat([neg_mask, mask])
         shape = (batch, 3, num_frames, height, width)
+        if isinstance(generator, list) and len(generator) != batch:
+            raise ValueError(f"{len(generator)} generators for {batch} prompts; pass one per prompt.")
         if latents is None:
-            latents = torch.randn(shape, generator=generator)
+            latents = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
         latents = latents.to(self.device) * self.scheduler.init_noise_sigma
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)
-        for t in tqdm(self.scheduler.timesteps, disable=not progress, desc="denoising", leave=False):
+        for t in self.progress_bar(self.scheduler.timesteps):
             model_in = torch.cat([latents] * 2) if self.do_classifier_free_guidance else latents
             model_in = self.scheduler.scale_model_input(model_in, t)
             noise_pred = self.unet(model_in, t, encoder_hidden_states=states,
@@ -130,7 +138,7 @@ class DemoVideoPipeline(DiffusionPipeline):
                 noise_pred = noise_uncond + guidance_scale * (noise_cond - noise_uncond)
             latents = self.scheduler.step(noise_pred, t, latents, generator=generator).prev_sample
         frames = ((latents + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1)
-        frames = frames.cpu().float().numpy() if output_type == "np" else frames
+        frames = {"np": lambda: frames.cpu().float().numpy(), "pt": lambda: frames, "latent": lambda: latents}[output_type]()
         out = DemoVideoOutput(frames=frames, raw=latents)
         return out if return_dict else (frames,)
 

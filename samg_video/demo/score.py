@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from ..media import frames_hwc
 from .world import COLORS, RADIUS, SHAPES, SIZE, SPEED, inside, parse_prompt
 
 FOREGROUND = 0.45  # a pixel is foreground when its brightest channel exceeds this
@@ -46,11 +47,7 @@ def to_frames(video) -> np.ndarray:
     Accepts (F, H, W, 3) or (F, 3, H, W), uint8 or float in [0, 1], numpy or torch;
     larger frames are area-downsampled to the world's size.
     """
-    x = torch.as_tensor(np.asarray(video) if not torch.is_tensor(video) else video)
-    if x.ndim != 4:
-        raise ValueError(f"Expected a clip of 4 dims (F, H, W, 3) or (F, 3, H, W), got shape {tuple(x.shape)}.")
-    if x.shape[-1] != 3 and x.shape[1] == 3:
-        x = x.permute(0, 2, 3, 1)
+    x = torch.from_numpy(np.ascontiguousarray(frames_hwc(video)))
     x = x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
     if x.shape[1] != SIZE or x.shape[2] != SIZE:
         x = F.interpolate(x.permute(0, 3, 1, 2), size=(SIZE, SIZE), mode="area").permute(0, 2, 3, 1)

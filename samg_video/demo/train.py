@@ -26,7 +26,6 @@ import dataclasses
 import datetime
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_path, write_text
 from . import world
 
 
@@ -104,9 +104,8 @@ def render_pool(n: int, seed: int, path: Path, two_object_prob: float) -> tuple[
         clips.append((world.render(scene).numpy() * 255).round().astype(np.uint8))
         prompts.append(world.prompt_of(scene))
     clips = np.stack(clips)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, clips=clips, prompts=np.array(prompts))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        np.savez(tmp, clips=clips, prompts=np.array(prompts))
     return clips, prompts
 
 
@@ -140,9 +139,8 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 
 def save_atomic(obj, path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def file_sha256(path: Path) -> str:
@@ -165,9 +163,7 @@ def export(unet, text_encoder, tokenizer, train_sched, out: Path, meta: dict) ->
     record = {"version": meta["version"], "date": datetime.date.today().isoformat(),
               "sha256": {name: file_sha256(out / name) for name in WEIGHT_FILES}}
     record.update({k: v for k, v in meta.items() if k != "version"})
-    tmp = out / "training.json.tmp"
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, out / "training.json")
+    write_text(out / "training.json", json.dumps(record, indent=2) + "\n")
 
 
 class Trainer:

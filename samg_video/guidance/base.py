@@ -186,6 +186,7 @@ class Guidance:
 
     name: ClassVar[str] = "base"
     summary: ClassVar[str] = ""
+    has_field: ClassVar[bool] = False  # whether the method makes a per-location scale field (StepInfo.scale_field)
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -113,6 +114,8 @@ class SAMGState:
 @dataclass
 class SAMG(Guidance):
     """Spatial Adaptive Multi Guidance; see the module docstring for the formula."""
+
+    has_field: ClassVar[bool] = True
 
     w_min: float = 5.0
     w_max: float = 12.0

@@ -54,7 +54,7 @@ def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int
             value_range=None, size: tuple[int, int] | None = None) -> tuple[int, tuple[int, int] | None]:
     """Feed every frame (at `size`, if given) and consecutive pair to the accumulators;
     returns the frame count and the (width, height) analysed."""
-    from ..io import iter_frames
+    from ..media import iter_frames
 
     previous, count, analysed = None, 0, None
     for block in iter_frames(source, chunk, decoder, value_range):
@@ -81,7 +81,7 @@ def compute(video, metrics: list[str] | None = None, reference=None, flow_backen
     found unless `value_range=(low, high)` says what the values mean (e.g. (-1, 1)).
 
     Files stream in chunks of at most `chunk` frames through `decoder` ("ffmpeg" or
-    "decord", see `samg_video.io.iter_frames`). `clip_model` (a folder or cached repo id)
+    "decord", see `samg_video.media.iter_frames`). `clip_model` (a folder or cached repo id)
     with the clip's `prompt` adds `clip_score` to the default set.
 
     Pixel units (motion in px/frame, flow) are those of the analysed frames: the clip's own

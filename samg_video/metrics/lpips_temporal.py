@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_path
 from .base import Metric, Pair
 
 NETS = {"alex": "alexnet.ckpt", "vgg": "vgg16.ckpt"}
@@ -65,9 +66,8 @@ def lpips_model(net: str = "alex"):
         convs = torch.load(cached)
     else:
         convs = [(torch.from_numpy(w), torch.from_numpy(b)) for w, b in convert_backbone(net)]
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(convs, cached.with_suffix(".tmp"))
-        os.replace(cached.with_suffix(".tmp"), cached)
+        with atomic_path(cached) as tmp:
+            torch.save(convs, tmp)
     with warnings.catch_warnings():  # torchvision's deprecation notes about `pretrained`
         warnings.simplefilter("ignore")
         model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)

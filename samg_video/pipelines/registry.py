@@ -1,4 +1,4 @@
-"""The model registry: one YAML card per model in `samg_video/models/registry/`, and offline loading.
+"""Offline loading of a registry model (its card: `samg_video.cards`).
 
 A card names the Hub repo (and the names it had before, e.g. THUDM -> zai-org), the
 diffusers pipeline class, dtypes (one for the pipeline, overrides per component),
@@ -21,33 +21,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from ..resources import package_path
+from ..cards import MODELS_DIR, repos, resolve_dtype
+from ..media import frames_hwc
 
-REGISTRY_DIR = package_path("models", "registry")
-DTYPES = ("float32", "float16", "bfloat16")
-
-
-def cards() -> dict[str, dict]:
-    """All registry cards by name."""
-    found = {}
-    for path in sorted(REGISTRY_DIR.glob("*.yaml")):
-        card = yaml.safe_load(path.read_text())
-        found[card["name"]] = card
-    return found
-
-
-def card(name: str) -> dict:
-    known = cards()
-    if name not in known:
-        raise ValueError(f"Unknown model {name!r}; available: {', '.join(known)} (see `samg-video models`).")
-    return known[name]
-
-
-def repos(card: dict) -> list[str]:
-    """The card's Hub repo followed by the names it was published under before."""
-    return [card["repo"], *card.get("repo_aliases", [])]
 
 
 def download_hint(repo: str, include: list[str] | None = None) -> str:
@@ -113,14 +90,6 @@ def adapter_source(card: dict, adapter_path: str | None) -> str:
     return repo
 
 
-def resolve_dtype(card: dict, dtype: str | None, device: str) -> str:
-    """The explicit dtype, else float32 on the CPU, else the card's."""
-    dtype = dtype or ("float32" if device == "cpu" else card.get("dtype", "float32"))
-    if dtype not in DTYPES:
-        raise ValueError(f"Unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}.")
-    return dtype
-
-
 def component_class(source: str, name: str):
     """The class model_index.json names for component `name` (diffusers or transformers)."""
     import importlib
@@ -156,10 +125,15 @@ def extra_components(card: dict, source: str, dtype: str, adapter_path: str | No
 
 def load_model(card: dict, model_path: str | None = None, device: str = "cpu", dtype: str | None = None,
                cpu_offload: bool = False, vae_tiling: bool = False, adapter_path: str | None = None):
-    """The card's diffusers pipeline from local files only (a folder, or the Hub cache)."""
+    """The card's diffusers pipeline from local files only (a folder, or the Hub cache; a bundled
+    model from the package's own folder `models/{bundled}`, or `model_path`)."""
     import diffusers
     import torch
 
+    if card.get("bundled"):
+        from ..demo.pipeline import load_pipeline
+
+        return load_pipeline(model_path or MODELS_DIR / card["bundled"], device)
     dtype = resolve_dtype(card, dtype, device)
     source = weights_source(card, model_path)
     extra = extra_components(card, source, dtype, adapter_path)
@@ -174,34 +148,10 @@ def load_model(card: dict, model_path: str | None = None, device: str = "cpu", d
     return pipe
 
 
-def round_frames(card: dict, frames: int) -> tuple[int, str | None]:
-    """`frames` rounded to the card's rule `frame_step * k + 1` (nearest, at least 1 + step), with a note."""
-    step = card.get("frame_step")
-    if not step or (frames - 1) % step == 0:
-        return frames, None
-    rounded = max(step + 1, step * round((frames - 1) / step) + 1)
-    return rounded, f"{card['name']} takes {step}k+1 frames; using {rounded} instead of {frames}."
-
-
-def call_kwargs(card: dict, frames: int | None, height: int | None, width: int | None, steps: int | None) -> dict:
-    """Arguments for the pipeline call: card defaults, overridden where given; CFG switched on."""
-    h, w = card["resolution"]
-    kwargs = dict(height=height or h, width=width or w, num_inference_steps=steps or card["steps"],
-                  guidance_scale=card.get("guidance_scale", 5.0), output_type="np")
-    if card.get("frames", 1) > 1:
-        kwargs["num_frames"] = round_frames(card, frames or card["frames"])[0]
-    for key in ("true_cfg_scale", "negative_prompt"):
-        if key in card:
-            kwargs[key] = card[key]
-    return kwargs
-
-
 def frames_of(output, index: int = 0) -> np.ndarray:
     """Clip `index` of a pipeline output as (F, H, W, 3) floats in [0, 1] (an image is one frame)."""
     if hasattr(output, "frames"):
         clip = np.asarray(output.frames[index], dtype=np.float32)
     else:
         clip = np.asarray(output.images[index], dtype=np.float32)[None]
-    if clip.ndim == 4 and clip.shape[-1] != 3 and clip.shape[1] == 3:
-        clip = clip.transpose(0, 2, 3, 1)
-    return clip
+    return frames_hwc(clip)

@@ -1,7 +1,9 @@
-"""Video output: mp4 (imageio-ffmpeg, libx264), gif (Pillow via imageio) and PNG frames.
+"""Video files in and out: writing (mp4 / webm / avi through imageio-ffmpeg, gif, PNG frames),
+streaming decoding in bounded chunks (imageio-ffmpeg pipe, or decord), output and input
+path checks, and the one normaliser of in-memory clips (`frames_hwc`, `array_frames`).
 
-Frames are (F, H, W, 3), float in [0, 1] or uint8. Files are written to a temporary
-name and renamed, so an interrupted write never leaves a truncated video behind.
+Frames are (F, H, W, 3), float in [0, 1] or uint8. Every file is written through
+`samg_video.atomic`, so an interrupted write never leaves a truncated video behind.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+
+from .atomic import atomic_path, write_text  # noqa: F401  (write_text re-exported)
 
 FORMATS = ("mp4", "webm", "avi", "gif", "png")
 # ffmpeg encoder and options per container (imageio-ffmpeg ships an ffmpeg with all three)
@@ -75,52 +79,13 @@ def check_output(path: str | Path, fmt: str | None = None) -> str:
     return fmt
 
 
-_FAULT = {"calls": 0}
-
-
-def fault_point() -> None:
-    """Fault injection for tests: with SAMG_VIDEO_FAULT_AT=k in the environment, the k-th call in
-    this process ends it at once (os._exit, no cleanup), as a kill at that point would."""
-    at = os.environ.get("SAMG_VIDEO_FAULT_AT")
-    if at:
-        _FAULT["calls"] += 1
-        if _FAULT["calls"] == int(at):
-            os._exit(137)
-
-
-def temp_name(path: Path, suffix: str) -> Path:
-    """A temporary name beside `path`, unique to this process and call (concurrent writers never share one)."""
-    import uuid
-
-    return path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp{suffix}")
-
-
-def write_text(path: str | Path, text: str) -> Path:
-    """Write a text file atomically (temporary file, then rename): a failure never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_name(path, path.suffix)
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def write_image(path: str | Path, image: np.ndarray) -> Path:
     """Write an (H, W, 3) uint8 image (PNG, JPEG, ... by suffix) atomically."""
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_name(path, path.suffix)
-    try:
+    with atomic_path(path) as tmp:
         Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 def write_video(frames, path: str | Path, fps: int = 8, fmt: str | None = None, scale: int = 1) -> Path:
@@ -132,19 +97,13 @@ def write_video(frames, path: str | Path, fps: int = 8, fmt: str | None = None, 
         return _write_pngs(data, path)
     if fps < 1:
         raise ValueError(f"fps must be at least 1, got {fps}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_name(path, f".{fmt}")
-    try:
+    with atomic_path(path, f".{fmt}") as tmp:
         if fmt in FFMPEG_CODECS:
             _write_ffmpeg(data, tmp, fps, fmt)
         else:
             import imageio.v3 as iio
 
             iio.imwrite(tmp, data, duration=1000 / fps, loop=0)
-        fault_point()  # a kill here leaves only the temporary file
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -170,9 +129,8 @@ def _write_pngs(data: np.ndarray, folder: Path) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     for i, frame in enumerate(data):
-        tmp = folder / f".frame_{i:04d}.tmp.png"
-        iio.imwrite(tmp, frame)
-        os.replace(tmp, folder / f"frame_{i:04d}.png")
+        with atomic_path(folder / f"frame_{i:04d}.png") as tmp:
+            iio.imwrite(tmp, frame)
     return folder
 
 
@@ -210,6 +168,25 @@ VIDEO_SUFFIXES = (".mp4", ".webm", ".avi", ".mov", ".mkv")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
+def frames_hwc(video) -> np.ndarray:
+    """The one layout normaliser: a numpy array or torch tensor clip, (F, H, W, 3) or (F, 3, H, W),
+    as a numpy (F, H, W, 3) array with its values and dtype unchanged (torch dtypes numpy lacks,
+    such as bfloat16, become float32)."""
+    if hasattr(video, "detach"):
+        tensor = video.detach().cpu()
+        try:
+            arr = tensor.numpy()
+        except TypeError:  # bfloat16 and other dtypes numpy has no match for
+            arr = tensor.float().numpy()
+    else:
+        arr = np.asarray(video)
+    if arr.ndim != 4:
+        raise ValueError(f"Expected a clip of shape (F, H, W, 3) or (F, 3, H, W), got {arr.shape}.")
+    if arr.shape[-1] != 3 and arr.shape[1] == 3:
+        arr = arr.transpose(0, 2, 3, 1)
+    return arr
+
+
 def array_frames(video, value_range: tuple[float, float] | None = None) -> np.ndarray:
     """A numpy / torch clip (F, H, W, 3) or (F, 3, H, W) -> uint8 (F, H, W, 3).
 
@@ -217,11 +194,7 @@ def array_frames(video, value_range: tuple[float, float] | None = None) -> np.nd
     [0, 1], other integer types) needs `value_range=(low, high)`, which maps low..high to
     0..255; without it the clip is refused with the range found, never silently clipped.
     """
-    arr = video.detach().cpu().float().numpy() if hasattr(video, "detach") else np.asarray(video)
-    if arr.ndim != 4:
-        raise ValueError(f"Expected a clip of shape (F, H, W, 3) or (F, 3, H, W), got {arr.shape}.")
-    if arr.shape[-1] != 3 and arr.shape[1] == 3:
-        arr = arr.transpose(0, 2, 3, 1)
+    arr = frames_hwc(video)
     if value_range is not None:
         low, high = (float(v) for v in value_range)
         if not high > low:

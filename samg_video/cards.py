@@ -1,0 +1,70 @@
+"""Model cards: one YAML file per model in `samg_video/models/registry/`, read without loading a model.
+
+A card names the Hub repo (and older names), the diffusers pipeline class, dtypes,
+default frames / resolution / steps / fps, the frame-count rule, the pipeline's own CFG
+scale and the recommended SAMG setting; the bundled model has a card like any other.
+Defaults, one rule: a value the user does not give comes from the card (the dtype: the
+card's on an accelerator, float32 on the CPU).
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from .resources import package_path
+
+REGISTRY_DIR = package_path("models", "registry")
+MODELS_DIR = package_path("models")
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+def cards() -> dict[str, dict]:
+    """All registry cards by name."""
+    found = {}
+    for path in sorted(REGISTRY_DIR.glob("*.yaml")):
+        card = yaml.safe_load(path.read_text())
+        found[card["name"]] = card
+    return found
+
+
+def card(name: str) -> dict:
+    """The card of model `name` (`samg-video models` lists them); an unknown name is one sentence."""
+    known = cards()
+    if name not in known:
+        raise ValueError(f"Unknown model {name!r}; available: {', '.join(known)} (see `samg-video models`).")
+    return known[name]
+
+
+def repos(card: dict) -> list[str]:
+    """The card's Hub repo followed by the names it was published under before."""
+    return [card["repo"], *card.get("repo_aliases", [])]
+
+
+def resolve_dtype(card: dict, dtype: str | None, device: str) -> str:
+    """The explicit dtype, else float32 on the CPU, else the card's."""
+    dtype = dtype or ("float32" if device == "cpu" else card.get("dtype", "float32"))
+    if dtype not in DTYPES:
+        raise ValueError(f"Unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}.")
+    return dtype
+
+
+def round_frames(card: dict, frames: int) -> tuple[int, str | None]:
+    """`frames` rounded to the card's rule `frame_step * k + 1` (nearest, at least 1 + step), with a note."""
+    step = card.get("frame_step")
+    if not step or (frames - 1) % step == 0:
+        return frames, None
+    rounded = max(step + 1, step * round((frames - 1) / step) + 1)
+    return rounded, f"{card['name']} takes {step}k+1 frames; using {rounded} instead of {frames}."
+
+
+def call_kwargs(card: dict, frames: int | None, height: int | None, width: int | None, steps: int | None) -> dict:
+    """Arguments for the pipeline call: card defaults, overridden where given; CFG switched on."""
+    h, w = card["resolution"]
+    kwargs = dict(height=height or h, width=width or w, num_inference_steps=steps or card["steps"],
+                  guidance_scale=card.get("guidance_scale", 5.0), output_type="np")
+    if card.get("frames", 1) > 1:
+        kwargs["num_frames"] = round_frames(card, frames or card["frames"])[0]
+    for key in ("true_cfg_scale", "negative_prompt"):
+        if key in card:
+            kwargs[key] = card[key]
+    return kwargs
