@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .guidance.spec import family, label, scale_of
+from .guidance.spec import base_config, family, full_config, label, scale_of
 from .atomic import write_text
 from . import cards
 from .sweep import clip_path, read_manifest
@@ -62,11 +62,38 @@ def order(config: dict) -> tuple:
     return (family(config) != "cfg", family(config), scale_of(config), label(config))
 
 
-def summarise(rows: list[dict]) -> dict[str, dict]:
-    """Mean of every column per method label (failed items counted, not averaged), in report order."""
-    groups = defaultdict(list)
+def config_key(config: dict) -> str:
+    """The identity of a method config: the config itself, as canonical JSON."""
+    return json.dumps(config, sort_keys=True)
+
+
+def method_names(rows: list[dict]) -> dict[str, str]:
+    """{config key: display name} for the rows' method configs: the label, which shows every
+    non-default parameter (a label two configs share, possible only in hand-edited manifests,
+    gets a '#2' suffix)."""
+    names: dict[str, str] = {}
+    for r in sorted(rows, key=lambda r: config_key(r["method"])):
+        key = config_key(r["method"])
+        if key not in names:
+            name, n = label(r["method"]), 1
+            while name in names.values():
+                n += 1
+                name = f"{label(r['method'])} #{n}"
+            names[key] = name
+    return names
+
+
+def by_method(rows: list[dict]) -> dict[str, list[dict]]:
+    """Rows grouped by their method config, keyed by display name."""
+    names, groups = method_names(rows), defaultdict(list)
     for r in rows:
-        groups[label(r["method"])].append(r)
+        groups[names[config_key(r["method"])]].append(r)
+    return groups
+
+
+def summarise(rows: list[dict]) -> dict[str, dict]:
+    """Mean of every column per method config (failed items counted, not averaged), in report order."""
+    groups = by_method(rows)
     table = {}
     for name, items in sorted(groups.items(), key=lambda kv: order(kv[1][0]["method"])):
         ok = [r for r in items if "error" not in r]
@@ -84,11 +111,12 @@ def pick_reference(table: dict[str, dict], config: dict) -> str | None:
 
     card = cards.card(config.get("model", "demo"))
     if config.get("reference"):
-        wanted = label(parse_spec(config["reference"], card).to_dict())
-        if wanted not in table:
-            raise ValueError(f"The sweep's reference {config['reference']!r} ({wanted}) is not among its methods: "
-                             f"{', '.join(table)}.")
-        return wanted
+        wanted = parse_spec(config["reference"], card).to_dict()
+        match = [name for name, r in table.items() if r["config"] == wanted]
+        if not match:
+            raise ValueError(f"The sweep's reference {config['reference']!r} ({label(wanted)}) is not among its "
+                             f"methods: {', '.join(table)}.")
+        return match[0]
     cfg = {name: r for name, r in table.items() if r["config"]["method"] == "cfg"}
     usual = f"cfg {card.get('guidance_scale', 0):g}"
     if usual in cfg:
@@ -105,13 +133,11 @@ def paired_differences(rows: list[dict], reference: str) -> dict[str, dict]:
     (mean(d), 1.96 sd(d) / sqrt(n)), the normal approximation of the paired mean. Pairing
     removes the prompt-to-prompt spread, so small real differences show.
     """
-    by_method = defaultdict(dict)
-    for r in rows:
-        if "error" not in r:
-            by_method[label(r["method"])][(r["prompt"], r["seed"])] = r
-    ref = by_method.get(reference, {})
+    items_of = {name: {(r["prompt"], r["seed"]): r for r in group if "error" not in r}
+                for name, group in by_method(rows).items()}
+    ref = items_of.get(reference, {})
     out = {}
-    for name, items in by_method.items():
+    for name, items in items_of.items():
         keys = sorted(set(items) & set(ref))
         entry: dict = {"n": len(keys)}
         for key in PAIRED:
@@ -124,25 +150,25 @@ def paired_differences(rows: list[dict], reference: str) -> dict[str, dict]:
     return out
 
 
-WITHOUT_PERTURBATION = {"stg": "cfg", "slg": "cfg", "pag": "cfg", "samg+stg": "samg"}
-PERTURBATION_KEYS = {"scale_stg", "scale_slg", "scale_pag", "stg_field", "layers", "mode", "fqn", "stg_interval"}
-
-
 def option_bases(table: dict[str, dict]) -> dict[str, str]:
-    """Each method label with options -> the label of the same method and scale without them, where
-    the sweep has it: 'samg 3-9 temporal_sigma=1' -> 'samg 3-9'; perturbation guidance -> the
-    method without its perturbation term ('stg 2 scale_stg=1' -> 'cfg 2', 'samg+stg 1-3
-    scale_stg=1' -> 'samg 1-3')."""
+    """Each method with options -> the method of the table that is the same method and scale
+    without them (`guidance.spec.base_config`), where the sweep has it: 'samg 3-9
+    temporal_sigma=1' -> 'samg 3-9'; perturbation guidance -> the method without its
+    perturbation term ('stg 2 scale_stg=1' -> 'cfg 2', 'samg+stg 1-3 scale_stg=1' -> 'samg 1-3')."""
+    known = {}
+    for name, r in table.items():
+        try:
+            known[config_key(full_config(r["config"]))] = name
+        except ValueError:  # a config of a method's older form: no base is looked up for it
+            continue
     bases = {}
-    for name in table:
-        words = name.split()
-        if words[0] in WITHOUT_PERTURBATION:
-            kept = [w for w in words[2:] if w.split("=")[0] not in PERTURBATION_KEYS]
-            base = " ".join([WITHOUT_PERTURBATION[words[0]], words[1]] + (kept if words[0] == "samg+stg" else []))
-        else:
-            base = " ".join(words[:2]) if len(words) > 2 else None
-        if base in table and base != name:
-            bases[name] = base
+    for name, r in table.items():
+        try:
+            base = base_config(r["config"])
+        except ValueError:
+            continue
+        if base is not None and known.get(config_key(base), name) != name:
+            bases[name] = known[config_key(base)]
     return bases
 
 
@@ -249,8 +275,8 @@ def gallery_prompts(rows: list[dict], limit: int = 8) -> list[tuple[str, int]]:
     done = defaultdict(set)
     for r in rows:
         if "error" not in r:
-            done[(r["prompt"], r["seed"])].add(label(r["method"]))
-    methods = {label(r["method"]) for r in rows}
+            done[(r["prompt"], r["seed"])].add(config_key(r["method"]))
+    methods = {config_key(r["method"]) for r in rows}
     complete = sorted(k for k, v in done.items() if v == methods)
     category = {(r["prompt"], r["seed"]): (r.get("tags") or [f"{r.get('objects', 1)} object(s)"])[0] for r in rows}
     firsts, seen = [], set()
@@ -266,7 +292,8 @@ def gallery(run: Path, rows: list[dict], table: dict, out: Path) -> list[str]:
     copied into out/gallery/."""
     folder = out / "gallery"
     folder.mkdir(parents=True, exist_ok=True)
-    by_key = {(r["prompt"], r["seed"], label(r["method"])): r for r in rows if "error" not in r}
+    names = method_names(rows)
+    by_key = {(r["prompt"], r["seed"], names[config_key(r["method"])]): r for r in rows if "error" not in r}
     blocks = []
     for prompt, seed in gallery_prompts(rows):
         tags = next((r.get("tags") for r in rows if r["prompt"] == prompt and r.get("tags")), [])

@@ -136,11 +136,17 @@ def test_report_from_a_sweep(tmp_path):
 
 
 def test_option_bases():
+    from samg_video.guidance.spec import label, parse_spec
     from samg_video.report import option_bases
 
-    names = ["cfg 2", "samg 1-3", "samg 1-3 temporal_sigma=1", "stg 2 scale_stg=1", "samg+stg 1-3 scale_stg=1",
-             "samg+stg 1-3 temporal_sigma=1 scale_stg=1", "samg 1-3 temporal_sigma=1 step_ema=0.5", "apg 5"]
-    assert option_bases(dict.fromkeys(names)) == {
+    specs = ["cfg:2", "samg:1-3", "samg:1-3,temporal_sigma=1", "stg:2,scale_stg=1", "samg+stg:1-3,scale_stg=1",
+             "samg+stg:1-3,temporal_sigma=1,scale_stg=1", "samg:1-3,temporal_sigma=1,step_ema=0.5", "apg:5"]
+    configs = [parse_spec(s).to_dict() for s in specs]
+    table = {label(c): {"config": c} for c in configs}
+    assert list(table) == ["cfg 2", "samg 1-3", "samg 1-3 temporal_sigma=1", "stg 2 scale_stg=1",
+                           "samg+stg 1-3 scale_stg=1", "samg+stg 1-3 temporal_sigma=1 scale_stg=1",
+                           "samg 1-3 temporal_sigma=1 step_ema=0.5", "apg 5"]
+    assert option_bases(table) == {
         "samg 1-3 temporal_sigma=1": "samg 1-3", "stg 2 scale_stg=1": "cfg 2", "samg+stg 1-3 scale_stg=1": "samg 1-3",
         "samg+stg 1-3 temporal_sigma=1 scale_stg=1": "samg 1-3 temporal_sigma=1",
         "samg 1-3 temporal_sigma=1 step_ema=0.5": "samg 1-3"}
@@ -149,3 +155,40 @@ def test_option_bases():
 def test_report_of_empty_folder_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path)]) == 2
     assert "run `samg-video sweep` first" in capsys.readouterr().err
+
+
+def test_labels_show_every_parameter_that_differs_from_its_default():
+    from dataclasses import fields
+
+    from samg_video import guidance
+    from samg_video.guidance.base import REGISTRY
+    from samg_video.guidance.spec import label, parse_spec
+
+    assert label(parse_spec("rescale:3,phi=0.0").to_dict()) == "rescale 3 phi=0"
+    assert label(parse_spec("apg:3,eta=0.123456789").to_dict()) == "apg 3 eta=0.123456789"  # no digits lost
+    changed = 0
+    for name in guidance.available():
+        base = label(guidance.create(name).to_dict())
+        for f in fields(REGISTRY[name]):
+            if isinstance(f.default, float) and f.name not in ("scale", "w_min", "w_max"):
+                for value in (f.default + 0.25, f.default - 0.25):
+                    try:
+                        config = guidance.create(name, **{f.name: value}).to_dict()
+                    except ValueError:
+                        continue
+                    assert label(config) != base and f"{f.name}=" in label(config), (name, f.name)
+                    changed += 1
+                    break
+    assert changed >= 20
+
+
+def test_report_keeps_two_configs_apart_that_differ_in_one_option():
+    """rescale 3 with phi 0 and phi 1 are two methods: two rows, each the mean of its own items."""
+    from samg_video.guidance.spec import parse_spec
+    from samg_video.report import summarise
+
+    rows = [{"id": f"{phi}{seed}", "prompt": "p", "seed": seed, "method": parse_spec(f"rescale:3,phi={phi}").to_dict(),
+             "warp_error": warp} for phi, warp in ((0.0, 0.007), (1.0, 0.031)) for seed in (0, 1)]
+    table = summarise(rows)
+    assert {name: (r["n"], round(r["warp_error"], 3)) for name, r in table.items()} == {
+        "rescale 3 phi=0": (2, 0.007), "rescale 3 phi=1": (2, 0.031)}

@@ -17,7 +17,7 @@ APG at `scale` from the accumulated d_m.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -82,26 +82,23 @@ def projected_delta(delta: torch.Tensor, pred_cond: torch.Tensor, dims: tuple[in
 @register("apg_mix",
           "CFG for the first steps, then APG from the momentum gathered meanwhile (diffusers' APG-mix, HunyuanImage 2.1)")
 @dataclass
-class APGMix(Guidance):
+class APGMix(APG):
+    """APG (its parameters, other defaults) after `start_step` steps of CFG at `cfg_scale`."""
+
     scale: float = 10.0
-    cfg_scale: float = 3.5
-    start_step: int = 5
-    eta: float = 0.0
     norm_threshold: float = 10.0
     momentum: float = -0.5
     per: str = "clip"
+    cfg_scale: float = field(default=3.5, metadata={"label": "always"})
+    start_step: int = field(default=5, metadata={"label": "always"})
 
     def validate(self) -> None:
-        APG.validate(self)
+        super().validate()
         if self.start_step < 0:
             raise ValueError(f"start_step must be >= 0, got {self.start_step}.")
 
-    def initial_state(self) -> APGState:
-        return APGState()
-
     def combine(self, pred_uncond, pred_cond, ctx, state: APGState):
-        delta, new_state = with_momentum(pred_cond - pred_uncond, state, self.momentum)
-        if ctx.step <= self.start_step:
-            return guided_line(pred_uncond, pred_cond - pred_uncond, self.cfg_scale, ctx.dtype), new_state
-        delta = projected_delta(delta, pred_cond, reduce_dims(self.per), self.eta, self.norm_threshold)
-        return guided_line(pred_uncond, delta, self.scale, ctx.dtype), new_state
+        if ctx.step > self.start_step:
+            return super().combine(pred_uncond, pred_cond, ctx, state)
+        _, new_state = with_momentum(pred_cond - pred_uncond, state, self.momentum)
+        return guided_line(pred_uncond, pred_cond - pred_uncond, self.cfg_scale, ctx.dtype), new_state

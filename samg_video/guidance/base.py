@@ -13,9 +13,11 @@ unless the caller says otherwise (CogVideoX and LTX upcast to float32 first).
 
 from __future__ import annotations
 
+import functools
 import math
+import types
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
 import torch
 
@@ -141,39 +143,55 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def check_field(name: str, value: Any, annotation: str) -> Any:
-    """`value` checked against a config field's annotation ('float', 'int', 'bool', 'str',
-    'tuple[float, float]', each optionally '| None'); numbers must be finite (a pair may hold
-    inf, never NaN). Returns the value in the field's type; raises ValueError naming the field."""
-    base = annotation.replace("| None", "").strip()
-    if value is None and "None" in annotation:
+def _optional(hint) -> tuple[Any, bool]:
+    """(the type inside `X | None`, True) or (hint, False)."""
+    args = get_args(hint)
+    if get_origin(hint) in (Union, types.UnionType) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        return inner[0], True
+    return hint, False
+
+
+def check_field(name: str, value: Any, hint: Any) -> Any:
+    """`value` checked against a config field's type hint (float, int, bool, str, tuple[float, float],
+    tuple[int, ...], each optionally `| None`); numbers must be finite (a pair may hold inf, never
+    NaN). Returns the value in the field's type; raises ValueError naming the field."""
+    hint, optional = _optional(hint)
+    if value is None and optional:
         return None
-    if base in ("float", "int"):
-        if not _is_number(value) or (base == "int" and isinstance(value, float) and not value.is_integer()):
-            raise ValueError(f"{name} must be a{'n integer' if base == 'int' else ' number'}, "
+    if hint in (float, int):
+        if not _is_number(value) or (hint is int and isinstance(value, float) and not value.is_integer()):
+            raise ValueError(f"{name} must be a{'n integer' if hint is int else ' number'}, "
                              f"got {value!r} ({type(value).__name__}).")
         if not math.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value}.")
-        return int(value) if base == "int" else float(value)
-    if base == "bool":
+        return hint(value)
+    if hint is bool:
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false, got {value!r}.")
         return value
-    if base == "str":
+    if hint is str:
         if not isinstance(value, str):
             raise ValueError(f"{name} must be text, got {value!r}.")
         return value
-    if base == "tuple[int, ...]":
+    if get_origin(hint) is tuple and get_args(hint)[-1] is Ellipsis:
         if not isinstance(value, (list, tuple)) or not value or not all(_is_number(v) and float(v).is_integer()
                                                                           and v >= 0 for v in value):
             raise ValueError(f"{name} must be a list of block indices (integers >= 0), got {value!r}.")
         return tuple(int(v) for v in value)
-    if base.startswith("tuple["):
+    if get_origin(hint) is tuple:
         if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(_is_number(v) for v in value) \
                 or any(math.isnan(v) for v in value):
             raise ValueError(f"{name} must be a pair of numbers [start, end], got {value!r}.")
         return tuple(float(v) for v in value)
     return value
+
+
+@functools.lru_cache(maxsize=None)
+def field_types(cls: type) -> dict[str, Any]:
+    """{field name: type hint} of a method dataclass (annotations evaluated once per class)."""
+    hints = get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
 
 
 def _plain(value: Any) -> Any:
@@ -189,8 +207,8 @@ class Guidance:
     has_field: ClassVar[bool] = False  # whether the method makes a per-location scale field (StepInfo.scale_field)
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            setattr(self, f.name, check_field(f.name, getattr(self, f.name), str(f.type)))
+        for name, hint in field_types(type(self)).items():
+            setattr(self, name, check_field(name, getattr(self, name), hint))
         self.validate()
         self.reset()
 

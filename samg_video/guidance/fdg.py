@@ -20,7 +20,7 @@ test models) use replicate borders, which kornia's default reflect padding canno
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from einops import rearrange
@@ -64,7 +64,7 @@ def frequency_guided(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scales:
 @dataclass
 class FDG(Guidance):
     scale: float = 10.0
-    scale_low: float = 5.0
+    scale_low: float = field(default=5.0, metadata={"label": "always"})
     parallel_weight: float = 1.0
 
     def combine(self, pred_uncond, pred_cond, ctx, state):

@@ -31,7 +31,8 @@ above gives c + s (c - p).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
@@ -56,6 +57,8 @@ def add_perturbed_term(guided: torch.Tensor, pred_cond: torch.Tensor, pred_pertu
 @dataclass
 class PerturbedGuidance(Guidance):
     """CFG at `scale` plus a perturbation term (module docstring); subclasses name its strength."""
+
+    without_perturbation: ClassVar[str] = "cfg"  # the method this one adds its term to
 
     scale: float = 7.5
     layers: tuple[int, ...] | None = None
@@ -103,7 +106,7 @@ def perturbation_of(method, strength: float, interval: tuple[float, float], step
           "CFG plus spatiotemporal skip guidance: push away from a prediction with blocks skipped (Hyung et al. 2025)")
 @dataclass
 class STG(PerturbedGuidance):
-    scale_stg: float = 1.0
+    scale_stg: float = field(default=1.0, metadata={"label": "always"})
 
     @property
     def perturbed_scale(self) -> float:
@@ -115,7 +118,7 @@ class STG(PerturbedGuidance):
 @dataclass
 class SLG(PerturbedGuidance):
     interval: tuple[float, float] = (0.01, 0.2)
-    scale_slg: float = 2.8
+    scale_slg: float = field(default=2.8, metadata={"label": "always"})
 
     @property
     def perturbed_scale(self) -> float:
@@ -128,7 +131,7 @@ class SLG(PerturbedGuidance):
 class PAG(PerturbedGuidance):
     mode: str = "attention"
     interval: tuple[float, float] = (0.01, 0.2)
-    scale_pag: float = 2.8
+    scale_pag: float = field(default=2.8, metadata={"label": "always"})
 
     @property
     def perturbed_scale(self) -> float:
@@ -140,7 +143,9 @@ class PAG(PerturbedGuidance):
 class SAMGSTG(SAMG):
     """SAMG on the CFG delta plus the STG term (module docstring)."""
 
-    scale_stg: float = 1.0
+    without_perturbation: ClassVar[str] = "samg"
+
+    scale_stg: float = field(default=1.0, metadata={"label": "always"})
     stg_field: bool = False
     layers: tuple[int, ...] | None = None
     mode: str = "block"

@@ -122,10 +122,10 @@ class SAMG(Guidance):
     energy: str = "mean_sq"
     normalize: str = "clip"
     quantiles: tuple[float, float] = (0.0, 1.0)
-    spatial_sigma: float = 0.0
     temporal_sigma: float = 0.0
     temporal_mode: str = "fixed"
     renormalize: bool = False
+    spatial_sigma: float = 0.0
     step_ema: float = 0.0
     bound: float | None = None
     interval: tuple[float, float] = (0.0, 1.0)

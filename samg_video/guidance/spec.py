@@ -1,28 +1,20 @@
 """Method specs and labels: the one parser of 'cfg:7.5' / 'samg:3-9,temporal_sigma=1' strings,
 the one rule for parameters a user leaves out, and the one human-readable label per config.
+
+Everything here derives from the method dataclasses (`dataclasses.fields`): a method's
+head is its range (`w_min`, `w_max`) or its `scale`; a label shows the head, then every
+parameter that differs from its default and every companion scale (a field whose metadata
+says `label="always"`, such as `scale_stg`), in field order. Two different configs never
+share a label. A method's base (`base_config`) is the same method and scale without its
+options; perturbation guidance names the method it adds its term to (`without_perturbation`).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import MISSING, fields
+
 from .base import REGISTRY, Guidance
-
-SAMG_OPTIONS = (("normalize", "clip"), ("quantiles", [0.0, 1.0]), ("temporal_sigma", 0.0), ("temporal_mode", "fixed"),
-                ("renormalize", False), ("spatial_sigma", 0.0), ("step_ema", 0.0), ("bound", None),
-                ("interval", [0.0, 1.0]))
-PERTURBATION_OPTIONS = (("layers", None), ("mode", "block"), ("fqn", "auto"))
-LABEL_OPTIONS = {  # parameters shown in a label when they differ from these defaults
-    "samg": SAMG_OPTIONS,
-    "samg+stg": SAMG_OPTIONS + (("scale_stg", None), ("stg_field", False)) + PERTURBATION_OPTIONS
-    + (("stg_interval", [0.0, 1.0]),),
-    "stg": (("scale_stg", None),) + PERTURBATION_OPTIONS + (("interval", [0.0, 1.0]),),
-    "slg": (("scale_slg", None),) + PERTURBATION_OPTIONS + (("interval", [0.01, 0.2]),),
-    "pag": (("scale_pag", None), ("layers", None), ("mode", "attention"), ("fqn", "auto"), ("interval", [0.01, 0.2])),
-    "fdg": (("scale_low", None), ("parallel_weight", 1.0)),
-    "tcfg": (("per", "clip"),),
-    "apg_mix": (("cfg_scale", None), ("start_step", None)),
-}
-RANGED = ("samg", "samg+stg")  # methods written NAME:W_MIN-W_MAX
-
 
 def value(text: str):
     """A KEY=VALUE value: a number when it reads as one ('1e-3' too, which YAML 1.1 leaves a
@@ -71,7 +63,7 @@ def parse_spec(spec: str, card: dict | None = None) -> Guidance:
     params = {k: v for k, v in method_defaults(card, name).items() if k != "method"}
     if parts and "=" not in parts[0]:
         head = parts.pop(0)
-        if name in RANGED:
+        if name in REGISTRY and ranged(name):
             lo, sep, hi = head.partition("-")
             if not sep:
                 raise ValueError(f"Write a SAMG range as {name}:W_MIN-W_MAX (e.g. {name}:5-12), got {spec!r}.")
@@ -91,29 +83,81 @@ def _plain(v):
 
 
 def _show(v) -> str:
-    return f"{v:g}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+    """A value as a label shows it: numbers short ('%g') unless that loses digits, then exact."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        short = f"{v:g}"
+        return short if math.isinf(v) or float(short) == v else repr(v)
+    return str(v)
+
+
+def head_keys(name: str) -> tuple[str, ...]:
+    """The parameters a spec writes right after the name: ('w_min', 'w_max') for a range, ('scale',), or ()."""
+    names = {f.name for f in fields(REGISTRY[name])}
+    return ("w_min", "w_max") if {"w_min", "w_max"} <= names else ("scale",) if "scale" in names else ()
+
+
+def ranged(name: str) -> bool:
+    """Whether a method is written NAME:W_MIN-W_MAX (it has a range of scales)."""
+    return head_keys(name) == ("w_min", "w_max")
+
+
+def defaults(name: str) -> dict:
+    """A method's default config, {parameter: default} (lists for tuples, as in `to_dict`)."""
+    return {f.name: _plain(f.default) for f in fields(REGISTRY[name]) if f.default is not MISSING}
+
+
+def options(config: dict) -> list[tuple[str, object]]:
+    """The (parameter, value) pairs a label shows after the head, in field order: companion scales
+    always, every other parameter where it differs from its default."""
+    name = config["method"]
+    c = {k: _plain(v) for k, v in config.items()}
+    shown = []
+    for f in fields(REGISTRY[name]):
+        if f.name in head_keys(name) or f.name not in c:
+            continue
+        if f.metadata.get("label") == "always" or c[f.name] != _plain(f.default):
+            shown.append((f.name, c[f.name]))
+    return shown
 
 
 def label(config: dict) -> str:
     """'cfg 7.5', 'samg 3-9', 'samg 3-9 temporal_sigma=1', 'stg 5 scale_stg=1': a method config's
-    short name (the scale or range, then the options in LABEL_OPTIONS that differ from their default)."""
-    c = {k: _plain(v) for k, v in config.items()}
-    name = c.pop("method")
-    extras = [f"{k}={_show(c[k])}" for k, default in LABEL_OPTIONS.get(name, ()) if k in c and c[k] != default]
-    if name in RANGED:
-        head = f"{name} {c['w_min']:g}-{c['w_max']:g}"
+    short name (the head, then `options`)."""
+    name = config["method"]
+    keys = head_keys(name)
+    if ranged(name):
+        head = f"{name} {_show(config['w_min'])}-{_show(config['w_max'])}"
     else:
-        head = f"{name} {c['scale']:g}" if "scale" in c else name
-    return head + (" " + " ".join(extras) if extras else "")
+        head = f"{name} {_show(config['scale'])}" if keys and "scale" in config else name
+    extras = [f"{k}={_show(v)}" for k, v in options(config)]
+    return " ".join([head] + extras)
 
 
 def family(config: dict) -> str:
-    """The method family a config belongs to, for grouping: the method name, and for SAMG
-    its options apart from the range ('samg', 'samg temporal_sigma=1')."""
-    text = label(config)
-    if config["method"] not in RANGED:
-        return config["method"]
-    return " ".join([config["method"]] + text.split()[2:])
+    """The method family a config belongs to, for grouping across scales: the name and its
+    options ('samg', 'samg temporal_sigma=1', 'stg scale_stg=1')."""
+    return " ".join([config["method"]] + [f"{k}={_show(v)}" for k, v in options(config)])
+
+
+def full_config(config: dict) -> dict:
+    """A config with every parameter filled in from the method's defaults (as `to_dict` writes it)."""
+    from . import from_dict
+
+    return from_dict(dict(config)).to_dict()
+
+
+def base_config(config: dict) -> dict | None:
+    """The same method and scale without its options, as a full config; for perturbation guidance
+    the method its term is added to, keeping that method's options ('samg+stg 1-3
+    temporal_sigma=1 scale_stg=1' -> 'samg 1-3 temporal_sigma=1'; 'stg 2 scale_stg=1' -> 'cfg 2').
+    None for a config that is its own base."""
+    name = config["method"]
+    under = getattr(REGISTRY[name], "without_perturbation", None)
+    if under is not None:
+        kept = {k: v for k, v in config.items() if k in defaults(under)}
+        return full_config({**kept, "method": under})
+    base = full_config({"method": name, **{k: config[k] for k in head_keys(name) if k in config}})
+    return None if base == full_config(config) else base
 
 
 def scale_of(config: dict) -> float:

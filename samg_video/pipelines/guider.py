@@ -19,41 +19,70 @@ needs no grid; smoothing and per-frame normalisation need the latent grid, given
 
 from __future__ import annotations
 
+import inspect
+from dataclasses import MISSING, fields
+
 import torch
 from diffusers.configuration_utils import register_to_config
 from diffusers.guiders.guider_utils import BaseGuidance, GuiderOutput
 
 from ..guidance import SAMG
+from ..guidance.base import field_types
 from ..guidance.layout import guide
+
+# SAMG's parameters, from its dataclass (its own interval is the guider's start / stop) ...
+SAMG_PARAMETERS = {f.name: f.default for f in fields(SAMG) if f.name not in ("interval", "outside")}
+# ... then the guider's own
+GUIDER_PARAMETERS = {"layout": "BCFHW", "token_grid": None, "start": 0.0, "stop": 1.0, "enabled": True}
+LAYOUTS = ("BCFHW", "BFCHW", "BCHW", "tokens")
+
+
+def _signature() -> inspect.Signature:
+    """`SAMGGuider.__init__`'s signature, derived from the SAMG dataclass (what diffusers' config reads)."""
+    hints = field_types(SAMG)
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
+                                 annotation=hints[name]) for name, default in SAMG_PARAMETERS.items()]
+    params += [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default)
+               for name, default in GUIDER_PARAMETERS.items()]
+    return inspect.Signature(params)
+
+
+def _init(self, *args, **kwargs):
+    """SAMG's parameters (see `samg_video.guidance.SAMG`), then layout, token_grid, start, stop, enabled."""
+    bound = _signature().bind(self, *args, **kwargs)
+    bound.apply_defaults()
+    values = dict(bound.arguments)
+    values.pop("self")
+    guider = {k: values.pop(k) for k in GUIDER_PARAMETERS}
+    BaseGuidance.__init__(self, guider["start"], guider["stop"], guider["enabled"])
+    layout, token_grid = guider["layout"], guider["token_grid"]
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be {', '.join(LAYOUTS[:-1])} or {LAYOUTS[-1]}, got {layout!r}.")
+    needs_grid = values["spatial_sigma"] > 0 or values["temporal_sigma"] > 0 or values["normalize"] == "frame"
+    if layout == "tokens" and token_grid is None and needs_grid:
+        raise ValueError("layout='tokens' with smoothing or normalize='frame' needs token_grid=(F, H, W), the "
+                         "latent frames, height and width (LTX-Video: ((num_frames - 1) // 8 + 1, height // 32, "
+                         "width // 32)).")
+    self.layout = layout
+    self.token_grid = tuple(token_grid) if token_grid is not None else None
+    self.method = SAMG(**values)
+
+
+_init.__signature__ = _signature()
+assert all(default is not MISSING for default in SAMG_PARAMETERS.values())
 
 
 class SAMGGuider(BaseGuidance):
-    """Spatial Adaptive Multi Guidance for diffusers' guider API (start / stop: fractions of the run)."""
+    """Spatial Adaptive Multi Guidance for diffusers' guider API (start / stop: fractions of the run).
+
+    Its parameters are SAMG's (`samg_video.guidance.SAMG`, minus `interval` / `outside`, which
+    start / stop replace), then `layout`, `token_grid`, `start`, `stop`, `enabled`.
+    """
 
     _input_predictions = ["pred_cond", "pred_uncond"]
 
-    @register_to_config
-    def __init__(self, w_min: float = 5.0, w_max: float = 12.0, energy: str = "mean_sq", normalize: str = "clip",
-                 quantiles: tuple[float, float] = (0.0, 1.0), spatial_sigma: float = 0.0,
-                 temporal_sigma: float = 0.0, temporal_mode: str = "fixed", renormalize: bool = False,
-                 step_ema: float = 0.0,
-                 bound: float | None = None,
-                 layout: str = "BCFHW", token_grid: tuple[int, int, int] | None = None,
-                 start: float = 0.0, stop: float = 1.0, enabled: bool = True):
-        super().__init__(start, stop, enabled)
-        if layout not in ("BCFHW", "BFCHW", "BCHW", "tokens"):
-            raise ValueError(f"layout must be BCFHW, BFCHW, BCHW or tokens, got {layout!r}.")
-        needs_grid = spatial_sigma > 0 or temporal_sigma > 0 or normalize == "frame"
-        if layout == "tokens" and token_grid is None and needs_grid:
-            raise ValueError("layout='tokens' with smoothing or normalize='frame' needs token_grid=(F, H, W), the "
-                             "latent frames, height and width (LTX-Video: ((num_frames - 1) // 8 + 1, height // 32, "
-                             "width // 32)).")
-        self.layout = layout
-        self.token_grid = tuple(token_grid) if token_grid is not None else None
-        self.method = SAMG(w_min=w_min, w_max=w_max, energy=energy, normalize=normalize, quantiles=tuple(quantiles),
-                           spatial_sigma=spatial_sigma, temporal_sigma=temporal_sigma, temporal_mode=temporal_mode,
-                           renormalize=renormalize, step_ema=step_ema,
-                           bound=bound)
+    __init__ = register_to_config(_init)
 
     def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
         super().set_state(step, num_inference_steps, timestep)
