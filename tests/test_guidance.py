@@ -383,3 +383,17 @@ def test_scale_field_in_each_layout():
 def test_from_canonical_field_shapes():
     field = torch.zeros(2, 1, 3, 4, 5)
     assert from_canonical(field, "BFCHW").shape == (2, 3, 1, 4, 5)
+
+
+def test_field_paths_agree():
+    """The CPU channel loop and the one-reduction path (CUDA) give the same energy, and the direct
+    map to W (no smoothing) the same field as forming E_n and mapping it (smoothing of width 0+)."""
+    from samg_video.guidance.samg import channel_sq_sum
+
+    g = torch.Generator().manual_seed(3)
+    u, c = torch.randn(2, 16, 5, 12, 14, generator=g), torch.randn(2, 16, 5, 12, 14, generator=g)
+    d = c - u
+    assert torch.allclose(channel_sq_sum(d), torch.linalg.vecdot(d, d, dim=1).unsqueeze(1), rtol=1e-6)
+    direct = guidance.create("samg", w_min=2, w_max=9).scale_field(u, c)
+    formed = guidance.create("samg", w_min=2, w_max=9, step_ema=0.5).scale_field(u, c)  # first step: EMA = E_n
+    assert torch.allclose(direct, formed, atol=1e-5) and direct.min() == 2 and direct.max() == 9
