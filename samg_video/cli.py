@@ -22,7 +22,6 @@ PARAMETER_FLAGS = ("scale", "w_min", "w_max", "spatial_sigma", "temporal_sigma",
 def guidance_from_args(args, card: dict):
     """The method named by --method / --config / flags, over the model card's defaults."""
     from . import guidance
-
     from .guidance.spec import method_defaults, value
 
     if args.config:
@@ -306,11 +305,10 @@ def add_sweep(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
+    import torch
     from accelerate import PartialState
 
     from .sweep import load_sweep, read_manifest, run_sweep
-
-    import torch
 
     overrides = {k: getattr(args, k) for k in ("model", "model_path", "adapter_path", "device", "dtype", "frames",
                                                 "height", "width", "steps", "batch", "clip_model")}

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from .demo.suites import suite as world_suite  # noqa: F401  ('single:N', 'double:N', 'mixed:N'; re-exported)
+from .resources import package_path
 
 
 def resolve(path: str | Path) -> Path:
     """A suite file as given when it exists, else the shipped suite of that name
     ('temporal' or 'temporal.yaml' -> samg_video/suites/temporal.yaml)."""
-    from .resources import package_path
-
     path = Path(path)
     if path.exists() or len(path.parts) > 1:
         return path
@@ -25,15 +26,11 @@ def resolve(path: str | Path) -> Path:
 
 def shipped_suites() -> list[str]:
     """Names of the prompt suites shipped in the package."""
-    from .resources import package_path
-
     return sorted(p.stem for p in package_path("suites").glob("*.yaml"))
 
 
 def load_prompts(path: str | Path) -> list[dict]:
     """The prompts of a suite file, checked: each has a prompt and only declared tags."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Prompt file {path} does not exist; the shipped suites are: {', '.join(shipped_suites())}.")

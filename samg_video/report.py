@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .guidance.spec import base_config, family, full_config, label, scale_of
-from .atomic import write_text
 from . import cards
-from .sweep import clip_path, read_manifest
+from .atomic import write_text
+from .guidance.spec import base_config, family, full_config, label, parse_spec, scale_of
+from .sweep import clip_path, items_of, read_manifest, setting_of
 
 # (key, header, percent?) per table; a column shows when any row has it
 ALIGNMENT = [("clip_score", "CLIP score", False), ("prompt_correct", "prompt acc", True),
@@ -107,7 +107,6 @@ def summarise(rows: list[dict]) -> dict[str, dict]:
 
 def pick_reference(table: dict[str, dict], config: dict) -> str | None:
     """The sweep's `reference` spec, else CFG at the card's scale, else the most accurate CFG row."""
-    from .guidance.spec import parse_spec
 
     card = cards.card(config.get("model", "demo"))
     if config.get("reference"):
@@ -322,8 +321,6 @@ def current_setting(rows: list[dict], config: dict) -> tuple[list[dict], int]:
     earlier setting, of a method removed from the list, or of an older form of a method
     (one that gained a field, so its id changed) are left out and counted.
     """
-    from .sweep import items_of, setting_of
-
     if not config:
         return rows, 0
     setting = setting_of(config)
@@ -339,8 +336,6 @@ def current_setting(rows: list[dict], config: dict) -> tuple[list[dict], int]:
 
 def planned_items(run: Path) -> int | None:
     """How many items the run's sweep.json plans (None when it cannot be read)."""
-    from .sweep import items_of
-
     try:
         return len(items_of(json.loads((run / "sweep.json").read_text())))
     except Exception:  # noqa: BLE001  (an old or edited sweep.json only loses this count)

@@ -33,11 +33,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 import yaml
 from tqdm.auto import tqdm
 
@@ -194,8 +195,6 @@ class SweepLock:
         self.path = run / f"manifest.rank{rank}.lock"
 
     def _stale(self) -> bool:
-        import socket
-
         try:
             holder = json.loads(self.path.read_text())
         except (OSError, json.JSONDecodeError):
@@ -211,9 +210,6 @@ class SweepLock:
         return False
 
     def __enter__(self) -> "SweepLock":
-        import socket
-        import time
-
         me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")})
         for _ in range(2):
             try:

@@ -9,7 +9,6 @@ editing this loop.
 from __future__ import annotations
 
 import json
-
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path

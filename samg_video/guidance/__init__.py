@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import yaml
+
 from . import apg, cfg, cfg_zero_star, dynamic_cfg, fdg, interval, mambo, perturbed, rescale, samg, tcfg  # noqa: F401  (register)
 from .base import REGISTRY, Guidance, StepContext
 from .layout import LAYOUTS
@@ -47,8 +49,6 @@ def from_dict(config: dict) -> Guidance:
 
 def load_config(path: str | Path) -> Guidance:
     """A method from a YAML preset (see configs/guidance/)."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Guidance preset {str(path)!r} is not a file; see configs/guidance/ for presets.")
@@ -63,6 +63,4 @@ def load_config(path: str | Path) -> Guidance:
 
 def save_config(method: Guidance, path: str | Path) -> None:
     """Write a method's full config as YAML (loads back with `load_config`)."""
-    import yaml
-
     Path(path).write_text(yaml.safe_dump(method.to_dict(), sort_keys=False))

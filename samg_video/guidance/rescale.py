@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from .base import Guidance, check_range, register
 from .cfg import cfg_combine
 

@@ -57,7 +57,7 @@ def field_flows(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Optical flow between consecutive frames of fields x (B, 1, F, H, W) in [0, 1]:
     forward f -> f+1 and backward f+1 -> f, each (B, F - 1, H, W, 2) in pixels (OpenCV DIS
     on the fields scaled to uint8)."""
-    from ..metrics.flow import flow
+    from ..flow import flow
 
     frames = (x[:, 0].detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
     b, f, h, w = frames.shape
@@ -85,7 +85,7 @@ def smooth_along_motion(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """
     if sigma == 0 or x.shape[2] < 2:
         return x
-    from ..metrics.flow import warp
+    from ..flow import warp
 
     fw, bw = field_flows(x)
     passes = math.ceil(2 * sigma * sigma)

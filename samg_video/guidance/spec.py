@@ -14,13 +14,14 @@ from __future__ import annotations
 import math
 from dataclasses import MISSING, fields
 
+import yaml
+
 from .base import REGISTRY, Guidance
+
 
 def value(text: str):
     """A KEY=VALUE value: a number when it reads as one ('1e-3' too, which YAML 1.1 leaves a
     string), else as YAML reads it (booleans, lists, null, strings)."""
-    import yaml
-
     for parse in (int, float):
         try:
             return parse(text)

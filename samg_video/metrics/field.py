@@ -23,7 +23,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from . import flow as flowlib
+from .. import flow as flowlib
 
 
 def latent_frame_index(num_latent: int, num_frames: int) -> np.ndarray:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..flow import masked_channel_mean
 from .base import Metric, Pair, mean_or_none
-from .flow import masked_channel_mean
 
 
 def vbench_flicker(frames: np.ndarray) -> float:

@@ -3,8 +3,7 @@ since a frozen video is perfectly smooth)."""
 
 from __future__ import annotations
 
-
-from . import flow as flowlib
+from .. import flow as flowlib
 from .base import Metric, Pair, mean_or_none
 
 

@@ -9,9 +9,8 @@ OpenCV DIS by default (Farneback, or torchvision RAFT with local weights).
 
 from __future__ import annotations
 
-
+from ..flow import masked_channel_mean
 from .base import Metric, Pair, mean_or_none
-from .flow import masked_channel_mean
 
 
 class WarpError(Metric):

@@ -17,14 +17,15 @@ method is the card's recommended one, whose whole setting is used.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import numpy as np
+from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
 from ..cards import MODELS_DIR, repos, resolve_dtype
 from ..media import frames_hwc
-
 
 
 def download_hint(repo: str, include: list[str] | None = None) -> str:
@@ -35,8 +36,6 @@ def download_hint(repo: str, include: list[str] | None = None) -> str:
 
 def cached_repo(candidates: list[str], filename: str = "model_index.json") -> str | None:
     """The first repo id among `candidates` whose `filename` is in the local Hugging Face cache."""
-    from huggingface_hub import try_to_load_from_cache
-
     for repo in candidates:
         if isinstance(try_to_load_from_cache(repo, filename), str):
             return repo
@@ -92,10 +91,6 @@ def adapter_source(card: dict, adapter_path: str | None) -> str:
 
 def component_class(source: str, name: str):
     """The class model_index.json names for component `name` (diffusers or transformers)."""
-    import importlib
-
-    from huggingface_hub import hf_hub_download
-
     index = Path(source) / "model_index.json" if Path(source).is_dir() else \
         Path(hf_hub_download(source, "model_index.json", local_files_only=True))
     library, cls = json.loads(index.read_text())[name]

@@ -1,4 +1,5 @@
-"""Optical flow and warping shared by the temporal metrics (OpenCV; RAFT when weights are given).
+"""Optical flow and warping (OpenCV DIS / Farneback; torchvision RAFT when weights are given), shared by
+the temporal metrics and SAMG's motion-following smoothing (`temporal_mode="motion"`).
 
 Flow convention: `flow[y, x] = (dx, dy)` maps pixel (x, y) of frame A to (x + dx, y + dy)
 in frame B. `warp(B, flow)` samples B at those positions, so for a correct flow
