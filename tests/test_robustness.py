@@ -69,7 +69,7 @@ def test_float16_overflow_is_caught():
 
 @pytest.fixture(scope="module")
 def demo_pipe():
-    from samg_video.demo.closed_form import closed_form_pipeline
+    from closed_form import closed_form_pipeline
 
     return closed_form_pipeline()
 

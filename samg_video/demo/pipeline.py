@@ -28,7 +28,7 @@ def flush_denormals():
 
     Guided latents (SAMG, smoothing) drive some of the U-Net's activations into the
     denormal range, where x86 CPU arithmetic is many times slower: measured with
-    `scripts/bench_pipeline.py`, a whole generation took 1.16x (SAMG) and 1.38x (SAMG
+    `benchmarks/bench_pipeline.py`, a whole generation took 1.16x (SAMG) and 1.38x (SAMG
     with smoothing) the time of the pipeline's own CFG, and 0.95x / 1.00x with flushing.
     Values below 1.2e-38 becoming 0 changes no visible output.
     """
@@ -173,7 +173,7 @@ def load_pipeline(path: str | Path | None = None, device: str = "cpu") -> DemoVi
         if not (root / rel).is_file():
             raise FileNotFoundError(
                 f"Bundled model weight {root / rel} is missing; reinstall samg-video "
-                f"or retrain it with `python scripts/train_demo_model.py --out {root}`.")
+                f"or retrain it with `samg-video-train --out {root}`.")
     unet = TinyVideoUNet.from_pretrained(root / "unet")
     text_encoder = CLIPTextModel.from_pretrained(root / "text_encoder")
     tokenizer = PreTrainedTokenizerFast.from_pretrained(root / "tokenizer")

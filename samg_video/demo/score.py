@@ -4,7 +4,7 @@
 that colour (two red squares for "a red square" are a count error), classifies the
 shape of the largest blob by matching it against the renderer's own shapes (a
 matched filter summed over frames, robust to pixel noise, blur and a little change of
-size; `scripts/scorer_noise_check.py` measures that) and its motion by a
+size; measured by the one-off `scripts/scorer_noise_check.py` of commit 7e0a6ac) and its motion by a
 least-squares fit of its centroid over frames, then matches the detected objects to
 the prompt's objects.
 """

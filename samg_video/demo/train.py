@@ -1,7 +1,7 @@
 """Train the bundled text-to-video model on the synthetic world, from scratch or from a model folder.
 
-    python scripts/train_demo_model.py                       # the first stage of the shipped recipe, ~88 min on 2 CPU cores
-    python scripts/train_demo_model.py --max-minutes 5       # a quick smoke run
+    samg-video-train                                       # the first stage of the shipped recipe, ~88 min on 2 CPU cores
+    samg-video-train --max-minutes 5       # a quick smoke run
 
 The shipped weights are four stages (their commands: the model card and `training.json`
 "stages"). The defaults are the first, from scratch: a one-slot U-Net with its velocity

@@ -51,10 +51,14 @@ def method_defaults(card: dict | None, name: str | None) -> dict:
 
 
 def parse_spec(spec: str, card: dict | None = None) -> Guidance:
-    """'cfg:7.5', 'samg:5-12', 'apg:7.5,eta=0.5', 'samg:3-9,temporal_sigma=1' or a YAML preset path.
+    """'cfg:7.5', 'samg:5-12', 'apg:7.5,eta=0.5', 'samg:3-9,temporal_sigma=1', a label as `label`
+    writes it ('samg 3-9 temporal_sigma=1') or a YAML preset path.
 
     Parameters the spec leaves out come from `card` (`method_defaults`) when one is given.
     """
+    if " " in spec.strip() and ":" not in spec:  # a label: NAME HEAD KEY=VALUE ...
+        name, *rest = spec.split()
+        spec = name + (":" + ",".join(rest) if rest else "")
     from . import create, load_config
 
     if spec.endswith((".yaml", ".yml")):

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .model import TinyVideoOutput, build_tokenizer
-from .world import parse_prompt, place_all, render_batch, single_object_prompts
+from samg_video.demo.model import TinyVideoOutput, build_tokenizer
+from samg_video.demo.world import parse_prompt, place_all, render_batch, single_object_prompts
 
 
 @functools.lru_cache(maxsize=None)
@@ -102,7 +102,7 @@ def closed_form_pipeline(clips_per_prompt: int = 4, seed: int = 0):
     """A `DemoVideoPipeline` whose denoiser is the exact posterior mean (no weights needed)."""
     from diffusers import DDIMScheduler
 
-    from .pipeline import DemoVideoPipeline
+    from samg_video.demo.pipeline import DemoVideoPipeline
 
     scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", clip_sample=False,
                               set_alpha_to_one=False, steps_offset=1, timestep_spacing="leading")

