@@ -48,6 +48,7 @@ def add_generate(sub) -> None:
     p.add_argument("--prompt", required=True)
     p.add_argument("--out", required=True, help="clip.mp4 / .webm / .avi / .gif, or a folder for PNG frames")
     add_model_options(p)
+    add_output_options(p)
     p.add_argument("--method", help="guidance method (see `samg-video methods`); default: the model's recommendation")
     p.add_argument("--config", help="YAML guidance preset, e.g. configs/guidance/samg_temporal.yaml")
     p.add_argument("--scale", type=float, help="CFG-type scale")
@@ -65,22 +66,36 @@ def add_generate(sub) -> None:
     p.set_defaults(func=cmd_generate)
 
 
-def add_model_options(p) -> None:
-    """Options shared by every command that generates: which model, where, how, how much."""
-    p.add_argument("--model", default="demo", help="'demo' (bundled, default) or a registry name (`samg-video models`)")
-    p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (else the Hub cache)")
-    p.add_argument("--adapter-path", help="AnimateDiff: folder holding the motion adapter (else the Hub cache)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when available, else CPU), cpu, cuda, cuda:N")
+MODEL_OPTIONS = ("model", "model_path", "adapter_path", "device", "dtype", "cpu_offload", "vae_tiling", "frames",
+                 "height", "width", "steps")  # the one set of model options (generate, compare, sweep)
+
+
+def add_model_options(p, sweep: bool = False) -> None:
+    """Options shared by every command that generates: which model, where, how, how much. In a sweep
+    each defaults to the sweep config's value (a flag given overrides it), then to the same default."""
+    given = "the sweep config's, else " if sweep else ""
+    p.add_argument("--model", default=None if sweep else "demo",
+                   help=f"a registry name (`samg-video models`); default: {given}demo, the bundled model")
+    p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (default: the Hub cache)")
+    p.add_argument("--adapter-path", help="AnimateDiff: folder holding the motion adapter (default: the Hub cache)")
+    p.add_argument("--device", default=None if sweep else "auto",
+                   help=f"auto (the card's device, else CUDA when available, else the CPU), cpu, cuda, cuda:N; "
+                        f"default: {given}auto")
     p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"],
-                   help="default: the model card's on a GPU, float32 on the CPU")
-    p.add_argument("--cpu-offload", action="store_true", help="diffusers model CPU offload (needs a GPU)")
-    p.add_argument("--vae-tiling", action="store_true")
-    p.add_argument("--height", type=int)
-    p.add_argument("--width", type=int)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, help="default: the model card's")
-    p.add_argument("--frames", type=int, help="default: the model card's (rounded to the model's frame rule)")
-    p.add_argument("--fps", type=int, help="default: the model's native frame rate (its card)")
+                   help=f"default: {given}the model card's on a GPU, float32 on the CPU")
+    p.add_argument("--cpu-offload", action="store_true", default=None, help="diffusers model CPU offload (needs a GPU)")
+    p.add_argument("--vae-tiling", action="store_true", default=None, help="decode the VAE in tiles (less memory)")
+    p.add_argument("--frames", type=int, help=f"frames per clip; default: {given}the card's (rounded to the model's "
+                                               "frame rule)")
+    p.add_argument("--height", type=int, help=f"pixels; default: {given}the card's")
+    p.add_argument("--width", type=int, help=f"pixels; default: {given}the card's")
+    p.add_argument("--steps", type=int, help=f"denoising steps; default: {given}the card's")
+
+
+def add_output_options(p) -> None:
+    """Options of commands that write one clip: seed, frame rate, viewing size."""
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    p.add_argument("--fps", type=int, help="frames per second of the file (default: the model's native rate, its card)")
     p.add_argument("--upscale", type=int, help="nearest-neighbour enlargement of the written clip for viewing "
                                                 "(default: the model card's view_scale, 4 for the bundled model's "
                                                 "32 px frames; `eval --size 32x32` undoes it)")
@@ -96,8 +111,8 @@ def target_from_args(args):
     """The model loaded from the shared model options; its progress bar shows only in a terminal."""
     from .generate import load_target, prompt_notes
 
-    target = load_target(args.model, args.model_path, args.device, args.dtype, args.cpu_offload, args.vae_tiling,
-                         args.frames, args.height, args.width, args.steps, args.adapter_path)
+    target = load_target(args.model, args.model_path, args.device, args.dtype, bool(args.cpu_offload),
+                         bool(args.vae_tiling), args.frames, args.height, args.width, args.steps, args.adapter_path)
     target.pipe.set_progress_bar_config(disable=not sys.stderr.isatty(), leave=False, desc="denoising")
     for note in target.notes + prompt_notes(target.pipe, args.prompt, target.kwargs):
         print(f"note: {note}")
@@ -229,6 +244,7 @@ def add_compare(sub) -> None:
     p.add_argument("--clip-model", help="CLIP weights (folder or cached repo id): adds clip_score")
     p.add_argument("--lpips", action="store_true", help="also LPIPS temporal consistency (slower)")
     add_model_options(p)
+    add_output_options(p)
     p.set_defaults(func=cmd_compare)
 
 
@@ -287,15 +303,7 @@ def add_sweep(sub) -> None:
                                    "Options given here override the YAML's.")
     p.add_argument("config", help="sweep YAML, e.g. configs/sweeps/wan_study.yaml")
     p.add_argument("--out", required=True, help="run folder (manifest shards, clips); rerun to resume")
-    p.add_argument("--model", help="'demo' or a registry name (`samg-video models`)")
-    p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (else the Hub cache)")
-    p.add_argument("--adapter-path", help="AnimateDiff: folder holding the motion adapter")
-    p.add_argument("--device", help="auto (default), cpu, cuda")
-    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
-    p.add_argument("--frames", type=int)
-    p.add_argument("--height", type=int)
-    p.add_argument("--width", type=int)
-    p.add_argument("--steps", type=int)
+    add_model_options(p, sweep=True)
     p.add_argument("--batch", type=int, help="items of one method generated together (each keeps its own seed)")
     p.add_argument("--clip-model", help="CLIP weights for clip_score (folder or cached repo id)")
     p.add_argument("--retry-failed", action="store_true", help="redo items recorded as failed")
@@ -310,8 +318,7 @@ def cmd_sweep(args) -> int:
 
     from .sweep import load_sweep, read_manifest, run_sweep
 
-    overrides = {k: getattr(args, k) for k in ("model", "model_path", "adapter_path", "device", "dtype", "frames",
-                                                "height", "width", "steps", "batch", "clip_model")}
+    overrides = {k: getattr(args, k) for k in MODEL_OPTIONS + ("batch", "clip_model")}
     config = load_sweep(args.config, overrides)
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only: gloo across processes
     counts = run_sweep(config, args.out, state.process_index, state.num_processes,

@@ -23,9 +23,14 @@ and the sweep goes on.
 Every item records the model-agnostic metrics (flicker, flicker_compensated, warp_error,
 motion, saturation / clipped pixels, lpips_temporal unless `lpips: false`), the CLIP
 score with `clip_model`, and the scale-field diagnostics where a field exists
-(`metrics.field`). On the bundled model it also records the exact prompt scorer
-(colour / shape / motion / whole prompt), the fraction of latents out of range, and how
-the field splits between object and background pixels.
+(`metrics.field`), all through `samg_video.evaluation.measure`. Where the model card names a
+scorer (the bundled model: its world's exact prompt scorer) or the config's `scorer` does,
+its columns join the record (colour / shape / motion / whole prompt, latents out of range)
+and the field diagnostics split object and background pixels.
+
+Prompts come from `prompts` (strings, or {prompt, tags}), `prompt_file` (a tagged suite file,
+or a shipped suite by name: `temporal`), or `suite` (a suite generated from the bundled
+model's world: single:N, double:N, mixed:N).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ runs along frames at every cell of both levels, and over the 8x8 cells of each f
 the coarse level (every cell sees its whole frame: is an object already drawn?).
 
 Objects and motion: the text comes in `slots` slots (`encode_slots`): the whole prompt
-(slots = 1, the shipped model), or one object phrase each (slots = 2). Each slot's
+(slots = 1, the first training stage), or one object phrase each (slots = 2, the shipped model). Each slot's
 pooled states give a velocity (`slot_velocities`), and every temporal conv and temporal
 attention runs in each slot's moving frame of reference, where an object that moves as
 its phrase says stands still; with several slots the results are blended per cell by

@@ -71,8 +71,8 @@ HELP = {
     "velocity_loss": "weight of the loss between the velocity head's output for each object phrase and the "
                      "velocity its motion word means (without it the head stays at 0 and the moving frames never "
                      "move)",
-    "slots": "text slots of the U-Net: 1 = the whole prompt (the shipped model), 2 = one per object phrase, "
-             "each with its own moving frame",
+    "slots": "text slots of the U-Net: 1 = the whole prompt (the first stage), 2 = one per object phrase, "
+             "each with its own moving frame (the shipped model)",
     "init": "start from the U-Net of this model folder (new parameters keep their initialisation)",
     "version": "version string written to training.json",
 }
