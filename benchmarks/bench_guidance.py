@@ -1,6 +1,16 @@
 """Time every guidance method against the CFG combination line, side by side.
 
-    python benchmarks/bench_guidance.py [--repeats 30] [--markdown]
+    python benchmarks/bench_guidance.py [--repeats 30] [--threads N] [--contend]
+    python benchmarks/bench_guidance.py --conditions [--repeats 100]
+
+`--threads N` sets torch's intra-op threads; `--contend` keeps every other core busy with a
+spinning process while timing (a shared machine, or a data loader beside the sampler), where
+each parallel operation pays a thread hand-off. `--conditions` runs SAMG and CFG against the
+line under three conditions in turn (one thread; all threads; all threads with the other cores
+busy), each in a fresh process, and prints one table of ratios.
+The process runs with glibc's mmap threshold raised (MALLOC_MMAP_THRESHOLD_), so large
+tensors are reused from the heap rather than mapped afresh each call: the page faults of
+fresh mappings would otherwise dominate and vary from run to run.
 
 Shapes: CogVideoX-5B latents (1, 13, 16, 60, 90) as BFCHW and Wan 2.1 latents
 (1, 16, 21, 60, 104) as BCFHW, float32 on the CPU. Methods run interleaved in one
@@ -16,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -23,10 +34,13 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+if os.environ.get("MALLOC_MMAP_THRESHOLD_") is None:  # set before torch allocates: re-execute with it
+    os.environ.update(MALLOC_MMAP_THRESHOLD_=str(2**30), MALLOC_TRIM_THRESHOLD_=str(2**30))
+    os.execv(sys.executable, [sys.executable, *sys.argv])
 
+import torch  # noqa: E402
 
-from samg_video import guidance
+from samg_video import guidance  # noqa: E402
 
 SHAPES = {"CogVideoX-5B": ((1, 13, 16, 60, 90), "BFCHW"), "Wan2.1": ((1, 16, 21, 60, 104), "BCFHW")}
 METHODS = {
@@ -56,11 +70,11 @@ def pipeline_line(u, c, w=7.5):
     return u + w * (c - u)
 
 
-def make_callables(shape, layout):
+def make_callables(shape, layout, methods=None):
     g = torch.Generator().manual_seed(0)
     u, c, p = (torch.randn(shape, generator=g) for _ in range(3))
     calls = {"pipeline CFG line": lambda i: pipeline_line(u, c)}
-    for label, cfg in METHODS.items():
+    for label, cfg in (methods or METHODS).items():
         m = guidance.from_dict(cfg)
         m.reset()
         calls[label] = lambda i, m=m: m(u, c, step=i % 50, num_steps=50, layout=layout, pred_perturbed=p)
@@ -110,15 +124,73 @@ def peak_extra(shape_name: str, label: str) -> float | None:
     return json.loads(res.stdout.strip().splitlines()[-1])["extra"]
 
 
+def spin() -> None:
+    while True:
+        pass
+
+
+def contenders(n: int) -> list[multiprocessing.Process]:
+    """n processes that keep a core busy each (daemons; terminated by the caller)."""
+    procs = [multiprocessing.Process(target=spin, daemon=True) for _ in range(n)]
+    for proc in procs:
+        proc.start()
+    return procs
+
+
+CONDITION_ROWS = ("pipeline CFG line", "cfg", "samg", "samg+all smoothing")
+
+
+def conditions(repeats: int) -> None:
+    """SAMG and CFG against the line under three conditions, each in a fresh process."""
+    cores = os.cpu_count() or 1
+    runs = {"1 thread": ["--threads", "1"], f"{cores} threads": ["--threads", str(cores)],
+            f"{cores} threads, other cores busy": ["--threads", str(cores), "--contend"]}
+    results = {}
+    for name, extra in runs.items():
+        cmd = [sys.executable, __file__, "--json", "--repeats", str(repeats), *extra]
+        results[name] = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    print(f"torch {torch.__version__}, float32 CPU ({cores} cores), median of {repeats} interleaved calls; "
+          "ratio to the CFG line (u + w (c - u)) measured in the same process\n")
+    print("| latents | method | " + " | ".join(results) + " |")
+    print("|---|---|" + "---:|" * len(results))
+    for shape in SHAPES:
+        for row in CONDITION_ROWS[1:]:
+            cells = [f"{r[shape][row] / r[shape]['pipeline CFG line']:.2f}" for r in results.values()]
+            print(f"| {shape} | {row} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--contend", action="store_true", help="keep the other cores busy while timing")
+    p.add_argument("--conditions", action="store_true", help="SAMG and CFG under three thread conditions")
+    p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--peak-child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.peak_child:
         return peak_child(*args.peak_child)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32 CPU, median of {args.repeats}")
+    if args.conditions:
+        return conditions(args.repeats)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    busy = contenders((os.cpu_count() or 1) - 1) if args.contend else []
+    try:
+        if args.json:
+            only = {k: v for k, v in METHODS.items() if k in CONDITION_ROWS}
+            out = {name: time_all(make_callables(shape, layout, only), args.repeats) for name, (shape, layout) in SHAPES.items()}
+            print(json.dumps(out))
+            return
+        report(args)
+    finally:
+        for proc in busy:
+            proc.terminate()
+
+
+def report(args) -> None:
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32 CPU, median of {args.repeats}"
+          + (", other cores busy" if args.contend else ""))
     for name, (shape, layout) in SHAPES.items():
         latent = torch.Size(shape).numel() * 4
         medians = time_all(make_callables(shape, layout), args.repeats)
