@@ -57,6 +57,7 @@ def compare(pipe, generate, repeats: int) -> dict[str, float]:
 
 def bundled(args):
     pipe = load_pipeline(device=args.device)
+    pipe.set_progress_bar_config(disable=True)
     prompts = ["a red circle moving left"] * args.batch
     return pipe, lambda: pipe(prompts, num_inference_steps=args.steps, guidance_scale=6.0,
                               generator=torch.Generator().manual_seed(0))
