@@ -129,15 +129,13 @@ def check_numbers(args) -> None:
         raise ValueError(f"--steps must be at most 1000 (the schedulers' training steps), got {args.steps}.")
 
 
-def check_outputs(*paths) -> None:
-    """Before any work: every output can be written and no two outputs are the same file."""
-    given = [Path(p) for p in paths if p]
-    resolved = [p.resolve() for p in given]
-    for i, p in enumerate(resolved):
-        if p in resolved[:i]:
-            raise ValueError(f"Two outputs are the same file, {str(given[i])!r}; give each its own path.")
-    for p in given:
-        media.check_writable(p)
+def check_outputs(*paths, inputs=()) -> None:
+    """Before any work: every output can be written, no two outputs are the same file, and no
+    output is one of the command's `inputs`."""
+    media.check_not_inputs(paths, inputs)
+    for p in paths:
+        if p:
+            media.check_writable(p)
 
 
 def prepare_run(args):
@@ -160,7 +158,7 @@ def cmd_generate(args) -> int:
     field_out = field_path(Path(args.out), args.save_scale_field) if args.save_scale_field is not None else None
     if field_out is not None:
         media.check_output(field_out)
-    check_outputs(args.out, field_out)
+    check_outputs(args.out, field_out, inputs=[args.config])
     method = guidance_from_args(args, card)
     if field_out is not None and not method.has_field:
         raise ValueError(f"--save-scale-field needs a method with a scale field (samg, samg+stg), not {method.name!r}.")
@@ -253,7 +251,7 @@ def cmd_compare(args) -> int:
 
     card, judge = prepare_run(args)
     media.check_output(args.out)
-    check_outputs(args.out, args.json)
+    check_outputs(args.out, args.json, inputs=[m for m in args.methods if m.endswith((".yaml", ".yml"))])
     import numpy as np
 
     from . import viz
@@ -320,6 +318,7 @@ def cmd_sweep(args) -> int:
 
     overrides = {k: getattr(args, k) for k in MODEL_OPTIONS + ("batch", "clip_model")}
     config = load_sweep(args.config, overrides)
+    check_outputs(Path(args.out) / "sweep.json", inputs=[args.config, config.get("prompt_file")])
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only: gloo across processes
     counts = run_sweep(config, args.out, state.process_index, state.num_processes,
                        progress=state.is_local_main_process, retry_failed=args.retry_failed, force=args.force)
@@ -430,7 +429,7 @@ def cmd_eval(args) -> int:
     import io
     import json
 
-    check_outputs(args.json, args.csv)
+    check_outputs(args.json, args.csv, inputs=[*args.paths, args.reference])
     options = dict(metrics=args.metrics, reference=args.reference, flow_backend=args.flow,
                    raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,
                    decoder=args.decoder, clip_model=args.clip_model, prompt=args.prompt, size=args.size)

@@ -8,12 +8,14 @@ Frames are (F, H, W, 3), float in [0, 1] or uint8. Every file is written through
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path, write_text  # noqa: F401  (write_text re-exported)
+from .atomic import atomic_path, commit, discard, temp_path, write_text  # noqa: F401  (write_text re-exported)
 
 FORMATS = ("mp4", "webm", "avi", "gif", "png")
 # ffmpeg encoder and options per container (imageio-ffmpeg ships an ffmpeg with all three)
@@ -61,15 +63,44 @@ def format_of(path: str | Path, fmt: str | None = None) -> str:
 
 
 def check_writable(path: str | Path) -> None:
-    """Raise a one-sentence error unless `path` can be written (its folder exists or can be made,
-    and is writable; `path` itself is not a folder unless it is one of PNG frames)."""
+    """Raise a one-sentence error unless `path` can be written: its folder exists or can be made
+    and is writable, and `path`, if it exists, is a regular file (or a folder of PNG frames),
+    never a symbolic link, a device or a pipe, which an atomic write would replace."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     existing = next((p for p in [parent, *parent.parents] if p.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"Cannot write {str(path)!r}: {str(existing)!r} is not a writable folder.")
+    if path.is_symlink():
+        raise ValueError(f"Cannot write {str(path)!r}: it is a symbolic link, which the write would replace; "
+                         "name the file itself or a new path.")
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        raise ValueError(f"Cannot write {str(path)!r}: it is a device, pipe or socket, not a regular file; "
+                         "name a new file.")
     if path.is_dir() and path.suffix:
         raise ValueError(f"Cannot write {str(path)!r}: a folder of that name exists.")
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same file (after resolving links; by inode when both exist)."""
+    a, b = Path(a), Path(b)
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def check_not_inputs(outputs, inputs) -> None:
+    """Before any work: no output is one of the command's inputs (or inside an input folder), and no
+    two outputs are the same file."""
+    outs = [Path(p) for p in outputs if p]
+    for i, out in enumerate(outs):
+        if any(same_file(out, other) for other in outs[:i]):
+            raise ValueError(f"Two outputs are the same file, {str(out)!r}; give each its own path.")
+        for given in (Path(p) for p in inputs if p):
+            inside = given.is_dir() and out.resolve().is_relative_to(given.resolve())
+            if same_file(out, given) or inside:
+                raise ValueError(f"The output {str(out)!r} is {'inside ' if inside else ''}the input {str(given)!r}; "
+                                 "writing it would overwrite the input, so choose another output path.")
 
 
 def check_output(path: str | Path, fmt: str | None = None) -> str:
@@ -98,13 +129,49 @@ def write_video(frames, path: str | Path, fps: int = 8, fmt: str | None = None, 
     if fps < 1:
         raise ValueError(f"fps must be at least 1, got {fps}.")
     with atomic_path(path, f".{fmt}") as tmp:
-        if fmt in FFMPEG_CODECS:
-            _write_ffmpeg(data, tmp, fps, fmt)
-        else:
-            import imageio.v3 as iio
+        try:
+            if fmt in FFMPEG_CODECS:
+                _write_ffmpeg(data, tmp, fps, fmt)
+            else:
+                import imageio.v3 as iio
 
-            iio.imwrite(tmp, data, duration=1000 / fps, loop=0)
+                iio.imwrite(tmp, data, duration=1000 / fps, loop=0)
+        except (OSError, RuntimeError) as err:  # ffmpeg's broken pipe, ENOSPC, ...
+            raise write_error(path, tmp, err) from None
+        check_written(tmp, path, len(data))
     return path
+
+
+def write_error(path: Path, tmp: Path, err: Exception) -> ValueError:
+    """One sentence for a failed encode: a full disk named as such, else the encoder's first line."""
+    import errno
+    import shutil
+
+    free = shutil.disk_usage(tmp.parent).free
+    if getattr(err, "errno", None) == errno.ENOSPC or free < 1 << 20:
+        return ValueError(f"Cannot write {path}: no space left on the device ({free} bytes free); free some space "
+                          "or write elsewhere. Nothing was replaced.")
+    first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+    return ValueError(f"Cannot write {path}: the encoder failed ({first}). Nothing was replaced.")
+
+
+def check_written(tmp: Path, path: Path, frames: int) -> None:
+    """The encoded file decodes to `frames` frames, or a one-sentence error (before it replaces anything).
+    A GIF only has to open: its encoder merges identical consecutive frames into one longer frame."""
+    try:
+        if tmp.suffix == ".gif":
+            from PIL import Image
+
+            with Image.open(tmp) as image:
+                found = frames if 1 <= image.n_frames <= frames else image.n_frames
+        else:
+            import imageio_ffmpeg
+
+            found = imageio_ffmpeg.count_frames_and_secs(str(tmp))[0]
+    except Exception as err:  # noqa: BLE001  (any decoder failure means the file is broken)
+        raise write_error(path, tmp, err) from None
+    if found != frames:
+        raise write_error(path, tmp, RuntimeError(f"the file holds {found} of {frames} frames"))
 
 
 def _write_ffmpeg(data: np.ndarray, path: Path, fps: int, fmt: str) -> None:
@@ -117,20 +184,40 @@ def _write_ffmpeg(data: np.ndarray, path: Path, fps: int, fmt: str) -> None:
         data = np.pad(data, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         h, w = data.shape[1:3]
     writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, codec=codec, pix_fmt_out=pix_fmt,
-                                         output_params=params, macro_block_size=1)
+                                         output_params=params, macro_block_size=1, ffmpeg_log_level="error")
     writer.send(None)
     for frame in data:
         writer.send(np.ascontiguousarray(frame))
     writer.close()
 
 
+FRAME_NAME = re.compile(r"^frame_\d{4,}\.png$")
+
+
 def _write_pngs(data: np.ndarray, folder: Path) -> Path:
+    """PNG frames written whole into a fresh folder, then swapped in for `folder` (whose old frames,
+    if any, go: a folder holding anything else is refused, never mixed with a new clip)."""
     import imageio.v3 as iio
 
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, frame in enumerate(data):
-        with atomic_path(folder / f"frame_{i:04d}.png") as tmp:
-            iio.imwrite(tmp, frame)
+    if folder.is_dir():
+        stray = sorted(p.name for p in folder.iterdir() if not FRAME_NAME.match(p.name))
+        if stray:
+            raise ValueError(f"Cannot write frames into {folder}: it holds other files ({stray[0]}); name a new folder.")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp, old = temp_path(folder, ""), temp_path(folder, "")
+    try:
+        tmp.mkdir()
+        for i, frame in enumerate(data):
+            try:
+                iio.imwrite(tmp / f"frame_{i:04d}.png", frame)
+            except OSError as err:
+                raise write_error(folder, tmp, err) from None
+        if folder.exists():
+            os.replace(folder, old)
+        commit(tmp, folder)
+    finally:
+        discard(tmp)
+        discard(old)
     return folder
 
 
@@ -197,8 +284,8 @@ def array_frames(video, value_range: tuple[float, float] | None = None) -> np.nd
     arr = frames_hwc(video)
     if value_range is not None:
         low, high = (float(v) for v in value_range)
-        if not high > low:
-            raise ValueError(f"value_range must be (low, high) with low < high, got {tuple(value_range)}.")
+        if not (math.isfinite(low) and math.isfinite(high) and high > low):
+            raise ValueError(f"value_range must be (low, high), finite, with low < high; got {tuple(value_range)}.")
         return to_uint8((arr.astype(np.float32) - low) / (high - low))
     if arr.dtype == np.uint8:
         return arr

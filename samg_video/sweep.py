@@ -35,6 +35,7 @@ model's world: single:N, double:N, mixed:N).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -193,47 +194,48 @@ def _record(line: str) -> dict | None:
 
 
 class SweepLock:
-    """An exclusive lock on one process's shard of a run folder: the file holds pid, host and start
-    time; a lock whose process is gone (same host, pid not alive) is taken over."""
+    """An exclusive lock on one process's shard of a run folder: `fcntl.flock` on
+    `manifest.rank{i}.lock`, which the kernel releases when the holder exits however it exits,
+    so a lock is never stale. The file names the holder (pid, host, start) for the message a
+    second sweep gets; a lock file without a holder is simply taken."""
 
     def __init__(self, run: Path, rank: int):
         self.path = run / f"manifest.rank{rank}.lock"
+        self.fd: int | None = None
 
-    def _stale(self) -> bool:
+    def _holder(self) -> str:
         try:
             holder = json.loads(self.path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return True  # unreadable: half-written by a process killed while taking it
-        if holder.get("host") != socket.gethostname():
-            return False
-        try:
-            os.kill(int(holder["pid"]), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+            return f"process {holder['pid']} on {holder['host']} since {holder['since']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            return "another process"
 
     def __enter__(self) -> "SweepLock":
-        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")})
-        for _ in range(2):
+        while True:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                if not self._stale():
-                    holder = json.loads(self.path.read_text())
-                    raise ValueError(f"{self.path.parent} is being written by process {holder['pid']} on "
-                                     f"{holder['host']} since {holder['since']}; wait for it, use another --out, "
-                                     f"or delete {self.path} if that process is gone.") from None
-                self.path.unlink(missing_ok=True)
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(me)
-            return self
-        raise ValueError(f"Could not take the lock {self.path}; delete it if no sweep is running there.")
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise ValueError(f"{self.path.parent} is being written by {self._holder()}; wait for it or use "
+                                 "another --out.") from None
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:  # not a file its last holder unlinked while we opened it
+                break
+            os.close(fd)
+        me = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+        os.ftruncate(fd, 0)
+        os.write(fd, me.encode())
+        self.fd = fd
+        return self
 
     def __exit__(self, *exc) -> None:
-        self.path.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)  # before the release: a waiter then sees a new file
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
 
 
 def check_same_setting(run: Path, config: dict, force: bool) -> None:

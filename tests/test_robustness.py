@@ -316,18 +316,37 @@ def test_report_pairs_against_a_chosen_reference(tmp_path, capsys):
 def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
-    import socket
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    code = ("import sys, time; from pathlib import Path; from samg_video.sweep import SweepLock\n"
+            "with SweepLock(Path(sys.argv[1]), 0):\n    print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
     try:
-        (run / "manifest.rank0.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname(),
-                                                             "since": "2026-01-01 00:00:00"}))
+        assert holder.stdout.readline().strip() == "held"
         rc = cli.main(["sweep", sweep_config(tmp_path), "--out", str(run)])
         one_line_error(capsys, rc, f"is being written by process {holder.pid}")
     finally:
-        holder.kill()
+        holder.kill()  # killed while holding: the kernel releases its lock, its file stays behind
         holder.wait()
-    assert cli.main(["sweep", sweep_config(tmp_path), "--out", str(run)]) == 0  # the dead holder's lock is taken over
+    assert (run / "manifest.rank0.lock").exists()
+    assert cli.main(["sweep", sweep_config(tmp_path), "--out", str(run)]) == 0  # the dead holder's lock is taken
     assert not (run / "manifest.rank0.lock").exists() and len(read_manifest(run)) == 4
+
+
+def test_a_lock_file_without_a_holder_is_taken_and_racers_exclude_each_other(tmp_path):
+    """An empty or half-written lock file (its writer killed) is not a lock; of two processes racing
+    for the same shard, exactly one holds it."""
+    from samg_video.sweep import SweepLock
+
+    (tmp_path / "manifest.rank0.lock").write_text("")
+    with SweepLock(tmp_path, 0):
+        with pytest.raises(ValueError, match="is being written by process"):
+            SweepLock(tmp_path, 0).__enter__()
+    code = ("import sys, time; from pathlib import Path; from samg_video.sweep import SweepLock\n"
+            "try:\n    lock = SweepLock(Path(sys.argv[1]), 0).__enter__()\nexcept ValueError:\n    print('refused')\n"
+            "else:\n    print('held', flush=True); time.sleep(10)")
+    racers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+              for _ in range(4)]
+    outcomes = sorted(r.communicate(timeout=120)[0].strip() for r in racers)
+    assert outcomes == ["held", "refused", "refused", "refused"]
 
 
 def test_junk_manifest_lines_are_ignored_and_compacted(tmp_path):
@@ -399,3 +418,104 @@ def test_killed_anywhere_the_sweep_resumes_to_the_same_result(tmp_path, repo_roo
     assert names == sorted(p.name for p in (tmp_path / "killed" / "clips").iterdir())  # no temporaries left
     for name in names:
         assert (tmp_path / "whole" / "clips" / name).read_bytes() == (tmp_path / "killed" / "clips" / name).read_bytes()
+
+
+# --- nothing lost, nothing silently wrong: outputs, model folders, the metrics API -------------------
+
+
+def test_an_output_never_replaces_an_input(tmp_path, capsys):
+    video = media.write_video(np.zeros((4, 16, 16, 3), np.uint8), tmp_path / "v.mp4")
+    before = video.read_bytes()
+    for args in (["eval", str(video), "--csv", str(video)], ["eval", str(video), "--json", str(tmp_path / "." / "v.mp4")],
+                 ["eval", str(video), "--reference", str(video), "--json", str(video)]):
+        rc = cli.main(args)
+        one_line_error(capsys, rc, "would overwrite the input")
+    assert video.read_bytes() == before
+    preset = tmp_path / "my.yaml"
+    preset.write_text("method: cfg\nscale: 2.0\n")
+    rc = cli.main(["compare", "--prompt", PROMPT, "--methods", "cfg:2", str(preset), "--out", str(tmp_path / "c.gif"),
+                   "--json", str(preset)])
+    one_line_error(capsys, rc, "would overwrite the input")
+    assert preset.read_text() == "method: cfg\nscale: 2.0\n"
+
+
+def test_links_and_devices_are_never_replaced(tmp_path, capsys):
+    target = tmp_path / "real.json"
+    target.write_text("keep")
+    link = tmp_path / "link.json"
+    link.symlink_to(target)
+    video = media.write_video(np.zeros((4, 16, 16, 3), np.uint8), tmp_path / "v.gif")
+    one_line_error(capsys, cli.main(["eval", str(video), "--json", str(link)]), "is a symbolic link")
+    one_line_error(capsys, cli.main(["eval", str(video), "--json", "/dev/null"]), "is a device, pipe or socket")
+    assert link.is_symlink() and target.read_text() == "keep" and Path("/dev/null").is_char_device()
+
+
+def test_a_failed_encode_replaces_nothing_and_says_so(tmp_path, monkeypatch):
+    good = media.write_video(np.zeros((4, 16, 16, 3), np.uint8), tmp_path / "x.mp4")
+    before = good.read_bytes()
+
+    # an encoder that stops early without an error of its own (as ffmpeg on a full disk): 2 of 8 frames
+    monkeypatch.setattr(media, "_write_ffmpeg", lambda d, p, f, m, real=media._write_ffmpeg: real(d[:2], p, f, m))
+    with pytest.raises(ValueError, match=r"holds 2 of 8 frames\)\. Nothing was replaced"):
+        media.write_video(np.zeros((8, 16, 16, 3), np.uint8), good)
+    assert good.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["x.mp4"]
+
+
+def test_a_full_disk_is_one_sentence_and_replaces_nothing(tmp_path):
+    """On a 256 KB tmpfs (skipped where it cannot be mounted): a good clip stays, the failed one
+    is reported in one line, no temporary is left."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        good = media.write_video(np.zeros((4, 16, 16, 3), np.uint8), disk / "x.mp4")
+        before = good.read_bytes()
+        noise = np.random.default_rng(0).integers(0, 256, (24, 256, 256, 3), dtype=np.uint8)
+        with pytest.raises(ValueError, match="no space left on the device"):
+            media.write_video(noise, good)
+        assert good.read_bytes() == before and sorted(p.name for p in disk.iterdir()) == ["x.mp4"]
+        with pytest.raises(ValueError, match="no space left on the device"):
+            media.write_video(noise, disk / "frames")  # PNG frames: written whole or not at all
+        assert sorted(p.name for p in disk.iterdir()) == ["x.mp4"]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_frame_folders_are_swapped_whole(tmp_path):
+    folder = media.write_video(np.zeros((16, 8, 8, 3), np.uint8), tmp_path / "frames")
+    media.write_video(np.full((8, 8, 8, 3), 255, np.uint8), folder)
+    assert len(list(folder.iterdir())) == 8 and media.read_video(folder).min() == 255
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds other files"):
+        media.write_video(np.zeros((4, 8, 8, 3), np.uint8), folder)
+
+
+def test_a_model_folder_never_runs_code(tmp_path):
+    """A folder whose model_index.json names a module of its own, run as the working directory under
+    `python -m` (which puts it on sys.path): refused with one line, the module never imported."""
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "evil_mod.py").write_text("from pathlib import Path\nPath('RAN').write_text('code ran')\n"
+                                        "class AutoencoderKLWan: pass\n")
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "WanPipeline", "vae": ["evil_mod", "AutoencoderKLWan"], "transformer": ["diffusers", "WanTransformer3DModel"],
+        "text_encoder": ["transformers", "UMT5EncoderModel"], "tokenizer": ["transformers", "AutoTokenizer"],
+        "scheduler": ["diffusers", "UniPCMultistepScheduler"]}))
+    done = subprocess.run([sys.executable, "-m", "samg_video.cli", "generate", "--model", "wan2.1-t2v-1.3b",
+                           "--model-path", ".", "--dtype", "bfloat16", "--device", "cpu", "--prompt", "a fox",
+                           "--out", str(tmp_path / "x.mp4")], cwd=folder, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(Path(cli.__file__).parents[1])))
+    assert done.returncode == 2 and "names the library 'evil_mod'" in done.stderr, done.stderr
+    assert not (folder / "RAN").exists()
+
+
+def test_metrics_api_takes_what_its_docs_say():
+    import torch
+
+    clip = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+    expected = metrics.compute(clip, metrics=["flicker"])["flicker"]
+    for video in (torch.from_numpy(clip), torch.from_numpy(clip).permute(0, 3, 1, 2)):  # uint8 tensors, both layouts
+        assert metrics.compute(video, metrics="flicker")["flicker"] == expected
+    with pytest.raises(ValueError, match="finite"):
+        metrics.compute(clip.astype(np.float32), metrics="flicker", value_range=(0, float("inf")))

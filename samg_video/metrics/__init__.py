@@ -88,7 +88,7 @@ def compute(video, metrics: list[str] | None = None, reference=None, flow_backen
     size, or `size=(width, height)` (e.g. a model's resolution for an upscaled file); the
     result's `resolution` says which ("WxH").
     """
-    names = list(metrics or DEFAULT + (["clip_score"] if clip_model else []))
+    names = [metrics] if isinstance(metrics, str) else list(metrics or DEFAULT + (["clip_score"] if clip_model else []))
     accumulators = _make(names, lpips_net, clip_model, prompt)
     options = FlowOptions(flow_backend, raft_weights, flow_downscale)
     frames, analysed = _stream(video, accumulators, options, chunk, decoder, value_range, size)

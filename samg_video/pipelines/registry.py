@@ -89,12 +89,26 @@ def adapter_source(card: dict, adapter_path: str | None) -> str:
     return repo
 
 
+LIBRARIES = ("diffusers", "transformers")  # where a model folder's components may come from
+
+
 def component_class(source: str, name: str):
-    """The class model_index.json names for component `name` (diffusers or transformers)."""
+    """The class model_index.json names for component `name`, from diffusers or transformers only:
+    a model folder is data, and a library it names that is neither is refused, never imported
+    (a folder could name a module of its own, which the working directory would make importable)."""
     index = Path(source) / "model_index.json" if Path(source).is_dir() else \
         Path(hf_hub_download(source, "model_index.json", local_files_only=True))
-    library, cls = json.loads(index.read_text())[name]
-    return getattr(importlib.import_module(library), cls)
+    entry = json.loads(index.read_text()).get(name)
+    if not (isinstance(entry, list) and len(entry) == 2 and all(isinstance(v, str) for v in entry)):
+        raise ValueError(f"{index} gives no [library, class] for the component {name!r}.")
+    library, cls = entry
+    if library not in LIBRARIES:
+        raise ValueError(f"{index} names the library {library!r} for {name!r}; samg-video loads components from "
+                         f"{' and '.join(LIBRARIES)} only, so this folder is refused.")
+    found = getattr(importlib.import_module(library), cls, None)
+    if not isinstance(found, type):
+        raise ValueError(f"{index} names {library}.{cls} for {name!r}, which {library} does not have.")
+    return found
 
 
 def extra_components(card: dict, source: str, dtype: str, adapter_path: str | None) -> dict:
