@@ -68,3 +68,13 @@ def call_kwargs(card: dict, frames: int | None, height: int | None, width: int |
         if key in card:
             kwargs[key] = card[key]
     return kwargs
+
+
+def check_applicable(card: dict, setting: dict) -> None:
+    """Refuse, before any work, a setting the model cannot apply: the card's `fixed` values (the
+    bundled model draws 32x32 frames in float32 only). `setting` maps option names (height, width,
+    dtype, ...) to values, None where not given."""
+    for key, value in card.get("fixed", {}).items():
+        given = setting.get(key)
+        if given is not None and given != value:
+            raise ValueError(f"{card['name']} takes {key} {value} only, got {given}; leave --{key} out for this model.")

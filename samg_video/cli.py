@@ -145,6 +145,7 @@ def prepare_run(args):
 
     check_numbers(args)
     card = cards.card(args.model)
+    cards.check_applicable(card, {"height": args.height, "width": args.width, "dtype": args.dtype})
     judge = scorer_of(card)
     if judge is not None:
         judge.check_prompt(args.prompt)
@@ -365,7 +366,8 @@ def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="temporal-quality metrics of videos",
                        description="Flicker, warping error, LPIPS consistency, motion and saturation of each video.")
     p.add_argument("paths", nargs="+", help="videos (.mp4 .webm .avi .gif) or folders of frames")
-    p.add_argument("--metrics", nargs="+",
+    p.add_argument("--metrics", nargs="+", choices=["flicker", "warp_error", "lpips_temporal", "motion", "saturation",
+                                                    "clip_score"], metavar="NAME",
                    help="subset of: flicker warp_error lpips_temporal motion saturation clip_score")
     p.add_argument("--clip-model", help="CLIP weights (folder or cached repo id, e.g. openai/clip-vit-base-patch32): "
                                         "adds clip_score, the mean CLIPScore of the frames against --prompt")
@@ -430,6 +432,11 @@ def cmd_eval(args) -> int:
     import json
 
     check_outputs(args.json, args.csv, inputs=[*args.paths, args.reference])
+    if args.flow_downscale < 1:
+        raise ValueError(f"--flow-downscale must be at least 1, got {args.flow_downscale}.")
+    if args.flow == "raft" and not args.raft_weights:
+        raise ValueError("--flow raft needs --raft-weights FILE (torchvision's Raft_Large_Weights file); "
+                         "samg-video never downloads.")
     options = dict(metrics=args.metrics, reference=args.reference, flow_backend=args.flow,
                    raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,
                    decoder=args.decoder, clip_model=args.clip_model, prompt=args.prompt, size=args.size)
@@ -454,9 +461,15 @@ def cmd_eval(args) -> int:
     return 1 if summary["failed"] else 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: the error and where the help is, exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="samg-video", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="samg-video", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error (anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
     add_generate(sub)
@@ -500,8 +513,11 @@ def main(argv: list[str] | None = None) -> int:
         print("samg-video: interrupted", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001  (one line for the user; --debug shows the traceback)
-        if args.debug:
-            raise
+        if args.debug:  # the traceback, and the same exit code as without --debug
+            import traceback
+
+            traceback.print_exc()
+            return 2
         known = isinstance(err, (ValueError, FileNotFoundError))
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         hint = "" if known else f" ({type(err).__name__}; rerun with --debug for the traceback)"

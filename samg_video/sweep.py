@@ -75,12 +75,71 @@ class Item:
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
+class StrictLoader(yaml.SafeLoader):
+    """YAML without aliases (an alias bomb expands a small file into gigabytes) and without duplicate keys
+    (where the last would silently win)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed in a sweep config; write the "
+                                 "values out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        repeated = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if repeated is not None:
+            raise yaml.YAMLError(f"the key {repeated!r} is given twice")
+        return super().construct_mapping(node, deep)
+
+
+MAX_CONFIG_BYTES = 1 << 20
+LIMITS = {"frames": 1025, "height": 4096, "width": 4096, "steps": 1000, "batch": 256, "per_category": 100_000}
+TEXT = ("model", "model_path", "adapter_path", "device", "dtype", "clip_model", "suite", "prompt_file", "reference",
+        "scorer")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_config(config: dict, where: str) -> None:
+    """The sweep schema: each key's type and range, one sentence naming the key on the first violation."""
+    for key, high in LIMITS.items():
+        value = config.get(key)
+        if value is not None and (not _is_int(value) or not 1 <= value <= high):
+            raise ValueError(f"{where}: {key} must be a whole number from 1 to {high}, got {value!r}.")
+    for key in TEXT:
+        if config.get(key) is not None and not isinstance(config[key], str):
+            raise ValueError(f"{where}: {key} must be text, got {config[key]!r}.")
+    for key in ("lpips", "cpu_offload", "vae_tiling"):
+        if config.get(key) is not None and not isinstance(config[key], bool):
+            raise ValueError(f"{where}: {key} must be true or false, got {config[key]!r}.")
+    seeds = config.get("seeds", [])
+    if not isinstance(seeds, list) or not seeds or not all(_is_int(x) and 0 <= x < 2**63 for x in seeds):
+        raise ValueError(f"{where}: seeds must be a list of whole numbers from 0 to 2^63 - 1, got {seeds!r}.")
+    prompts = config.get("prompts", [])
+    if not isinstance(prompts, list) or not all(
+            isinstance(x, str) or (isinstance(x, dict) and isinstance(x.get("prompt"), str)) for x in prompts):
+        raise ValueError(f"{where}: prompts must be a list of prompts (text, or {{prompt: ..., tags: [...]}}), "
+                         f"got {prompts!r}.")
+    categories = config.get("categories")
+    if categories is not None and (not isinstance(categories, list) or not all(isinstance(c, str) for c in categories)):
+        raise ValueError(f"{where}: categories must be a list of category names, got {categories!r}.")
+    methods = config.get("methods", [])
+    if not isinstance(methods, list) or not methods or not all(isinstance(m, (str, dict)) for m in methods):
+        raise ValueError(f"{where}: methods must be a list of method specs (e.g. cfg:2) or configs, got {methods!r}.")
+
+
 def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
-    """A sweep config (YAML) with command-line `overrides` (None values ignored) applied."""
+    """A sweep config (YAML, checked against the schema) with command-line `overrides` (None values ignored)."""
     if not Path(path).is_file():
         raise FileNotFoundError(f"Sweep config {str(path)!r} is not a file; see configs/sweeps/.")
+    if Path(path).stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB; a sweep config is a short YAML file.")
     try:
-        config = yaml.safe_load(Path(path).read_text())
+        config = yaml.load(Path(path).read_text(), Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not valid YAML ({str(err).splitlines()[0]}).") from None
     if not isinstance(config, dict):
@@ -89,17 +148,31 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
     unknown = sorted(set(config) - set(KEYS))
     if unknown:
         raise ValueError(f"{path}: unknown sweep key {unknown[0]!r}; the keys are: {', '.join(KEYS)}.")
-    for key in ("frames", "height", "width", "steps", "batch"):
-        if config.get(key) is not None and (not isinstance(config[key], int) or isinstance(config[key], bool)
-                                            or config[key] < 1):
-            raise ValueError(f"{path}: {key} must be a whole number of at least 1, got {config[key]!r}.")
-    if not isinstance(config.get("seeds", []), list) or not all(isinstance(s, int) for s in config.get("seeds", [])):
-        raise ValueError(f"{path}: seeds must be a list of whole numbers, got {config.get('seeds')!r}.")
     missing = [k for k in ("methods", "seeds") if k not in config]
     if missing or not any(k in config for k in ("prompts", "suite", "prompt_file")):
         raise ValueError(f"{path} needs 'methods', 'seeds' and 'prompts' (or 'suite' / 'prompt_file'); missing: "
                          f"{', '.join(missing) or 'prompts'}.")
+    check_config(config, str(path))
+    cards.check_applicable(cards.card(config.get("model", "demo")), config)
     return config
+
+
+def weights_fingerprint(folder: str | Path) -> str:
+    """A cheap identity of a model folder's weights: sha256 over every file's relative path and size,
+    the whole of each small file (configs, indexes) and the first and last MiB of each large one
+    (tensor data: two checkpoints of one architecture differ there). 16 hex digits."""
+    digest, chunk = hashlib.sha256(), 1 << 20
+    for file in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(folder)}:{size};".encode())
+        with open(file, "rb") as fh:
+            digest.update(fh.read(chunk))
+            if size > 2 * chunk:
+                fh.seek(-chunk, os.SEEK_END)
+                digest.update(fh.read(chunk))
+            elif size > chunk:
+                digest.update(fh.read())
+    return digest.hexdigest()[:16]
 
 
 def setting_of(config: dict) -> dict:
@@ -109,10 +182,14 @@ def setting_of(config: dict) -> dict:
     if card.get("frame_step"):
         frames = cards.round_frames(card, frames)[0]
     height, width = card["resolution"]
-    return {"model": card["name"], "frames": int(frames), "height": int(config.get("height") or height),
-            "width": int(config.get("width") or width), "steps": int(config.get("steps") or card["steps"]),
-            "dtype": config.get("dtype") or "default", "clip_model": config.get("clip_model"),
-            "batch": int(config.get("batch", 1)), "lpips": bool(config.get("lpips", True))}
+    setting = {"model": card["name"], "frames": int(frames), "height": int(config.get("height") or height),
+               "width": int(config.get("width") or width), "steps": int(config.get("steps") or card["steps"]),
+               "dtype": config.get("dtype") or "default", "clip_model": config.get("clip_model"),
+               "batch": int(config.get("batch", 1)), "lpips": bool(config.get("lpips", True))}
+    if config.get("model_path"):  # weights other than the card's own: their identity is part of every id
+        setting["weights"] = weights_fingerprint(config["model_path"]) if Path(config["model_path"]).is_dir() \
+            else str(config["model_path"])
+    return setting
 
 
 def sweep_prompts(config: dict) -> list[tuple[str, tuple[str, ...]]]:
@@ -141,9 +218,32 @@ def items_of(config: dict) -> list[Item]:
     return list({it.id: it for it in reversed(items)}.values())[::-1]
 
 
-def done_ids(run_dir: Path, retry_failed: bool = False) -> set[str]:
-    """Ids in any manifest shard (failed ones too, unless retry_failed); torn lines are ignored."""
-    return {r["id"] for r in read_manifest(run_dir) if not (retry_failed and "error" in r)}
+def done_ids(run_dir: Path, retry_failed: bool = False, ids: set[str] | None = None) -> set[str]:
+    """Ids in any manifest shard whose results are all there (failed ones too, unless retry_failed);
+    torn lines are ignored. Of `ids` (default: all), a finished item counts only while its clip is
+    on disk and holds the frames its record says (`clip_intact`), so a deleted or broken clip is redone."""
+    done = set()
+    for r in read_manifest(run_dir):
+        if ids is not None and r["id"] not in ids:
+            continue
+        if "error" in r:
+            if not retry_failed:
+                done.add(r["id"])
+        elif clip_intact(clip_path(run_dir, r["id"]), r.get("frames")):
+            done.add(r["id"])
+    return done
+
+
+def clip_intact(path: Path, frames: int | None) -> bool:
+    """Whether a recorded clip is on disk and its stream holds `frames` frames (read without decoding)."""
+    import imageio_ffmpeg
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    try:
+        return frames is None or imageio_ffmpeg.count_frames_and_secs(str(path))[0] == frames
+    except Exception:  # noqa: BLE001  (ffmpeg cannot read it: broken)
+        return False
 
 
 def read_manifest(run_dir: str | Path) -> list[dict]:
@@ -334,7 +434,7 @@ def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_pro
 
 def _run_share(config, run, shard, items, process_index, num_processes, progress, retry_failed) -> dict:
     mine = [it for i, it in enumerate(items) if i % num_processes == process_index]
-    skip = done_ids(run, retry_failed)
+    skip = done_ids(run, retry_failed, {it.id for it in mine})
     todo = [it for it in mine if it.id not in skip]
     target = load_target_of(config) if todo else None
     counts = {"items": len(mine), "skipped": len(mine) - len(todo), "done": 0, "failed": 0}

@@ -255,9 +255,11 @@ def test_a_prompt_longer_than_the_tokenizer_gets_a_note():
     assert prompt_notes(pipe, "a red circle moving left", {}) == []
 
 
-def test_debug_shows_the_traceback(tmp_path):
-    with pytest.raises(ValueError, match="--steps must be at least 1"):
-        cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "x.mp4"), "--steps", "0", "--debug"])
+def test_debug_shows_the_traceback(tmp_path, capsys):
+    """--debug prints the whole traceback and keeps the exit code (2) the command has without it."""
+    assert cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "x.mp4"), "--steps", "0", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ValueError: --steps must be at least 1" in err
 
 
 # --- sweeps ----------------------------------------------------------------------------------
@@ -519,3 +521,16 @@ def test_metrics_api_takes_what_its_docs_say():
         assert metrics.compute(video, metrics="flicker")["flicker"] == expected
     with pytest.raises(ValueError, match="finite"):
         metrics.compute(clip.astype(np.float32), metrics="flicker", value_range=(0, float("inf")))
+
+
+def test_usage_errors_are_one_line_and_exit_2(capsys):
+    for argv, message in ((["generate", "--steps", "abc", "--prompt", PROMPT, "--out", "x.mp4"], "invalid int value"),
+                          (["eval", "x.mp4", "--metrics", "flickr"], "invalid choice: 'flickr'"),
+                          (["eval", "x.mp4", "--flow-downscale", "0"], "--flow-downscale must be at least 1")):
+        with pytest.raises(SystemExit) as stop:
+            code = cli.main(argv)
+            raise SystemExit(code)
+        err = capsys.readouterr().err.strip()
+        assert stop.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
+    assert cli.main(["--debug", "generate", "--prompt", PROMPT, "--out", "x.gif", "--temporal-sigma", "-1"]) == 2
+    assert "Traceback" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -34,7 +35,7 @@ def test_sweep_resumes_without_redoing_or_losing(config_path, tmp_path):
 
     # an interrupted run: the last item lost and the line before it torn mid-write
     part = tmp_path / "part"
-    part.mkdir()
+    shutil.copytree(full / "clips", part / "clips")  # the clips of the recorded items are on disk
     lines = (full / "manifest.rank0.jsonl").read_text().splitlines()
     (part / "manifest.rank0.jsonl").write_text("\n".join(lines[:6]) + "\n" + lines[6][:40])
     assert cli.main(["sweep", str(config_path), "--out", str(part)]) == 0
@@ -192,3 +193,61 @@ def test_report_keeps_two_configs_apart_that_differ_in_one_option():
     table = summarise(rows)
     assert {name: (r["n"], round(r["warp_error"], 3)) for name, r in table.items()} == {
         "rescale 3 phi=0": (2, 0.007), "rescale 3 phi=1": (2, 0.031)}
+
+
+@pytest.mark.parametrize("text,message", [
+    ("prompts: a red circle\n", "prompts must be a list"),
+    ("lpips: 'false'\n", "lpips must be true or false"),
+    ("seeds: [true]\n", "seeds must be a list of whole numbers"),
+    ("steps: 5000\n", "steps must be a whole number from 1 to 1000"),
+    ("categories: str\n", "categories must be a list"),
+    ("seeds: [1]\nseeds: [2]\n", "the key 'seeds' is given twice"),
+    ("a: &a [x, x]\nb: &b [*a, *a]\n", "aliases"),
+    ("dtype: float64\n", "takes dtype float32 only"),
+    ("height: 64\n", "takes height 32 only"),
+])
+def test_sweep_configs_are_checked_before_use(tmp_path, text, message):
+    from samg_video.sweep import load_sweep
+
+    base = {"methods": ["cfg:2"], "seeds": [0], "prompts": ["a red circle moving left"]}
+    path = tmp_path / "s.yaml"
+    override = yaml.safe_load(text.split("\nseeds: [2]")[0]) if "&" not in text else {}
+    path.write_text(yaml.safe_dump({k: v for k, v in base.items() if k not in override}) + text)
+    with pytest.raises(ValueError, match=message):
+        load_sweep(path)
+
+
+def test_another_checkpoint_is_another_sweep(tmp_path):
+    """The same config with --model-path another checkpoint gives other item ids (weights fingerprint)."""
+    import shutil
+
+    from samg_video.cards import MODELS_DIR
+    from samg_video.sweep import items_of, weights_fingerprint
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(MODELS_DIR / "demo-t2v", a)
+    shutil.copytree(MODELS_DIR / "demo-t2v", b)
+    weights = b / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 1  # one bit of one weight
+    weights.write_bytes(bytes(data))
+    assert weights_fingerprint(a) == weights_fingerprint(MODELS_DIR / "demo-t2v") != weights_fingerprint(b)
+    config = {"methods": ["cfg:2"], "seeds": [0], "prompts": ["a red circle moving left"]}
+    ids = [items_of({**config, "model_path": str(m)})[0].id for m in (a, b)] + [items_of(config)[0].id]
+    assert len(set(ids)) == 3
+
+
+def test_resume_redoes_a_deleted_or_broken_clip(tmp_path):
+    from samg_video.sweep import done_ids, read_manifest
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"methods": ["cfg:2"], "seeds": [0, 1], "prompts": ["a red circle moving left"],
+                                    "steps": 2, "lpips": False}))
+    run = tmp_path / "run"
+    assert cli.main(["sweep", str(path), "--out", str(run)]) == 0
+    first, second = (r["id"] for r in read_manifest(run))
+    (run / "clips" / f"{first}.mp4").unlink()
+    (run / "clips" / f"{second}.mp4").write_bytes(b"junk")
+    assert done_ids(run) == set()
+    assert cli.main(["sweep", str(path), "--out", str(run)]) == 0
+    assert done_ids(run) == {first, second}
