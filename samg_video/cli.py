@@ -119,14 +119,19 @@ def target_from_args(args):
     return target
 
 
+NUMBER_LIMITS = {"steps": 1000, "frames": 1025, "fps": 240, "upscale": 64, "height": 4096, "width": 4096}
+
+
 def check_numbers(args) -> None:
-    """Counts and sizes on the command line: positive, steps within the schedulers' 1000."""
-    for name in ("steps", "frames", "fps", "upscale", "height", "width"):
+    """Counts and sizes on the command line, before any work: from 1 to what a model and a machine take
+    (steps within the schedulers' 1000), and a seed that a torch generator takes."""
+    for name, high in NUMBER_LIMITS.items():
         value = getattr(args, name, None)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name} must be at least 1, got {value}.")
-    if getattr(args, "steps", None) and args.steps > 1000:
-        raise ValueError(f"--steps must be at most 1000 (the schedulers' training steps), got {args.steps}.")
+        if value is not None and not 1 <= value <= high:
+            raise ValueError(f"--{name} must be from 1 to {high}, got {value}.")
+    seed = getattr(args, "seed", None)
+    if seed is not None and not 0 <= seed < 2**63:
+        raise ValueError(f"--seed must be from 0 to 2^63 - 1, got {seed}.")
 
 
 def check_outputs(*paths, inputs=()) -> None:

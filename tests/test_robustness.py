@@ -182,12 +182,16 @@ def no_model(monkeypatch):
 
 
 @pytest.mark.parametrize("argv,fragment", [
-    (["--steps", "0"], "--steps must be at least 1"),
-    (["--steps", "-1"], "--steps must be at least 1"),
-    (["--steps", "1001"], "--steps must be at most 1000"),
-    (["--frames", "0"], "--frames must be at least 1"),
-    (["--frames", "-3"], "--frames must be at least 1"),
-    (["--fps", "0"], "--fps must be at least 1"),
+    (["--steps", "0"], "--steps must be from 1 to 1000"),
+    (["--steps", "-1"], "--steps must be from 1 to 1000"),
+    (["--steps", "1001"], "--steps must be from 1 to 1000"),
+    (["--frames", "0"], "--frames must be from 1 to 1025"),
+    (["--frames", "-3"], "--frames must be from 1 to 1025"),
+    (["--frames", "100000000"], "--frames must be from 1 to 1025"),
+    (["--fps", "0"], "--fps must be from 1 to 240"),
+    (["--upscale", "100000"], "--upscale must be from 1 to 64"),
+    (["--seed", str(10**24)], "--seed must be from 0 to 2^63 - 1"),
+    (["--temporal-sigma", "1e12"], "temporal_sigma must be in [0.0, 1000.0]"),
     (["--method", "cfg", "--config", "configs/guidance/samg.yaml"], "disagree"),
     (["--format", "gif"], "--format gif does not match"),
     (["--format", "png"], "--format png does not match"),
@@ -259,7 +263,7 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     """--debug prints the whole traceback and keeps the exit code (2) the command has without it."""
     assert cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "x.mp4"), "--steps", "0", "--debug"]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" in err and "ValueError: --steps must be at least 1" in err
+    assert "Traceback" in err and "ValueError: --steps must be from 1 to 1000" in err
 
 
 # --- sweeps ----------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from .layout import from_canonical, to_canonical
 from .smoothing import TEMPORAL_MODES, smooth_field
 
 EPS = 1e-8
+MAX_SIGMA = 1000.0  # latent cells or frames; beyond it the Gaussian is flat over any latent
 
 
 def channel_sq_sum(delta: torch.Tensor) -> torch.Tensor:
@@ -169,8 +170,8 @@ class SAMG(Guidance):
             raise ValueError(f"outside must be 'cfg' (CFG at w_max) or 'none' (no guidance), got {self.outside!r}.")
         self.quantiles = check_interval("quantiles", self.quantiles)
         self.interval = check_interval("interval", self.interval)
-        check_range("spatial_sigma", self.spatial_sigma)
-        check_range("temporal_sigma", self.temporal_sigma)
+        check_range("spatial_sigma", self.spatial_sigma, 0.0, MAX_SIGMA)
+        check_range("temporal_sigma", self.temporal_sigma, 0.0, MAX_SIGMA)
         check_range("step_ema", self.step_ema, 0.0, 1.0)
         if self.bound is not None:
             check_range("bound", self.bound)
