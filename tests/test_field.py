@@ -77,6 +77,27 @@ def test_motion_compensated_smoothing_keeps_a_moving_field_intact():
         guidance.create("samg", temporal_mode="flow")
 
 
+def test_motion_smoothing_runs_on_the_fields_device():
+    """temporal_mode="motion" is torch from flow to warp: on the meta device (no data, so any host
+    copy, .item() or numpy conversion raises) SAMG's scale field is computed all the same, and
+    the flow follows a known translation to a tenth of a pixel."""
+    import torch
+
+    from samg_video import guidance
+    from samg_video.flow import flow_torch, warp_torch
+
+    samg = guidance.create("samg", w_min=2, w_max=8, temporal_sigma=1, temporal_mode="motion", spatial_sigma=1)
+    u, c = (torch.empty(2, 4, 8, 16, 16, device="meta") for _ in range(2))
+    assert samg.scale_field(u, c).shape == (2, 1, 8, 16, 16)
+    yy, xx = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    blob = lambda x0, y0: torch.exp(-((xx - x0) ** 2 + (yy - y0) ** 2) / 8)
+    a, b = blob(12, 16)[None], blob(15, 14.5)[None]
+    flow = flow_torch(a, b)
+    inside = a[0] > 0.3
+    assert abs(flow[0, 0][inside].mean() - 3) < 0.1 and abs(flow[0, 1][inside].mean() + 1.5) < 0.1
+    assert (warp_torch(b[:, None], flow)[0, 0] - a[0]).abs().max() < 0.05
+
+
 def test_renormalize_keeps_the_smoothed_field_range():
     """Smoothing a normalised energy compresses its range (a peak drops, its scale rises); with
     renormalize the smoothed field is mapped back to [0, 1] per clip, so W spans [w_min, w_max]

@@ -16,8 +16,9 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np
 import torch
+
+from ..flow import flow_torch, warp_torch
 
 
 def gaussian_kernel(sigma: float, device=None) -> torch.Tensor:
@@ -53,20 +54,15 @@ def smooth_along(x: torch.Tensor, axis: str, sigma: float) -> torch.Tensor:
     raise ValueError(f"axis must be 'f', 'h' or 'w', got {axis!r}.")
 
 
-def field_flows(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Optical flow between consecutive frames of fields x (B, 1, F, H, W) in [0, 1]:
-    forward f -> f+1 and backward f+1 -> f, each (B, F - 1, H, W, 2) in pixels (OpenCV DIS
-    on the fields scaled to uint8)."""
-    from ..flow import flow
-
-    frames = (x[:, 0].detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    b, f, h, w = frames.shape
-    fw = np.zeros((b, max(f - 1, 0), h, w, 2), np.float32)
-    bw = np.zeros_like(fw)
-    for i in range(b):
-        for t in range(f - 1):
-            fw[i, t] = flow(frames[i, t], frames[i, t + 1])
-            bw[i, t] = flow(frames[i, t + 1], frames[i, t])
+def field_flows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Optical flow between consecutive frames of fields x (B, 1, F, H, W): forward f -> f+1 and
+    backward f+1 -> f, each (B, F - 1, 2, H, W) in pixels (`flow.flow_torch`, all pairs in one
+    batch on the fields' device)."""
+    b, _, f, h, w = x.shape
+    cur = x[:, 0, :-1].reshape(-1, h, w)
+    nxt = x[:, 0, 1:].reshape(-1, h, w)
+    both = flow_torch(torch.cat((cur, nxt)), torch.cat((nxt, cur)))
+    fw, bw = both.view(2, b, f - 1, 2, h, w).unbind(0)
     return fw, bw
 
 
@@ -81,26 +77,23 @@ def smooth_along_motion(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
     (a missing neighbour at either end counts as x_f). A field that translates keeps its
     shape; fixed-position smoothing (`smooth_along(x, "f", sigma)`) would blur it along
-    its path. A static field is smoothed as by the fixed kernel. sigma == 0 returns x.
+    its path. A static field is smoothed as by the fixed kernel. Batched torch ops on the
+    field's device (no host copy, no loop over frames); sigma == 0 returns x.
     """
     if sigma == 0 or x.shape[2] < 2:
         return x
-    from ..flow import warp
-
-    fw, bw = field_flows(x)
+    b, _, f, h, w = x.shape
+    fw, bw = (t.reshape(-1, 2, h, w) for t in field_flows(x.detach().float()))
     passes = math.ceil(2 * sigma * sigma)
     a = sigma * sigma / (2 * passes)
-    y = x[:, 0].detach().float().cpu().numpy().copy()  # (B, F, H, W)
-    b, f = y.shape[:2]
+    y = x[:, 0].detach().float()  # (B, F, H, W)
     for _ in range(passes):
-        out = (1 - 2 * a) * y
-        for i in range(b):
-            for t in range(f):
-                nxt = warp(y[i, t + 1], fw[i, t]) if t + 1 < f else y[i, t]
-                prv = warp(y[i, t - 1], bw[i, t - 1]) if t > 0 else y[i, t]
-                out[i, t] += a * (nxt + prv)
-        y = out
-    return torch.from_numpy(y).to(device=x.device, dtype=x.dtype)[:, None]
+        ahead = warp_torch(y[:, 1:].reshape(-1, 1, h, w), fw).view(b, f - 1, h, w)
+        behind = warp_torch(y[:, :-1].reshape(-1, 1, h, w), bw).view(b, f - 1, h, w)
+        ahead = torch.cat((ahead, y[:, -1:]), 1)
+        behind = torch.cat((y[:, :1], behind), 1)
+        y = (1 - 2 * a) * y + a * (ahead + behind)
+    return y.to(x.dtype)[:, None]
 
 
 TEMPORAL_MODES = ("fixed", "motion")
