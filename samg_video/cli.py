@@ -320,11 +320,15 @@ def cmd_sweep(args) -> int:
     import torch
     from accelerate import PartialState
 
-    from .sweep import load_sweep, read_manifest, run_sweep
+    from .sweep import load_sweep, read_manifest, run_sweep, setting_of
+
+    from .cards import card
+    from .generate import resolve_device
 
     overrides = {k: getattr(args, k) for k in MODEL_OPTIONS + ("batch", "clip_model")}
     config = load_sweep(args.config, overrides)
     check_outputs(Path(args.out) / "sweep.json", inputs=[args.config, config.get("prompt_file")])
+    resolve_device(config.get("device", "auto"), bool(config.get("cpu_offload")), card(setting_of(config)["model"]).get("device"))
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only: gloo across processes
     counts = run_sweep(config, args.out, state.process_index, state.num_processes,
                        progress=state.is_local_main_process, retry_failed=args.retry_failed, force=args.force)

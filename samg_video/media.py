@@ -79,6 +79,15 @@ def check_writable(path: str | Path) -> None:
                          "name a new file.")
     if path.is_dir() and path.suffix:
         raise ValueError(f"Cannot write {str(path)!r}: a folder of that name exists.")
+    if path.is_dir():
+        check_frame_folder(path)
+
+
+def check_frame_folder(folder: Path) -> None:
+    """A folder that a clip's PNG frames may replace holds PNG frames only (or nothing)."""
+    stray = sorted(p.name for p in folder.iterdir() if not FRAME_NAME.match(p.name))
+    if stray:
+        raise ValueError(f"Cannot write frames into {folder}: it holds other files ({stray[0]}); name a new folder.")
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -184,7 +193,7 @@ def _write_ffmpeg(data: np.ndarray, path: Path, fps: int, fmt: str) -> None:
         data = np.pad(data, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         h, w = data.shape[1:3]
     writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, codec=codec, pix_fmt_out=pix_fmt,
-                                         output_params=params, macro_block_size=1, ffmpeg_log_level="error")
+                                         output_params=params, macro_block_size=1, ffmpeg_log_level="quiet")
     writer.send(None)
     for frame in data:
         writer.send(np.ascontiguousarray(frame))
@@ -200,9 +209,7 @@ def _write_pngs(data: np.ndarray, folder: Path) -> Path:
     import imageio.v3 as iio
 
     if folder.is_dir():
-        stray = sorted(p.name for p in folder.iterdir() if not FRAME_NAME.match(p.name))
-        if stray:
-            raise ValueError(f"Cannot write frames into {folder}: it holds other files ({stray[0]}); name a new folder.")
+        check_frame_folder(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp, old = temp_path(folder, ""), temp_path(folder, "")
     try:

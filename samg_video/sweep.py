@@ -284,6 +284,17 @@ def compact_shard(path: Path) -> int:
     return len(lines) - len(good)
 
 
+def check_appendable(path: Path) -> None:
+    """Before any work: the manifest shard can take new lines (an immutable, read-only or
+    non-regular file would lose every result of the run)."""
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as e:
+        raise ValueError(f"Cannot record results in {path}: {e.strerror or e}; make it writable "
+                         "or run into another folder.") from None
+
+
 def _record(line: str) -> dict | None:
     try:
         row = json.loads(line)
@@ -424,9 +435,10 @@ def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_pro
     run.mkdir(parents=True, exist_ok=True)
     with SweepLock(run, process_index):
         check_same_setting(run, config, force)  # every process checks; the first records the sweep
+        shard = run / f"manifest.rank{process_index}.jsonl"
+        check_appendable(shard)
         if process_index == 0:
             write_text(run / "sweep.json", json.dumps(config, indent=2, default=str))
-        shard = run / f"manifest.rank{process_index}.jsonl"
         compact_shard(shard)
         remove_stale(run / "clips")
         return _run_share(config, run, shard, items, process_index, num_processes, progress, retry_failed)
@@ -440,12 +452,16 @@ def _run_share(config, run, shard, items, process_index, num_processes, progress
     counts = {"items": len(mine), "skipped": len(mine) - len(todo), "done": 0, "failed": 0}
     size = int(config.get("batch", 1))
     bar = tqdm(total=len(todo), desc=f"sweep [{process_index + 1}/{num_processes}]", disable=not progress)
-    for batch in batches(todo, size):
+    for batch in batches(mine, size):  # fixed by the plan, so a resumed batch is the batch of the first run
+        if all(it.id in skip for it in batch):
+            continue
         try:
             outcomes = [(it, res, None) for it, res in zip(batch, evaluate_items(target, batch, config))]
         except Exception as err:  # noqa: BLE001  (a failed batch is retried item by item)
             outcomes = [(batch[0], None, err)] if len(batch) == 1 else [_alone(target, it, config) for it in batch]
         for item, result, err in outcomes:
+            if item.id in skip:  # generated again only to keep the batch whole
+                continue
             base = {"id": item.id, "prompt": item.prompt, "seed": item.seed, "method": item.method,
                     "setting": item.setting, "tags": list(item.tags)}
             if err is not None:  # one failed item must not stop the sweep

@@ -173,12 +173,16 @@ def test_eval_checks_its_outputs_before_the_work(tmp_path, capsys, monkeypatch):
 
 # --- generate --------------------------------------------------------------------------------
 
-@pytest.fixture
-def no_model(monkeypatch):
+def forbid_loading(monkeypatch):
     """Fail the test if a command gets as far as loading a model."""
     import samg_video.generate as generate
 
     monkeypatch.setattr(generate, "load_target", lambda *a, **k: pytest.fail("loaded a model before checking"))
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    forbid_loading(monkeypatch)
 
 
 @pytest.mark.parametrize("argv,fragment", [
@@ -219,6 +223,14 @@ def test_unwritable_output_fails_before_loading(tmp_path, capsys, no_model):
     (tmp_path / "file").write_text("x")
     rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "file" / "x.mp4")])
     one_line_error(capsys, rc, "is not a writable folder")
+
+
+def test_an_occupied_folder_is_refused_before_loading(tmp_path, capsys, no_model):
+    """--out an existing folder that holds anything but PNG frames: refused before the model loads."""
+    (tmp_path / "notes.txt").write_text("mine")
+    rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path)])
+    one_line_error(capsys, rc, "holds other files (notes.txt)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
 def test_set_reads_numbers_yaml_would_leave_as_text(tmp_path, capsys):
@@ -319,6 +331,36 @@ def test_report_pairs_against_a_chosen_reference(tmp_path, capsys):
     one_line_error(capsys, rc, "'cfg:9' (cfg 9) is not among its methods")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_a_sweep_on_a_missing_gpu_writes_nothing(tmp_path, capsys, no_model):
+    run = tmp_path / "run"
+    rc = cli.main(["sweep", sweep_config(tmp_path), "--out", str(run), "--device", "cuda"])
+    one_line_error(capsys, rc, "--device cuda needs a CUDA GPU")
+    assert not run.exists()
+
+
+def test_a_manifest_that_cannot_take_lines_is_refused_before_work(tmp_path, capsys, monkeypatch):
+    """An immutable shard (chattr +i where the file system allows it; else a folder in its place,
+    which cannot be appended to either) would lose every result: refused before the model loads,
+    the recorded sweep untouched."""
+    run = tmp_path / "run"
+    assert cli.main(["sweep", sweep_config(tmp_path), "--steps", "1", "--out", str(run)]) == 0
+    capsys.readouterr()
+    forbid_loading(monkeypatch)
+    shard, recorded = run / "manifest.rank0.jsonl", (run / "sweep.json").read_text()
+    immutable = subprocess.run(["chattr", "+i", str(shard)], capture_output=True).returncode == 0
+    if not immutable:
+        shard.rename(run / "kept.jsonl")
+        shard.mkdir()
+    try:
+        rc = cli.main(["sweep", sweep_config(tmp_path), "--out", str(run), "--force"])
+        one_line_error(capsys, rc, f"Cannot record results in {shard}")
+        assert (run / "sweep.json").read_text() == recorded
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(shard)], capture_output=True)
+
+
 def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
@@ -392,9 +434,10 @@ def test_killed_anywhere_the_sweep_resumes_to_the_same_result(tmp_path, repo_roo
     """Fault injection: the process is ended (os._exit, as by a kill) at a fault point: mid
     manifest line, between a clip's temporary file and its rename, between heatmap and clip;
     each time the same command resumes. After 20+ kills the manifest and clips equal an
-    uninterrupted run's."""
+    uninterrupted run's bit for bit, with two items per batch (a batch cut short is generated
+    whole again, so no number sees another batch composition)."""
     config = sweep_config(tmp_path, prompts=[PROMPT, "a green triangle moving up", "a blue square moving down",
-                                             "a yellow circle standing still"])
+                                             "a yellow circle standing still"], batch=2)
     env = dict(os.environ, PYTHONPATH=str(repo_root))
     runner = str(repo_root / "tests" / "fault_runner.py")
 
@@ -484,8 +527,18 @@ def test_a_full_disk_is_one_sentence_and_replaces_nothing(tmp_path):
         with pytest.raises(ValueError, match="no space left on the device"):
             media.write_video(noise, disk / "frames")  # PNG frames: written whole or not at all
         assert sorted(p.name for p in disk.iterdir()) == ["x.mp4"]
+        (disk / "fill").write_bytes(b"\0" * (disk_free(disk) - 4096))
+        run = subprocess.run([sys.executable, "-m", "samg_video.cli", "generate", "--prompt", PROMPT, "--steps", "1",
+                              "--frames", "16", "--out", str(disk / "x.mp4")], capture_output=True, text=True)
+        assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr  # no encoder log, no traceback
+        assert "no space left on the device" in run.stderr and good.read_bytes() == before
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def disk_free(path) -> int:
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
 
 
 def test_frame_folders_are_swapped_whole(tmp_path):
