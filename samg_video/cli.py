@@ -1,4 +1,4 @@
-"""The `samg-video` command. Thin: parses arguments and calls the library.
+"""samg-video: spatially adaptive guidance (SAMG) for video diffusion, and the temporal metrics to judge it.
 
     samg-video generate --prompt "a red circle moving left" --out clip.mp4
     samg-video eval clip.mp4 other.mp4 --json results.json
@@ -45,22 +45,27 @@ def guidance_from_args(args, card: dict):
 def add_generate(sub) -> None:
     p = sub.add_parser("generate", help="generate a video with SAMG or a baseline",
                        description="Generate a clip. With no --model it uses the bundled model on the CPU.")
-    p.add_argument("--prompt", required=True)
+    p.add_argument("--prompt", required=True, help="what the clip shows, e.g. \"a red circle moving left\"")
     p.add_argument("--out", required=True, help="clip.mp4 / .webm / .avi / .gif, or a folder for PNG frames")
     add_model_options(p)
     add_output_options(p)
     p.add_argument("--method", help="guidance method (see `samg-video methods`); default: the model's recommendation")
     p.add_argument("--config", help="YAML guidance preset, e.g. configs/guidance/samg_temporal.yaml")
     p.add_argument("--scale", type=float, help="CFG-type scale")
-    p.add_argument("--w-min", dest="w_min", type=float)
-    p.add_argument("--w-max", dest="w_max", type=float)
-    p.add_argument("--spatial-sigma", dest="spatial_sigma", type=float)
-    p.add_argument("--temporal-sigma", dest="temporal_sigma", type=float)
-    p.add_argument("--step-ema", dest="step_ema", type=float)
-    p.add_argument("--normalize", choices=["clip", "frame"])
-    p.add_argument("--bound", type=float)
+    p.add_argument("--w-min", dest="w_min", type=float, help="SAMG: the scale where the guidance energy is highest")
+    p.add_argument("--w-max", dest="w_max", type=float, help="SAMG: the scale where the guidance energy is lowest")
+    p.add_argument("--spatial-sigma", dest="spatial_sigma", type=float,
+                   help="SAMG: Gaussian smoothing of the scale field in latent pixels (default 0: none)")
+    p.add_argument("--temporal-sigma", dest="temporal_sigma", type=float,
+                   help="SAMG: Gaussian smoothing of the scale field across latent frames (default 0: none)")
+    p.add_argument("--step-ema", dest="step_ema", type=float,
+                   help="SAMG: weight of the previous step's field, 0 to 1 (default 0: none)")
+    p.add_argument("--normalize", choices=["clip", "frame"],
+                   help="SAMG: map the energy to [0, 1] over the whole clip or per frame (default: clip)")
+    p.add_argument("--bound", type=float, help="SAMG: cap on the guided update's norm relative to CFG's (default: none)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other method parameter")
-    p.add_argument("--format", choices=["mp4", "webm", "avi", "gif", "png"], help="default: from the --out suffix")
+    p.add_argument("--format", choices=["mp4", "webm", "avi", "gif", "png"],
+                   help="file format (default: from the --out suffix; png for a folder)")
     p.add_argument("--save-scale-field", nargs="?", const="", metavar="PATH",
                    help="also write the clip beside a heatmap of its scale field (default: OUT with _field)")
     p.set_defaults(func=cmd_generate)
@@ -178,7 +183,9 @@ def cmd_generate(args) -> int:
     scale = args.upscale or target.view_scale
     fps = args.fps or target.fps
     out = media.write_video(result.clip, args.out, fps=fps, fmt=args.format, scale=scale)
-    print(f"wrote {out} ({method.name}: {method.to_dict()}) in {time.perf_counter() - start:.1f} s")
+    print(f"wrote {out} in {time.perf_counter() - start:.1f} s")
+    for name, value in method.to_dict().items():
+        print(f"  {name}: {', '.join(map(str, value)) if isinstance(value, (list, tuple)) else value}")
     if scale > 1:
         h, w = result.clip.shape[1:3]
         print(f"  frames {w}x{h} shown {scale}x larger; `samg-video eval {out} --size {w}x{h}` measures them at "
@@ -239,8 +246,10 @@ def cmd_methods(args) -> int:
 
 
 def add_compare(sub) -> None:
-    p = sub.add_parser("compare", help="methods side by side on one prompt and seed, with heatmaps and metrics")
-    p.add_argument("--prompt", required=True)
+    p = sub.add_parser("compare", help="methods side by side on one prompt and seed, with heatmaps and metrics",
+                       description="Generate one clip per method from the same prompt and noise, write them side by "
+                                   "side (SAMG's scale field beside its clip) and print a metrics table.")
+    p.add_argument("--prompt", required=True, help="what the clips show")
     p.add_argument("--methods", nargs="+", required=True,
                    help="e.g. cfg:7.5 samg:5-12 apg:7.5 samg:3-9,temporal_sigma=1 configs/guidance/rescale.yaml")
     p.add_argument("--out", required=True, help="side-by-side video (.mp4 / .webm / .avi / .gif / folder)")
@@ -313,22 +322,28 @@ def add_sweep(sub) -> None:
     p.add_argument("--retry-failed", action="store_true", help="redo items recorded as failed")
     p.add_argument("--force", action="store_true",
                    help="run into a folder that holds a sweep with other settings (its items are kept)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print how many items are planned, done and left (and a time estimate from the seconds "
+                        "recorded per item), then stop: loads no model, writes nothing")
     p.set_defaults(func=cmd_sweep)
 
 
 def cmd_sweep(args) -> int:
-    import torch
-    from accelerate import PartialState
-
-    from .sweep import load_sweep, read_manifest, run_sweep, setting_of
-
-    from .cards import card
-    from .generate import resolve_device
+    from .sweep import load_sweep, plan, read_manifest, run_sweep, setting_of
 
     overrides = {k: getattr(args, k) for k in MODEL_OPTIONS + ("batch", "clip_model")}
     config = load_sweep(args.config, overrides)
+    if args.dry_run:
+        print(plan_text(plan(config, args.out, args.retry_failed)))
+        return 0
+    import torch
+    from accelerate import PartialState
+
+    from .generate import resolve_device
+
     check_outputs(Path(args.out) / "sweep.json", inputs=[args.config, config.get("prompt_file")])
-    resolve_device(config.get("device", "auto"), bool(config.get("cpu_offload")), card(setting_of(config)["model"]).get("device"))
+    preferred = cards.card(setting_of(config)["model"]).get("device")
+    resolve_device(config.get("device", "auto"), bool(config.get("cpu_offload")), preferred)
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only: gloo across processes
     counts = run_sweep(config, args.out, state.process_index, state.num_processes,
                        progress=state.is_local_main_process, retry_failed=args.retry_failed, force=args.force)
@@ -344,21 +359,50 @@ def cmd_sweep(args) -> int:
     return 1 if counts["failed_total"] else 0
 
 
+def plan_text(p: dict) -> str:
+    """'12 planned, 3 done, 9 left; about 4 min left at 27.1 s per item (3 items timed in this folder)'."""
+    text = f"{p['planned']} planned, {p['done']} done, {p['left']} left"
+    if p["left"] and p["seconds_per_item"] is not None:
+        minutes = p["estimate_seconds"] / 60
+        span = f"{minutes:.0f} min" if minutes >= 1 else f"{p['estimate_seconds']:.0f} s"
+        text += (f"; about {span} left at {p['seconds_per_item']:.1f} s per item "
+                 f"({p['timed_items']} items timed in this folder)")
+    elif p["left"]:
+        text += "; no item is timed in this folder yet, so no estimate"
+    return text
+
+
 def add_report(sub) -> None:
-    p = sub.add_parser("report", help="markdown + self-contained HTML report of a sweep run folder")
-    p.add_argument("run_dir")
+    p = sub.add_parser("report", help="markdown and HTML report of a sweep run folder",
+                       description="Tables per method, paired differences against a reference with t intervals, "
+                                   "trade-off plots, a gallery and a table of every item: report.md, report.html "
+                                   "(clips in gallery/ beside it, or all embedded with --single-file) and "
+                                   "summary.json.")
+    p.add_argument("run_dir", help="the sweep's run folder (its --out)")
     p.add_argument("--out", help="folder for report.md / report.html (default: the run folder)")
     p.add_argument("--reference", metavar="SPEC",
                    help="pair every method against this one of the sweep's methods, e.g. cfg:3 "
                         "(default: the sweep's reference)")
+    p.add_argument("--single-file", action="store_true",
+                   help="embed plots and clips in report.html (data URIs) instead of files beside it")
+    p.add_argument("--gallery", type=int, default=8, metavar="N",
+                   help="prompts in the gallery, every method's clip of each (default 8; 0: no gallery)")
+    p.add_argument("--max-embed-mb", type=float, default=20.0, metavar="MB",
+                   help="with --single-file: clips embedded up to this many megabytes, the rest skipped and "
+                        "counted on the page (default 20)")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args) -> int:
     from .report import write_report
 
+    if not 0 <= args.gallery <= 1000:
+        raise ValueError(f"--gallery must be from 0 to 1000 prompts, got {args.gallery}.")
+    if not 0 < args.max_embed_mb <= 4096:
+        raise ValueError(f"--max-embed-mb must be above 0 and at most 4096, got {args.max_embed_mb:g}.")
     check_outputs(str(Path(args.out or args.run_dir) / "report.html"))
-    md, page = write_report(args.run_dir, args.out, args.reference)
+    md, page = write_report(args.run_dir, args.out, args.reference, args.single_file, args.gallery,
+                            int(args.max_embed_mb * 2**20))
     print(f"wrote {md} and {page}")
     return 0
 
@@ -382,15 +426,18 @@ def add_eval(sub) -> None:
                                         "adds clip_score, the mean CLIPScore of the frames against --prompt")
     p.add_argument("--prompt", help="the prompt the videos were generated from (for clip_score)")
     p.add_argument("--reference", help="reference video: adds TecoGAN's tLP")
-    p.add_argument("--flow", default="dis", choices=["dis", "farneback", "raft"])
+    p.add_argument("--flow", default="dis", choices=["dis", "farneback", "raft"],
+                   help="optical flow for warp error and motion: OpenCV DIS (default), Farneback, or RAFT")
     p.add_argument("--raft-weights", help="torchvision RAFT-large weights file (for --flow raft)")
-    p.add_argument("--flow-downscale", type=int, default=1)
+    p.add_argument("--flow-downscale", type=int, default=1,
+                   help="estimate flow on frames shrunk by this integer factor (faster; default 1)")
     p.add_argument("--size", type=frame_size, help="analyse the frames at WxH (e.g. 32x32: a bundled-model clip "
                                                     "written upscaled, measured at the model's resolution); motion "
                                                     "is in pixels per frame of the analysed frames")
     p.add_argument("--decoder", default="ffmpeg", choices=["ffmpeg", "decord"],
                    help="video decoder: ffmpeg pipe (bounded memory, default) or decord")
-    p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"])
+    p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"],
+                   help="LPIPS backbone for lpips_temporal (default: alex)")
     p.add_argument("--json", help="write per-video results and a summary as JSON")
     p.add_argument("--csv", help="write per-video results as CSV")
     p.set_defaults(func=cmd_eval)
@@ -470,6 +517,17 @@ def cmd_eval(args) -> int:
     return 1 if summary["failed"] else 0
 
 
+def version() -> str:
+    """The installed distribution's version (importlib.metadata; no heavy import)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("samg-video")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors: the error and where the help is, exit code 2."""
 
@@ -480,15 +538,21 @@ class Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="samg-video", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error (anywhere on the line)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_generate(sub)
     add_eval(sub)
     add_compare(sub)
     add_sweep(sub)
     add_report(sub)
-    m = sub.add_parser("methods", help="list guidance methods and their default parameters")
+    m = sub.add_parser("methods", help="list guidance methods and their default parameters",
+                       description="Every guidance method: what it does, its denoiser calls per step and its "
+                                   "parameters with their defaults (a spec such as samg:3-9,temporal_sigma=1 "
+                                   "overrides them).")
     m.set_defaults(func=cmd_methods)
-    r = sub.add_parser("models", help="list the model registry (samg_video/models/registry/*.yaml)")
+    r = sub.add_parser("models", help="list the model registry (samg_video/models/registry/*.yaml)",
+                       description="Every model card: pipeline, repository, frames, size, steps, the guidance it "
+                                   "recommends, and the download command for its weights.")
     r.set_defaults(func=cmd_models)
     return parser
 

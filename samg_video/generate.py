@@ -8,6 +8,7 @@ returns the clips and the fields the method used (canonical `(B, 1, F, H, W)`, o
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,14 +117,18 @@ def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
     return notes
 
 
-def generate_clips(target: Target, prompts: list[str], seeds: list[int], method: Guidance) -> list[Generation]:
+def generate_clips(target: Target, prompts: list[str], seeds: list[int], method: Guidance,
+                   on_step: Callable[[StepInfo], None] | None = None) -> list[Generation]:
     """One batched run with `method` applied; item i uses prompts[i] and its own noise from seeds[i]
-    (a generator per item), so a clip does not depend on what else is in the batch (up to float rounding)."""
+    (a generator per item), so a clip does not depend on what else is in the batch (up to float rounding).
+    `on_step` is called after each guided denoising step (progress)."""
     steps: list[torch.Tensor] = []
 
     def record(info: StepInfo) -> None:
         if info.scale_field is not None:
             steps.append(to_canonical(info.scale_field, info.layout).float().cpu())
+        if on_step is not None:
+            on_step(info)
 
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
     with apply(target.pipe, method, callback=record) as handle:

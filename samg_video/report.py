@@ -219,7 +219,8 @@ def best_rows(values: list[float], key: str) -> set[int]:
     if len(finite) < 2:
         return set()
     best = (max if key in HIGHER else min)(v for v, _ in finite)
-    return {i for v, i in finite if v == best}
+    winners = {i for v, i in finite if v == best}
+    return winners if len(winners) < len(finite) else set()  # a column where all tie has no best
 
 
 @dataclass
@@ -341,7 +342,7 @@ def tradeoff_plots(table: dict, paired: dict, reference: str, out: Path) -> list
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_locator(MaxNLocator(6))
             formatter = ScalarFormatter(useOffset=False)
-            formatter.set_powerlimits((-3, 4))
+            formatter.set_powerlimits((-5, 6))  # plain decimals, no offset label
             axis.set_major_formatter(formatter)
         ax.set_xlabel(f"{x_name}{' (pts)' if x_key in PERCENT else ''}, difference to {reference}")
         ax.set_ylabel(f"{HEADERS.get(y_key, y_key)}{' (pts)' if y_key in PERCENT else ''}, difference to {reference}")
@@ -514,7 +515,7 @@ def plain(value):
 
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;font-size:12px;"
          "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,"
-         "#items td:nth-child(3){text-align:left}th{cursor:pointer;background:#f4f4f4}th:hover{background:#e4e4e4}"
+         "#items td:nth-child(3){text-align:left}th{cursor:pointer;background:#f4f4f4}th::after{content:' \21C5';color:#999;font-size:10px}th:hover{background:#e4e4e4}"
          "td.best{font-weight:bold;background:#e6f4e6}tr.ref td{background:#eef3fb}tr.ref td:first-child::after"
          "{content:' (reference)';color:#557}.row{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;"
          "text-align:center;font-size:11px;max-width:270px}video{width:128px;image-rendering:pixelated;margin:1px}"

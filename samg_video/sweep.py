@@ -385,21 +385,26 @@ def heatmap_of(generation, method: dict, scale: int) -> np.ndarray | None:
     return viz.scale_map(mean, method["w_min"], method["w_max"], scale)
 
 
-def evaluate_items(target, items: list[Item], config: dict) -> list[tuple[dict, np.ndarray, np.ndarray | None]]:
+def evaluate_items(target, items: list[Item], config: dict, on_step=None) -> list[tuple[dict, np.ndarray, np.ndarray | None]]:
     """Generate the clips of items that share one method config (one batch) and measure each:
-    (record, clip as uint8 for saving, heatmap or None); clips are stored at the card's `view_scale`."""
+    (record, clip as uint8 for saving, heatmap or None); clips are stored at the card's `view_scale`.
+    Each record carries `seconds`: the batch's wall time (generation and measurement) per item.
+    `on_step(info)` follows the denoising steps (progress)."""
     from .generate import generate_clips
 
     methods = {json.dumps(it.method, sort_keys=True) for it in items}
     if len(methods) != 1:
         raise ValueError("A sweep batch must share one method config.")
+    start = time.perf_counter()
     method = guidance.from_dict(items[0].method)
-    generations = generate_clips(target, [it.prompt for it in items], [it.seed for it in items], method)
+    generations = generate_clips(target, [it.prompt for it in items], [it.seed for it in items], method, on_step)
     judge = scorer_of(target.card, config.get("scorer"))
     scale = target.view_scale
-    return [(measure(g, it.prompt, config.get("lpips", True), config.get("clip_model"), judge),
-             media.upscale(media.to_uint8(g.clip), scale), heatmap_of(g, it.method, scale))
-            for g, it in zip(generations, items)]
+    out = [(measure(g, it.prompt, config.get("lpips", True), config.get("clip_model"), judge),
+            media.upscale(media.to_uint8(g.clip), scale), heatmap_of(g, it.method, scale))
+           for g, it in zip(generations, items)]
+    seconds = round((time.perf_counter() - start) / len(items), 3)
+    return [({**row, "seconds": seconds}, clip, heat) for row, clip, heat in out]
 
 
 def batches(items: list[Item], size: int) -> list[list[Item]]:
@@ -423,6 +428,21 @@ def load_target_of(config: dict):
                          s["width"], s["steps"], config.get("adapter_path"))
     target.pipe.set_progress_bar_config(disable=True)  # the sweep has its own bar
     return target
+
+
+def plan(config: dict, run_dir: str | Path, retry_failed: bool = False) -> dict:
+    """What a run would do, without doing it: items planned, done (clip intact, or failed unless
+    retried), left, and an estimate of the time left from the seconds recorded per item in the
+    folder (None when none is recorded)."""
+    run = Path(run_dir)
+    ids = {it.id for it in items_of(config)}
+    done = done_ids(run, retry_failed, ids) if run.is_dir() else set()
+    times = [r["seconds"] for r in read_manifest(run) if isinstance(r.get("seconds"), (int, float))] \
+        if run.is_dir() else []
+    per_item = float(np.mean(times)) if times else None
+    left = len(ids) - len(done)
+    return {"planned": len(ids), "done": len(done), "left": left, "seconds_per_item": per_item,
+            "estimate_seconds": None if per_item is None else per_item * left, "timed_items": len(times)}
 
 
 def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_processes: int = 1,
@@ -451,14 +471,22 @@ def _run_share(config, run, shard, items, process_index, num_processes, progress
     target = load_target_of(config) if todo else None
     counts = {"items": len(mine), "skipped": len(mine) - len(todo), "done": 0, "failed": 0}
     size = int(config.get("batch", 1))
-    bar = tqdm(total=len(todo), desc=f"sweep [{process_index + 1}/{num_processes}]", disable=not progress)
+    bar = tqdm(total=len(todo), desc=f"sweep [{process_index + 1}/{num_processes}]", unit="item",
+               disable=not progress, bar_format="{l_bar}{bar}| {n:.1f}/{total} items [{elapsed}<{remaining}]")
     for batch in batches(mine, size):  # fixed by the plan, so a resumed batch is the batch of the first run
         if all(it.id in skip for it in batch):
             continue
+        new = sum(it.id not in skip for it in batch)
+        before = bar.n
+
+        def advance(info, new=new):  # this batch's new items, spread over its denoising steps
+            bar.update(new / max(info.num_steps, 1) * 0.95)
+
         try:
-            outcomes = [(it, res, None) for it, res in zip(batch, evaluate_items(target, batch, config))]
+            outcomes = [(it, res, None) for it, res in zip(batch, evaluate_items(target, batch, config, advance))]
         except Exception as err:  # noqa: BLE001  (a failed batch is retried item by item)
             outcomes = [(batch[0], None, err)] if len(batch) == 1 else [_alone(target, it, config) for it in batch]
+        bar.n = before  # whole items from here on
         for item, result, err in outcomes:
             if item.id in skip:  # generated again only to keep the batch whole
                 continue

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,8 @@ def config_path(tmp_path, repo_root):
 
 
 def strip(rows):
-    return [{k: v for k, v in r.items()} for r in rows]
+    """Rows without their wall-clock seconds (the only field that differs between equal runs)."""
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
 def test_sweep_resumes_without_redoing_or_losing(config_path, tmp_path):
@@ -106,7 +108,7 @@ def test_report_from_a_sweep(tmp_path):
     page = (tmp_path / "rep" / "report.html").read_text()
     # rows grouped by family (CFG first), then ordered by scale, whatever the config's order
     alignment = md.split("## Alignment")[1].split("##")[0]
-    assert alignment.index("| cfg 2 |") < alignment.index("| cfg 6 |") < alignment.index("| samg 2-6 |")
+    assert alignment.index("| cfg 2 |") < alignment.index("| cfg 6 (reference) |") < alignment.index("| samg 2-6 |")
     assert "**" not in page and "| cfg" not in page  # no markdown leaks into the HTML
     assert (tmp_path / "rep" / "tradeoff_warp_error.png").stat().st_size > 1000
     summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
@@ -128,12 +130,38 @@ def test_report_from_a_sweep(tmp_path):
     expected = np.mean([framed[k]["warp_error"] - ours[k]["warp_error"] for k in ours])
     assert option["base"] == "samg 2-6" and option["warp_error"][0] == pytest.approx(expected, abs=1e-12)
     assert "## Each option on its own" in md
+    # two pairs per method: Student t intervals with n beside them, flagged as few
+    from scipy import stats
+
+    d = np.array([ours[k]["warp_error"] - base[k]["warp_error"] for k in sorted(ours)])
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    assert summary["paired"]["samg 2-6"]["warp_error"][1] == pytest.approx(half, rel=1e-9)
+    assert half > 6 * d.std(ddof=1) / np.sqrt(len(d))  # about 6.5x the normal approximation's 1.96 at n = 2
+    paired_table = md.split("## Paired differences")[1].split("##")[0]
+    assert "| samg 2-6 | 2 (few) |" in paired_table and "fewer than 10 pairs" in paired_table
+    assert "prompt acc (pts)" in paired_table and "prompt_correct" not in paired_table  # readable names, units
+    # the page: sortable tables, the reference row marked, every item listed, clips with controls and posters
+    assert page.count("<table class=sort") >= 4 and "addEventListener('click'" in page
+    assert page.count("<tr class=ref>") >= 2 and "<td data-v=" in page
+    items = page.split("id='items'")[1]
+    assert all(items.count(f"<td>{r['prompt']}</td>") == 4 for r in rows[:2])
     # the gallery plays every method's clip of the same prompts, with the heatmap beside SAMG's
     for r in rows:
         assert f'src="gallery/{r["id"]}.mp4"' in page
     samg_ids = [r["id"] for r in rows if r["method"]["method"] == "samg"]
     assert all(f'src="gallery/{i}_field.mp4"' in page for i in samg_ids)
     assert media.read_video(tmp_path / "rep" / "gallery" / f"{samg_ids[0]}_field.mp4").shape[0] == 8
+    assert page.count(" controls loop") == len(rows) + len(samg_ids) and "poster=\"gallery/" in page
+    assert (tmp_path / "rep" / "gallery" / f"{samg_ids[0]}.png").stat().st_size > 100  # the poster frame
+    # one file: plots and clips embedded; past the budget a clip is skipped and counted
+    assert cli.main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "one"), "--single-file"]) == 0
+    single = (tmp_path / "one" / "report.html").read_text()
+    assert not (tmp_path / "one" / "gallery").exists() and "data:video/mp4;base64," in single
+    assert set(re.findall(r'(?:src|poster)="([a-z]+):', single)) == {"data"}  # nothing outside the file
+    assert cli.main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "small"), "--single-file",
+                     "--max-embed-mb", "0.01"]) == 0
+    small = (tmp_path / "small" / "report.html").read_text()
+    assert "clips are not embedded" in small and "data:video/mp4" not in small
 
 
 def test_option_bases():
@@ -251,3 +279,24 @@ def test_resume_redoes_a_deleted_or_broken_clip(tmp_path):
     assert done_ids(run) == set()
     assert cli.main(["sweep", str(path), "--out", str(run)]) == 0
     assert done_ids(run) == {first, second}
+
+
+def test_dry_run_counts_planned_done_and_left_without_loading(config_path, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    planned = len(items_of(load_sweep(config_path)))
+    assert cli.main(["sweep", str(config_path), "--out", str(run), "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith(f"{planned} planned, 0 done, {planned} left; no item is timed")
+    assert not run.exists()
+    assert cli.main(["sweep", str(config_path), "--out", str(run)]) == 0
+    rows = read_manifest(run)
+    assert all(r["seconds"] > 0 for r in rows)  # each item's wall time is recorded
+    (run / "clips" / f"{rows[0]['id']}.mp4").unlink()
+    import samg_video.generate as generate
+
+    monkeypatch.setattr(generate, "load_target", lambda *a, **k: pytest.fail("a dry run loaded the model"))
+    before = sorted(p.name for p in run.rglob("*"))
+    capsys.readouterr()
+    assert cli.main(["sweep", str(config_path), "--out", str(run), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{planned} planned, {planned - 1} done, 1 left; about ") and f"({planned} items timed" in out
+    assert sorted(p.name for p in run.rglob("*")) == before
