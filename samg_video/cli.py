@@ -471,15 +471,34 @@ def print_table(rows: list[dict]) -> None:
     columns = ["flicker", "flicker_compensated", "warp_error", "lpips_temporal", "tlp", "clip_score", "motion",
                "clipped_high", "saturation"]
     present = [c for c in columns if any(c in r for r in rows)]
-    print("path".ljust(32) + "".join(c[:14].rjust(15) for c in present) + "   size (motion: px/frame at this size)")
+    width = {c: max(len(c), 9) + 2 for c in present}
+    print("path".ljust(32) + "".join(c.rjust(width[c]) for c in present) + "   size (motion: px/frame at this size)")
     for r in rows:
         name = Path(r["path"]).name[:31].ljust(32)
         if "error" in r:
             print(name + "  FAILED: " + r["error"])
             continue
-        cells = ["null".rjust(15) if r.get(c) is None else f"{r[c]:15.4f}" for c in present]
+        cells = ["null".rjust(width[c]) if r.get(c) is None else f"{r[c]:{width[c]}.4f}" for c in present]
         print(name + "".join(cells) + f"   {r.get('resolution')}"
               + (f"   ({r['temporal_note']})" if "temporal_note" in r else ""))
+
+
+def enlargement_notes(rows: list[dict]) -> list[str]:
+    """A note per measured video whose frames look nearest-neighbour enlarged, with the --size that undoes it."""
+    notes = []
+    for r in rows:
+        if "error" in r:
+            continue
+        try:
+            frame = next(media.iter_frames(r["path"], chunk=1))[0]
+        except Exception:  # noqa: BLE001  (a hint only: a file that cannot be re-read gets none)
+            continue
+        k = media.enlargement(media.to_uint8(frame) if frame.dtype != "uint8" else frame)
+        if k > 1:
+            w, h = frame.shape[1] // k, frame.shape[0] // k
+            notes.append(f"note: {Path(r['path']).name}: frames look like a {k}x nearest-neighbour enlargement of "
+                         f"{w}x{h}; `--size {w}x{h}` measures them at that size")
+    return notes
 
 
 def cmd_eval(args) -> int:
@@ -504,6 +523,9 @@ def cmd_eval(args) -> int:
         load_clip(args.clip_model)
     rows = evaluate_paths(args.paths, options)
     print_table(rows)
+    if args.size is None:
+        for note in enlargement_notes(rows):
+            print(note)
     summary = eval_summary(rows)
     if args.json:
         media.write_text(args.json, json.dumps({"videos": rows, "summary": summary}, indent=2))

@@ -43,6 +43,22 @@ def upscale(frames: np.ndarray, factor: int) -> np.ndarray:
     return frames.repeat(factor, axis=1).repeat(factor, axis=2)
 
 
+def enlargement(frame: np.ndarray, tolerance: float = 2.0) -> int:
+    """The factor k (16, 8 or 4) by which an (H, W, 3) uint8 frame looks nearest-neighbour enlarged:
+    the largest k dividing H and W for which every k x k block is flat, mean |frame - its block
+    mean| < `tolerance` grey levels (room for the encoder's noise), while the blocks differ; 1 if none."""
+    x = frame.astype(np.float32)
+    h, w = x.shape[:2]
+    for k in (16, 8, 4):
+        if h % k or w % k or h // k < 2 or w // k < 2:
+            continue
+        blocks = x.reshape(h // k, k, w // k, k, -1).mean(axis=(1, 3))
+        flat = np.abs(x - blocks.repeat(k, 0).repeat(k, 1)).mean()
+        if flat < tolerance and blocks.std() > 4 * tolerance:
+            return k
+    return 1
+
+
 def format_of(path: str | Path, fmt: str | None = None) -> str:
     """The output format: `fmt` when given (it must agree with the path's extension), else the
     extension; no extension (or .png) means a folder of PNG frames."""

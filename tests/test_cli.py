@@ -1,0 +1,77 @@
+"""The command line explains itself: a version, a description for every command, a help line for
+every option, a denoising bar in a terminal and nothing but the result when piped."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from samg_video import cli
+
+
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"samg-video {cli.version()}" and cli.version()[0].isdigit()
+
+
+def test_every_command_has_a_description_and_every_option_a_help_line():
+    parser = cli.build_parser()
+    assert "Thin" not in parser.description
+    for name, sub in subcommands(parser).items():
+        assert sub.description, f"`samg-video {name}` has no description"
+        for action in sub._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help, f"`samg-video {name} {'/'.join(action.option_strings) or action.dest}` has no help"
+
+
+GENERATE = [sys.executable, "-m", "samg_video.cli", "generate", "--prompt", "a red circle moving left",
+            "--steps", "3", "--frames", "8", "--method", "cfg"]
+
+
+def test_generate_shows_a_denoising_bar_in_a_terminal_only(tmp_path):
+    env = dict(os.environ, COLUMNS="100")
+    piped = subprocess.run(GENERATE + ["--out", str(tmp_path / "a.mp4")], capture_output=True, text=True, env=env,
+                           timeout=300)
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr  # nothing but the result on stdout
+    assert piped.stdout.startswith(f"wrote {tmp_path / 'a.mp4'} in ") and "  method: cfg\n  scale: " in piped.stdout
+    # `script` gives the command a terminal (of a real width: tqdm draws nothing in 0 columns)
+    command = "stty cols 100 rows 30; " + shlex.join(GENERATE + ["--out", str(tmp_path / "b.mp4")])
+    tty = subprocess.run(["script", "-qec", command, "/dev/null"], capture_output=True, text=True, env=env,
+                         timeout=300)
+    if tty.returncode != 0 and "script" in tty.stderr:
+        pytest.skip(f"no pseudo-terminal here: {tty.stderr.strip()}")
+    assert tty.returncode == 0, tty.stdout[-1000:]
+    assert "denoising" in tty.stdout and "3/3" in tty.stdout, tty.stdout[-1000:]
+
+
+def test_eval_says_when_frames_are_an_enlargement(tmp_path, capsys):
+    """A clip written 4x enlarged (as generate writes the bundled model's) gets a note naming the
+    --size that undoes it; a clip of its own resolution does not; headers are never cut."""
+    import numpy as np
+
+    from samg_video import media
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:16, 0:16]  # smooth content, as generated frames are (noise would defeat the encoder)
+    small = np.stack([np.stack([np.sin(xx / 3 + t) * 100 + 128, np.cos(yy / 4) * 100 + 128, (xx * 8 + yy * 4) % 256],
+                               -1) for t in range(6)]).astype(np.uint8)
+    big = media.write_video(small, tmp_path / "big.mp4", scale=4)
+    native = media.write_video(rng.integers(0, 256, (6, 64, 64, 3), dtype=np.uint8), tmp_path / "native.mp4")
+    assert cli.main(["eval", str(big), str(native), "--metrics", "flicker"]) == 0
+    out = capsys.readouterr().out
+    assert "note: big.mp4: frames look like a 4x nearest-neighbour enlargement of 16x16; `--size 16x16`" in out
+    assert "native.mp4: frames look" not in out and "flicker_compensated" in out.splitlines()[0]
+    assert cli.main(["eval", str(big), "--size", "16x16", "--metrics", "flicker"]) == 0
+    assert "note:" not in capsys.readouterr().out
