@@ -17,7 +17,7 @@ import torch
 
 import standins
 from conftest import load_standin
-from samg_video.pipelines import ADAPTERS, apply
+from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card
 
 TWO_CALLS = {"WanPipeline", "HunyuanVideoPipeline"}
@@ -35,7 +35,27 @@ def built(request, standin_root):
     kwargs = dict(height=height, width=width, **({"num_frames": frames} if frames > 1 else {}))
     if "negative_prompt" in card(name):
         kwargs["negative_prompt"] = card(name)["negative_prompt"]
-    return pipe, kwargs, ADAPTERS[card(name)["pipeline"]].layout
+    return pipe, kwargs, adapter_for(pipe).layout
+
+
+# How each registry pipeline runs CFG, read by hand off its denoising loop in diffusers 0.42: the
+# independent reference for what `adapter_for` derives from the pipeline's own code.
+BY_HAND = {
+    "CogVideoXPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
+    "TextToVideoSDPipeline": Adapter(("unet",), "BCFHW"),
+    "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
+    "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),
+    "WanPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
+    "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
+    "StableDiffusionPipeline": Adapter(("unet",), "BCHW"),
+    "StableDiffusionXLPipeline": Adapter(("unet",), "BCHW"),
+    "StableDiffusion3Pipeline": Adapter(("transformer",), "BCHW"),
+}
+
+
+def test_derived_adapter_is_the_one_read_by_hand(built):
+    pipe, _, _ = built
+    assert adapter_for(pipe) == BY_HAND[type(pipe).__name__]
 
 
 def run(pipe, kwargs, w=5.0):

@@ -19,8 +19,11 @@ def test_cards_are_complete():
             assert key in entry, (name, key)
         assert entry["recommended"]["w_min"] <= entry["recommended"]["w_max"]
         if name != "demo":
-            from samg_video.pipelines import ADAPTERS
-            assert entry["pipeline"] in ADAPTERS and "/" in entry["repo"]
+            import diffusers
+
+            from samg_video.pipelines.derive import calls_of, loop_source
+
+            assert calls_of(loop_source(getattr(diffusers, entry["pipeline"]))) and "/" in entry["repo"]
 
 
 def test_models_command_lists_them(capsys):

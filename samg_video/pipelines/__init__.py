@@ -7,7 +7,7 @@ from typing import Callable
 from ..guidance import Guidance, create
 from .hook import Adapter, GuidanceHandle, StepInfo
 
-__all__ = ["apply", "supported", "Adapter", "GuidanceHandle", "StepInfo", "ADAPTERS", "SAMGGuider"]
+__all__ = ["apply", "adapter_for", "Adapter", "GuidanceHandle", "StepInfo", "SAMGGuider"]
 
 
 def __getattr__(name):
@@ -17,31 +17,11 @@ def __getattr__(name):
         return SAMGGuider
     raise AttributeError(name)
 
-# pipeline class name -> how it runs CFG (read off each pipeline's denoising loop in diffusers 0.42)
-ADAPTERS: dict[str, Adapter] = {
-    "DemoVideoPipeline": Adapter(("unet",), "BCFHW"),
-    "CogVideoXPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
-    "TextToVideoSDPipeline": Adapter(("unet",), "BCFHW"),
-    "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
-    "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),
-    "WanPipeline": Adapter(("transformer", "transformer_2"), "BCFHW", calls="two"),
-    "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
-    "StableDiffusionPipeline": Adapter(("unet",), "BCHW"),
-    "StableDiffusionXLPipeline": Adapter(("unet",), "BCHW"),
-    "StableDiffusion3Pipeline": Adapter(("transformer",), "BCHW"),
-}
-
-
-def supported() -> list[str]:
-    return sorted(ADAPTERS)
-
-
 def adapter_for(pipe) -> Adapter:
-    for cls in type(pipe).__mro__:
-        if cls.__name__ in ADAPTERS:
-            return ADAPTERS[cls.__name__]
-    raise ValueError(f"{type(pipe).__name__} is not supported by samg_video.pipelines.apply; "
-                     f"supported pipelines: {', '.join(supported())}.")
+    """How `pipe` runs CFG, derived from the pipeline itself (`derive.derive_adapter`)."""
+    from .derive import derive_adapter
+
+    return derive_adapter(pipe)
 
 
 def apply(pipe, method: Guidance | str | dict, *, callback: Callable[[StepInfo], None] | None = None,

@@ -1,0 +1,133 @@
+"""How a diffusers pipeline runs CFG, read off the pipeline itself rather than a list of classes.
+
+    denoisers  the modules among its components named as diffusers names denoisers: `unet`,
+               `transformer`, `transformer_2` (a second expert)
+    calls      "batched": the loop stacks the latents, `torch.cat([latents] * 2)`, for one call on
+               [uncond, cond]; "two": a second denoiser call whose result is named as the
+               unconditional one (`noise_uncond = ...`, `neg_noise_pred = ...`), after the cond call
+    upcast     the loop casts the prediction to float32 before its CFG line
+               (`noise_pred = noise_pred.float()` / `.to(torch.float32)`)
+    layout     "tokens" when the denoiser's forward takes the latent grid (`num_frames`, `height`,
+               `width`: packed (B, F*H*W, C) sequences, LTX-Video); BFCHW when `prepare_latents`
+               puts frames before channels (CogVideoX); BCHW for a 2-D denoiser; else BCFHW
+
+Pipelines that guide through a `guider` component (HunyuanVideo 1.5, modular pipelines) take
+`samg_video.pipelines.SAMGGuider` as that component instead. `EXCEPTIONS` holds what cannot
+be derived this way.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+
+import torch
+
+from .hook import Adapter
+
+DENOISER = re.compile(r"^(unet|transformer(_\d+)?)$")  # diffusers' names for the denoiser components
+BATCHED = re.compile(r"torch\.cat\(\s*\[\s*(latents|latent_model_input)\s*\]\s*\*\s*2")
+UNCOND_CALL = re.compile(r"\b(\w*uncond\w*|neg_\w+)\s*=\s*(self\.\w+|current_model)\(")
+COND_CALL = re.compile(r"\b(noise_pred|pred_velocity|model_output)\s*=\s*(self\.\w+|current_model)\(")
+UPCAST = re.compile(r"\bnoise_pred\s*=\s*noise_pred\.(float\(\)|to\(torch\.float32\))")
+SHAPE = re.compile(r"\bshape\s*=\s*\(")
+
+# class name -> adapter, for what the rules above cannot read (none of diffusers' own at present)
+EXCEPTIONS: dict[str, Adapter] = {}
+
+
+def defining_class(cls: type, name: str) -> type:
+    """The class of `cls`'s MRO that defines attribute `name`."""
+    return next(k for k in cls.__mro__ if name in vars(k))
+
+
+@functools.lru_cache(maxsize=256)
+def loop_source(cls: type) -> str:
+    """The source of the class that defines `cls.__call__` (the loop and the helpers beside it)."""
+    try:
+        return inspect.getsource(defining_class(cls, "__call__"))
+    except (OSError, TypeError):
+        return ""
+
+
+def denoiser_names(pipe) -> tuple[str, ...]:
+    components = getattr(pipe, "components", None) or {}
+    return tuple(sorted(name for name, module in components.items()
+                        if isinstance(module, torch.nn.Module) and DENOISER.match(name)))
+
+
+def calls_of(source: str) -> str | None:
+    """'batched', 'two' (cond call first) or None (not recognised)."""
+    if BATCHED.search(source):
+        return "batched"
+    uncond = UNCOND_CALL.search(source)
+    cond = COND_CALL.search(source)
+    if uncond and cond and cond.start() < uncond.start():
+        return "two"
+    return None
+
+
+def latent_shape(source: str) -> list[str]:
+    """The elements of the first `shape = (...)` tuple in `source`, as text (top-level commas)."""
+    match = SHAPE.search(source)
+    if not match:
+        return []
+    depth, parts, current = 1, [], ""
+    for char in source[match.end():]:
+        depth += (char == "(") - (char == ")")
+        if depth == 0:
+            break
+        if char == "," and depth == 1:
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [p for p in [*parts, current.strip()] if p]
+
+
+def layout_of(pipe, denoiser) -> str:
+    forward = inspect.signature(denoiser.forward).parameters
+    if {"num_frames", "height", "width"} <= set(forward) and "hidden_states" in forward:
+        return "tokens"
+    prepare = getattr(type(pipe), "prepare_latents", None)
+    try:
+        shape = latent_shape(inspect.getsource(prepare)) if prepare else []
+    except (OSError, TypeError):
+        shape = []
+    if len(shape) == 5 and "channels" in shape[-1]:
+        raise ValueError(f"{type(pipe).__name__} keeps its latents channels-last ({', '.join(shape)}); "
+                         "samg_video.apply guides channels-first latents only.")
+    if len(shape) == 5 and "frame" in shape[1] and "channels" in shape[2]:
+        return "BFCHW"
+    if "2D" in type(denoiser).__name__:
+        return "BCHW"
+    return "BCFHW"
+
+
+def derive_adapter(pipe) -> Adapter:
+    """The `Adapter` of a pipeline, derived as the module docstring says; one sentence naming
+    what was not recognised otherwise."""
+    cls = type(pipe)
+    for k in cls.__mro__:
+        if k.__name__ in EXCEPTIONS:
+            return EXCEPTIONS[k.__name__]
+    name = cls.__name__
+    components = getattr(pipe, "components", None) or {}
+    if components.get("guider") is not None:
+        raise ValueError(f"{name} guides through its `guider` component, not in its loop: give it SAMG as that "
+                         "component, pipe.guider = samg_video.pipelines.SAMGGuider(w_min=..., w_max=...), "
+                         "instead of samg_video.apply.")
+    names = denoiser_names(pipe)
+    if not names:
+        raise ValueError(f"{name} is not supported by samg_video.apply: none of its components is a denoiser "
+                         "(a module named unet, transformer or transformer_2).")
+    source = loop_source(cls)
+    calls = calls_of(source)
+    if calls is None:
+        raise ValueError(f"{name} is not supported by samg_video.apply: its denoising loop neither stacks the latents "
+                         "for one call on [uncond, cond] (torch.cat([latents] * 2)) nor makes a second, "
+                         "unconditional denoiser call after the conditional one, so it may not run "
+                         "classifier-free guidance at all.")
+    layout = layout_of(pipe, getattr(pipe, names[0]))
+    return Adapter(names, layout, calls, upcast=bool(UPCAST.search(source)))
