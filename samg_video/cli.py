@@ -48,6 +48,7 @@ def add_generate(sub) -> None:
     p.add_argument("--prompt", required=True, help="what the clip shows, e.g. \"a red circle moving left\"")
     p.add_argument("--out", required=True, help="clip.mp4 / .webm / .avi / .gif, or a folder for PNG frames")
     add_model_options(p)
+    add_input_options(p)
     add_output_options(p)
     p.add_argument("--method", help="guidance method (see `samg-video methods`); default: the model's recommendation")
     p.add_argument("--config", help="YAML guidance preset, e.g. configs/guidance/samg_temporal.yaml")
@@ -95,6 +96,27 @@ def add_model_options(p, sweep: bool = False) -> None:
     p.add_argument("--height", type=int, help=f"pixels; default: {given}the card's")
     p.add_argument("--width", type=int, help=f"pixels; default: {given}the card's")
     p.add_argument("--steps", type=int, help=f"denoising steps; default: {given}the card's")
+
+
+def add_input_options(p) -> None:
+    """What a generation is conditioned on besides the prompt."""
+    p.add_argument("--image", metavar="PATH",
+                   help="first frame for an image-to-video model (cards with `input: image`, see `samg-video models`)")
+    p.add_argument("--negative-prompt", help="what the clip should not show (default: the model card's, if any)")
+
+
+def conditioning(args, card: dict) -> dict:
+    """Extra pipeline inputs from the command line, checked against what the model takes (before it loads)."""
+    wants = card.get("input")
+    if wants == "image" and not args.image:
+        raise ValueError(f"{card['name']} is an image-to-video model: pass --image PATH (the clip's first frame).")
+    if args.image and wants != "image":
+        raise ValueError(f"--image needs an image-to-video model; {card['name']} takes a prompt only "
+                         "(`samg-video models` lists the models and their inputs).")
+    inputs = {"image": media.load_image(args.image)} if args.image else {}
+    if args.negative_prompt is not None:
+        inputs["negative_prompt"] = args.negative_prompt
+    return inputs
 
 
 def add_output_options(p) -> None:
@@ -169,7 +191,8 @@ def cmd_generate(args) -> int:
     field_out = field_path(Path(args.out), args.save_scale_field) if args.save_scale_field is not None else None
     if field_out is not None:
         media.check_output(field_out)
-    check_outputs(args.out, field_out, inputs=[args.config])
+    check_outputs(args.out, field_out, inputs=[args.config, args.image])
+    inputs = conditioning(args, card)
     method = guidance_from_args(args, card)
     if field_out is not None and not method.has_field:
         raise ValueError(f"--save-scale-field needs a method with a scale field (samg, samg+stg), not {method.name!r}.")
@@ -179,7 +202,7 @@ def cmd_generate(args) -> int:
     from .generate import generate_clip
 
     target = target_from_args(args)
-    result = generate_clip(target, args.prompt, method, args.seed)
+    result = generate_clip(target, args.prompt, method, args.seed, inputs)
     scale = args.upscale or target.view_scale
     fps = args.fps or target.fps
     out = media.write_video(result.clip, args.out, fps=fps, fmt=args.format, scale=scale)
@@ -212,7 +235,8 @@ def model_row(c: dict) -> dict:
         weights = f"cached ({found})" if found else "not found"
     else:
         weights = "bundled"
-    return {"name": c["name"], "pipeline": c["pipeline"], "frames x H x W": "{} x {} x {}".format(
+    return {"name": c["name"], "pipeline": c["pipeline"], "input": "prompt" + (f" + {c['input']}" if "input" in c else ""),
+            "frames x H x W": "{} x {} x {}".format(
                 c["frames"], *c["resolution"]), "fps": str(c.get("fps", "-") if c["frames"] > 1 else "-"),
             "steps": str(c["steps"]), "CFG": f"{c['guidance_scale']:g}",
             "SAMG": f"[{rec.get('w_min'):g}, {rec.get('w_max'):g}]", "dtype": c.get("dtype", "float32"),
@@ -257,6 +281,7 @@ def add_compare(sub) -> None:
     p.add_argument("--clip-model", help="CLIP weights (folder or cached repo id): adds clip_score")
     p.add_argument("--lpips", action="store_true", help="also LPIPS temporal consistency (slower)")
     add_model_options(p)
+    add_input_options(p)
     add_output_options(p)
     p.set_defaults(func=cmd_compare)
 
@@ -266,7 +291,8 @@ def cmd_compare(args) -> int:
 
     card, judge = prepare_run(args)
     media.check_output(args.out)
-    check_outputs(args.out, args.json, inputs=[m for m in args.methods if m.endswith((".yaml", ".yml"))])
+    check_outputs(args.out, args.json, inputs=[*(m for m in args.methods if m.endswith((".yaml", ".yml"))), args.image])
+    inputs = conditioning(args, card)
     import numpy as np
 
     from . import viz
@@ -283,7 +309,7 @@ def cmd_compare(args) -> int:
     scale = args.upscale or target.view_scale
     columns, table = [], []
     for method in methods:
-        result = generate_clip(target, args.prompt, method, args.seed)
+        result = generate_clip(target, args.prompt, method, args.seed, inputs)
         row = {"method": label(method.to_dict()), "config": method.to_dict(),
                **measure(result, args.prompt, args.lpips, args.clip_model, judge)}
         table.append(row)

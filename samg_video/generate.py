@@ -118,10 +118,11 @@ def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
 
 
 def generate_clips(target: Target, prompts: list[str], seeds: list[int], method: Guidance,
-                   on_step: Callable[[StepInfo], None] | None = None) -> list[Generation]:
+                   on_step: Callable[[StepInfo], None] | None = None, inputs: dict | None = None) -> list[Generation]:
     """One batched run with `method` applied; item i uses prompts[i] and its own noise from seeds[i]
     (a generator per item), so a clip does not depend on what else is in the batch (up to float rounding).
-    `on_step` is called after each guided denoising step (progress)."""
+    `inputs`: what the pipeline is conditioned on besides the prompt, shared by the batch (an
+    image-to-video model's `image`). `on_step` is called after each guided denoising step (progress)."""
     steps: list[torch.Tensor] = []
 
     def record(info: StepInfo) -> None:
@@ -132,13 +133,13 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
 
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
     with apply(target.pipe, method, callback=record) as handle:
-        out = target.pipe(list(prompts), generator=generators, **target.kwargs)
+        out = target.pipe(prompt=list(prompts), generator=generators, **target.kwargs, **(inputs or {}))
     latents = getattr(out, "raw", None)
     passes = 2 + handle.extra_calls / max(handle.step, 1)
     return [Generation(frames_of(out, i), [s[i:i + 1] for s in steps], None if latents is None else latents[i], passes)
             for i in range(len(prompts))]
 
 
-def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0) -> Generation:
+def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0, inputs: dict | None = None) -> Generation:
     """Run the pipeline once with `method` applied; the pipeline is restored afterwards."""
-    return generate_clips(target, [prompt], [seed], method)[0]
+    return generate_clips(target, [prompt], [seed], method, inputs=inputs)[0]

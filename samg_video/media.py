@@ -244,6 +244,21 @@ def _write_pngs(data: np.ndarray, folder: Path) -> Path:
     return folder
 
 
+def load_image(path: str | Path):
+    """An input image (PNG, JPEG, WebP, ...) as an RGB PIL image; one sentence if it cannot be read."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"Cannot read the image {str(path)!r}: no such file.")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert("RGB")
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"Cannot read the image {str(path)!r}: {err}.") from None
+
+
 def read_video(path: str | Path) -> np.ndarray:
     """Read a whole clip (mp4 / webm / avi / mov / mkv / gif / folder of frames) as uint8 (F, H, W, 3).
 

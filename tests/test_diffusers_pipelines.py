@@ -20,7 +20,7 @@ from conftest import load_standin
 from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card
 
-TWO_CALLS = {"WanPipeline", "HunyuanVideoPipeline"}
+TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "HunyuanVideoPipeline"}
 
 CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BCHW": 1, "tokens": -1}
 STEPS = 3
@@ -32,7 +32,7 @@ def built(request, standin_root):
     name = request.param
     pipe = load_standin(name, standin_root)
     frames, height, width = standins.SIZES[name]
-    kwargs = dict(height=height, width=width, **({"num_frames": frames} if frames > 1 else {}))
+    kwargs = dict(height=height, width=width, **({"num_frames": frames} if frames > 1 else {}), **standins.inputs(name))
     if "negative_prompt" in card(name):
         kwargs["negative_prompt"] = card(name)["negative_prompt"]
     return pipe, kwargs, adapter_for(pipe).layout
@@ -46,6 +46,7 @@ BY_HAND = {
     "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
     "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),
     "WanPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
+    "WanImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "StableDiffusionPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusionXLPipeline": Adapter(("unet",), "BCHW"),
@@ -61,7 +62,7 @@ def test_derived_adapter_is_the_one_read_by_hand(built):
 def run(pipe, kwargs, w=5.0):
     """Latents of one generation; `w` is the pipeline's CFG scale (HunyuanVideo: true_cfg_scale)."""
     scale = {"true_cfg_scale": w} if type(pipe).__name__ == "HunyuanVideoPipeline" else {"guidance_scale": w}
-    out = pipe("a red fox runs on the beach", num_inference_steps=STEPS, output_type="latent",
+    out = pipe(prompt="a red fox runs on the beach", num_inference_steps=STEPS, output_type="latent",
                generator=torch.Generator().manual_seed(0), **scale, **kwargs)
     frames = out.frames if hasattr(out, "frames") else out.images
     return frames.clone() if torch.is_tensor(frames) else torch.as_tensor(frames)

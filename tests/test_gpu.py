@@ -57,7 +57,7 @@ def latents(pipe, name: str, scale: float, real: bool) -> torch.Tensor:
         kwargs.update(true_cfg_scale=scale, negative_prompt=c["negative_prompt"])
     else:
         kwargs["guidance_scale"] = scale
-    out = pipe(PROMPT, **kwargs)
+    out = pipe(prompt=PROMPT, **kwargs, **standins.inputs(name))
     return (out.frames if hasattr(out, "frames") else out.images).clone()
 
 

@@ -35,6 +35,10 @@ def model_args(name: str, root) -> list[str]:
         args += ["--frames", str(frames)]
     if name == "animatediff":
         args += ["--adapter-path", str(root / "motion-adapter")]
+    image = standins.inputs(name).get("image")
+    if image is not None:
+        image.save(root / f"{name}.png")
+        args += ["--image", str(root / f"{name}.png")]
     return args
 
 
@@ -56,7 +60,7 @@ def call(pipe, name: str, scale: float):
         kwargs.update(true_cfg_scale=scale, negative_prompt=c["negative_prompt"])
     else:
         kwargs["guidance_scale"] = scale
-    out = pipe(PROMPT, **kwargs)
+    out = pipe(prompt=PROMPT, **kwargs, **standins.inputs(name))
     return (out.frames if hasattr(out, "frames") else out.images).clone()
 
 

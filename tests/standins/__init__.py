@@ -117,6 +117,34 @@ def wan():
     return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(umt5=True), tokenizer=t5_tokenizer())
 
 
+def clip_vision(hidden: int = 16, image_size: int = 32):
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+
+    torch.manual_seed(0)
+    model = CLIPVisionModel(CLIPVisionConfig(
+        hidden_size=hidden, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2, image_size=image_size,
+        patch_size=8))
+    processor = CLIPImageProcessor(size={"shortest_edge": image_size},
+                                   crop_size={"height": image_size, "width": image_size})
+    return model, processor
+
+
+def wan_i2v():
+    """Wan 2.1 I2V: the T2V stand-in's VAE and text encoder; a transformer taking 36 channels (16 noise
+    + 4 mask + 16 first-frame latents, as the 14B's `in_channels`) and CLIP image tokens through its
+    added key / value projections (`image_dim`, `added_kv_proj_dim`)."""
+    from diffusers import WanTransformer3DModel
+
+    parts = wan()
+    encoder, processor = clip_vision()
+    torch.manual_seed(0)
+    parts["transformer"] = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        image_dim=16, added_kv_proj_dim=24, rope_max_seq_len=32)
+    return dict(parts, image_encoder=encoder, image_processor=processor)
+
+
 def ltx():
     from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
 
@@ -231,6 +259,7 @@ COMPONENTS = {
     "modelscope-1.7b": text_to_video_sd,
     "zeroscope-v2": text_to_video_sd,
     "wan2.1-t2v-1.3b": wan,
+    "wan2.1-i2v-14b-480p": wan_i2v,
     "ltx-video": ltx,
     "hunyuanvideo": hunyuan,
     "sd15": sd15,
@@ -242,10 +271,25 @@ COMPONENTS = {
 # per model: frames, height, width of a generation that takes seconds (frame rules respected)
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
-    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32),
+    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32),
     "ltx-video": (9, 64, 64), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
+
+
+def inputs(name: str) -> dict:
+    """What the stand-in's pipeline is conditioned on besides the prompt: a first frame (of the
+    stand-in's size) for an image-to-video card, else nothing."""
+    from samg_video.cards import card
+
+    if card(name).get("input") != "image":
+        return {}
+    from PIL import Image
+
+    _, height, width = SIZES[name]
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing="ij")
+    rgb = torch.stack([xx, yy, (xx + yy) / 2], -1).mul(255).round().to(torch.uint8).numpy()
+    return {"image": Image.fromarray(rgb)}
 
 
 def save_component(obj, folder: Path) -> None:
