@@ -110,6 +110,7 @@ def test_noise_level_of_every_scheduler(name, standin_root):
     with apply(pipe, "samg", callback=lambda info: sigmas.append(info.sigma)):
         call(pipe, name, 5.0)
     assert sigmas and all(s is not None and s >= 0 for s in sigmas)
+    assert sigmas == sorted(sigmas, reverse=True) and sigmas[0] > 0.5  # from noise towards the clip, whatever the table's direction
     if card(name)["pipeline"] == "CogVideoXPipeline":  # zero terminal SNR: the first step is pure noise
         assert sigmas[0] == math.inf and math.isfinite(sigmas[-1])
 

@@ -98,13 +98,16 @@ def noise_level(scheduler, step: int, timestep: float) -> float | None:
 
     Schedulers with a `sigmas` table (Euler, flow matching with or without dynamic
     shifting, UniPC with flow sigmas, DPM-Solver): `sigmas[step]`; for flow matching
-    that is the flow time t in [0, 1]. Schedulers without one (DDIM, PNDM, CogVideoX's
+    that is the flow time t in [0, 1] (1 - the entry where the scheduler inverts its table,
+    `invert_sigmas`, as Mochi's does: the level runs from noise to clip either way). Schedulers without one (DDIM, PNDM, CogVideoX's
     DDIM and DPM): the VP noise level sqrt((1 - abar_t) / abar_t) at this timestep,
     which is `inf` at a zero-terminal-SNR start (abar_T = 0, CogVideoX): a valid answer,
     "pure noise", not an error.
     """
     sigmas = getattr(scheduler, "sigmas", None)
     if torch.is_tensor(sigmas) and sigmas.ndim == 1 and len(sigmas) > step:
+        if getattr(getattr(scheduler, "config", None), "invert_sigmas", False):  # Mochi: its table runs 0 -> 1
+            return 1.0 - float(sigmas[step])
         return float(sigmas[step])
     abar = getattr(scheduler, "alphas_cumprod", None)
     if abar is None or math.isnan(timestep):

@@ -145,6 +145,21 @@ def wan_i2v():
     return dict(parts, image_encoder=encoder, image_processor=processor)
 
 
+def mochi():
+    """Mochi 1: a 12-channel latent at 8x spatial / 6x temporal compression (the VAE's expansions,
+    kept; widths shrunk), a T5 text encoder, the asymmetric MochiTransformer3DModel."""
+    from diffusers import AutoencoderKLMochi, MochiTransformer3DModel
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLMochi(latent_channels=12, out_channels=3, encoder_block_out_channels=(32, 32, 32, 32),
+                             decoder_block_out_channels=(32, 32, 32, 32), layers_per_block=(1, 1, 1, 1, 1))
+    torch.manual_seed(0)
+    transformer = MochiTransformer3DModel(patch_size=2, num_attention_heads=2, attention_head_dim=8, num_layers=2,
+                                          pooled_projection_dim=16, in_channels=12, text_embed_dim=32,
+                                          time_embed_dim=4, max_sequence_length=16)
+    return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(), tokenizer=t5_tokenizer())
+
+
 def ltx():
     from diffusers import AutoencoderKLLTXVideo, LTXVideoTransformer3DModel
 
@@ -261,6 +276,7 @@ COMPONENTS = {
     "wan2.1-t2v-1.3b": wan,
     "wan2.1-i2v-14b-480p": wan_i2v,
     "ltx-video": ltx,
+    "mochi-1-preview": mochi,
     "hunyuanvideo": hunyuan,
     "sd15": sd15,
     "animatediff": sd15,
@@ -272,7 +288,7 @@ COMPONENTS = {
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
     "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32),
-    "ltx-video": (9, 64, 64), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
+    "ltx-video": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
