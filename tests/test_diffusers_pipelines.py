@@ -20,7 +20,7 @@ from conftest import load_standin
 from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card
 
-TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "HunyuanVideoPipeline"}
+TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline"}
 
 CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BCHW": 1, "tokens": -1}
 STEPS = 3
@@ -42,6 +42,7 @@ def built(request, standin_root):
 # independent reference for what `adapter_for` derives from the pipeline's own code.
 BY_HAND = {
     "CogVideoXPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
+    "CogVideoXImageToVideoPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
     "TextToVideoSDPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
     "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),
@@ -49,6 +50,7 @@ BY_HAND = {
     "WanImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "MochiPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
+    "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "StableDiffusionPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusionXLPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusion3Pipeline": Adapter(("transformer",), "BCHW"),

@@ -86,15 +86,18 @@ def sd_vae(**extra):
                          layers_per_block=1, **extra)
 
 
-def cogvideox(rope: bool, patch_size_t: int | None = None):
+def cogvideox(rope: bool, patch_size_t: int | None = None, image: bool = False):
+    """CogVideoX; `image`: the I2V model, whose transformer takes the first frame's latents as as many
+    channels again (in_channels 32 -> out 16 in the real one) and learns its position embeddings."""
     from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
 
     torch.manual_seed(0)
+    extra = dict(use_learned_positional_embeddings=True) if image else {}
     transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=2, attention_head_dim=16, in_channels=4, out_channels=4, time_embed_dim=8,
+        num_attention_heads=2, attention_head_dim=16, in_channels=8 if image else 4, out_channels=4, time_embed_dim=8,
         text_embed_dim=32, num_layers=1, sample_width=4, sample_height=4, sample_frames=9, patch_size=2,
         patch_size_t=patch_size_t, temporal_compression_ratio=4, max_text_seq_length=226,
-        use_rotary_positional_embeddings=rope)
+        use_rotary_positional_embeddings=rope, **extra)
     torch.manual_seed(0)
     vae = AutoencoderKLCogVideoX(
         in_channels=3, out_channels=3, down_block_types=("CogVideoXDownBlock3D",) * 4,
@@ -158,6 +161,19 @@ def mochi():
                                           pooled_projection_dim=16, in_channels=12, text_embed_dim=32,
                                           time_embed_dim=4, max_sequence_length=16)
     return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(), tokenizer=t5_tokenizer())
+
+
+def skyreels_v2():
+    """SkyReels-V2 T2V: Wan's VAE and UMT5 text encoder with SkyReels' own Wan-style transformer."""
+    from diffusers import SkyReelsV2Transformer3DModel
+
+    parts = wan()
+    torch.manual_seed(0)
+    parts["transformer"] = SkyReelsV2Transformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32)
+    return parts
 
 
 def ltx():
@@ -270,12 +286,14 @@ def hunyuan():
 COMPONENTS = {
     "cogvideox-2b": lambda: cogvideox(rope=False),
     "cogvideox-5b": lambda: cogvideox(rope=True),
+    "cogvideox-5b-i2v": lambda: cogvideox(rope=True, image=True),
     "cogvideox1.5-5b": lambda: cogvideox(rope=True, patch_size_t=2),
     "modelscope-1.7b": text_to_video_sd,
     "zeroscope-v2": text_to_video_sd,
     "wan2.1-t2v-1.3b": wan,
     "wan2.1-i2v-14b-480p": wan_i2v,
     "ltx-video": ltx,
+    "skyreels-v2-t2v-14b-540p": skyreels_v2,
     "mochi-1-preview": mochi,
     "hunyuanvideo": hunyuan,
     "sd15": sd15,
@@ -286,9 +304,9 @@ COMPONENTS = {
 
 # per model: frames, height, width of a generation that takes seconds (frame rules respected)
 SIZES = {
-    "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
+    "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
     "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32),
-    "ltx-video": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
+    "ltx-video": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
