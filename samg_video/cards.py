@@ -64,10 +64,18 @@ def call_kwargs(card: dict, frames: int | None, height: int | None, width: int |
                   guidance_scale=card.get("guidance_scale", 5.0), output_type="np")
     if card.get("frames", 1) > 1:
         kwargs["num_frames"] = round_frames(card, frames or card["frames"])[0]
-    for key in ("true_cfg_scale", "negative_prompt"):
+    for key in ("true_cfg_scale", "negative_prompt", "guidance_scale_2"):
         if key in card:
             kwargs[key] = card[key]
     return kwargs
+
+
+def experts(card: dict) -> dict[str, float]:
+    """{denoiser: its share of the main guidance scale} for a model with a second expert that its
+    pipeline guides at its own scale (Wan 2.2 A14B: transformer_2 at guidance_scale_2)."""
+    if card.get("guidance_scale_2") is None:
+        return {}
+    return {"transformer_2": card["guidance_scale_2"] / card["guidance_scale"]}
 
 
 def check_applicable(card: dict, setting: dict) -> None:

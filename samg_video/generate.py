@@ -17,6 +17,7 @@ import torch
 from . import cards
 from .guidance import Guidance
 from .guidance.layout import to_canonical
+from .guidance.spec import rescaled
 from .pipelines import StepInfo, apply
 from .pipelines.registry import frames_of, load_model
 
@@ -117,6 +118,12 @@ def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
     return notes
 
 
+def expert_methods(card: dict, method: Guidance) -> dict[str, Guidance]:
+    """A second expert's method: `method` at the expert's share of the scale (`cards.experts`), as
+    the pipeline's own CFG runs it at guidance_scale_2."""
+    return {name: rescaled(method, ratio) for name, ratio in cards.experts(card).items()}
+
+
 def generate_clips(target: Target, prompts: list[str], seeds: list[int], method: Guidance,
                    on_step: Callable[[StepInfo], None] | None = None, inputs: dict | None = None) -> list[Generation]:
     """One batched run with `method` applied; item i uses prompts[i] and its own noise from seeds[i]
@@ -132,7 +139,7 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
             on_step(info)
 
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    with apply(target.pipe, method, callback=record) as handle:
+    with apply(target.pipe, method, callback=record, experts=expert_methods(target.card, method)) as handle:
         out = target.pipe(prompt=list(prompts), generator=generators, **target.kwargs, **(inputs or {}))
     latents = getattr(out, "raw", None)
     passes = 2 + handle.extra_calls / max(handle.step, 1)

@@ -156,3 +156,29 @@ def test_animatediff_uses_the_docs_scheduler(standin_root):
 def test_wan_keeps_its_vae_in_float32(standin_root):
     pipe = load_model(card("wan2.1-t2v-1.3b"), str(standin_root / "wan2.1-t2v-1.3b"), "cpu", "bfloat16")
     assert pipe.transformer.dtype == torch.bfloat16 and pipe.vae.dtype == torch.float32
+
+
+def test_two_experts_each_at_their_own_scale(standin_root):
+    """Wan 2.2 A14B: SAMG with equal scales per expert (4 on the high-noise transformer, 3 on the
+    low-noise transformer_2) is the pipeline's own CFG at guidance_scale 4 / guidance_scale_2 3,
+    bit for bit; StepInfo names the expert of each step; generate derives the second expert's
+    range from the card (times guidance_scale_2 / guidance_scale)."""
+    from samg_video import guidance
+    from samg_video.generate import expert_methods
+
+    name = "wan2.2-t2v-a14b"
+    pipe = load(name, standin_root, "bfloat16")
+    frames, height, width = standins.SIZES[name]
+    kwargs = dict(prompt=PROMPT, height=height, width=width, num_frames=frames, num_inference_steps=4,
+                  output_type="latent")
+    native = pipe(**kwargs, guidance_scale=4.0, guidance_scale_2=3.0, generator=torch.Generator().manual_seed(0)).frames
+    experts = []
+    low = guidance.create("samg", w_min=3, w_max=3)
+    with apply(pipe, "samg", w_min=4, w_max=4, experts={"transformer_2": low}, callback=lambda i: experts.append(i.expert)):
+        guided = pipe(**kwargs, guidance_scale=9.0, generator=torch.Generator().manual_seed(0)).frames
+    assert torch.equal(guided, native)
+    assert experts == ["transformer"] * 3 + ["transformer_2"]  # the switch at boundary_ratio 0.875
+    second = expert_methods(card(name), guidance.create("samg", w_min=2.64, w_max=6.4))["transformer_2"]
+    assert (second.w_min, second.w_max) == pytest.approx((1.98, 4.8))
+    with pytest.raises(ValueError, match="has no denoiser 'transformer_3'"):
+        apply(pipe, "cfg", experts={"transformer_3": low})

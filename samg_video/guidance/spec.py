@@ -168,3 +168,15 @@ def base_config(config: dict) -> dict | None:
 def scale_of(config: dict) -> float:
     """The number a family is ordered by: the scale, or SAMG's w_max."""
     return float(config.get("scale", config.get("w_max", 0.0)))
+
+
+SCALES = ("scale", "w_min", "w_max")  # a method's guidance strength (its head), as opposed to its options
+
+
+def rescaled(method: Guidance, ratio: float) -> Guidance:
+    """The same method with its guidance strength (`SCALES`) times `ratio`: for a second expert
+    that its pipeline guides at guidance_scale_2 = ratio x guidance_scale (Wan 2.2 A14B)."""
+    from . import from_dict
+
+    config = method.to_dict()
+    return from_dict({k: v * ratio if k in SCALES and isinstance(v, (int, float)) else v for k, v in config.items()})

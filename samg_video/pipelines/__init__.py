@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..guidance import Guidance, create
+from ..guidance import Guidance, create, from_dict
 from .hook import Adapter, GuidanceHandle, StepInfo
 
 __all__ = ["apply", "adapter_for", "Adapter", "GuidanceHandle", "StepInfo", "SAMGGuider"]
@@ -25,11 +25,14 @@ def adapter_for(pipe) -> Adapter:
 
 
 def apply(pipe, method: Guidance | str | dict, *, callback: Callable[[StepInfo], None] | None = None,
-          **params) -> GuidanceHandle:
+          experts: dict[str, Guidance | str | dict] | None = None, **params) -> GuidanceHandle:
     """Make `pipe` guide with `method` until the returned handle is removed.
 
     `method` is a method object, a registered name (with `**params`) or a config dict.
-    `callback(StepInfo)` runs after every guided denoiser call.
+    `callback(StepInfo)` runs after every guided denoiser call. `experts` gives a denoiser of
+    its own method, e.g. Wan 2.2 A14B's low-noise expert, which the pipeline guides at
+    `guidance_scale_2`: `experts={"transformer_2": samg_video.guidance.create("samg", w_min=2, w_max=4)}`
+    (by default every expert uses `method`).
 
         with apply(pipe, "samg", w_min=3, w_max=9):
             video = pipe("a red circle moving left").frames[0]
@@ -37,7 +40,7 @@ def apply(pipe, method: Guidance | str | dict, *, callback: Callable[[StepInfo],
     if isinstance(method, str):
         method = create(method, **params)
     elif isinstance(method, dict):
-        from ..guidance import from_dict
-
         method = from_dict(method)
-    return GuidanceHandle(pipe, method, adapter_for(pipe), callback)
+    experts = {name: m if isinstance(m, Guidance) else (create(m) if isinstance(m, str) else from_dict(m))
+               for name, m in (experts or {}).items()}
+    return GuidanceHandle(pipe, method, adapter_for(pipe), callback, experts)

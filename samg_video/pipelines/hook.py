@@ -55,6 +55,7 @@ class StepInfo:
     method: str
     layout: str = "BCFHW"  # layout of scale_field (packed-token pipelines report BCFHW)
     extra_calls: int = 0  # perturbed denoiser calls made for this step (0 or 1)
+    expert: str = "transformer"  # the denoiser that ran this step (Wan 2.2 A14B: transformer or transformer_2)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ def call_grid(kwargs) -> tuple[int, int, int]:
 class GuidanceHandle:
     """A method applied to a pipeline; `.remove()` (or leaving the `with` block) restores it."""
 
-    def __init__(self, pipe, method: Guidance, adapter: Adapter, callback: Callable[[StepInfo], None] | None):
+    def __init__(self, pipe, method: Guidance, adapter: Adapter, callback: Callable[[StepInfo], None] | None,
+                 experts: dict[str, Guidance] | None = None):
         held = getattr(pipe, "_samg_video_handle", None)
         if held is not None and held.active:
             raise ValueError(f"{type(pipe).__name__} is already guided by {held.method.name!r} (samg_video.apply); "
@@ -162,15 +164,23 @@ class GuidanceHandle:
         # keep the signature visible: pipelines inspect it for `timesteps` / `sigmas` support
         self._scheduler.set_timesteps = functools.wraps(self._orig_set_timesteps)(
             lambda *args, **kwargs: self._set_timesteps(*args, **kwargs))
-        modules = [getattr(pipe, name, None) for name in adapter.denoisers]
+        modules = {name: getattr(pipe, name, None) for name in adapter.denoisers}
+        unknown = sorted(set(experts or {}) - {n for n, m in modules.items() if m is not None})
+        if unknown:
+            raise ValueError(f"{type(pipe).__name__} has no denoiser {unknown[0]!r}; its experts are "
+                             f"{', '.join(n for n, m in modules.items() if m is not None)}.")
+        # each expert (denoiser) guides with its own method and state; by default all share `method`
+        self._methods = {id(m): (experts or {}).get(name, method) for name, m in modules.items() if m is not None}
+        self._names = {id(m): name for name, m in modules.items() if m is not None}
         self._hooks = [m.register_forward_hook(self._after_forward, with_kwargs=True)
-                       for m in modules if m is not None]
+                       for m in modules.values() if m is not None]
         self.active = True
         pipe._samg_video_handle = self
 
     def _set_timesteps(self, *args, **kwargs):
         self._orig_set_timesteps(*args, **kwargs)
-        self.method.reset()
+        for method in {id(m): m for m in self._methods.values()}.values():
+            method.reset()
         self.step = 0
         self._pending = None
 
@@ -201,7 +211,7 @@ class GuidanceHandle:
         pred = model_output_tensor(output)
         pred_uncond, pred_cond = pred.chunk(2)
         perturbed_pred = self._perturbed_prediction(module, args, kwargs, batch=sample.shape[0])
-        guided = self._guide(pred_uncond, pred_cond, args, kwargs, sample[:half], perturbed_pred)
+        guided = self._guide(module, pred_uncond, pred_cond, args, kwargs, sample[:half], perturbed_pred)
         return replace_output(output, torch.cat([guided, guided]))
 
     def _two_call(self, module, args, kwargs, output):
@@ -214,7 +224,7 @@ class GuidanceHandle:
         if sample is not cond_input and not torch.equal(sample, cond_input):
             raise self._no_cfg_error()
         perturbed_pred = self._perturbed_prediction(cond_module, cond_args, cond_kwargs)
-        guided = self._guide(model_output_tensor(output), pred_cond, args, kwargs, sample, perturbed_pred)
+        guided = self._guide(module, model_output_tensor(output), pred_cond, args, kwargs, sample, perturbed_pred)
         pred_cond.copy_(guided)  # the pipeline holds this tensor as its cond prediction
         return replace_output(output, guided)
 
@@ -226,7 +236,7 @@ class GuidanceHandle:
         """The conditional prediction with this step's perturbation (one extra call on the call's
         inputs, or on their conditional half of a batched call of `batch` rows), or None where the
         method needs none."""
-        perturbation = self.method.perturbation(*self._step_index())
+        perturbation = self._methods[id(module)].perturbation(*self._step_index())
         if perturbation is None:
             return None
         if batch is not None:
@@ -241,23 +251,24 @@ class GuidanceHandle:
         self.extra_calls += 1
         return model_output_tensor(output)
 
-    def _guide(self, pred_uncond, pred_cond, args, kwargs, latents, pred_perturbed=None):
+    def _guide(self, module, pred_uncond, pred_cond, args, kwargs, latents, pred_perturbed=None):
+        method = self._methods[id(module)]
         step, num_steps = self._step_index()
         t = call_timestep(args, kwargs)
         sigma = noise_level(self._scheduler, step, t)
         grid = call_grid(kwargs) if self.adapter.layout == "tokens" else None
         dtype = torch.float32 if self.adapter.upcast else pred_uncond.dtype
-        guided = guide(self.method, pred_uncond, pred_cond, self.adapter.layout, grid, step=step, num_steps=num_steps,
+        guided = guide(method, pred_uncond, pred_cond, self.adapter.layout, grid, step=step, num_steps=num_steps,
                        sigma=sigma, dtype=dtype, pred_perturbed=pred_perturbed)
         layout = field_layout(self.adapter.layout)
         self.step += 1
         if self.callback is not None:
-            self.callback(StepInfo(step, num_steps, t, sigma, latents, guided, self._field(layout), self.method.name,
-                                   layout, int(pred_perturbed is not None)))
+            self.callback(StepInfo(step, num_steps, t, sigma, latents, guided, self._field(method, layout), method.name,
+                                   layout, int(pred_perturbed is not None), self._names[id(module)]))
         return guided
 
-    def _field(self, layout: str) -> torch.Tensor | None:
-        field = getattr(self.method.state, "scale_field", None)
+    def _field(self, method: Guidance, layout: str) -> torch.Tensor | None:
+        field = getattr(method.state, "scale_field", None)
         return None if field is None else from_canonical(field, layout)
 
     def remove(self) -> None:

@@ -163,6 +163,17 @@ def mochi():
     return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(), tokenizer=t5_tokenizer())
 
 
+def wan22_a14b():
+    """Wan 2.2 T2V-A14B: two experts of the same architecture, `transformer` (high noise) and
+    `transformer_2` (low noise; its own weights), switched at boundary_ratio (model_index.json)."""
+    from diffusers import WanTransformer3DModel
+
+    parts = wan()
+    torch.manual_seed(1)
+    parts["transformer_2"] = WanTransformer3DModel(**parts["transformer"].config)
+    return parts
+
+
 def skyreels_v2():
     """SkyReels-V2 T2V: Wan's VAE and UMT5 text encoder with SkyReels' own Wan-style transformer."""
     from diffusers import SkyReelsV2Transformer3DModel
@@ -292,6 +303,7 @@ COMPONENTS = {
     "zeroscope-v2": text_to_video_sd,
     "wan2.1-t2v-1.3b": wan,
     "wan2.1-i2v-14b-480p": wan_i2v,
+    "wan2.2-t2v-a14b": wan22_a14b,
     "ltx-video": ltx,
     "skyreels-v2-t2v-14b-540p": skyreels_v2,
     "mochi-1-preview": mochi,
@@ -305,7 +317,7 @@ COMPONENTS = {
 # per model: frames, height, width of a generation that takes seconds (frame rules respected)
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
-    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32),
+    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32),
     "ltx-video": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
