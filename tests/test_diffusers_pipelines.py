@@ -46,6 +46,7 @@ BY_HAND = {
     "TextToVideoSDPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
     "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),
+    "LTXImageToVideoPipeline": Adapter(("transformer",), "tokens", upcast=True),
     "WanPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "WanImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
