@@ -11,6 +11,7 @@ error. Bit-exact equality with the pipeline's own CFG is in test_real_layouts.py
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import pytest
 import torch
@@ -164,3 +165,26 @@ def test_no_cfg_is_an_error(built):
     with apply(pipe, "samg"):
         with pytest.raises(ValueError, match="not running classifier-free guidance"):
             run(pipe, kwargs, w=1.0)
+
+
+def test_the_support_table_says_what_derive_reads(repo_root):
+    """docs/models.md's table of pipelines: for every class it names, the CFG column is what
+    `derive` reads off that class's loop (batched / two / guider component, upcast or not)."""
+    import re
+
+    import diffusers
+
+    from samg_video.pipelines.derive import UPCAST, calls_of, loop_source
+
+    rows = [line for line in (repo_root / "docs" / "models.md").read_text().splitlines()
+            if line.startswith("| `")]
+    assert len(rows) >= 20
+    for row in rows:
+        names, how = re.findall(r"`(\w+Pipeline)`", row.split("|")[1]), row.split("|")[2].strip()
+        for name in names:
+            cls = getattr(diffusers, name)
+            source = loop_source(cls)
+            if how == "guider component":
+                assert calls_of(source) is None and "guider" in inspect.signature(cls.__init__).parameters, name
+            else:
+                assert how == calls_of(source) + (", upcast" if UPCAST.search(source) else ""), (name, how)
