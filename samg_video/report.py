@@ -19,6 +19,7 @@ and its differences as percentage points (pts), in tables and plots alike.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import math
@@ -398,6 +399,17 @@ class Media:
             return path.relative_to(self.out).as_posix()
         return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
 
+    def picture(self, src: Path) -> str:
+        """An input image of the sweep (an image-to-video item's first frame), as PNG."""
+        import imageio.v3 as iio
+
+        data = iio.imwrite("<bytes>", media.rgb(iio.imread(src)), extension=".png")
+        if self.single_file:
+            return "data:image/png;base64," + base64.b64encode(data).decode()
+        name = f"input_{hashlib.sha256(data).hexdigest()[:12]}.png"
+        write_bytes(self.out / "gallery" / name, data)
+        return f"gallery/{name}"
+
     def clip(self, src: Path) -> tuple[str, str] | None:
         """(video URL, poster URL) for a clip file, or None when it is past the budget."""
         data = src.read_bytes()
@@ -434,6 +446,10 @@ def gallery(run: Path, rows: list[dict], table: dict, files: Media, limit: int =
     for prompt, seed in gallery_prompts(rows, limit):
         tags = next((r.get("tags") for r in rows if r["prompt"] == prompt and r.get("tags")), [])
         cells = []
+        image = next((r["image"] for r in rows if r["prompt"] == prompt and r.get("image")), None)
+        if image and Path(image).is_file():
+            cells.append(f'<figure><img class=input src="{files.picture(Path(image))}" alt="input image">'
+                         "<figcaption><b>input image</b></figcaption></figure>")
         for name in table:
             r = by_key.get((prompt, seed, name))
             if r is None:
@@ -518,7 +534,7 @@ STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-c
          "#items td:nth-child(3){text-align:left}th{cursor:pointer;background:#f4f4f4}th::after{content:' \21C5';color:#999;font-size:10px}th:hover{background:#e4e4e4}"
          "td.best{font-weight:bold;background:#e6f4e6}tr.ref td{background:#eef3fb}tr.ref td:first-child::after"
          "{content:' (reference)';color:#557}.row{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;"
-         "text-align:center;font-size:11px;max-width:270px}video{width:128px;image-rendering:pixelated;margin:1px}"
+         "text-align:center;font-size:11px;max-width:270px}video,img.input{width:128px;image-rendering:pixelated;margin:1px}"
          "img{max-width:100%}.note{color:#744}input{margin:0 1em .5em 0}")
 SCRIPT = """
 document.querySelectorAll('table.sort th').forEach((th, i) => th.addEventListener('click', () => {

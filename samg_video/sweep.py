@@ -68,11 +68,19 @@ class Item:
     method: dict
     setting: dict
     tags: tuple[str, ...] = field(default=(), compare=False)
+    image: str | None = None  # an image-to-video item's first frame (a path)
+    image_digest: str | None = None  # its content's identity, part of the id
 
     @property
     def id(self) -> str:
-        key = json.dumps([self.prompt, self.seed, self.method, self.setting], sort_keys=True)
+        parts = [self.prompt, self.seed, self.method, self.setting] + ([self.image_digest] if self.image else [])
+        key = json.dumps(parts, sort_keys=True)
         return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes, 16 hex digits."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -121,9 +129,10 @@ def check_config(config: dict, where: str) -> None:
         raise ValueError(f"{where}: seeds must be a list of whole numbers from 0 to 2^63 - 1, got {seeds!r}.")
     prompts = config.get("prompts", [])
     if not isinstance(prompts, list) or not all(
-            isinstance(x, str) or (isinstance(x, dict) and isinstance(x.get("prompt"), str)) for x in prompts):
-        raise ValueError(f"{where}: prompts must be a list of prompts (text, or {{prompt: ..., tags: [...]}}), "
-                         f"got {prompts!r}.")
+            isinstance(x, str) or (isinstance(x, dict) and isinstance(x.get("prompt"), str)
+                                   and isinstance(x.get("image", ""), str)) for x in prompts):
+        raise ValueError(f"{where}: prompts must be a list of prompts (text, or {{prompt: ..., tags: [...], "
+                         f"image: path}}), got {prompts!r}.")
     categories = config.get("categories")
     if categories is not None and (not isinstance(categories, list) or not all(isinstance(c, str) for c in categories)):
         raise ValueError(f"{where}: categories must be a list of category names, got {categories!r}.")
@@ -153,8 +162,29 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
         raise ValueError(f"{path} needs 'methods', 'seeds' and 'prompts' (or 'suite' / 'prompt_file'); missing: "
                          f"{', '.join(missing) or 'prompts'}.")
     check_config(config, str(path))
-    cards.check_applicable(cards.card(config.get("model", "demo")), config)
+    card = cards.card(config.get("model", "demo"))
+    cards.check_applicable(card, config)
+    check_images(config, card, Path(path).parent)
     return config
+
+
+def check_images(config: dict, card: dict, base: Path) -> None:
+    """Image-to-video prompts: every prompt has an `image` when the model takes one (and none
+    otherwise); each path, relative to the config's folder, is made absolute and must be a
+    readable image, all before any work."""
+    entries = [p for p in config.get("prompts", []) if isinstance(p, dict)]
+    with_image = [p for p in entries if "image" in p]
+    if card.get("input") == "image":
+        if "prompts" not in config or len(with_image) != len(config["prompts"]):
+            raise ValueError(f"{card['name']} is an image-to-video model: give every prompt its first frame, "
+                             "prompts: [{prompt: ..., image: path}, ...].")
+    elif with_image:
+        raise ValueError(f"{card['name']} takes a prompt only; `image` applies to image-to-video models "
+                         "(`samg-video models` lists their inputs).")
+    for entry in with_image:
+        image = Path(entry["image"]).expanduser()
+        entry["image"] = str(image if image.is_absolute() else (base / image).resolve())
+        media.load_image(entry["image"])
 
 
 def weights_fingerprint(folder: str | Path) -> str:
@@ -192,15 +222,16 @@ def setting_of(config: dict) -> dict:
     return setting
 
 
-def sweep_prompts(config: dict) -> list[tuple[str, tuple[str, ...]]]:
-    """(prompt, tags) pairs from `prompts` (strings, or {prompt, tags}), a bundled-model `suite`, or a
-    tagged `prompt_file` (optionally only `categories`, at most `per_category` of each)."""
+def sweep_prompts(config: dict) -> list[tuple[str, tuple[str, ...], str | None]]:
+    """(prompt, tags, image or None) from `prompts` (strings, or {prompt, tags, image}), a bundled-model
+    `suite`, or a tagged `prompt_file` (optionally only `categories`, at most `per_category` of each)."""
     if "prompts" in config:
-        return [(p, ()) if isinstance(p, str) else (p["prompt"], tuple(p.get("tags", ()))) for p in config["prompts"]]
+        return [(p, (), None) if isinstance(p, str) else (p["prompt"], tuple(p.get("tags", ())), p.get("image"))
+                for p in config["prompts"]]
     if "suite" in config:
-        return [(p, ()) for p in world_suite(config["suite"])]
+        return [(p, (), None) for p in world_suite(config["suite"])]
     chosen = select(load_prompts(resolve(config["prompt_file"])), config.get("categories"), config.get("per_category"))
-    return [(p["prompt"], tuple(p["tags"])) for p in chosen]
+    return [(p["prompt"], tuple(p["tags"]), None) for p in chosen]
 
 
 def method_configs(config: dict) -> list[dict]:
@@ -213,8 +244,10 @@ def method_configs(config: dict) -> list[dict]:
 def items_of(config: dict) -> list[Item]:
     """All distinct items, in a fixed order (method, prompt, seed); a prompt listed twice runs once."""
     setting = setting_of(config)
-    items = [Item(p, int(s), m, setting, tags) for m in method_configs(config)
-             for p, tags in sweep_prompts(config) for s in config["seeds"]]
+    prompts = sweep_prompts(config)
+    digests = {image: file_digest(image) for _, _, image in prompts if image}
+    items = [Item(p, int(s), m, setting, tags, image, digests.get(image)) for m in method_configs(config)
+             for p, tags, image in prompts for s in config["seeds"]]
     return list({it.id: it for it in reversed(items)}.values())[::-1]
 
 
@@ -397,7 +430,9 @@ def evaluate_items(target, items: list[Item], config: dict, on_step=None) -> lis
         raise ValueError("A sweep batch must share one method config.")
     start = time.perf_counter()
     method = guidance.from_dict(items[0].method)
-    generations = generate_clips(target, [it.prompt for it in items], [it.seed for it in items], method, on_step)
+    inputs = {"image": media.load_image(items[0].image)} if items[0].image else None
+    generations = generate_clips(target, [it.prompt for it in items], [it.seed for it in items], method, on_step,
+                                 inputs)
     judge = scorer_of(target.card, config.get("scorer"))
     scale = target.view_scale
     out = [(measure(g, it.prompt, config.get("lpips", True), config.get("clip_model"), judge),
@@ -408,10 +443,10 @@ def evaluate_items(target, items: list[Item], config: dict, on_step=None) -> lis
 
 
 def batches(items: list[Item], size: int) -> list[list[Item]]:
-    """Consecutive items with the same method config, at most `size` per batch."""
+    """Consecutive items with the same method config (and input image), at most `size` per batch."""
     out: list[list[Item]] = []
     for it in items:
-        if out and len(out[-1]) < size and out[-1][0].method == it.method:
+        if out and len(out[-1]) < size and out[-1][0].method == it.method and out[-1][0].image == it.image:
             out[-1].append(it)
         else:
             out.append([it])
@@ -492,6 +527,8 @@ def _run_share(config, run, shard, items, process_index, num_processes, progress
                 continue
             base = {"id": item.id, "prompt": item.prompt, "seed": item.seed, "method": item.method,
                     "setting": item.setting, "tags": list(item.tags)}
+            if item.image:
+                base["image"] = item.image
             if err is not None:  # one failed item must not stop the sweep
                 append_line(shard, {**base, "error": f"{type(err).__name__}: {err}"})
                 counts["failed"] += 1

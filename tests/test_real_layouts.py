@@ -12,6 +12,7 @@ are (`load_model`, or the CLI with --model-path). For every model:
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -182,3 +183,45 @@ def test_two_experts_each_at_their_own_scale(standin_root):
     assert (second.w_min, second.w_max) == pytest.approx((1.98, 4.8))
     with pytest.raises(ValueError, match="has no denoiser 'transformer_3'"):
         apply(pipe, "cfg", experts={"transformer_3": low})
+
+
+def test_image_to_video_sweep_runs_resumes_and_reports(standin_root, tmp_path, capsys):
+    """A sweep whose prompts carry their first frames, on the Wan 2.1 I2V stand-in: each item's id
+    includes its image's content, the rerun finds everything done, a changed image is redone, the
+    report shows the input image beside the clips; a prompt without an image is refused up front."""
+    import numpy as np
+    import yaml
+    from PIL import Image
+
+    from samg_video.sweep import read_manifest
+
+    name = "wan2.1-i2v-14b-480p"
+    frames, height, width = standins.SIZES[name]
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(tmp_path / f"first{i}.png")
+    config = {"model": name, "model_path": str(standin_root / name), "device": "cpu", "steps": STEPS,
+              "frames": frames, "height": height, "width": width, "seeds": [0], "lpips": False, "batch": 2,
+              "methods": ["cfg:5", "samg:3-8"],
+              "prompts": [{"prompt": PROMPT, "image": "first0.png"}, {"prompt": "a cat on the beach", "image": "first1.png"}]}
+    path = tmp_path / "i2v.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run = tmp_path / "run"
+    assert cli.main(["sweep", str(path), "--out", str(run)]) == 0
+    rows = read_manifest(run)
+    assert len(rows) == 4 and {Path(r["image"]).name for r in rows} == {"first0.png", "first1.png"}
+    capsys.readouterr()
+    assert cli.main(["sweep", str(path), "--out", str(run)]) == 0
+    assert "0 done, 4 already there" in capsys.readouterr().out
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(tmp_path / "first1.png")
+    assert cli.main(["sweep", str(path), "--out", str(run), "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith("4 planned, 2 done, 2 left")  # the changed image's items
+    assert cli.main(["sweep", str(path), "--out", str(run)]) == 0
+    assert cli.main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert page.count("alt=\"input image\"") == 2 and len(list((run / "gallery").glob("input_*.png"))) == 2
+    config["prompts"][1] = "a cat on the beach"
+    path.write_text(yaml.safe_dump(config))
+    capsys.readouterr()
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "other")]) == 2
+    assert "is an image-to-video model: give every prompt its first frame" in capsys.readouterr().err
