@@ -80,14 +80,23 @@ def denoiser(pipe):
     return pipe.transformer if hasattr(pipe, "transformer") else pipe.unet
 
 
-def reference_samg(u, c, w_min, w_max, channel_dim):
-    """The paper's SAMG formula, per sample, on whatever layout (channel axis given)."""
+def reference_samg(u, c, w_min, w_max, channel_dim, keep=None):
+    """The paper's SAMG formula, per sample, on whatever layout (channel axis given); with `keep`
+    (bool, the energy's shape) the energy's range is taken over the kept entries only."""
     d = c - u
     e = (d ** 2).mean(dim=channel_dim, keepdim=True)
     flat = e.flatten(1)
     shape = (-1,) + (1,) * (e.ndim - 1)
-    lo, hi = flat.min(1).values.view(shape), flat.max(1).values.view(shape)
-    return u + (w_max - (e - lo) / (hi - lo + 1e-8) * (w_max - w_min)) * d
+    if keep is None:
+        lo, hi = flat.min(1).values.view(shape), flat.max(1).values.view(shape)
+    else:
+        kept = keep.flatten(1)
+        lo = flat.where(kept, torch.inf).min(1).values.view(shape)
+        hi = flat.where(kept, -torch.inf).max(1).values.view(shape)
+    w = (w_max - (e - lo) / (hi - lo + 1e-8) * (w_max - w_min))
+    if keep is not None:
+        w = w.clamp(w_min, w_max)  # entries outside the kept range (the conditioning frame)
+    return u + w * d
 
 
 class ReferenceCombiner:
@@ -95,13 +104,18 @@ class ReferenceCombiner:
 
     def __init__(self, modules, w_min, w_max, channel_dim, two_calls):
         self.args, self.two_calls, self.cond = (w_min, w_max, channel_dim), two_calls, None
-        self.handles = [m.register_forward_hook(self, with_kwargs=False) for m in modules]
+        self.handles = [m.register_forward_hook(self, with_kwargs=True) for m in modules]
 
-    def __call__(self, module, args, output):
+    def __call__(self, module, args, kwargs, output):
         pred = output[0] if isinstance(output, tuple) else output.sample
         if not self.two_calls:
             u, c = pred.chunk(2)
-            g = reference_samg(u, c, *self.args)
+            t = kwargs.get("timestep")
+            keep = None  # packed tokens with per-token timesteps: the ones below the step's are kept as given
+            if torch.is_tensor(t) and t.ndim == 2 and t.shape[1] == c.shape[1]:
+                t = t[c.shape[0]:]
+                keep = (t == t.max(dim=1, keepdim=True).values)[..., None]
+            g = reference_samg(u, c, *self.args, keep=keep)
             new = torch.cat([g, g])
         elif self.cond is None:
             self.cond = pred

@@ -225,3 +225,36 @@ def test_image_to_video_sweep_runs_resumes_and_reports(standin_root, tmp_path, c
     capsys.readouterr()
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "other")]) == 2
     assert "is an image-to-video model: give every prompt its first frame" in capsys.readouterr().err
+
+
+def test_conditioning_frames_take_no_part_in_the_field(standin_root):
+    """LTX-Video image-to-video keeps its first latent frame (the image; per-token timestep 0):
+    SAMG normalises the energy over the generated frames only, so their field spans exactly
+    [w_min, w_max]; equal scales stay the pipeline's own CFG."""
+    name = "ltx-video-i2v"
+    pipe = load(name, standin_root, "float32")
+    fields = []
+    with apply(pipe, "samg", w_min=1.0, w_max=5.0, callback=lambda info: fields.append(info.scale_field)):
+        call(pipe, name, 3.0)
+    for field in fields:  # (B, 1, F, H, W)
+        generated = field[:, :, 1:]
+        assert generated.amin().item() == pytest.approx(1.0, abs=1e-3) and generated.amax().item() == pytest.approx(5.0)
+
+
+def test_masked_energy_range_is_the_range_of_the_kept_entries():
+    import numpy as np
+
+    from samg_video.guidance.samg import energy_range
+
+    torch.manual_seed(0)
+    energy = torch.rand(2, 1, 3, 4, 4)
+    keep = torch.ones(2, 1, 3, 4, 4, dtype=torch.bool)
+    keep[:, :, 0] = False  # a conditioning frame
+    for domain in ("clip", "frame"):
+        for quantiles in ((0.0, 1.0), (0.1, 0.9)):
+            rows, lo, hi = energy_range(energy, domain, quantiles, keep)
+            flat_keep = keep.reshape(rows.shape).numpy()
+            for r in range(rows.shape[0]):
+                kept = rows[r].numpy()[flat_keep[r]]
+                want = np.quantile(kept, quantiles) if kept.size else (0.0, 0.0)
+                assert (lo[r, 0].item(), hi[r, 0].item()) == pytest.approx(tuple(want), abs=1e-6)

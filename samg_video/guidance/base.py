@@ -44,13 +44,16 @@ class StepContext:
     """Where in the run a call happens: step index (0-based), run length, noise level (may be
     inf at a zero-SNR start), the dtype whose rounding the guided line follows, and, for
     methods with a perturbation (`Guidance.perturbation`), the perturbed conditional
-    prediction (canonical float32, else None)."""
+    prediction (canonical float32, else None), and where the pipeline generates (`generated`, bool
+    (B, 1, F, H, W), None for everywhere): the latents it keeps as given (an image-to-video
+    model's conditioning frame) take no part in a field's statistics."""
 
     step: int
     num_steps: int
     sigma: float | None = None
     dtype: torch.dtype = torch.float32
     perturbed: torch.Tensor | None = None
+    generated: torch.Tensor | None = None
 
     @property
     def progress(self) -> float:
@@ -239,13 +242,15 @@ class Guidance:
 
     def __call__(self, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, *, step: int, num_steps: int,
                  layout: str = "BCFHW", sigma: float | None = None, dtype: torch.dtype | None = None,
-                 pred_perturbed: torch.Tensor | None = None) -> torch.Tensor:
+                 pred_perturbed: torch.Tensor | None = None, generated: torch.Tensor | None = None) -> torch.Tensor:
         """Guided prediction, same shape and device as the inputs, in `dtype` (default: theirs).
 
         `dtype` is also the precision of the guided line (module docstring): pass float32 to
         combine bfloat16 predictions the way an upcasting pipeline does. `pred_perturbed`: the
         conditional prediction with the blocks of `self.perturbation(step, num_steps)` perturbed
-        (methods that need one; `samg_video.apply` makes the extra call itself).
+        (methods that need one; `samg_video.apply` makes the extra call itself). `generated`: a
+        bool mask broadcastable to the predictions' single-channel field in `layout`, True where
+        the pipeline generates (None: everywhere); SAMG normalises its energy there only.
         """
         check_pair(pred_uncond, pred_cond, layout)
         check_step(step, num_steps)
@@ -259,7 +264,8 @@ class Guidance:
         dtype = dtype or pred_uncond.dtype
         u = to_canonical(pred_uncond, layout).float()
         c = to_canonical(pred_cond, layout).float()
-        out, state = self.combine(u, c, StepContext(step, num_steps, sigma, dtype, perturbed), self.state)
+        mask = None if generated is None else to_canonical(generated, layout).bool()
+        out, state = self.combine(u, c, StepContext(step, num_steps, sigma, dtype, perturbed, mask), self.state)
         check_finite(self.values_to_check(out, state), pred_uncond, pred_cond, step,
                      pred_perturbed if perturbed is not None else None)
         if dtype == torch.float16 and out.abs().amax() > torch.finfo(dtype).max:  # bf16 shares float32's range

@@ -71,4 +71,6 @@ def guide(method, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, layout: st
     u, c = (tokens_to_canonical(x, grid) for x in (pred_uncond, pred_cond))
     if kwargs.get("pred_perturbed") is not None:
         kwargs = {**kwargs, "pred_perturbed": tokens_to_canonical(kwargs["pred_perturbed"], grid)}
+    if kwargs.get("generated") is not None:  # (B, N) per token -> (B, 1, F, H, W)
+        kwargs = {**kwargs, "generated": tokens_to_canonical(kwargs["generated"][..., None].float(), grid) > 0.5}
     return canonical_to_tokens(method(u, c, layout="BCFHW", **kwargs))

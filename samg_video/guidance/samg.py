@@ -72,18 +72,30 @@ def energy_from_sq_sum(sq_sum: torch.Tensor, channels: int, kind: str) -> tuple[
     return (sq_sum, 1.0 / channels) if kind == "mean_sq" else (sq_sum.sqrt(), 1.0)
 
 
-def energy_range(energy: torch.Tensor, domain: str, quantiles: tuple[float, float]) -> tuple[torch.Tensor, ...]:
+def energy_range(energy: torch.Tensor, domain: str, quantiles: tuple[float, float],
+                 generated: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
     """(rows, q_lo, q_hi): the energy (B, 1, F, H, W) as rows, one per sample ("clip": over F, H, W)
     or per frame ("frame": over H, W), and each row's quantiles, (rows, 1) each (min and max for
-    quantiles (0, 1))."""
+    quantiles (0, 1)). With `generated` (bool, broadcastable to the energy) the quantiles are
+    taken over the generated locations only; a row with none (a conditioning frame) gets
+    q_lo = q_hi = 0, so its values stay finite and are not used by the pipeline."""
     b, _, f, h, w = energy.shape
     rows = energy.reshape(b, f * h * w) if domain == "clip" else energy.reshape(b * f, h * w)
+    if generated is not None:
+        return (rows, *masked_range(rows, generated.expand(energy.shape).reshape(rows.shape), quantiles))
     if tuple(quantiles) == (0.0, 1.0):  # (amin and amax: 20x faster than aminmax over a dim in torch 2.14)
         lo, hi = rows.amin(dim=1, keepdim=True), rows.amax(dim=1, keepdim=True)
     else:
         q = torch.tensor(quantiles, dtype=rows.dtype, device=rows.device)
         lo, hi = torch.quantile(rows, q, dim=1, keepdim=True).unbind(0)
     return rows, lo, hi
+
+
+def masked_range(rows: torch.Tensor, keep: torch.Tensor, quantiles: tuple[float, float]) -> tuple[torch.Tensor, ...]:
+    """(q_lo, q_hi), (rows, 1) each, of each row's entries where `keep` (rows x N, bool); 0 for empty rows."""
+    q = torch.tensor(quantiles, dtype=rows.dtype, device=rows.device)
+    lo, hi = torch.nanquantile(rows.masked_fill(~keep, math.nan), q, dim=1, keepdim=True).unbind(0)
+    return lo.nan_to_num_(0.0), hi.nan_to_num_(0.0)
 
 
 def affine_of_range(lo: torch.Tensor, hi: torch.Tensor, factor: float, low: float, high: float):
@@ -180,7 +192,8 @@ class SAMG(Guidance):
         return SAMGState()
 
     def field_from(self, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, delta: torch.Tensor,
-                   previous_ema: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+                   previous_ema: torch.Tensor | None, generated: torch.Tensor | None = None,
+                   ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """(scale field W (B, 1, F, H, W), new EMA of E_s or None, energy spans q_hi - q_lo) for canonical
         float32 inputs. The spans are finite exactly when the energy is (the step's finiteness check).
 
@@ -190,7 +203,7 @@ class SAMG(Guidance):
         """
         sq_sum = channel_sq_sum(delta)
         energy, factor = energy_from_sq_sum(sq_sum, delta.shape[1], self.energy)
-        rows, lo, hi = energy_range(energy, self.normalize, self.quantiles)
+        rows, lo, hi = energy_range(energy, self.normalize, self.quantiles, generated)
         if not (self.spatial_sigma or self.temporal_sigma or self.step_ema):
             offset, slope = affine_of_range(lo, hi, factor, self.w_max, self.w_min)
             scale, e_s = torch.addcmul(offset, rows, slope).clamp_(self.w_min, self.w_max).reshape(energy.shape), None
@@ -212,7 +225,7 @@ class SAMG(Guidance):
                 return pred_cond.clone(), state
             return guided_line(pred_uncond, pred_cond - pred_uncond, self.w_max, ctx.dtype, overwrite=True), state
         delta = pred_cond - pred_uncond
-        scale, ema, spans = self.field_from(pred_uncond, pred_cond, delta, state.ema)
+        scale, ema, spans = self.field_from(pred_uncond, pred_cond, delta, state.ema, ctx.generated)
         # written over d, our own temporary
         out = guided_line(pred_uncond, delta, scale, ctx.dtype, overwrite=True)
         return out, SAMGState(ema=ema, scale_field=scale, spans=spans)

@@ -138,6 +138,19 @@ def cond_half(value: Any, batch: int) -> Any:
     return value
 
 
+def generated_tokens(kwargs, pred: torch.Tensor) -> torch.Tensor | None:
+    """Where a packed-token pipeline generates, from per-token timesteps (B, N): the tokens at the
+    step's timestep, as opposed to conditioning tokens the loop keeps, whose timestep is scaled
+    down (LTX-Video image-to-video: t (1 - mask), 0 on the first frame). None when every token is
+    generated (one timestep per sample)."""
+    t = kwargs.get("timestep")
+    if not torch.is_tensor(t) or t.ndim != 2 or t.shape[1] != pred.shape[1]:
+        return None
+    t = t[-pred.shape[0]:]  # the conditional half of a batched call (both halves carry the same timesteps)
+    generated = t >= t.amax(dim=1, keepdim=True)
+    return None if bool(generated.all()) else generated
+
+
 def call_grid(kwargs) -> tuple[int, int, int]:
     """The latent (frames, height, width) an LTX transformer call was given."""
     return tuple(int(kwargs[k]) for k in ("num_frames", "height", "width"))
@@ -258,8 +271,9 @@ class GuidanceHandle:
         sigma = noise_level(self._scheduler, step, t)
         grid = call_grid(kwargs) if self.adapter.layout == "tokens" else None
         dtype = torch.float32 if self.adapter.upcast else pred_uncond.dtype
+        generated = generated_tokens(kwargs, pred_cond) if self.adapter.layout == "tokens" else None
         guided = guide(method, pred_uncond, pred_cond, self.adapter.layout, grid, step=step, num_steps=num_steps,
-                       sigma=sigma, dtype=dtype, pred_perturbed=pred_perturbed)
+                       sigma=sigma, dtype=dtype, pred_perturbed=pred_perturbed, generated=generated)
         layout = field_layout(self.adapter.layout)
         self.step += 1
         if self.callback is not None:
