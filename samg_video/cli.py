@@ -138,6 +138,12 @@ def target_from_args(args):
     """The model loaded from the shared model options; its progress bar shows only in a terminal."""
     from .generate import load_target, prompt_notes
 
+    if not sys.stderr.isatty():  # the libraries' loading bars only where someone watches
+        import diffusers
+        import transformers
+
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
     target = load_target(args.model, args.model_path, args.device, args.dtype, bool(args.cpu_offload),
                          bool(args.vae_tiling), args.frames, args.height, args.width, args.steps, args.adapter_path)
     target.pipe.set_progress_bar_config(disable=not sys.stderr.isatty(), leave=False, desc="denoising")

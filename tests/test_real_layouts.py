@@ -73,11 +73,15 @@ def denoiser(pipe):
 @pytest.mark.parametrize("name", standins.NAMES)
 def test_cli_generates_a_playable_clip(name, method, standin_root, tmp_path, capsys):
     out = tmp_path / "clip.mp4"
-    rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(out), "--method", method,
+    field = ["--save-scale-field"] if method == "samg" else []
+    rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(out), "--method", method, *field,
                    *model_args(name, standin_root)])
     assert rc == 0, capsys.readouterr().err
     frames, height, width = standins.SIZES[name]
     assert media.read_video(out).shape == (frames, height, width, 3)
+    if field:  # the clip beside the heatmap of its scale field
+        heat = media.read_video(tmp_path / "clip_field.mp4")
+        assert heat.shape[0] == frames and heat.shape[1] >= height and heat.shape[2] >= 2 * width
     assert "Traceback" not in capsys.readouterr().err
 
 
@@ -258,3 +262,17 @@ def test_masked_energy_range_is_the_range_of_the_kept_entries():
                 kept = rows[r].numpy()[flat_keep[r]]
                 want = np.quantile(kept, quantiles) if kept.size else (0.0, 0.0)
                 assert (lo[r, 0].item(), hi[r, 0].item()) == pytest.approx(tuple(want), abs=1e-6)
+
+
+def test_a_run_without_cfg_is_one_sentence(standin_root, tmp_path, capsys, monkeypatch):
+    """A model run at guidance_scale 1 (a CFG-distilled setting) has no unconditional pass: SAMG
+    says so in one sentence, exit 2, instead of silently doing nothing."""
+    import samg_video.cards as cards_module
+
+    distilled = dict(card("wan2.1-t2v-1.3b"), guidance_scale=1.0)
+    monkeypatch.setattr(cards_module, "card", lambda name: distilled if name == "wan2.1-t2v-1.3b" else card(name))
+    rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "x.mp4"), "--method", "samg",
+                   *model_args("wan2.1-t2v-1.3b", standin_root)])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "not running classifier-free guidance" in err, err
+    assert not (tmp_path / "x.mp4").exists()
