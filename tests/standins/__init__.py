@@ -163,6 +163,26 @@ def mochi():
     return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(), tokenizer=t5_tokenizer())
 
 
+def wan22_ti2v():
+    """Wan 2.2 TI2V-5B: the Wan 2.2 VAE (48 latent channels, a 2x2 patchify before 8x: 16x spatial,
+    4x temporal, residual blocks) and a 48-channel transformer; per-token timesteps
+    (`expand_timesteps` in model_index.json)."""
+    from diffusers import AutoencoderKLWan, WanTransformer3DModel
+
+    parts = wan()
+    torch.manual_seed(0)
+    parts["vae"] = AutoencoderKLWan(base_dim=8, decoder_base_dim=8, z_dim=48, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                    temperal_downsample=[False, True, True], is_residual=True, in_channels=12,
+                                    out_channels=12, patch_size=2, scale_factor_spatial=16, scale_factor_temporal=4,
+                                    latents_mean=[0.0] * 48, latents_std=[1.0] * 48)
+    torch.manual_seed(0)
+    parts["transformer"] = WanTransformer3DModel(
+        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=48, out_channels=48,
+        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32)
+    return parts
+
+
 def wan22_a14b():
     """Wan 2.2 T2V-A14B: two experts of the same architecture, `transformer` (high noise) and
     `transformer_2` (low noise; its own weights), switched at boundary_ratio (model_index.json)."""
@@ -304,6 +324,7 @@ COMPONENTS = {
     "wan2.1-t2v-1.3b": wan,
     "wan2.1-i2v-14b-480p": wan_i2v,
     "wan2.2-t2v-a14b": wan22_a14b,
+    "wan2.2-ti2v-5b": wan22_ti2v,
     "ltx-video": ltx,
     "ltx-video-i2v": ltx,
     "skyreels-v2-t2v-14b-540p": skyreels_v2,
@@ -318,7 +339,7 @@ COMPONENTS = {
 # per model: frames, height, width of a generation that takes seconds (frame rules respected)
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
-    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32),
+    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
     "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
