@@ -531,7 +531,7 @@ def plain(value):
 
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;font-size:12px;"
          "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,"
-         "#items td:nth-child(3){text-align:left}th{cursor:pointer;background:#f4f4f4}th::after{content:' \21C5';color:#999;font-size:10px}th:hover{background:#e4e4e4}"
+         "#items td:nth-child(3){text-align:left}th{cursor:pointer;background:#f4f4f4}th::after{content:' ⇅';color:#999;font-size:10px}th:hover{background:#e4e4e4}"
          "td.best{font-weight:bold;background:#e6f4e6}tr.ref td{background:#eef3fb}tr.ref td:first-child::after"
          "{content:' (reference)';color:#557}.row{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;"
          "text-align:center;font-size:11px;max-width:270px}video,img.input{width:128px;image-rendering:pixelated;margin:1px}"
@@ -594,7 +594,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
         t = table_rows(table, columns, reference)
         if len(t.head) > 3:
             md += [f"## {name}", "", t.markdown(), ""]
-            body += [f"<h2>{name}</h2>", t.html()]
+            body += [f"<h2 id={name.lower().replace(' ', '-')}>{name}</h2>", t.html()]
     interval = ("mean difference ± half width of the 95 % t interval (Student t with n - 1 degrees of freedom; "
                 "fractions in percentage points)")
     small = (f"Rows marked (few) rest on fewer than {SMALL_N} pairs: their intervals are wide, read them as rough.")
@@ -603,7 +603,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
         intro = f"Paired against {reference} on the same prompts and seeds; {interval}."
         notes = [small] if any("(few)" in r[1] for r in t.body) else []
         md += ["## Paired differences", "", intro, "", t.markdown(), "", *notes, ""]
-        body += ["<h2>Paired differences</h2>", f"<p>{html.escape(intro)}</p>", t.html()]
+        body += ["<h2 id=paired>Paired differences</h2>", f"<p>{html.escape(intro)}</p>", t.html()]
         body += [f"<p class=note>{html.escape(n)}</p>" for n in notes]
     options = option_differences(rows, table)
     if options:
@@ -613,22 +613,25 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
         intro = f"Each option against the same method and scale without it (same prompts and seeds); {interval}."
         notes = [small] if any("(few)" in r[2] for r in t.body) else []
         md += ["## Each option on its own", "", intro, "", t.markdown(), "", *notes, ""]
-        body += ["<h2>Each option on its own</h2>", f"<p>{html.escape(intro)}</p>", t.html()]
+        body += ["<h2 id=options>Each option on its own</h2>", f"<p>{html.escape(intro)}</p>", t.html()]
         body += [f"<p class=note>{html.escape(n)}</p>" for n in notes]
     files = Media(out, single_file, embed_budget)
+    if plots:
+        body += ["<h2 id=plots>Trade-off plots</h2>", ("<p>Each method's paired difference to the reference: "
+                                                        "quality (x) against alignment (y), 95 % t intervals.</p>")]
     for path in plots:
         md += [f"![{path.stem}]({path.name})", ""]
         body += [(f'<h3>{html.escape(path.stem.replace("_", " "))}</h3><img src="{files.image(path)}" '
                   f'alt="{html.escape(path.stem)}">')]
     if gallery_size:
         blocks = gallery(run, rows, table, files, gallery_size)
-        body += ["<h2>Gallery</h2>", ("<p>The same prompts and seeds for every method; heatmaps show SAMG's "
+        body += ["<h2 id=gallery>Gallery</h2>", ("<p>The same prompts and seeds for every method; heatmaps show SAMG's "
                                       "scale field (bright = high scale).</p>"), *blocks]
         if files.skipped:
             body += [(f"<p class=note>{files.skipped} clips are not embedded: they pass the "
                       f"{embed_budget / 2**20:g} MB budget of this single-file page. `samg-video report` without "
                       "--single-file links every clip.</p>")]
-    body += ["<h2>Every item</h2>", "<p>Filter: <input id=fm placeholder='method'><input id=fp placeholder='prompt'></p>",
+    body += ["<h2 id=items-table>Every item</h2>", "<p>Filter: <input id=fm placeholder='method'><input id=fp placeholder='prompt'></p>",
              items_table(rows).html("items")]
     write_text(out / "report.md", "\n".join(md))
     write_text(out / "summary.json", json.dumps(plain({"methods": table, "reference": reference, "paired": paired,
