@@ -62,9 +62,9 @@ def call_kwargs(card: dict, frames: int | None, height: int | None, width: int |
     h, w = card["resolution"]
     kwargs = dict(height=height or h, width=width or w, num_inference_steps=steps or card["steps"],
                   guidance_scale=card.get("guidance_scale", 5.0), output_type="np")
-    if card.get("frames", 1) > 1:
+    if card.get("frames", 1) > 1 and card.get("input") != "video":  # video-to-video: the source sets the frames
         kwargs["num_frames"] = round_frames(card, frames or card["frames"])[0]
-    for key in ("true_cfg_scale", "negative_prompt", "guidance_scale_2"):
+    for key in ("true_cfg_scale", "negative_prompt", "guidance_scale_2", "strength"):
         if key in card:
             kwargs[key] = card[key]
     return kwargs

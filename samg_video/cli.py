@@ -102,18 +102,32 @@ def add_input_options(p) -> None:
     """What a generation is conditioned on besides the prompt."""
     p.add_argument("--image", metavar="PATH",
                    help="first frame for an image-to-video model (cards with `input: image`, see `samg-video models`)")
+    p.add_argument("--video", metavar="PATH",
+                   help="source clip (video file or folder of frames) for a video-to-video model (`input: video`)")
+    p.add_argument("--strength", type=float,
+                   help="video-to-video: share of the schedule re-run on the source, 0 to 1 (default: the card's)")
     p.add_argument("--negative-prompt", help="what the clip should not show (default: the model card's, if any)")
 
 
 def conditioning(args, card: dict) -> dict:
     """Extra pipeline inputs from the command line, checked against what the model takes (before it loads)."""
     wants = card.get("input")
-    if wants == "image" and not args.image:
-        raise ValueError(f"{card['name']} is an image-to-video model: pass --image PATH (the clip's first frame).")
-    if args.image and wants != "image":
-        raise ValueError(f"--image needs an image-to-video model; {card['name']} takes a prompt only "
-                         "(`samg-video models` lists the models and their inputs).")
+    for kind, given, what in (("image", args.image, "an image-to-video model: pass --image PATH (the clip's first "
+                                                    "frame)"),
+                              ("video", args.video, "a video-to-video model: pass --video PATH (the source clip)")):
+        if wants == kind and not given:
+            raise ValueError(f"{card['name']} is {what}.")
+        if given and wants != kind:
+            raise ValueError(f"--{kind} needs a {kind}-to-video model; {card['name']} takes "
+                             f"{'a ' + wants if wants else 'a prompt only'} (`samg-video models` lists the models "
+                             "and their inputs).")
+    if args.strength is not None and (wants != "video" or not 0 < args.strength <= 1):
+        raise ValueError(f"--strength applies to video-to-video models and must be in (0, 1], got {args.strength:g}.")
     inputs = {"image": media.load_image(args.image)} if args.image else {}
+    if args.video:
+        inputs["video"] = media.load_clip(args.video)
+    if args.strength is not None:
+        inputs["strength"] = args.strength
     if args.negative_prompt is not None:
         inputs["negative_prompt"] = args.negative_prompt
     return inputs
@@ -197,7 +211,7 @@ def cmd_generate(args) -> int:
     field_out = field_path(Path(args.out), args.save_scale_field) if args.save_scale_field is not None else None
     if field_out is not None:
         media.check_output(field_out)
-    check_outputs(args.out, field_out, inputs=[args.config, args.image])
+    check_outputs(args.out, field_out, inputs=[args.config, args.image, args.video])
     inputs = conditioning(args, card)
     method = guidance_from_args(args, card)
     if field_out is not None and not method.has_field:
@@ -297,7 +311,8 @@ def cmd_compare(args) -> int:
 
     card, judge = prepare_run(args)
     media.check_output(args.out)
-    check_outputs(args.out, args.json, inputs=[*(m for m in args.methods if m.endswith((".yaml", ".yml"))), args.image])
+    check_outputs(args.out, args.json, inputs=[*(m for m in args.methods if m.endswith((".yaml", ".yml"))), args.image,
+                                               args.video])
     inputs = conditioning(args, card)
     import numpy as np
 

@@ -259,6 +259,13 @@ def load_image(path: str | Path):
         raise ValueError(f"Cannot read the image {str(path)!r}: {err}.") from None
 
 
+def load_clip(path: str | Path) -> list:
+    """A source clip (video file or folder of frames) as a list of RGB PIL images, one per frame."""
+    from PIL import Image
+
+    return [Image.fromarray(np.ascontiguousarray(frame)) for frame in to_uint8(read_video(path))]
+
+
 def read_video(path: str | Path) -> np.ndarray:
     """Read a whole clip (mp4 / webm / avi / mov / mkv / gif / folder of frames) as uint8 (F, H, W, 3).
 

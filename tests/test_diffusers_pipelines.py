@@ -21,7 +21,7 @@ from conftest import load_standin
 from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card
 
-TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline"}
+TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline"}
 
 CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BCHW": 1, "tokens": -1}
 STEPS = 3
@@ -33,7 +33,9 @@ def built(request, standin_root):
     name = request.param
     pipe = load_standin(name, standin_root)
     frames, height, width = standins.SIZES[name]
-    kwargs = dict(height=height, width=width, **({"num_frames": frames} if frames > 1 else {}), **standins.inputs(name))
+    given = standins.inputs(name)
+    kwargs = dict(height=height, width=width, **({"num_frames": frames} if frames > 1 and "video" not in given else {}),
+                  **given)
     if "negative_prompt" in card(name):
         kwargs["negative_prompt"] = card(name)["negative_prompt"]
     return pipe, kwargs, adapter_for(pipe).layout
@@ -50,6 +52,7 @@ BY_HAND = {
     "LTXImageToVideoPipeline": Adapter(("transformer",), "tokens", upcast=True),
     "WanPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "WanImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
+    "WanVideoToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "MochiPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
@@ -168,7 +171,11 @@ def test_callback_field_shape(built):
     field_shape = tuple(field_shape)
     calls = len(pipe.scheduler.timesteps)  # PNDM (SD 1.5) runs STEPS + 1 denoiser calls
     assert calls == STEPS + (type(pipe.scheduler).__name__ == "PNDMScheduler")
-    assert [i.step for i in infos] == list(range(calls))
+    if "video" in kwargs:  # video-to-video re-runs the last `strength` of the schedule: its real positions
+        skipped = calls - int(calls * 0.8)  # the pipeline's default strength
+        assert [i.step for i in infos] == list(range(skipped, calls)) and skipped > 0
+    else:
+        assert [i.step for i in infos] == list(range(calls))
     for info in infos:
         assert tuple(info.scale_field.shape) == field_shape
         assert info.guided.shape[0] == 1

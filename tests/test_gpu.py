@@ -51,7 +51,7 @@ def latents(pipe, name: str, scale: float, real: bool) -> torch.Tensor:
     c = card(name)
     kwargs = dict(height=height, width=width, num_inference_steps=REAL_SIZE["steps"] if real else 2,
                   output_type="latent", generator=torch.Generator("cuda").manual_seed(0))
-    if frames > 1:
+    if frames > 1 and "video" not in standins.inputs(name):
         kwargs["num_frames"] = frames
     if "true_cfg_scale" in c:
         kwargs.update(true_cfg_scale=scale, negative_prompt=c["negative_prompt"])

@@ -36,10 +36,15 @@ def model_args(name: str, root) -> list[str]:
         args += ["--frames", str(frames)]
     if name == "animatediff":
         args += ["--adapter-path", str(root / "motion-adapter")]
-    image = standins.inputs(name).get("image")
-    if image is not None:
-        image.save(root / f"{name}.png")
+    given = standins.inputs(name)
+    if "image" in given:
+        given["image"].save(root / f"{name}.png")
         args += ["--image", str(root / f"{name}.png")]
+    if "video" in given:
+        import numpy as np
+
+        source = media.write_video(np.stack([np.asarray(f) for f in given["video"]]), root / f"{name}-source.mp4")
+        args += ["--video", str(source)]
     return args
 
 
@@ -55,7 +60,7 @@ def call(pipe, name: str, scale: float):
     c = card(name)
     kwargs = dict(height=height, width=width, num_inference_steps=STEPS, output_type="latent",
                   generator=torch.Generator().manual_seed(0))
-    if frames > 1:
+    if frames > 1 and "video" not in standins.inputs(name):  # video-to-video: the source sets the frames
         kwargs["num_frames"] = frames
     if "true_cfg_scale" in c:  # HunyuanVideo: true CFG is the guided path
         kwargs.update(true_cfg_scale=scale, negative_prompt=c["negative_prompt"])

@@ -125,10 +125,23 @@ def call_input(args, kwargs, names=("sample", "hidden_states")) -> torch.Tensor:
 
 
 def call_timestep(args, kwargs) -> float:
+    """The step's timestep: the largest of a per-sample or per-token timestep tensor (conditioning
+    tokens carry smaller ones)."""
     t = kwargs.get("timestep", args[1] if len(args) > 1 else None)
     if t is None:
         return float("nan")
-    return float(torch.as_tensor(t).reshape(-1)[0])
+    return float(torch.as_tensor(t).max())
+
+
+def schedule_index(scheduler, timestep: float) -> int:
+    """Where `timestep` sits in the scheduler's table (its first occurrence; 0 if absent): a loop
+    that skips the start of the schedule (video-to-video `strength`) starts there."""
+    table = getattr(scheduler, "timesteps", None)
+    if not torch.is_tensor(table) or table.ndim != 1 or not len(table) or math.isnan(timestep):
+        return 0
+    gaps = (table.float().cpu() - timestep).abs()
+    best = int(gaps.argmin())
+    return best if float(gaps[best]) <= 1e-3 * max(1.0, abs(timestep)) else 0
 
 
 def cond_half(value: Any, batch: int) -> Any:
@@ -169,6 +182,7 @@ class GuidanceHandle:
         self.calls = 0  # the pipeline's denoiser calls seen
         self.extra_calls = 0  # perturbed calls made for perturbation guidance
         self.step = 0  # guided steps in the current run
+        self._offset: int | None = None  # where the run's first step sits in the schedule
         self._pending: tuple | None = None  # two-call mode: (cond output, its input, module, args, kwargs)
         self._perturbing = False
         self._scheduler = pipe.scheduler
@@ -195,6 +209,7 @@ class GuidanceHandle:
         for method in {id(m): m for m in self._methods.values()}.values():
             method.reset()
         self.step = 0
+        self._offset = None
         self._pending = None
 
     def _no_cfg_error(self) -> ValueError:
@@ -223,6 +238,7 @@ class GuidanceHandle:
             raise self._no_cfg_error()
         pred = model_output_tensor(output)
         pred_uncond, pred_cond = pred.chunk(2)
+        self._locate(args, kwargs)
         perturbed_pred = self._perturbed_prediction(module, args, kwargs, batch=sample.shape[0])
         guided = self._guide(module, pred_uncond, pred_cond, args, kwargs, sample[:half], perturbed_pred)
         return replace_output(output, torch.cat([guided, guided]))
@@ -236,14 +252,24 @@ class GuidanceHandle:
         self._pending = None
         if sample is not cond_input and not torch.equal(sample, cond_input):
             raise self._no_cfg_error()
+        self._locate(args, kwargs)
         perturbed_pred = self._perturbed_prediction(cond_module, cond_args, cond_kwargs)
         guided = self._guide(module, model_output_tensor(output), pred_cond, args, kwargs, sample, perturbed_pred)
         pred_cond.copy_(guided)  # the pipeline holds this tensor as its cond prediction
         return replace_output(output, guided)
 
+    def _locate(self, args, kwargs) -> float:
+        """The call's timestep; on a run's first guided call, where the run starts in the schedule."""
+        t = call_timestep(args, kwargs)
+        if self._offset is None:
+            self._offset = schedule_index(self._scheduler, t)
+        return t
+
     def _step_index(self) -> tuple[int, int]:
+        """(index of this step in the scheduler's table, the table's length): the run's guided steps
+        counted from where its first one sat, so a truncated schedule keeps its real progress."""
         num_steps = len(self._scheduler.timesteps)
-        return min(self.step, num_steps - 1), num_steps
+        return min((self._offset or 0) + self.step, num_steps - 1), num_steps
 
     def _perturbed_prediction(self, module, args, kwargs, batch: int | None = None) -> torch.Tensor | None:
         """The conditional prediction with this step's perturbation (one extra call on the call's
@@ -266,8 +292,8 @@ class GuidanceHandle:
 
     def _guide(self, module, pred_uncond, pred_cond, args, kwargs, latents, pred_perturbed=None):
         method = self._methods[id(module)]
+        t = self._locate(args, kwargs)
         step, num_steps = self._step_index()
-        t = call_timestep(args, kwargs)
         sigma = noise_level(self._scheduler, step, t)
         grid = call_grid(kwargs) if self.adapter.layout == "tokens" else None
         dtype = torch.float32 if self.adapter.upcast else pred_uncond.dtype

@@ -323,6 +323,7 @@ COMPONENTS = {
     "zeroscope-v2": text_to_video_sd,
     "wan2.1-t2v-1.3b": wan,
     "wan2.1-i2v-14b-480p": wan_i2v,
+    "wan2.1-v2v-1.3b": wan,
     "wan2.2-t2v-a14b": wan22_a14b,
     "wan2.2-ti2v-5b": wan22_ti2v,
     "ltx-video": ltx,
@@ -339,7 +340,7 @@ COMPONENTS = {
 # per model: frames, height, width of a generation that takes seconds (frame rules respected)
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
-    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
+    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
     "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
@@ -347,17 +348,20 @@ SIZES = {
 
 def inputs(name: str) -> dict:
     """What the stand-in's pipeline is conditioned on besides the prompt: a first frame (of the
-    stand-in's size) for an image-to-video card, else nothing."""
+    stand-in's size) for an image-to-video card, a moving gradient clip for a video-to-video one
+    (whose frame count then comes from the clip), else nothing."""
     from samg_video.cards import card
 
-    if card(name).get("input") != "image":
+    kind = card(name).get("input")
+    if kind not in ("image", "video"):
         return {}
     from PIL import Image
 
-    _, height, width = SIZES[name]
+    frames, height, width = SIZES[name]
     yy, xx = torch.meshgrid(torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing="ij")
-    rgb = torch.stack([xx, yy, (xx + yy) / 2], -1).mul(255).round().to(torch.uint8).numpy()
-    return {"image": Image.fromarray(rgb)}
+    clip = [Image.fromarray(torch.stack([(xx + t / frames) % 1, yy, (xx + yy) / 2], -1).mul(255).round()
+                            .to(torch.uint8).numpy()) for t in range(frames if kind == "video" else 1)]
+    return {"image": clip[0]} if kind == "image" else {"video": clip}
 
 
 def save_component(obj, folder: Path) -> None:
