@@ -106,6 +106,12 @@ def cogvideox(rope: bool, patch_size_t: int | None = None, image: bool = False):
     return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(), tokenizer=t5_tokenizer())
 
 
+# Wan's transformer at tiny widths: the real patch size (1, 2, 2), QK norm and cross-attention norm
+WAN_TRANSFORMER = dict(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16,
+                       out_channels=16, text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True,
+                       qk_norm="rms_norm_across_heads", rope_max_seq_len=32)
+
+
 def wan():
     from diffusers import AutoencoderKLWan, WanTransformer3DModel
 
@@ -113,10 +119,7 @@ def wan():
     vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
                            temperal_downsample=[False, True, True])
     torch.manual_seed(0)
-    transformer = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
-        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32)
+    transformer = WanTransformer3DModel(**WAN_TRANSFORMER)
     return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(umt5=True), tokenizer=t5_tokenizer())
 
 
@@ -141,10 +144,8 @@ def wan_i2v():
     parts = wan()
     encoder, processor = clip_vision()
     torch.manual_seed(0)
-    parts["transformer"] = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=36, out_channels=16,
-        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-        image_dim=16, added_kv_proj_dim=24, rope_max_seq_len=32)
+    parts["transformer"] = WanTransformer3DModel(**{**WAN_TRANSFORMER, "in_channels": 36}, image_dim=16,
+                                                 added_kv_proj_dim=24)
     return dict(parts, image_encoder=encoder, image_processor=processor)
 
 
@@ -176,10 +177,7 @@ def wan22_ti2v():
                                     out_channels=12, patch_size=2, scale_factor_spatial=16, scale_factor_temporal=4,
                                     latents_mean=[0.0] * 48, latents_std=[1.0] * 48)
     torch.manual_seed(0)
-    parts["transformer"] = WanTransformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=48, out_channels=48,
-        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32)
+    parts["transformer"] = WanTransformer3DModel(**{**WAN_TRANSFORMER, "in_channels": 48, "out_channels": 48})
     return parts
 
 
@@ -200,10 +198,7 @@ def skyreels_v2():
 
     parts = wan()
     torch.manual_seed(0)
-    parts["transformer"] = SkyReelsV2Transformer3DModel(
-        patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
-        text_dim=32, freq_dim=256, ffn_dim=32, num_layers=2, cross_attn_norm=True, qk_norm="rms_norm_across_heads",
-        rope_max_seq_len=32)
+    parts["transformer"] = SkyReelsV2Transformer3DModel(**WAN_TRANSFORMER)
     return parts
 
 
