@@ -52,3 +52,26 @@ def test_wheel_installs_and_generates(tmp_path):
     from samg_video import media
 
     assert np.asarray(media.read_video(work / "clip.gif")).shape[0] == 8
+
+
+def test_declared_ranges_admit_the_tested_set_and_a_users_torch():
+    """pyproject.toml declares ranges, constraints.txt the tested pins: every pin lies in its
+    range (so `pip install -c constraints.txt` resolves), the torch range admits the torch a
+    ComfyUI environment runs (2.7 to 2.9) so installing the project keeps it, and the README's
+    and CI's install commands use the constraints."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    ranges = {Requirement(r).name.lower(): Requirement(r).specifier
+              for r in declared["dependencies"] + declared["optional-dependencies"]["test"]}
+    pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
+                if line and not line.startswith("#"))
+    assert set(ranges) <= {name.lower() for name in pins}
+    for name, version in pins.items():
+        assert version in ranges[name.lower()], (name, version, str(ranges[name.lower()]))
+    assert all(v in ranges["torch"] for v in ("2.7.0", "2.8.0", "2.9.1")) and not any(
+        "==" in str(spec) for spec in ranges.values())
+    for command_file in ("README.md", ".ci/run"):
+        assert "-c constraints.txt" in (ROOT / command_file).read_text(), command_file
