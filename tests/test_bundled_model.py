@@ -70,7 +70,7 @@ def test_generate_cli_methods_and_options(tmp_path, capsys):
                    "--method", "apg", "--scale", "4", "--set", "eta=0.5", "--steps", "4", "--frames", "6",
                    "--upscale", "1"])
     assert rc == 0 and media.read_video(tmp_path / "a.gif").shape == (6, 32, 32, 3)
-    assert "'eta': 0.5" in capsys.readouterr().out
+    assert "\n  eta: 0.5\n" in capsys.readouterr().out  # the settings as name: value lines
 
 
 @pytest.mark.parametrize("argv,match", [
