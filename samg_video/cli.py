@@ -190,6 +190,16 @@ def check_outputs(*paths, inputs=()) -> None:
             media.check_writable(p)
 
 
+def check_weights(card: dict, model_path: str | None) -> None:
+    """Before the model's libraries load: the weights are on this machine (a folder holding the
+    card's pipeline, or the Hugging Face cache); the bundled model always is."""
+    if card.get("bundled"):
+        return
+    from .pipelines.registry import weights_source
+
+    weights_source(card, model_path)
+
+
 def prepare_run(args):
     """Checks that need no model, before any heavy import: numbers, the card, the prompt (the
     model's scorer, where it has one, knows the words it can draw). Returns (card, scorer)."""
@@ -198,6 +208,7 @@ def prepare_run(args):
     check_numbers(args)
     card = cards.card(args.model)
     cards.check_applicable(card, {"height": args.height, "width": args.width, "dtype": args.dtype})
+    check_weights(card, args.model_path)
     judge = scorer_of(card)
     if judge is not None:
         judge.check_prompt(args.prompt)
@@ -389,6 +400,7 @@ def cmd_sweep(args) -> int:
     from .generate import resolve_device
 
     check_outputs(Path(args.out) / "sweep.json", inputs=[args.config, config.get("prompt_file")])
+    check_weights(cards.card(setting_of(config)["model"]), config.get("model_path"))
     preferred = cards.card(setting_of(config)["model"]).get("device")
     resolve_device(config.get("device", "auto"), bool(config.get("cpu_offload")), preferred)
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only: gloo across processes
@@ -553,6 +565,10 @@ def cmd_eval(args) -> int:
     import io
     import json
 
+    missing = [p for p in [*args.paths, args.reference] if p and not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]} does not exist" + (f" (nor {len(missing) - 1} more of the inputs)"
+                                                                 if len(missing) > 1 else "") + "; nothing was measured.")
     check_outputs(args.json, args.csv, inputs=[*args.paths, args.reference])
     if args.flow_downscale < 1:
         raise ValueError(f"--flow-downscale must be at least 1, got {args.flow_downscale}.")

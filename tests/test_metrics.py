@@ -129,17 +129,20 @@ def test_eval_cli_records_failures_and_goes_on(tmp_path, capsys):
     media.write_video(translated_photo(5), tmp_path / "good.mp4")
     (tmp_path / "corrupt.mp4").write_bytes(b"not a video")
     media.write_video(translated_photo(1), tmp_path / "one.gif")
-    rc = cli.main(["eval", str(tmp_path / "good.mp4"), str(tmp_path / "corrupt.mp4"), str(tmp_path / "missing.mp4"),
-                   str(tmp_path / "one.gif"), "--metrics", "flicker", "motion", "--json", str(tmp_path / "r.json"),
-                   "--csv", str(tmp_path / "r.csv")])
+    videos = [str(tmp_path / name) for name in ("good.mp4", "corrupt.mp4", "one.gif")]
+    outputs = ["--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv")]
+    assert cli.main(["eval", *videos, str(tmp_path / "missing.mp4"), *outputs]) == 2  # a named input is missing
+    assert "missing.mp4 does not exist; nothing was measured" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+    rc = cli.main(["eval", *videos, "--metrics", "flicker", "motion", *outputs])
     assert rc == 1
     report = json.loads((tmp_path / "r.json").read_text())
     rows = {r["path"].split("/")[-1]: r for r in report["videos"]}
     assert rows["good.mp4"]["motion"] == pytest.approx(np.hypot(*SHIFT), rel=0.1)
-    assert "Cannot decode" in rows["corrupt.mp4"]["error"] and "does not exist" in rows["missing.mp4"]["error"]
+    assert "Cannot decode" in rows["corrupt.mp4"]["error"]
     assert rows["one.gif"]["flicker"] is None and "2 frames" in rows["one.gif"]["temporal_note"]
-    assert report["summary"]["failed"] == 2 and report["summary"]["videos"] == 4
-    assert (tmp_path / "r.csv").read_text().count("\n") == 5
+    assert report["summary"]["failed"] == 1 and report["summary"]["videos"] == 3
+    assert (tmp_path / "r.csv").read_text().count("\n") == 4
     assert "FAILED" in capsys.readouterr().out
 
 

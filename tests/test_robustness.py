@@ -237,7 +237,7 @@ def test_set_reads_numbers_yaml_would_leave_as_text(tmp_path, capsys):
     rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "x.gif"), "--steps", "2", "--method", "samg",
                    "--set", "bound=1e-3"])
     assert rc == 0, capsys.readouterr().err
-    assert "'bound': 0.001" in capsys.readouterr().out
+    assert "\n  bound: 0.001\n" in capsys.readouterr().out
 
 
 def test_unknown_word_is_reported_before_heavy_imports(repo_root):
@@ -592,3 +592,18 @@ def test_usage_errors_are_one_line_and_exit_2(capsys):
         assert stop.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert cli.main(["--debug", "generate", "--prompt", PROMPT, "--out", "x.gif", "--temporal-sigma", "-1"]) == 2
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_missing_weights_are_named_before_any_work(tmp_path, capsys, monkeypatch, no_model):
+    """A registry model whose weights are not here: one sentence with the download command, from
+    generate and from sweep, before the model's libraries load; the sweep writes nothing."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    rc = cli.main(["generate", "--model", "wan2.1-t2v-1.3b", "--prompt", "a fox", "--out", str(tmp_path / "x.mp4")])
+    one_line_error(capsys, rc, "are not on this machine", "hf download Wan-AI/Wan2.1-T2V-1.3B-Diffusers")
+    config = tmp_path / "wan.yaml"
+    config.write_text(yaml.safe_dump({"model": "wan2.1-t2v-1.3b", "model_path": str(tmp_path / "nowhere"),
+                                      "prompts": ["a fox"], "seeds": [0], "methods": ["cfg:5"]}))
+    rc = cli.main(["sweep", str(config), "--out", str(tmp_path / "run")])
+    one_line_error(capsys, rc, "is not a folder")
+    assert not (tmp_path / "run").exists()
