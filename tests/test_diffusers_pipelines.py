@@ -46,6 +46,7 @@ def built(request, standin_root):
 BY_HAND = {
     "CogVideoXPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
     "CogVideoXImageToVideoPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
+    "CogVideoXVideoToVideoPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
     "TextToVideoSDPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
     "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),

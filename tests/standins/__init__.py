@@ -313,6 +313,7 @@ COMPONENTS = {
     "cogvideox-2b": lambda: cogvideox(rope=False),
     "cogvideox-5b": lambda: cogvideox(rope=True),
     "cogvideox-5b-i2v": lambda: cogvideox(rope=True, image=True),
+    "cogvideox-5b-v2v": lambda: cogvideox(rope=True),
     "cogvideox1.5-5b": lambda: cogvideox(rope=True, patch_size_t=2),
     "modelscope-1.7b": text_to_video_sd,
     "zeroscope-v2": text_to_video_sd,
@@ -334,7 +335,7 @@ COMPONENTS = {
 
 # per model: frames, height, width of a generation that takes seconds (frame rules respected)
 SIZES = {
-    "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
+    "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox-5b-v2v": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
     "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
     "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
