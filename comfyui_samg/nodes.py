@@ -222,7 +222,7 @@ class TemporalMetrics:
         names = ["flicker", "warp_error", "motion", "saturation"] + (["lpips_temporal"] if lpips else [])
         frames = images.detach().cpu().float().clamp(0, 1).numpy()  # ComfyUI IMAGE: (F, H, W, 3) in [0, 1]
         result = metrics.compute(frames, metrics=names)
-        value = lambda key: float(result[key]) if isinstance(result.get(key), (int, float)) else math.nan  # noqa: E731
+        value = lambda key: float(result[key]) if isinstance(result.get(key), (int, float)) else math.nan
         return (json.dumps(result, default=float), value("flicker"), value("warp_error"), value("motion"))
 
 

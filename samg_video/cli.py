@@ -112,15 +112,15 @@ def add_input_options(p) -> None:
 def conditioning(args, card: dict) -> dict:
     """Extra pipeline inputs from the command line, checked against what the model takes (before it loads)."""
     wants = card.get("input")
-    for kind, given, what in (("image", args.image, "an image-to-video model: pass --image PATH (the clip's first "
-                                                    "frame)"),
-                              ("video", args.video, "a video-to-video model: pass --video PATH (the source clip)")):
+    needs = {"image": "an image-to-video model: pass --image PATH (the clip's first frame)",
+             "video": "a video-to-video model: pass --video PATH (the source clip)"}
+    for kind, given, what in (("image", args.image, needs["image"]), ("video", args.video, needs["video"])):
         if wants == kind and not given:
             raise ValueError(f"{card['name']} is {what}.")
         if given and wants != kind:
-            raise ValueError(f"--{kind} needs a {kind}-to-video model; {card['name']} takes "
-                             f"{'a ' + wants if wants else 'a prompt only'} (`samg-video models` lists the models "
-                             "and their inputs).")
+            takes = {"image": "a prompt and an image", "video": "a prompt and a video"}.get(wants, "a prompt only")
+            raise ValueError(f"--{kind} needs {'an image' if kind == 'image' else 'a video'}-to-video model; "
+                             f"{card['name']} takes {takes} (`samg-video models` lists the models and their inputs).")
     if args.strength is not None and (wants != "video" or not 0 < args.strength <= 1):
         raise ValueError(f"--strength applies to video-to-video models and must be in (0, 1], got {args.strength:g}.")
     inputs = {"image": media.load_image(args.image)} if args.image else {}

@@ -75,3 +75,25 @@ def test_eval_says_when_frames_are_an_enlargement(tmp_path, capsys):
     assert "native.mp4: frames look" not in out and "flicker_compensated" in out.splitlines()[0]
     assert cli.main(["eval", str(big), "--size", "16x16", "--metrics", "flicker"]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--image", "{png}"], "--image needs an image-to-video model; demo takes a prompt only"),
+    (["--video", "{png}"], "--video needs a video-to-video model; demo takes a prompt only"),
+    (["--strength", "0.5"], "--strength applies to video-to-video models"),
+    (["--model", "wan2.1-i2v-14b-480p"], "is an image-to-video model: pass --image PATH"),
+    (["--model", "wan2.1-v2v-1.3b", "--model-path", "{tmp}"], "is a video-to-video model: pass --video PATH"),
+])
+def test_conditioning_inputs_are_checked_against_the_model(argv, message, tmp_path, capsys, monkeypatch):
+    import samg_video.cli as cli_module
+    import samg_video.generate as generate
+
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "first.png")
+    monkeypatch.setattr(cli_module, "check_weights", lambda card, path: None)  # the check of the inputs comes first
+    monkeypatch.setattr(generate, "load_target", lambda *a, **k: pytest.fail("loaded a model before checking"))
+    argv = [a.format(png=tmp_path / "first.png", tmp=tmp_path) for a in argv]
+    rc = cli.main(["generate", "--prompt", "a red circle moving left", "--out", str(tmp_path / "x.mp4"), *argv])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and message in err, err
