@@ -208,6 +208,9 @@ def prepare_run(args):
     check_numbers(args)
     card = cards.card(args.model)
     cards.check_applicable(card, {"height": args.height, "width": args.width, "dtype": args.dtype})
+    from .generate import resolve_device
+
+    resolve_device(args.device, bool(args.cpu_offload), card.get("device"))  # a missing GPU before missing weights
     check_weights(card, args.model_path)
     judge = scorer_of(card)
     if judge is not None:
@@ -400,9 +403,9 @@ def cmd_sweep(args) -> int:
     from .generate import resolve_device
 
     check_outputs(Path(args.out) / "sweep.json", inputs=[args.config, config.get("prompt_file")])
-    check_weights(cards.card(setting_of(config)["model"]), config.get("model_path"))
-    preferred = cards.card(setting_of(config)["model"]).get("device")
-    resolve_device(config.get("device", "auto"), bool(config.get("cpu_offload")), preferred)
+    card = cards.card(setting_of(config)["model"])
+    resolve_device(config.get("device", "auto"), bool(config.get("cpu_offload")), card.get("device"))
+    check_weights(card, config.get("model_path"))
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only: gloo across processes
     counts = run_sweep(config, args.out, state.process_index, state.num_processes,
                        progress=state.is_local_main_process, retry_failed=args.retry_failed, force=args.force)
@@ -565,16 +568,16 @@ def cmd_eval(args) -> int:
     import io
     import json
 
-    missing = [p for p in [*args.paths, args.reference] if p and not Path(p).exists()]
-    if missing:
-        raise FileNotFoundError(f"{missing[0]} does not exist" + (f" (nor {len(missing) - 1} more of the inputs)"
-                                                                 if len(missing) > 1 else "") + "; nothing was measured.")
     check_outputs(args.json, args.csv, inputs=[*args.paths, args.reference])
     if args.flow_downscale < 1:
         raise ValueError(f"--flow-downscale must be at least 1, got {args.flow_downscale}.")
     if args.flow == "raft" and not args.raft_weights:
         raise ValueError("--flow raft needs --raft-weights FILE (torchvision's Raft_Large_Weights file); "
                          "samg-video never downloads.")
+    missing = [p for p in [*args.paths, args.reference] if p and not Path(p).exists()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]} does not exist" + (f" (nor {len(missing) - 1} more of the inputs)"
+                                                                 if len(missing) > 1 else "") + "; nothing was measured.")
     options = dict(metrics=args.metrics, reference=args.reference, flow_backend=args.flow,
                    raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,
                    decoder=args.decoder, clip_model=args.clip_model, prompt=args.prompt, size=args.size)
