@@ -1,7 +1,7 @@
 """Time every guidance method against the CFG combination line, side by side.
 
     python benchmarks/bench_guidance.py [--repeats 30] [--threads N] [--contend]
-    python benchmarks/bench_guidance.py --conditions [--repeats 100]
+    python benchmarks/bench_guidance.py --conditions [--repeats 100] [--runs 5]
 
 `--threads N` sets torch's intra-op threads; `--contend` keeps every other core busy with a
 spinning process while timing (a shared machine, or a data loader beside the sampler), where
@@ -17,6 +17,8 @@ Shapes: CogVideoX-5B latents (1, 13, 16, 60, 90) as BFCHW and Wan 2.1 latents
 process, so the ratios compare like with like; the baseline is the line the diffusers
 pipelines run, `u + w * (c - u)`. Perturbation methods (stg, samg+stg) are timed on their
 combination only; their real cost is the extra denoiser pass per step (the passes column).
+"samg (compiled)" is SAMG with `guidance.fused.enable()`: its step compiled by torch.compile
+(compiled before timing starts; needs a C++ compiler on the CPU).
 Extra peak memory is measured per method in a fresh
 subprocess: the rise of the resident-set high-water mark (reset via
 /proc/self/clear_refs) during one call, in units of one latent, output included.
@@ -46,6 +48,7 @@ SHAPES = {"CogVideoX-5B": ((1, 13, 16, 60, 90), "BFCHW"), "Wan2.1": ((1, 16, 21,
 METHODS = {
     "cfg": {"method": "cfg", "scale": 7.5},
     "samg": {"method": "samg"},
+    "samg (compiled)": {"method": "samg", "compiled": True},
     # the issue's target row: every smoothing option (spatial, temporal, across steps)
     "samg+all smoothing": {"method": "samg", "spatial_sigma": 1.0, "temporal_sigma": 1.0, "step_ema": 0.5},
     "samg+all smoothing+bound": {"method": "samg", "spatial_sigma": 1.0, "temporal_sigma": 1.0, "step_ema": 0.5,
@@ -75,9 +78,15 @@ def make_callables(shape, layout, methods=None):
     u, c, p = (torch.randn(shape, generator=g) for _ in range(3))
     calls = {"pipeline CFG line": lambda i: pipeline_line(u, c)}
     for label, cfg in (methods or METHODS).items():
+        cfg = dict(cfg)
+        compiled = cfg.pop("compiled", False)
         m = guidance.from_dict(cfg)
         m.reset()
-        calls[label] = lambda i, m=m: m(u, c, step=i % 50, num_steps=50, layout=layout, pred_perturbed=p)
+
+        def call(i, m=m, compiled=compiled):
+            guidance.fused.enable(compiled)  # the compiled step for this row only
+            return m(u, c, step=i % 50, num_steps=50, layout=layout, pred_perturbed=p)
+        calls[label] = call
     return calls
 
 
@@ -137,25 +146,32 @@ def contenders(n: int) -> list[multiprocessing.Process]:
     return procs
 
 
-CONDITION_ROWS = ("pipeline CFG line", "cfg", "samg", "samg+all smoothing")
+CONDITION_ROWS = ("pipeline CFG line", "cfg", "samg", "samg (compiled)", "samg+all smoothing")
 
 
-def conditions(repeats: int) -> None:
-    """SAMG and CFG against the line under three conditions, each in a fresh process."""
+def conditions(repeats: int, runs: int = 1) -> None:
+    """SAMG and CFG against the line under three conditions, each in a fresh process, `runs` times;
+    a cell is the median ratio over the runs, with their range when there are several."""
     cores = os.cpu_count() or 1
-    runs = {"1 thread": ["--threads", "1"], f"{cores} threads": ["--threads", str(cores)],
-            f"{cores} threads, other cores busy": ["--threads", str(cores), "--contend"]}
-    results = {}
-    for name, extra in runs.items():
-        cmd = [sys.executable, __file__, "--json", "--repeats", str(repeats), *extra]
-        results[name] = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+    conds = {"1 thread": ["--threads", "1"], f"{cores} threads": ["--threads", str(cores)],
+             f"{cores} threads, other cores busy": ["--threads", str(cores), "--contend"]}
+    results = {name: [] for name in conds}
+    for _ in range(runs):
+        for name, extra in conds.items():
+            cmd = [sys.executable, __file__, "--json", "--repeats", str(repeats), *extra]
+            results[name].append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
     print(f"torch {torch.__version__}, float32 CPU ({cores} cores), median of {repeats} interleaved calls; "
-          "ratio to the CFG line (u + w (c - u)) measured in the same process\n")
+          "ratio to the CFG line (u + w (c - u)) measured in the same process"
+          + (f"; median (min-max) over {runs} runs, each in fresh processes" if runs > 1 else "") + "\n")
     print("| latents | method | " + " | ".join(results) + " |")
     print("|---|---|" + "---:|" * len(results))
     for shape in SHAPES:
         for row in CONDITION_ROWS[1:]:
-            cells = [f"{r[shape][row] / r[shape]['pipeline CFG line']:.2f}" for r in results.values()]
+            cells = []
+            for per_run in results.values():
+                ratios = sorted(r[shape][row] / r[shape]["pipeline CFG line"] for r in per_run)
+                cell = f"{statistics.median(ratios):.2f}"
+                cells.append(cell + (f" ({ratios[0]:.2f}-{ratios[-1]:.2f})" if len(ratios) > 1 else ""))
             print(f"| {shape} | {row} | " + " | ".join(cells) + " |")
 
 
@@ -165,6 +181,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     p.add_argument("--contend", action="store_true", help="keep the other cores busy while timing")
     p.add_argument("--conditions", action="store_true", help="SAMG and CFG under three thread conditions")
+    p.add_argument("--runs", type=int, default=1, help="with --conditions: repeat each condition (fresh processes)")
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--peak-child", nargs=2, help=argparse.SUPPRESS)
@@ -172,7 +189,7 @@ def main() -> None:
     if args.peak_child:
         return peak_child(*args.peak_child)
     if args.conditions:
-        return conditions(args.repeats)
+        return conditions(args.repeats, args.runs)
     if args.threads:
         torch.set_num_threads(args.threads)
     busy = contenders((os.cpu_count() or 1) - 1) if args.contend else []

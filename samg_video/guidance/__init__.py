@@ -14,12 +14,13 @@ from pathlib import Path
 import yaml
 
 from . import apg, cfg, cfg_zero_star, dynamic_cfg, fdg, interval, mambo, perturbed, rescale, samg, tcfg  # noqa: F401  (register)
+from . import fused
 from .base import REGISTRY, Guidance, StepContext
 from .layout import LAYOUTS
 from .samg import SAMG
 
 __all__ = ["available", "create", "from_dict", "load_config", "save_config", "Guidance", "SAMG",
-           "StepContext", "LAYOUTS"]
+           "StepContext", "LAYOUTS", "fused"]
 
 
 def available() -> list[str]:

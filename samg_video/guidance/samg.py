@@ -41,6 +41,7 @@ from typing import ClassVar
 
 import torch
 
+from . import fused
 from .base import Guidance, StepContext, check_interval, check_range, in_interval, register
 from .cfg import guided_line
 from .layout import from_canonical, to_canonical
@@ -224,11 +225,23 @@ class SAMG(Guidance):
             if self.outside == "none":
                 return pred_cond.clone(), state
             return guided_line(pred_uncond, pred_cond - pred_uncond, self.w_max, ctx.dtype, overwrite=True), state
+        if self.fusable(ctx):
+            step = fused.run(pred_uncond, pred_cond, self.w_min, self.w_max, self.energy, self.normalize, self.bound)
+            if step is not None:
+                out, scale, spans = step
+                return out, SAMGState(scale_field=scale, spans=spans)
         delta = pred_cond - pred_uncond
         scale, ema, spans = self.field_from(pred_uncond, pred_cond, delta, state.ema, ctx.generated)
         # written over d, our own temporary
         out = guided_line(pred_uncond, delta, scale, ctx.dtype, overwrite=True)
         return out, SAMGState(ema=ema, scale_field=scale, spans=spans)
+
+    def fusable(self, ctx: StepContext) -> bool:
+        """Whether this step may take the compiled path (guidance.fused): enabled, unequal scales, no
+        smoothing, step EMA or quantiles, no `generated` mask, a float32 guided line."""
+        return (fused.enabled() and self.w_min != self.w_max and ctx.dtype == torch.float32
+                and ctx.generated is None and tuple(self.quantiles) == (0.0, 1.0)
+                and not (self.spatial_sigma or self.temporal_sigma or self.step_ema))
 
     def values_to_check(self, out: torch.Tensor, state: SAMGState) -> torch.Tensor:
         """The energy spans of this step (one number per sample or frame): any NaN / Inf in either
