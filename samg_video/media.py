@@ -474,6 +474,23 @@ def _iter_decord(path: Path, chunk: int):
         yield reader.get_batch(list(range(i, min(i + chunk, len(reader))))).asnumpy()
 
 
+def frame_rate(source) -> float | None:
+    """Frames per second a video file announces (ffmpeg's reading of its header); None for arrays,
+    folders of frames, GIFs and files that announce none."""
+    import imageio_ffmpeg
+
+    if not isinstance(source, (str, Path)) or Path(source).suffix.lower() not in VIDEO_SUFFIXES:
+        return None
+    reader = imageio_ffmpeg.read_frames(str(source))
+    try:
+        fps = next(reader).get("fps")
+    except Exception:  # noqa: BLE001  (an unreadable file fails where it is decoded, with its own error)
+        return None
+    finally:
+        reader.close()
+    return float(fps) if fps and np.isfinite(fps) else None
+
+
 def ffmpeg_expected_frames(path: Path) -> int | None:
     """The announced frame count as ffmpeg reads the header (so both decoders judge a file alike)."""
     import imageio_ffmpeg

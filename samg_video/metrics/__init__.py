@@ -5,12 +5,16 @@
     metrics.compute(frames, metrics=["flicker", "motion"], flow_backend="farneback")
     metrics.compute("clip.mp4", metrics=["clip_score"], prompt="a fox", clip_model="openai/clip-vit-base-patch32")
 
-Frames stream through in chunks; each consecutive pair's flows are computed once and
-shared. Temporal metrics on a one-frame video are None, with the reason.
+    models = vbench.load_models(vbench.model_paths(vbench.DIMENSIONS))   # VBench's own cached weights
+    metrics.compute("clip.mp4", metrics=list(vbench.DIMENSIONS), vbench_models=models)
+
+Frames stream through in chunks, decoded once for every metric; each consecutive pair's flows
+are computed once and shared. Temporal metrics on a one-frame video are None, with the reason.
 """
 
 from __future__ import annotations
 
+from . import vbench
 from .base import FlowOptions, Metric, Pair
 from .clip_score import CLIPScore
 from .flicker import Flicker, vbench_flicker
@@ -23,21 +27,28 @@ METRICS = {"flicker": Flicker, "warp_error": WarpError, "lpips_temporal": LPIPST
            "saturation": Saturation, "clip_score": CLIPScore}
 DEFAULT = ["flicker", "warp_error", "motion", "saturation", "lpips_temporal"]  # + clip_score when clip_model is given
 
-__all__ = ["compute", "available", "METRICS", "Metric", "Pair", "FlowOptions", "vbench_flicker"]
+__all__ = ["compute", "available", "METRICS", "Metric", "Pair", "FlowOptions", "vbench_flicker", "vbench"]
 
 
 def available() -> list[str]:
-    return list(METRICS)
+    return [*METRICS, *vbench.DIMENSIONS]
 
 
-def _make(names, lpips_net: str, clip_model: str | None = None, prompt: str | None = None) -> list[Metric]:
-    unknown = [n for n in names if n not in METRICS]
+def _make(names, lpips_net: str, clip_model: str | None = None, prompt: str | None = None,
+          vbench_models: dict | None = None, device: str = "cpu", fps: float | None = None) -> list[Metric]:
+    unknown = [n for n in names if n not in METRICS and n not in vbench.DIMENSIONS]
     if unknown:
-        raise ValueError(f"Unknown metric {unknown[0]!r}; available: {', '.join(METRICS)}.")
+        raise ValueError(f"Unknown metric {unknown[0]!r}; available: {', '.join(available())}.")
     if "clip_score" in names and not clip_model:
         raise ValueError("clip_score needs CLIP weights: pass clip_model (--clip-model DIR or a cached repo id).")
+    dims = [n for n in names if n in vbench.DIMENSIONS]
+    lacking = [n for n in dims if vbench.MODEL_OF[n] not in (vbench_models or {})]
+    if lacking:
+        raise ValueError(f"{lacking[0]} needs its model: pass vbench_models={{{vbench.MODEL_OF[lacking[0]]!r}: ...}} "
+                         "(metrics.vbench.load_models).")
     special = {"lpips_temporal": lambda: LPIPSTemporal(lpips_net), "clip_score": lambda: CLIPScore(clip_model, prompt)}
-    return [special.get(n, METRICS[n])() for n in names]
+    return ([special.get(n, METRICS[n])() for n in names if n in METRICS]
+            + vbench.make(dims, vbench_models or {}, device, fps))
 
 
 def resized(frame, size: tuple[int, int] | None):
@@ -74,7 +85,8 @@ def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int
 def compute(video, metrics: list[str] | None = None, reference=None, flow_backend: str = "dis",
             raft_weights: str | None = None, flow_downscale: int = 1, lpips_net: str = "alex",
             chunk: int = 32, decoder: str = "ffmpeg", clip_model: str | None = None, prompt: str | None = None,
-            value_range: tuple[float, float] | None = None, size: tuple[int, int] | None = None) -> dict:
+            value_range: tuple[float, float] | None = None, size: tuple[int, int] | None = None,
+            vbench_models: dict | None = None, device: str = "cpu") -> dict:
     """Metrics of one clip (array, tensor or path) as a flat dict; `reference` adds TecoGAN's tLP.
 
     Arrays are uint8 in [0, 255] or floats in [0, 1]; anything else is refused with the range
@@ -87,9 +99,16 @@ def compute(video, metrics: list[str] | None = None, reference=None, flow_backen
     Pixel units (motion in px/frame, flow) are those of the analysed frames: the clip's own
     size, or `size=(width, height)` (e.g. a model's resolution for an upscaled file); the
     result's `resolution` says which ("WxH").
+
+    VBench's temporal dimensions (`metrics.vbench`: subject_consistency, background_consistency,
+    dynamic_degree) take their models from `vbench_models` (`vbench.load_models`), run on
+    `device`, and see the same decoded frames as every other metric.
     """
     names = [metrics] if isinstance(metrics, str) else list(metrics or DEFAULT + (["clip_score"] if clip_model else []))
-    accumulators = _make(names, lpips_net, clip_model, prompt)
+    from ..media import frame_rate
+
+    fps = frame_rate(video) if any(n == "dynamic_degree" for n in names) else None
+    accumulators = _make(names, lpips_net, clip_model, prompt, vbench_models, device, fps)
     options = FlowOptions(flow_backend, raft_weights, flow_downscale)
     frames, analysed = _stream(video, accumulators, options, chunk, decoder, value_range, size)
     result: dict = {"frames": frames, "resolution": f"{analysed[0]}x{analysed[1]}" if analysed else None}

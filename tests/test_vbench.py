@@ -1,0 +1,242 @@
+"""VBench's temporal dimensions (samg_video.metrics.vbench) against VBench's own code.
+
+Parity tier (skipped when the `vbench` package is absent; .ci/run installs it without its
+dependencies): VBench's dimension functions and ours run on the same short videos with the same
+tiny random models (facebookresearch/dino's VisionTransformer from tests/reference, OpenAI CLIP's
+`clip.model.CLIP`, VBench's own RAFT), each model given to VBench as VBench loads it and to us as the
+checkpoint file a user has. Independent truths need no VBench: a static video, a scene cut, the
+dynamic-degree rule on known flows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from samg_video import metrics
+from samg_video.metrics import vbench as vb
+
+HAS_VBENCH = importlib.util.find_spec("vbench") is not None
+needs_vbench = pytest.mark.skipif(not HAS_VBENCH, reason="VBench's package is not installed (see .ci/run)")
+
+
+def dino_reference(seed: int = 0, pos_std: float = 1.0):
+    """facebookresearch/dino's VisionTransformer, 2 blocks of width 64 (one head, as width / 64)."""
+    sys.path.insert(0, str(Path(__file__).parent / "reference"))
+    try:
+        from dino_vision_transformer import VisionTransformer
+    finally:
+        sys.path.pop(0)
+    torch.manual_seed(seed)
+    model = VisionTransformer(patch_size=16, embed_dim=64, depth=2, num_heads=1, mlp_ratio=4, qkv_bias=True,
+                              norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_classes=0)
+    with torch.no_grad():  # DINO initialises the table with std 0.02; larger values test the interpolation
+        model.pos_embed.normal_(0, pos_std)
+    return model.eval()
+
+
+def clip_reference(seed: int = 0):
+    import clip.model
+
+    torch.manual_seed(seed)
+    return clip.model.CLIP(embed_dim=32, image_resolution=224, vision_layers=2, vision_width=64, vision_patch_size=32,
+                           context_length=77, vocab_size=49408, transformer_width=64, transformer_heads=1,
+                           transformer_layers=1).eval()
+
+
+def raft_reference(seed: int = 0):
+    from easydict import EasyDict
+    from vbench.third_party.RAFT.core.raft import RAFT
+
+    torch.manual_seed(seed)
+    model = RAFT(EasyDict(small=False, mixed_precision=False, alternate_corr=False))
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():  # fresh BatchNorm statistics are 0 / 1: give them values to map
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.rand(m.running_mean.shape, generator=g) * 0.2 - 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+    return model.eval()
+
+
+def moving_frames(n: int, h: int, w: int, step: int = 2, seed: int = 0) -> np.ndarray:
+    """A smooth random texture translating `step` px per frame to the right (uint8, n x H x W x 3)."""
+    g = np.random.default_rng(seed)
+    base = np.asarray(Image.fromarray(g.integers(0, 256, (h // 8, (w + step * n) // 8, 3), dtype=np.uint8))
+                      .resize(((w + step * n), h), Image.BILINEAR))
+    return np.stack([base[:, i * step:i * step + w] for i in range(n)])
+
+
+def write_gif(path: Path, frames: np.ndarray) -> Path:
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=125, loop=0)
+    return path
+
+
+def write_pngs(folder: Path, frames: np.ndarray) -> Path:
+    folder.mkdir()
+    for i, f in enumerate(frames):
+        Image.fromarray(f).save(folder / f"{i:04d}.png")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vbench_models")
+    torch.save(dino_reference().state_dict(), root / "dino_vitbase16_pretrain.pth")
+    out = {"dino": root / "dino_vitbase16_pretrain.pth"}
+    if HAS_VBENCH:
+        torch.save(clip_reference().state_dict(), root / "ViT-B-32.pth")
+        torch.save({f"module.{k}": v for k, v in raft_reference().state_dict().items()}, root / "raft-things.pth")
+        out |= {"clip": root / "ViT-B-32.pth", "raft": root / "raft-things.pth"}
+    return out
+
+
+def ours(path, dims, checkpoints):
+    models = vb.load_models({vb.MODEL_OF[d]: checkpoints[vb.MODEL_OF[d]] for d in dims})
+    return metrics.compute(str(path), metrics=list(dims), vbench_models=models)
+
+
+# ---------------------------------------------------------------- parity with VBench's code
+
+@needs_vbench
+def test_subject_consistency_equals_vbench(tmp_path, checkpoints):
+    from vbench.subject_consistency import subject_consistency
+
+    frames = moving_frames(6, 72, 120, step=5)  # 72 x 120: a 224 x 373 input, a 14 x 23 grid (interpolated table)
+    gif = write_gif(tmp_path / "clip.gif", frames)
+    agg, per_video = subject_consistency(dino_reference(), [str(gif)], "cpu", False)
+    mine = ours(gif, ["subject_consistency"], checkpoints)
+    assert mine["subject_consistency"] == pytest.approx(per_video[0]["video_results"], abs=1e-6)
+    assert vb.vbench_results([{"path": str(gif), **mine}], ["subject_consistency"])["subject_consistency"][0] \
+        == pytest.approx(agg, abs=1e-6)
+
+
+@needs_vbench
+def test_background_consistency_equals_vbench(tmp_path, checkpoints):
+    from vbench.background_consistency import background_consistency
+
+    frames = moving_frames(5, 90, 150, step=6, seed=1)
+    clips = [write_gif(tmp_path / "a.gif", frames), write_gif(tmp_path / "b.gif", frames[:3])]
+    agg, per_video = background_consistency(clip_reference(), None, [str(c) for c in clips], "cpu", False)
+    rows = [{"path": str(c), **ours(c, ["background_consistency"], checkpoints)} for c in clips]
+    for row, ref in zip(rows, per_video):
+        assert row["background_consistency"] == pytest.approx(ref["video_results"], abs=1e-6)
+    # VBench's aggregate weighs videos by their frame pairs (4 and 2 here), not one per video
+    layout = vb.vbench_results(rows, ["background_consistency"])
+    assert layout["background_consistency"][0] == pytest.approx(agg, abs=1e-6)
+    assert [v["video_path"] for v in layout["background_consistency"][1]] == [str(c) for c in clips]
+
+
+@needs_vbench
+def test_dynamic_degree_equals_vbench(tmp_path, checkpoints, monkeypatch):
+    from easydict import EasyDict
+    from vbench.dynamic_degree import DynamicDegree
+
+    folder = write_pngs(tmp_path / "frames", moving_frames(5, 132, 170, step=4, seed=2))  # padded to 136 x 176
+    ref = DynamicDegree.__new__(DynamicDegree)  # VBench's class with its model given, not loaded from the network
+    ref.args, ref.device, ref.model = EasyDict(), "cpu", raft_reference()
+    scores = {}
+    check = ref.check_move
+    monkeypatch.setattr(ref, "check_move", lambda s: scores.setdefault("ref", list(s)) and check(s))
+    moved = ref.infer(str(folder))
+    raft = vb.load_raft(checkpoints["raft"])
+    acc = vb.DynamicDegree(raft)
+    for f in moving_frames(5, 132, 170, step=4, seed=2):
+        acc.frame(f)
+    np.testing.assert_allclose(acc.scores, scores["ref"], rtol=1e-5, atol=1e-4)
+    assert acc.result()["dynamic_degree"] == moved
+    assert ours(folder, ["dynamic_degree"], checkpoints)["dynamic_degree"] == moved
+
+
+@needs_vbench
+def test_converted_models_equal_the_originals(checkpoints):
+    """The weight conversions alone: DINO's CLS feature with an interpolated table, CLIP's encode_image,
+    RAFT's final flow; each against the original architecture on the same input."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 3, 224, 336, generator=g)
+    torch.testing.assert_close(vb.dino_features(vb.load_dino(checkpoints["dino"]), x), dino_reference()(x),
+                               rtol=1e-5, atol=1e-5)
+    x = torch.randn(2, 3, 224, 224, generator=g)
+    torch.testing.assert_close(vb.clip_features(vb.load_clip_vision(checkpoints["clip"]), x),
+                               clip_reference().encode_image(x), rtol=1e-5, atol=1e-5)
+    a = torch.rand(1, 3, 128, 160, generator=g) * 255
+    b = torch.roll(a, 3, dims=3)
+    _, up = raft_reference()(a, b, iters=20, test_mode=True)
+    mine = vb.load_raft(checkpoints["raft"])(2 * a / 255 - 1, 2 * b / 255 - 1, num_flow_updates=20)[-1]
+    torch.testing.assert_close(mine, up, rtol=1e-5, atol=1e-4)
+
+
+# ---------------------------------------------------------------- independent truths
+
+def test_a_static_video_is_fully_consistent(checkpoints):
+    frame = moving_frames(1, 64, 96)[0]
+    out = metrics.compute(np.stack([frame] * 5), metrics=["subject_consistency"],
+                          vbench_models={"dino": vb.load_dino(checkpoints["dino"])})
+    assert out["subject_consistency"] == pytest.approx(1.0, abs=1e-6)
+    assert out["subject_consistency_pairs"] == 4
+
+
+def test_a_scene_cut_lowers_subject_consistency():
+    a = moving_frames(1, 64, 96, seed=4)[0]
+    b = np.full_like(a, 40)  # another scene: a flat dark frame
+    models = {"dino": vb.dino_from_state_dict(dino_reference(pos_std=0.02).state_dict())}
+    same = metrics.compute(np.stack([a] * 6), metrics=["subject_consistency"], vbench_models=models)
+    cut = metrics.compute(np.stack([a] * 3 + [b] * 3), metrics=["subject_consistency"], vbench_models=models)
+    assert cut["subject_consistency"] < same["subject_consistency"] - 0.01
+
+
+class ConstantFlow(torch.nn.Module):
+    """A stand-in flow model whose flow is (dx, 0) everywhere: pair scores are known exactly."""
+
+    def __init__(self, speeds):
+        super().__init__()
+        self.speeds = list(speeds)
+
+    def forward(self, a, b, num_flow_updates=20):
+        flow = torch.zeros(1, 2, *a.shape[-2:])
+        flow[:, 0] = self.speeds.pop(0)
+        return [flow]
+
+
+@pytest.mark.parametrize("speeds, fps, expected", [
+    ([0.0] * 8, None, False),                 # still
+    ([7.0, 7.0, 0, 0, 0, 0, 0, 0], None, True),  # 9 frames need round(4 * 9 / 16) = 2 pairs above 6 * 256 / 256
+    ([7.0, 0, 0, 0, 0, 0, 0, 0], None, False),   # one pair is not enough
+    ([5.9] * 8, None, False),                 # below the threshold
+])
+def test_dynamic_degree_rule_on_known_flows(speeds, fps, expected):
+    acc = vb.DynamicDegree(ConstantFlow(speeds), fps=fps)
+    for _ in range(9):
+        acc.frame(np.zeros((256, 320, 3), np.uint8))
+    out = acc.result()
+    assert acc.scores == pytest.approx(speeds)
+    assert out["dynamic_degree"] is expected and out["dynamic_pairs_needed"] == 2
+
+
+def test_dynamic_degree_samples_eight_frames_per_second():
+    acc = vb.DynamicDegree(ConstantFlow([1.0] * 10), fps=24)  # every 3rd frame
+    for _ in range(10):
+        acc.frame(np.zeros((128, 128, 3), np.uint8))
+    assert acc.interval == 3 and acc.sampled == 4 and len(acc.scores) == 3
+
+
+def test_missing_weights_are_one_sentence(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"subject_consistency needs .*dino_vitbase16_pretrain.pth.*never "
+                                                r"downloads.*--dino PATH"):
+        vb.model_paths(["subject_consistency"], cache=tmp_path)
+
+
+def test_vbench_layout_is_json(tmp_path):
+    rows = [{"path": "a.mp4", "dynamic_degree": True}, {"path": "b.mp4", "dynamic_degree": False},
+            {"path": "c.mp4", "error": "ValueError: broken"}]
+    out = json.loads(json.dumps(vb.vbench_results(rows, ["dynamic_degree"])))
+    assert out == {"dynamic_degree": [0.5, [{"video_path": "a.mp4", "video_results": True},
+                                            {"video_path": "b.mp4", "video_results": False}]]}
