@@ -477,13 +477,17 @@ def frame_size(text: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
+VBENCH_DIMENSIONS = ("subject_consistency", "background_consistency", "dynamic_degree")  # metrics.vbench.DIMENSIONS
+
+
 def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="temporal-quality metrics of videos",
                        description="Flicker, warping error, LPIPS consistency, motion and saturation of each video.")
     p.add_argument("paths", nargs="+", help="videos (.mp4 .webm .avi .gif) or folders of frames")
     p.add_argument("--metrics", nargs="+", choices=["flicker", "warp_error", "lpips_temporal", "motion", "saturation",
-                                                    "clip_score"], metavar="NAME",
-                   help="subset of: flicker warp_error lpips_temporal motion saturation clip_score")
+                                                    "clip_score", *VBENCH_DIMENSIONS], metavar="NAME",
+                   help="subset of: flicker warp_error lpips_temporal motion saturation clip_score "
+                        + " ".join(VBENCH_DIMENSIONS))
     p.add_argument("--clip-model", help="CLIP weights (folder or cached repo id, e.g. openai/clip-vit-base-patch32): "
                                         "adds clip_score, the mean CLIPScore of the frames against --prompt")
     p.add_argument("--prompt", help="the prompt the videos were generated from (for clip_score)")
@@ -500,6 +504,17 @@ def add_eval(sub) -> None:
                    help="video decoder: ffmpeg pipe (bounded memory, default) or decord")
     p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"],
                    help="LPIPS backbone for lpips_temporal (default: alex)")
+    v = p.add_argument_group("VBench's temporal dimensions", "subject_consistency, background_consistency and "
+                             "dynamic_degree, computed as VBench computes them (docs/metrics.md), from local weights")
+    v.add_argument("--vbench", action="store_true", help="add all three dimensions (or name some in --metrics)")
+    v.add_argument("--vbench-models", metavar="DIR", help="VBench's cache folder holding dino_model/, clip_model/, "
+                                                          "raft_model/ (default: $VBENCH_CACHE_DIR or ~/.cache/vbench)")
+    v.add_argument("--dino", metavar="PATH", help="DINO ViT-B/16: dino_vitbase16_pretrain.pth or a transformers folder")
+    v.add_argument("--clip-vision", metavar="PATH", help="CLIP ViT-B/32: OpenAI's ViT-B-32.pt or a transformers folder")
+    v.add_argument("--raft", metavar="PATH", help="RAFT: raft-things.pth or torchvision's raft_large file")
+    v.add_argument("--device", help="where the VBench models run (default: cuda when there is one, else cpu)")
+    v.add_argument("--vbench-json", metavar="FILE", help="write VBench's result layout: "
+                                                         "{dimension: [aggregate, [{video_path, video_results}]]}")
     p.add_argument("--json", help="write per-video results and a summary as JSON")
     p.add_argument("--csv", help="write per-video results as CSV")
     p.set_defaults(func=cmd_eval)
@@ -531,7 +546,7 @@ def eval_summary(rows: list[dict]) -> dict:
 
 def print_table(rows: list[dict]) -> None:
     columns = ["flicker", "flicker_compensated", "warp_error", "lpips_temporal", "tlp", "clip_score", "motion",
-               "clipped_high", "saturation"]
+               "clipped_high", "saturation", *VBENCH_DIMENSIONS]
     present = [c for c in columns if any(c in r for r in rows)]
     width = {c: max(len(c), 9) + 2 for c in present}
     print("path".ljust(32) + "".join(c.rjust(width[c]) for c in present) + "   size (motion: px/frame at this size)")
@@ -540,7 +555,8 @@ def print_table(rows: list[dict]) -> None:
         if "error" in r:
             print(name + "  FAILED: " + r["error"])
             continue
-        cells = ["null".rjust(width[c]) if r.get(c) is None else f"{r[c]:{width[c]}.4f}" for c in present]
+        cells = ["null".rjust(width[c]) if r.get(c) is None else str(r[c]).rjust(width[c]) if isinstance(r[c], bool)
+                 else f"{r[c]:{width[c]}.4f}" for c in present]
         print(name + "".join(cells) + f"   {r.get('resolution')}"
               + (f"   ({r['temporal_note']})" if "temporal_note" in r else ""))
 
@@ -568,7 +584,7 @@ def cmd_eval(args) -> int:
     import io
     import json
 
-    check_outputs(args.json, args.csv, inputs=[*args.paths, args.reference])
+    check_outputs(args.json, args.csv, args.vbench_json, inputs=[*args.paths, args.reference])
     if args.flow_downscale < 1:
         raise ValueError(f"--flow-downscale must be at least 1, got {args.flow_downscale}.")
     if args.flow == "raft" and not args.raft_weights:
@@ -578,9 +594,27 @@ def cmd_eval(args) -> int:
     if missing:
         raise FileNotFoundError(f"{missing[0]} does not exist" + (f" (nor {len(missing) - 1} more of the inputs)"
                                                                  if len(missing) > 1 else "") + "; nothing was measured.")
-    options = dict(metrics=args.metrics, reference=args.reference, flow_backend=args.flow,
+    dims = [m for m in args.metrics or [] if m in VBENCH_DIMENSIONS] or (list(VBENCH_DIMENSIONS) if args.vbench else [])
+    if args.vbench_json and not dims:
+        raise ValueError("--vbench-json writes VBench's dimensions; add --vbench (or name them in --metrics).")
+    names = args.metrics or (["flicker", "warp_error", "motion", "saturation", "lpips_temporal"]
+                             + (["clip_score"] if args.clip_model else []) + dims if dims else None)
+    if args.vbench and args.metrics:
+        names = list(dict.fromkeys([*args.metrics, *VBENCH_DIMENSIONS]))
+    options = dict(metrics=names, reference=args.reference, flow_backend=args.flow,
                    raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,
                    decoder=args.decoder, clip_model=args.clip_model, prompt=args.prompt, size=args.size)
+    if dims:  # weights found and loaded once, before any video: a missing file is one error, not one per video
+        from .metrics import vbench
+
+        paths = vbench.model_paths(dims, {"dino": args.dino, "clip": args.clip_vision, "raft": args.raft},
+                                   args.vbench_models)
+        import torch
+
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: this machine has no CUDA GPU; use --device cpu.")
+        options |= {"vbench_models": vbench.load_models(paths, device), "device": device}
     if args.clip_model:  # checked once, before any video: missing weights are one error, not one per video
         from .metrics.clip_score import load_clip
 
@@ -595,6 +629,10 @@ def cmd_eval(args) -> int:
     summary = eval_summary(rows)
     if args.json:
         media.write_text(args.json, json.dumps({"videos": rows, "summary": summary}, indent=2))
+    if args.vbench_json:
+        from .metrics.vbench import vbench_results
+
+        media.write_text(args.vbench_json, json.dumps(vbench_results(rows, dims), indent=2))
     if args.csv:
         buffer = io.StringIO(newline="")
         writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))

@@ -240,3 +240,46 @@ def test_vbench_layout_is_json(tmp_path):
     out = json.loads(json.dumps(vb.vbench_results(rows, ["dynamic_degree"])))
     assert out == {"dynamic_degree": [0.5, [{"video_path": "a.mp4", "video_results": True},
                                             {"video_path": "b.mp4", "video_results": False}]]}
+
+
+# ---------------------------------------------------------------- command line
+
+@needs_vbench
+def test_eval_vbench_measures_every_video_it_can_and_writes_vbench_json(tmp_path, capsys):
+    from samg_video import cli, media
+
+    cache = tmp_path / "cache"
+    for kind, rel in vb.VBENCH_FILES.items():
+        (cache / rel).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(dino_reference().state_dict(), cache / vb.VBENCH_FILES["dino"])
+    torch.save(clip_reference().state_dict(), cache / vb.VBENCH_FILES["clip"])
+    torch.save({f"module.{k}": v for k, v in raft_reference().state_dict().items()}, cache / vb.VBENCH_FILES["raft"])
+    clip = media.write_video(moving_frames(9, 128, 144, step=3), tmp_path / "a.mp4", fps=8)
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    out = tmp_path / "vbench.json"
+    code = cli.main(["eval", str(clip), str(broken), "--vbench", "--vbench-models", str(cache), "--metrics", "flicker",
+                     "--vbench-json", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 1 and "broken.mp4" in printed and "FAILED" in printed  # recorded, the other measured
+    for dim in vb.DIMENSIONS:
+        assert dim in printed.splitlines()[0]
+    layout = json.loads(out.read_text())
+    assert sorted(layout) == sorted(vb.DIMENSIONS)
+    for dim in vb.DIMENSIONS:
+        aggregate, per_video = layout[dim]
+        assert [v["video_path"] for v in per_video] == [str(clip)]
+        assert aggregate == pytest.approx(float(per_video[0]["video_results"]))
+
+
+def test_eval_vbench_without_weights_is_one_line_and_exit_2(tmp_path):
+    import subprocess
+
+    from samg_video import media
+
+    clip = media.write_video(moving_frames(3, 32, 32), tmp_path / "a.mp4", fps=8)
+    res = subprocess.run([sys.executable, "-m", "samg_video.cli", "eval", str(clip), "--vbench", "--vbench-models",
+                          str(tmp_path / "none")], capture_output=True, text=True)
+    assert res.returncode == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "never downloads" in lines[0] and "Traceback" not in res.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from . import apg, cfg, cfg_zero_star, dynamic_cfg, fdg, interval, mambo, perturbed, rescale, samg, tcfg  # noqa: F401  (register)
-from . import fused
+from . import fused  # noqa: I001  (guidance.fused.enable())
 from .base import REGISTRY, Guidance, StepContext
 from .layout import LAYOUTS
 from .samg import SAMG

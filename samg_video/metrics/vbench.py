@@ -78,7 +78,8 @@ def model_paths(dimensions, paths: dict | None = None, cache: str | Path | None 
         if not path.exists():
             flag = {"dino": "--dino", "clip": "--clip-vision", "raft": "--raft"}[kind]
             raise FileNotFoundError(f"{dim} needs {path}, which does not exist; samg-video never downloads. Get "
-                                    f"{GET[kind]}, and pass it with {flag} PATH (or put VBench's cache in --vbench-models).")
+                                    f"{GET[kind]}, and pass it with {flag} PATH "
+                                    "(or name VBench's cache folder with --vbench-models).")
         out[kind] = path
     return out
 
