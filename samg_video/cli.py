@@ -478,6 +478,7 @@ def frame_size(text: str) -> tuple[int, int]:
 
 
 VBENCH_DIMENSIONS = ("subject_consistency", "background_consistency", "dynamic_degree")  # metrics.vbench.DIMENSIONS
+MODEL_METRICS = (*VBENCH_DIMENSIONS, "interpolation_smoothness")  # metrics.vbench.MODEL_OF: each needs a model
 
 
 def add_eval(sub) -> None:
@@ -485,9 +486,9 @@ def add_eval(sub) -> None:
                        description="Flicker, warping error, LPIPS consistency, motion and saturation of each video.")
     p.add_argument("paths", nargs="+", help="videos (.mp4 .webm .avi .gif) or folders of frames")
     p.add_argument("--metrics", nargs="+", choices=["flicker", "warp_error", "lpips_temporal", "motion", "saturation",
-                                                    "clip_score", *VBENCH_DIMENSIONS], metavar="NAME",
+                                                    "clip_score", *MODEL_METRICS], metavar="NAME",
                    help="subset of: flicker warp_error lpips_temporal motion saturation clip_score "
-                        + " ".join(VBENCH_DIMENSIONS))
+                        + " ".join(MODEL_METRICS))
     p.add_argument("--clip-model", help="CLIP weights (folder or cached repo id, e.g. openai/clip-vit-base-patch32): "
                                         "adds clip_score, the mean CLIPScore of the frames against --prompt")
     p.add_argument("--prompt", help="the prompt the videos were generated from (for clip_score)")
@@ -546,7 +547,7 @@ def eval_summary(rows: list[dict]) -> dict:
 
 def print_table(rows: list[dict]) -> None:
     columns = ["flicker", "flicker_compensated", "warp_error", "lpips_temporal", "tlp", "clip_score", "motion",
-               "clipped_high", "saturation", *VBENCH_DIMENSIONS]
+               "clipped_high", "saturation", *MODEL_METRICS]
     present = [c for c in columns if any(c in r for r in rows)]
     width = {c: max(len(c), 9) + 2 for c in present}
     print("path".ljust(32) + "".join(c.rjust(width[c]) for c in present) + "   size (motion: px/frame at this size)")
@@ -594,13 +595,15 @@ def cmd_eval(args) -> int:
     if missing:
         raise FileNotFoundError(f"{missing[0]} does not exist" + (f" (nor {len(missing) - 1} more of the inputs)"
                                                                  if len(missing) > 1 else "") + "; nothing was measured.")
-    dims = [m for m in args.metrics or [] if m in VBENCH_DIMENSIONS] or (list(VBENCH_DIMENSIONS) if args.vbench else [])
-    if args.vbench_json and not dims:
+    dims = [m for m in args.metrics or [] if m in MODEL_METRICS]
+    if args.vbench:
+        dims = list(dict.fromkeys([*dims, *VBENCH_DIMENSIONS]))
+    if args.vbench_json and not any(d in VBENCH_DIMENSIONS for d in dims):
         raise ValueError("--vbench-json writes VBench's dimensions; add --vbench (or name them in --metrics).")
-    names = args.metrics or (["flicker", "warp_error", "motion", "saturation", "lpips_temporal"]
-                             + (["clip_score"] if args.clip_model else []) + dims if dims else None)
-    if args.vbench and args.metrics:
-        names = list(dict.fromkeys([*args.metrics, *VBENCH_DIMENSIONS]))
+    from .metrics import DEFAULT
+
+    base = args.metrics or DEFAULT + (["clip_score"] if args.clip_model else [])
+    names = list(dict.fromkeys([*base, *dims]))
     options = dict(metrics=names, reference=args.reference, flow_backend=args.flow,
                    raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,
                    decoder=args.decoder, clip_model=args.clip_model, prompt=args.prompt, size=args.size)
@@ -632,7 +635,8 @@ def cmd_eval(args) -> int:
     if args.vbench_json:
         from .metrics.vbench import vbench_results
 
-        media.write_text(args.vbench_json, json.dumps(vbench_results(rows, dims), indent=2))
+        media.write_text(args.vbench_json, json.dumps(vbench_results(rows, [d for d in dims if d in VBENCH_DIMENSIONS]),
+                                                      indent=2))
     if args.csv:
         buffer = io.StringIO(newline="")
         writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))

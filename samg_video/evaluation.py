@@ -62,11 +62,18 @@ def scorer_of(card: dict, override: str | None = None) -> Scorer | None:
 
 
 def measure(generation, prompt: str, lpips: bool = True, clip_model: str | None = None,
-            judge: Scorer | None = None) -> dict:
-    """One clip's record (see the module docstring). `generation`: a `generate.Generation`."""
+            judge: Scorer | None = None, vbench: dict | None = None) -> dict:
+    """One clip's record (see the module docstring). `generation`: a `generate.Generation`; `vbench`:
+    {"models": {"dino" | "clip" | "raft": model}, "device": ...} adds those models' VBench dimensions."""
     clip = media.to_uint8(generation.clip)
     names = TEMPORAL + (["lpips_temporal"] if lpips else []) + (["clip_score"] if clip_model else [])
-    row = metrics.compute(clip, metrics=names, clip_model=clip_model, prompt=prompt)
+    extra = {}
+    if vbench:
+        from .metrics.vbench import DIMENSIONS, MODEL_OF
+
+        names += [d for d in DIMENSIONS if MODEL_OF[d] in vbench["models"]]
+        extra = {"vbench_models": vbench["models"], "device": vbench["device"]}
+    row = metrics.compute(clip, metrics=names, clip_model=clip_model, prompt=prompt, **extra)
     masks, regions = None, None
     if judge is not None:
         row.update(judge.row(clip, prompt, generation))

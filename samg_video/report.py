@@ -44,20 +44,24 @@ ALIGNMENT = [("clip_score", "CLIP score", False), ("prompt_correct", "prompt acc
 QUALITY = [("flicker", "flicker", False), ("flicker_compensated", "flicker comp.", False),
            ("warp_error", "warp error", False), ("lpips_temporal", "LPIPS temporal", False),
            ("out_of_range", "out of range", True), ("clipped_high", "clipped", True),
-           ("saturation", "saturation", False), ("motion", "motion px/f", False)]
+           ("saturation", "saturation", False), ("motion", "motion px/f", False),
+           ("subject_consistency", "subject consistency", False),
+           ("background_consistency", "background consistency", False), ("dynamic_degree", "dynamic", True)]
 FIELD = [("field_mean", "mean", False), ("field_spread", "spread", False), ("field_change", "change", False),
          ("field_change_warped", "change (warped)", False), ("field_roughness", "roughness", False),
          ("field_object", "object", False), ("field_background", "background", False),
          ("field_object_1", "object 1", False), ("field_object_2", "object 2", False)]
 TABLES = [("Alignment", ALIGNMENT), ("Quality", QUALITY), ("Scale field", FIELD)]
 PAIRED = ["clip_score", "prompt_correct", "warp_error", "flicker", "flicker_compensated", "lpips_temporal",
-          "clipped_high", "out_of_range", "field_change", "field_change_warped", "motion"]
+          "clipped_high", "out_of_range", "field_change", "field_change_warped", "motion", "subject_consistency",
+          "background_consistency", "dynamic_degree"]
 PLOTS = [("warp_error", "warp error"), ("out_of_range", "latents out of range"), ("flicker", "flicker (higher = steadier)"),
          ("lpips_temporal", "LPIPS temporal"), ("clipped_high", "clipped pixels")]
 HEADERS = {k: h for _, columns in TABLES[:2] for k, h, _ in columns} | {k: f"field {h}" for k, h, _ in FIELD}
 PERCENT = {k for _, columns in TABLES for k, _, p in columns if p}
 HIGHER = {"clip_score", "prompt_correct", "single", "double", "prompt_color", "prompt_shape", "prompt_motion",
-          "object_1_correct", "object_2_correct", "flicker", "flicker_compensated"}  # better when higher
+          "object_1_correct", "object_2_correct", "flicker", "flicker_compensated", "subject_consistency",
+          "background_consistency"}  # better when higher
 LOWER = {"warp_error", "lpips_temporal", "out_of_range", "clipped_high"}  # better when lower; others: no best
 SMALL_N = 10  # fewer pairs than this: the page says the interval is rough
 

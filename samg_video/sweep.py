@@ -58,7 +58,8 @@ from .prompts import load_prompts, resolve, select, world_suite
 SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model", "batch", "lpips")  # in every id
 RUN = ("model_path", "adapter_path", "device", "cpu_offload", "vae_tiling")  # how, not what
 ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "seeds", "methods", "reference", "scorer")
-KEYS = SETTING + RUN + ITEMS
+METRICS = ("vbench", "vbench_models")  # VBench's dimensions: in the id when set (their weights' identity too)
+KEYS = SETTING + RUN + ITEMS + METRICS
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,13 @@ def check_config(config: dict, where: str) -> None:
     for key in ("lpips", "cpu_offload", "vae_tiling"):
         if config.get(key) is not None and not isinstance(config[key], bool):
             raise ValueError(f"{where}: {key} must be true or false, got {config[key]!r}.")
+    dims = config.get("vbench")
+    if dims is not None and not isinstance(dims, bool) and not (
+            isinstance(dims, list) and dims and all(d in VBENCH_DIMENSIONS for d in dims)):
+        raise ValueError(f"{where}: vbench must be true (every dimension) or a list of "
+                         f"{', '.join(VBENCH_DIMENSIONS)}; got {dims!r}.")
+    if config.get("vbench_models") is not None and not isinstance(config["vbench_models"], str):
+        raise ValueError(f"{where}: vbench_models must be a folder (VBench's cache layout), got {config['vbench_models']!r}.")
     seeds = config.get("seeds", [])
     if not isinstance(seeds, list) or not seeds or not all(_is_int(x) and 0 <= x < 2**63 for x in seeds):
         raise ValueError(f"{where}: seeds must be a list of whole numbers from 0 to 2^63 - 1, got {seeds!r}.")
@@ -187,14 +195,37 @@ def check_images(config: dict, card: dict, base: Path) -> None:
         media.load_image(entry["image"])
 
 
+VBENCH_DIMENSIONS = ("subject_consistency", "background_consistency", "dynamic_degree")  # metrics.vbench.DIMENSIONS
+
+
+def vbench_dimensions(config: dict) -> list[str]:
+    """The VBench dimensions a sweep measures: `vbench: true` for all, a list for some, else none."""
+    dims = config.get("vbench")
+    return list(VBENCH_DIMENSIONS) if dims is True else list(dims or [])
+
+
+def vbench_setting(config: dict) -> dict:
+    """The dimensions and the identity of their weights (a fingerprint of each file VBench's layout under
+    `vbench_models` holds; its path where the file is not on this machine, e.g. when only reporting)."""
+    from .metrics.vbench import MODEL_OF, VBENCH_FILES, vbench_cache
+
+    dims = vbench_dimensions(config)
+    root = Path(config["vbench_models"]).expanduser() if config.get("vbench_models") else vbench_cache()
+    files = {MODEL_OF[d]: root / VBENCH_FILES[MODEL_OF[d]] for d in dims}
+    return {"dimensions": dims,
+            "weights": {k: weights_fingerprint(f) if f.is_file() else str(f) for k, f in sorted(files.items())}}
+
+
 def weights_fingerprint(folder: str | Path) -> str:
     """A cheap identity of a model folder's weights: sha256 over every file's relative path and size,
     the whole of each small file (configs, indexes) and the first and last MiB of each large one
     (tensor data: two checkpoints of one architecture differ there). 16 hex digits."""
     digest, chunk = hashlib.sha256(), 1 << 20
-    for file in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+    folder = Path(folder)
+    files = [folder] if folder.is_file() else sorted(p for p in folder.rglob("*") if p.is_file())
+    for file in files:
         size = file.stat().st_size
-        digest.update(f"{file.relative_to(folder)}:{size};".encode())
+        digest.update(f"{file.relative_to(folder) if file != folder else file.name}:{size};".encode())
         with open(file, "rb") as fh:
             digest.update(fh.read(chunk))
             if size > 2 * chunk:
@@ -216,6 +247,8 @@ def setting_of(config: dict) -> dict:
                "width": int(config.get("width") or width), "steps": int(config.get("steps") or card["steps"]),
                "dtype": config.get("dtype") or "default", "clip_model": config.get("clip_model"),
                "batch": int(config.get("batch", 1)), "lpips": bool(config.get("lpips", True))}
+    if vbench_dimensions(config):
+        setting["vbench"] = vbench_setting(config)
     if config.get("model_path"):  # weights other than the card's own: their identity is part of every id
         setting["weights"] = weights_fingerprint(config["model_path"]) if Path(config["model_path"]).is_dir() \
             else str(config["model_path"])
@@ -435,11 +468,31 @@ def evaluate_items(target, items: list[Item], config: dict, on_step=None) -> lis
                                  inputs)
     judge = scorer_of(target.card, config.get("scorer"))
     scale = target.view_scale
-    out = [(measure(g, it.prompt, config.get("lpips", True), config.get("clip_model"), judge),
+    out = [(measure(g, it.prompt, config.get("lpips", True), config.get("clip_model"), judge,
+                    vbench_models_of(config, getattr(target.pipe, "device", "cpu"))),
             media.upscale(media.to_uint8(g.clip), scale), heatmap_of(g, it.method, scale))
            for g, it in zip(generations, items)]
     seconds = round((time.perf_counter() - start) / len(items), 3)
     return [({**row, "seconds": seconds}, clip, heat) for row, clip, heat in out]
+
+
+_VBENCH_MODELS: dict = {}
+
+
+def vbench_models_of(config: dict, device) -> dict | None:
+    """The sweep's VBench models, loaded once per process (None without `vbench`)."""
+    dims = vbench_dimensions(config)
+    if not dims:
+        return None
+    from .metrics import vbench
+
+    key = (tuple(dims), config.get("vbench_models"), str(device))
+    if key not in _VBENCH_MODELS:
+        paths = vbench.model_paths(dims, cache=Path(config["vbench_models"]).expanduser()
+                                   if config.get("vbench_models") else None)
+        _VBENCH_MODELS.clear()
+        _VBENCH_MODELS[key] = {"models": vbench.load_models(paths, str(device)), "device": str(device)}
+    return _VBENCH_MODELS[key]
 
 
 def batches(items: list[Item], size: int) -> list[list[Item]]:
@@ -487,6 +540,11 @@ def run_sweep(config: dict, run_dir: str | Path, process_index: int = 0, num_pro
     run = Path(run_dir)
     check_writable(run / "sweep.json")
     items = items_of(config)  # a bad config fails here, before anything is written
+    if vbench_dimensions(config):  # missing VBench weights: one sentence before anything is generated
+        from .metrics.vbench import model_paths
+
+        model_paths(vbench_dimensions(config), cache=Path(config["vbench_models"]).expanduser()
+                    if config.get("vbench_models") else None)
     run.mkdir(parents=True, exist_ok=True)
     with SweepLock(run, process_index):
         check_same_setting(run, config, force)  # every process checks; the first records the sweep

@@ -283,3 +283,100 @@ def test_eval_vbench_without_weights_is_one_line_and_exit_2(tmp_path):
     assert res.returncode == 2
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "never downloads" in lines[0] and "Traceback" not in res.stderr
+
+
+# ---------------------------------------------------------------- sweeps and reports
+
+def test_a_sweep_measures_vbench_dimensions_and_the_report_pairs_them(tmp_path):
+    """Subject consistency (DINO needs no VBench package) through sweep and report: every item
+    carries it, the weights' identity is part of every id, the report's paired table has it with
+    n and a t interval equal to the manifest's own differences."""
+    import yaml
+    from scipy import stats
+
+    from samg_video import cli
+    from samg_video.sweep import items_of, read_manifest
+
+    cache = tmp_path / "cache"
+    (cache / "dino_model").mkdir(parents=True)
+    torch.save(dino_reference(pos_std=0.02).state_dict(), cache / vb.VBENCH_FILES["dino"])
+    config = {"prompts": ["a red circle moving left", "a cyan square moving up"], "seeds": [0, 1], "steps": 2,
+              "lpips": False, "reference": "cfg:6", "methods": ["cfg:6", "samg:2-6"],
+              "vbench": ["subject_consistency"], "vbench_models": str(cache)}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(config))
+    ids = {it.id for it in items_of(config)}
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "run")]) == 0
+    rows = read_manifest(tmp_path / "run")
+    assert len(rows) == 8 and all(0 < r["subject_consistency"] <= 1 + 1e-6 for r in rows)
+    assert all(r["setting"]["vbench"]["dimensions"] == ["subject_consistency"] for r in rows)
+    # other DINO weights: other ids (another sweep), as for another checkpoint
+    other = tmp_path / "other"
+    (other / "dino_model").mkdir(parents=True)
+    torch.save(dino_reference(seed=1, pos_std=0.02).state_dict(), other / vb.VBENCH_FILES["dino"])
+    assert not ids & {it.id for it in items_of({**config, "vbench_models": str(other)})}
+    assert cli.main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "rep")]) == 0
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    pick = {m: {(r["prompt"], r["seed"]): r["subject_consistency"] for r in rows if r["method"]["method"] == m}
+            for m in ("samg", "cfg")}
+    d = np.array([pick["samg"][k] - pick["cfg"][k] for k in sorted(pick["cfg"])])
+    mean, half = summary["paired"]["samg 2-6"]["subject_consistency"]
+    assert mean == pytest.approx(d.mean(), abs=1e-12)
+    assert half == pytest.approx(stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2, rel=1e-9)
+    assert "subject consistency (diff.)" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_a_sweep_without_the_weights_stops_before_generating(tmp_path):
+    import yaml
+
+    from samg_video import cli
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"prompts": ["a red circle"], "seeds": [0], "steps": 2, "methods": ["cfg:6"],
+                                    "vbench": True, "vbench_models": str(tmp_path / "none")}))
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "run")]) == 2
+    assert not (tmp_path / "run").exists()
+
+
+def test_dynamic_degree_of_frames_too_small_for_raft_is_null_with_the_reason():
+    acc = vb.DynamicDegree(ConstantFlow([]))
+    for _ in range(4):
+        acc.frame(np.zeros((32, 32, 3), np.uint8))
+    out = acc.result()
+    assert out["dynamic_degree"] is None and "128 px" in out["dynamic_degree_note"]
+
+
+# ---------------------------------------------------------------- interpolation smoothness (not VBench's number)
+
+class PairFlows(torch.nn.Module):
+    """A stand-in flow model: (dx, 0) from the earlier frame to the later, (-dx, 0) back, alternately."""
+
+    def __init__(self, dx: float):
+        super().__init__()
+        self.dx, self.calls = dx, 0
+
+    def forward(self, a, b, num_flow_updates=20):
+        flow = torch.zeros(1, 2, *a.shape[-2:])
+        flow[:, 0] = self.dx if self.calls % 2 == 0 else -self.dx
+        self.calls += 1
+        return [flow]
+
+
+def smoothness(frames, model) -> float:
+    acc = vb.InterpolationSmoothness(model)
+    for f in frames:
+        acc.frame(f)
+    return acc.result()["interpolation_smoothness"]
+
+
+def test_a_constant_velocity_translation_is_interpolated_exactly_but_at_its_border():
+    frames = moving_frames(7, 128, 160, step=3)  # content moves 3 px left per frame: 6 px between inputs
+    score = smoothness(frames, PairFlows(-6.0))
+    assert score > 1 - 3 / 160  # only the 3 columns entering at the border are guessed (replicated)
+    jumpy = frames[[0, 4, 2, 6, 4, 1, 6]]  # the odd frames are not between their neighbours
+    assert smoothness(jumpy, PairFlows(-6.0)) < score - 0.01
+
+
+def test_interpolation_smoothness_of_a_still_video_is_one():
+    frames = np.stack([moving_frames(1, 128, 128)[0]] * 5)
+    assert smoothness(frames, PairFlows(0.0)) == 1.0

@@ -31,17 +31,17 @@ __all__ = ["compute", "available", "METRICS", "Metric", "Pair", "FlowOptions", "
 
 
 def available() -> list[str]:
-    return [*METRICS, *vbench.DIMENSIONS]
+    return [*METRICS, *vbench.DIMENSIONS, *vbench.EXTRA]
 
 
 def _make(names, lpips_net: str, clip_model: str | None = None, prompt: str | None = None,
           vbench_models: dict | None = None, device: str = "cpu", fps: float | None = None) -> list[Metric]:
-    unknown = [n for n in names if n not in METRICS and n not in vbench.DIMENSIONS]
+    unknown = [n for n in names if n not in METRICS and n not in vbench.MODEL_OF]
     if unknown:
         raise ValueError(f"Unknown metric {unknown[0]!r}; available: {', '.join(available())}.")
     if "clip_score" in names and not clip_model:
         raise ValueError("clip_score needs CLIP weights: pass clip_model (--clip-model DIR or a cached repo id).")
-    dims = [n for n in names if n in vbench.DIMENSIONS]
+    dims = [n for n in names if n in vbench.MODEL_OF]
     lacking = [n for n in dims if vbench.MODEL_OF[n] not in (vbench_models or {})]
     if lacking:
         raise ValueError(f"{lacking[0]} needs its model: pass vbench_models={{{vbench.MODEL_OF[lacking[0]]!r}: ...}} "

@@ -59,7 +59,9 @@ GET = {
             "raft_large_C_T_V1 file",
 }
 DIMENSIONS = ("subject_consistency", "background_consistency", "dynamic_degree")
-MODEL_OF = {"subject_consistency": "dino", "background_consistency": "clip", "dynamic_degree": "raft"}
+EXTRA = ("interpolation_smoothness",)  # VBench's protocol with another interpolator: not a VBench number
+MODEL_OF = {"subject_consistency": "dino", "background_consistency": "clip", "dynamic_degree": "raft",
+            "interpolation_smoothness": "raft"}
 
 
 def vbench_cache() -> Path:
@@ -331,7 +333,7 @@ class DynamicDegree(Metric):
         self.interval = max(1, round(fps / 8)) if fps else 1
         self.index, self.sampled, self.previous = 0, 0, None
         self.scores: list[float] = []
-        self.short_side = None
+        self.short_side, self.too_small = None, None
 
     def frame(self, frame: np.ndarray) -> None:
         take = self.index % self.interval == 0
@@ -341,6 +343,9 @@ class DynamicDegree(Metric):
         image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float()[None].to(self.device)
         self.short_side = min(image.shape[-2:])
         self.sampled += 1
+        if self.short_side < 128:  # RAFT's correlation pyramid needs feature maps of 16 px: frames of 128
+            self.too_small = f"{frame.shape[1]}x{frame.shape[0]}"
+            return
         if self.previous is not None:
             self.scores.append(self.pair_score(self.previous, image))
         self.previous = image
@@ -349,8 +354,6 @@ class DynamicDegree(Metric):
     def pair_score(self, a: torch.Tensor, b: torch.Tensor) -> float:
         """Mean of the top 5 % flow magnitudes over the padded frame (VBench's `get_score`)."""
         h, w = a.shape[-2:]
-        if min(h, w) < 128:
-            raise ValueError(f"dynamic_degree needs frames of at least 128 px a side for RAFT; these are {w}x{h}.")
         pad_h, pad_w = (-h) % 8, (-w) % 8
         pad = [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2]  # InputPadder, 'sintel' mode
         a, b = (F.pad(x, pad, mode="replicate") for x in (a, b))
@@ -360,12 +363,75 @@ class DynamicDegree(Metric):
         return float(np.mean(np.abs(np.sort(-rad))[:int(rad.size * 0.05)]))
 
     def result(self) -> dict:
+        if self.too_small:
+            return {self.name: None, "dynamic_degree_note": f"RAFT needs frames of at least 128 px a side; these "
+                                                            f"are {self.too_small} (measure them at a larger --size)"}
         if self.sampled < 2:
             return {self.name: None}
         threshold, needed = 6.0 * (self.short_side / 256.0), round(4 * (self.sampled / 16.0))
         dynamic = sum(s > threshold for s in self.scores) >= needed
         return {self.name: bool(dynamic), "dynamic_pairs_above": int(sum(s > threshold for s in self.scores)),
                 "dynamic_pairs_needed": needed}
+
+
+class InterpolationSmoothness(Metric):
+    """VBench's motion-smoothness protocol with RAFT flow interpolation in place of its AMT-S network;
+    NOT VBench's `motion_smoothness` number (module docstring of docs/metrics.md says why).
+
+    Every odd frame t is interpolated from frames t - 1 and t + 1 (VBench's even-frame inputs): with
+    RAFT's flows F = flow(I_{t-1} -> I_{t+1}) and B = flow(I_{t+1} -> I_{t-1}), the midpoint flows of
+    Jiang et al.'s Super SloMo, F_{t->t-1} = (B - F) / 4 and F_{t->t+1} = (F - B) / 4, warp both
+    neighbours backwards, and the estimate is their average (exact for a constant-velocity
+    translation away from the borders). The estimate is rounded to uint8 (VBench truncates AMT's
+    output; a warp's sampling error of 1e-6 would turn 95 into 94 there); then, as VBench, its mean
+    absolute difference to the real frame, averaged over the odd frames, mapped to (255 - mean) / 255.
+    """
+
+    name = "interpolation_smoothness"
+
+    def __init__(self, raft, device: str = "cpu", iters: int = 20):
+        self.raft, self.device, self.iters = raft, device, iters
+        self.index, self.before, self.middle = 0, None, None
+        self.diffs: list[float] = []
+        self.too_small = None
+
+    def frame(self, frame: np.ndarray) -> None:
+        image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float()[None].to(self.device)
+        if min(image.shape[-2:]) < 128:
+            self.too_small = f"{frame.shape[1]}x{frame.shape[0]}"
+        elif self.index % 2 == 1:
+            self.middle = frame
+        elif self.before is not None:
+            estimate = self.interpolate(self.before, image)
+            self.diffs.append(float(np.mean(np.abs(estimate.astype(np.int16) - self.middle.astype(np.int16)))))
+        if self.index % 2 == 0:
+            self.before = image
+        self.index += 1
+
+    @torch.no_grad()
+    def flow(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        h, w = a.shape[-2:]
+        pad_h, pad_w = (-h) % 8, (-w) % 8
+        pad = [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2]
+        a, b = (F.pad(x, pad, mode="replicate") for x in (a, b))
+        out = self.raft(2 * (a / 255.0) - 1, 2 * (b / 255.0) - 1, num_flow_updates=self.iters)[-1]
+        return out[..., pad[2]:pad[2] + h, pad[0]:pad[0] + w]
+
+    def interpolate(self, before: torch.Tensor, after: torch.Tensor) -> np.ndarray:
+        """The midpoint frame (H, W, 3) uint8 of two frames (1, 3, H, W) float 0..255."""
+        from ..flow import warp_torch
+
+        fwd, bwd = self.flow(before, after), self.flow(after, before)
+        mid = 0.5 * warp_torch(before, (bwd - fwd) / 4) + 0.5 * warp_torch(after, (fwd - bwd) / 4)
+        return np.rint(mid[0].permute(1, 2, 0).cpu().numpy()).clip(0, 255).astype(np.uint8)
+
+    def result(self) -> dict:
+        if self.too_small:
+            return {self.name: None, f"{self.name}_note": f"RAFT needs frames of at least 128 px a side; these "
+                                                          f"are {self.too_small}"}
+        if not self.diffs:
+            return {self.name: None}
+        return {self.name: (255.0 - float(np.mean(self.diffs))) / 255.0}
 
 
 def make(dimensions, models: dict, device: str = "cpu", fps: float | None = None) -> list[Metric]:
@@ -378,6 +444,8 @@ def make(dimensions, models: dict, device: str = "cpu", fps: float | None = None
             out.append(Consistency(dim, models["clip"], clip_pixels, clip_features, device))
         elif dim == "dynamic_degree":
             out.append(DynamicDegree(models["raft"], fps, device))
+        elif dim == "interpolation_smoothness":
+            out.append(InterpolationSmoothness(models["raft"], device))
         else:
             raise ValueError(f"Unknown VBench dimension {dim!r}; available: {', '.join(DIMENSIONS)}.")
     return out

@@ -123,11 +123,11 @@ def wan():
     return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(umt5=True), tokenizer=t5_tokenizer())
 
 
-def clip_vision(hidden: int = 16, image_size: int = 32):
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel
+def clip_vision(hidden: int = 16, image_size: int = 32, projection: bool = False):
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, CLIPVisionModelWithProjection
 
     torch.manual_seed(0)
-    model = CLIPVisionModel(CLIPVisionConfig(
+    model = (CLIPVisionModelWithProjection if projection else CLIPVisionModel)(CLIPVisionConfig(
         hidden_size=hidden, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2, image_size=image_size,
         patch_size=8))
     processor = CLIPImageProcessor(size={"shortest_edge": image_size},
@@ -192,6 +192,20 @@ def wan22_a14b():
     return parts
 
 
+def wan22_i2v_a14b():
+    """Wan 2.2 I2V-A14B: two experts (`transformer` high noise, `transformer_2` low noise, their own
+    weights) taking 36 channels (16 noise + 4 mask + 16 first-frame latents) with no CLIP image
+    tokens (the repo has no image encoder), switched at boundary_ratio 0.9 (model_index.json)."""
+    from diffusers import WanTransformer3DModel
+
+    parts = wan()
+    torch.manual_seed(0)
+    parts["transformer"] = WanTransformer3DModel(**{**WAN_TRANSFORMER, "in_channels": 36})
+    torch.manual_seed(1)
+    parts["transformer_2"] = WanTransformer3DModel(**{**WAN_TRANSFORMER, "in_channels": 36})
+    return parts
+
+
 def skyreels_v2():
     """SkyReels-V2 T2V: Wan's VAE and UMT5 text encoder with SkyReels' own Wan-style transformer."""
     from diffusers import SkyReelsV2Transformer3DModel
@@ -200,6 +214,20 @@ def skyreels_v2():
     torch.manual_seed(0)
     parts["transformer"] = SkyReelsV2Transformer3DModel(**WAN_TRANSFORMER)
     return parts
+
+
+def skyreels_v2_i2v():
+    """SkyReels-V2 I2V: as the T2V stand-in, with Wan 2.1 I2V's conditioning: 36 input channels (16 noise
+    + 4 mask + 16 first-frame latents) and CLIP image tokens (`image_dim`, `added_kv_proj_dim`) from a
+    CLIPVisionModelWithProjection's penultimate hidden states."""
+    from diffusers import SkyReelsV2Transformer3DModel
+
+    parts = wan()
+    encoder, processor = clip_vision(projection=True)
+    torch.manual_seed(0)
+    parts["transformer"] = SkyReelsV2Transformer3DModel(**{**WAN_TRANSFORMER, "in_channels": 36}, image_dim=16,
+                                                        added_kv_proj_dim=24)
+    return dict(parts, image_encoder=encoder, image_processor=processor)
 
 
 def ltx():
@@ -322,9 +350,11 @@ COMPONENTS = {
     "wan2.1-v2v-1.3b": wan,
     "wan2.2-t2v-a14b": wan22_a14b,
     "wan2.2-ti2v-5b": wan22_ti2v,
+    "wan2.2-i2v-a14b": wan22_i2v_a14b,
     "ltx-video": ltx,
     "ltx-video-i2v": ltx,
     "skyreels-v2-t2v-14b-540p": skyreels_v2,
+    "skyreels-v2-i2v-14b-540p": skyreels_v2_i2v,
     "mochi-1-preview": mochi,
     "hunyuanvideo": hunyuan,
     "sd15": sd15,
@@ -336,8 +366,8 @@ COMPONENTS = {
 # per model: frames, height, width of a generation that takes seconds (frame rules respected)
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox-5b-v2v": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
-    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
-    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
+    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-i2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
+    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "animatediff": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
