@@ -537,10 +537,11 @@ def evaluate_paths(paths, options: dict, progress: bool = True) -> list[dict]:
 
 
 def eval_summary(rows: list[dict]) -> dict:
-    """Mean of every numeric column over the videos that have it, and the failure count."""
+    """Mean of every numeric column over the videos that have it (of a yes / no column such as
+    dynamic_degree: the fraction of videos where it holds), and the failure count."""
     import numpy as np
 
-    keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float))})  # bools: the fraction True
     means = {k: float(np.mean([r[k] for r in rows if isinstance(r.get(k), (int, float))])) for k in keys}
     return {"videos": len(rows), "failed": sum("error" in r for r in rows), "mean": means}
 

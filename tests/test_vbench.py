@@ -259,7 +259,7 @@ def test_eval_vbench_measures_every_video_it_can_and_writes_vbench_json(tmp_path
     broken.write_bytes(b"not a video")
     out = tmp_path / "vbench.json"
     code = cli.main(["eval", str(clip), str(broken), "--vbench", "--vbench-models", str(cache), "--metrics", "flicker",
-                     "--vbench-json", str(out)])
+                     "--vbench-json", str(out), "--json", str(tmp_path / "rows.json")])
     printed = capsys.readouterr().out
     assert code == 1 and "broken.mp4" in printed and "FAILED" in printed  # recorded, the other measured
     for dim in vb.DIMENSIONS:
@@ -270,6 +270,8 @@ def test_eval_vbench_measures_every_video_it_can_and_writes_vbench_json(tmp_path
         aggregate, per_video = layout[dim]
         assert [v["video_path"] for v in per_video] == [str(clip)]
         assert aggregate == pytest.approx(float(per_video[0]["video_results"]))
+    summary = json.loads((tmp_path / "rows.json").read_text())["summary"]
+    assert summary["failed"] == 1 and summary["mean"]["dynamic_degree"] == float(layout["dynamic_degree"][0])
 
 
 def test_eval_vbench_without_weights_is_one_line_and_exit_2(tmp_path):

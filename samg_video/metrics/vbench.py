@@ -323,6 +323,18 @@ class Consistency(Metric):
         return {self.name: value, f"{self.name}_sum": self.total, f"{self.name}_pairs": self.pairs}
 
 
+@torch.no_grad()
+def padded_flow(raft, a: torch.Tensor, b: torch.Tensor, iters: int = 20) -> tuple[torch.Tensor, list[int]]:
+    """(RAFT's final flow a -> b (1, 2, H', W'), the padding [left, right, top, bottom]) for frames
+    (1, 3, H, W) float 0..255: replicate-padded to multiples of 8 as RAFT's InputPadder ('sintel' mode:
+    split evenly, the odd pixel after), scaled to [-1, 1] as RAFT's own forward does."""
+    h, w = a.shape[-2:]
+    pad_h, pad_w = (-h) % 8, (-w) % 8
+    pad = [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2]
+    a, b = (F.pad(x, pad, mode="replicate") for x in (a, b))
+    return raft(2 * (a / 255.0) - 1, 2 * (b / 255.0) - 1, num_flow_updates=iters)[-1], pad
+
+
 class DynamicDegree(Metric):
     """VBench's dynamic degree (module docstring): RAFT on every `interval`-th frame."""
 
@@ -353,11 +365,7 @@ class DynamicDegree(Metric):
     @torch.no_grad()
     def pair_score(self, a: torch.Tensor, b: torch.Tensor) -> float:
         """Mean of the top 5 % flow magnitudes over the padded frame (VBench's `get_score`)."""
-        h, w = a.shape[-2:]
-        pad_h, pad_w = (-h) % 8, (-w) % 8
-        pad = [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2]  # InputPadder, 'sintel' mode
-        a, b = (F.pad(x, pad, mode="replicate") for x in (a, b))
-        flow = self.raft(2 * (a / 255.0) - 1, 2 * (b / 255.0) - 1, num_flow_updates=self.iters)[-1]
+        flow, _ = padded_flow(self.raft, a, b, self.iters)
         flo = flow[0].permute(1, 2, 0).cpu().numpy()
         rad = np.sqrt(np.square(flo[:, :, 0]) + np.square(flo[:, :, 1])).flatten()
         return float(np.mean(np.abs(np.sort(-rad))[:int(rad.size * 0.05)]))
@@ -408,14 +416,10 @@ class InterpolationSmoothness(Metric):
             self.before = image
         self.index += 1
 
-    @torch.no_grad()
     def flow(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        h, w = a.shape[-2:]
-        pad_h, pad_w = (-h) % 8, (-w) % 8
-        pad = [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2]
-        a, b = (F.pad(x, pad, mode="replicate") for x in (a, b))
-        out = self.raft(2 * (a / 255.0) - 1, 2 * (b / 255.0) - 1, num_flow_updates=self.iters)[-1]
-        return out[..., pad[2]:pad[2] + h, pad[0]:pad[0] + w]
+        """RAFT's flow a -> b at the frames' own size (padding cropped off)."""
+        (h, w), (flow, pad) = a.shape[-2:], padded_flow(self.raft, a, b, self.iters)
+        return flow[..., pad[2]:pad[2] + h, pad[0]:pad[0] + w]
 
     def interpolate(self, before: torch.Tensor, after: torch.Tensor) -> np.ndarray:
         """The midpoint frame (H, W, 3) uint8 of two frames (1, 3, H, W) float 0..255."""
