@@ -21,7 +21,8 @@ from conftest import load_standin
 from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card
 
-TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline"}
+TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline",
+             "SkyReelsV2ImageToVideoPipeline"}
 
 CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BCHW": 1, "tokens": -1}
 STEPS = 3
@@ -57,6 +58,7 @@ BY_HAND = {
     "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "MochiPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
+    "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "StableDiffusionPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusionXLPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusion3Pipeline": Adapter(("transformer",), "BCHW"),
