@@ -53,6 +53,7 @@ from .atomic import remove_stale, write_text
 from .evaluation import measure, scorer_of
 from .guidance.spec import parse_spec
 from .media import check_writable
+from .metrics.vbench import DIMENSIONS as VBENCH_DIMENSIONS
 from .prompts import load_prompts, resolve, select, world_suite
 
 SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model", "batch", "lpips")  # in every id
@@ -193,9 +194,6 @@ def check_images(config: dict, card: dict, base: Path) -> None:
         image = Path(entry["image"]).expanduser()
         entry["image"] = str(image if image.is_absolute() else (base / image).resolve())
         media.load_image(entry["image"])
-
-
-VBENCH_DIMENSIONS = ("subject_consistency", "background_consistency", "dynamic_degree")  # metrics.vbench.DIMENSIONS
 
 
 def vbench_dimensions(config: dict) -> list[str]:

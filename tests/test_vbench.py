@@ -382,3 +382,10 @@ def test_a_constant_velocity_translation_is_interpolated_exactly_but_at_its_bord
 def test_interpolation_smoothness_of_a_still_video_is_one():
     frames = np.stack([moving_frames(1, 128, 128)[0]] * 5)
     assert smoothness(frames, PairFlows(0.0)) == 1.0
+
+
+def test_the_command_line_names_the_dimensions_the_metrics_define():
+    from samg_video import cli
+
+    assert cli.VBENCH_DIMENSIONS == vb.DIMENSIONS
+    assert set(cli.MODEL_METRICS) == set(vb.MODEL_OF)
