@@ -1,12 +1,13 @@
-"""ComfyUI nodes for samg-video: spatio-temporal SAMG as the sampler's CFG function, a preview of
-its scale field, and the temporal metrics of decoded frames. The math is `samg_video`'s own.
+"""ComfyUI nodes for samg-video: spatio-temporal SAMG (and every other samg-video method) as the
+sampler's CFG function, a preview of SAMG's scale field, and the temporal metrics of decoded
+frames. The math is `samg_video`'s own.
 
 How SAMG enters a ComfyUI sampler (comfy/samplers.py, `cfg_function`): a MODEL patched with
 `set_model_sampler_cfg_function(fn)` has `fn(args)` called once per step with
 `args["cond_denoised"]`, `args["uncond_denoised"]` (the denoised predictions, B C T H W for
 video models, B C H W for images), `args["input"]` (x), `args["cond_scale"]` and
 `args["sigma"]` (B,); ComfyUI then takes `x - fn(args)` as the step's denoised result. So
-`SAMGCFG` returns `x - g` with
+`GuidanceCFG` returns `x - g` with
 
     g = u + W (c - u),   u, c: the denoised predictions,  W: SAMG's scale field,
 
@@ -16,7 +17,11 @@ s` g is ComfyUI's CFG formula `uncond + (cond - uncond) * s` bit for bit (ComfyU
 node). The step index comes from `model_options["transformer_options"]["sample_sigmas"]`, and
 a sigma above the previous one starts a new run (state reset), as ComfyUI's APG node does.
 Guide latents appended at the end of the frame axis (LTXVAddGuide's keyframes) take no part
-in the field's statistics (`guide_frames`).
+in the field's statistics (`guide_frames`). A method with a perturbation (samg+stg, stg, slg)
+gets the conditional prediction with blocks skipped from one more model call per step, made
+with ComfyUI's own block-replace patches and `calc_cond_batch` (as core's SkipLayerGuidanceDiT):
+
+    g = u + W (c - u) + s (c - p),   p: the conditional prediction with the blocks skipped.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from samg_video import guidance
 
 CATEGORY = "sampling/samg-video"
 DERIVED = -1.0  # w_min / w_max at this value follow the sampler's cfg: 2/3 cfg and 1.6 cfg
+SPACES = ("denoised", "noise")  # what the method combines: the denoised predictions, or x - denoised
 
 
 def derived_range(w_min: float, w_max: float, cond_scale: float) -> tuple[float, float]:
@@ -48,20 +54,92 @@ def step_of(sigmas, sigma: float) -> tuple[int, int]:
     return min(index, len(sigmas) - 2), len(sigmas) - 1
 
 
-class SAMGCFG:
-    """The sampler CFG function of one patched MODEL (module docstring); keeps the fields of its
-    last run for `SAMGFieldPreview`."""
+def parse_options(text: str) -> dict:
+    """'KEY=VALUE KEY=VALUE' (spaces or new lines between them; values as `samg-video --set`
+    reads them: numbers, booleans, [lists]) -> {key: value}."""
+    from samg_video.guidance.spec import value
 
-    def __init__(self, params: dict, guide_frames: int = 0):
-        self.params, self.guide_frames = dict(params), int(guide_frames)
-        self.method = None
+    options = {}
+    for item in text.split():
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"Write method options as KEY=VALUE separated by spaces (e.g. scale_stg=1 layers=[9]); "
+                             f"got {item!r}.")
+        options[key] = value(raw)
+    return options
+
+
+def block_count(model) -> int:
+    """Blocks of a ComfyUI diffusion model that its 'dit' / 'double_block' patches address."""
+    net = getattr(model, "diffusion_model", model)
+    for name in ("blocks", "transformer_blocks", "double_blocks"):
+        if hasattr(net, name):
+            return len(getattr(net, name))
+    raise ValueError(f"{type(net).__name__} has no block list (blocks / transformer_blocks / double_blocks) whose "
+                     "blocks ComfyUI can skip; give layers=[...] or use a method without a perturbation.")
+
+
+def skip_block(args: dict, extra: dict) -> dict:
+    """A 'dit' block replacement that returns its input: the block is skipped (ComfyUI's SLG)."""
+    return args
+
+
+def perturbed_prediction(args: dict, perturbation) -> torch.Tensor:
+    """The conditional denoised prediction with `perturbation.layers` skipped, from one extra
+    model call through ComfyUI's own mechanism: 'dit' / 'double_block' replace patches and
+    `comfy.samplers.calc_cond_batch` (as core's SkipLayerGuidanceDiT). Wan, LTX-Video and
+    HunyuanVideo read these patches; the middle block when `layers` is None."""
+    import comfy.model_patcher
+    import comfy.samplers
+
+    if perturbation.mode != "block":
+        raise ValueError(f"In ComfyUI a perturbation skips whole blocks (mode=block); mode={perturbation.mode!r} is "
+                         "for samg-video's diffusers pipelines.")
+    layers = perturbation.layers if perturbation.layers is not None else (block_count(args["model"]) // 2,)
+    options = args["model_options"].copy()  # the patch helper replaces its transformer_options entry
+    for layer in layers:
+        options = comfy.model_patcher.set_model_options_patch_replace(options, skip_block, "dit", "double_block",
+                                                                      int(layer))
+    (pred,) = comfy.samplers.calc_cond_batch(args["model"], [args["input_cond"]], args["input"], args["sigma"],
+                                             options)
+    return pred
+
+
+class GuidanceCFG:
+    """The sampler CFG function of one patched MODEL (module docstring) for any samg-video method;
+    keeps the scale fields of its last run for `SAMGFieldPreview`.
+
+    `options` are the method's parameters; what they leave out follows the sampler: `scale` is the
+    sampler's cfg, a SAMG range (`w_min`, `w_max`, -1 or absent) is 2/3 and 1.6 x cfg. `space`:
+    the method combines the denoised predictions (`denoised`, ComfyUI's CFG and APG) or
+    `x - denoised` (`noise`: the model's own epsilon / velocity up to the step's sigma, where
+    CFG-Zero* computes its projection)."""
+
+    def __init__(self, name: str, options: dict, guide_frames: int = 0, space: str = "denoised"):
+        if space not in SPACES:
+            raise ValueError(f"space must be one of {', '.join(SPACES)}, got {space!r}.")
+        self.name, self.options, self.guide_frames, self.space = name, dict(options), int(guide_frames), space
+        self.method, self.key = None, None
         self.previous_sigma = None
         self.fields: list[torch.Tensor] = []  # (B, 1, F, H, W) per step of the last run, on the CPU
+        self.method_for(7.0)  # every value checked now, not at the first step
+
+    def config(self, cond_scale: float) -> dict:
+        """The method's full parameters for a sampler at `cond_scale`."""
+        params = dict(self.options)
+        fields = guidance.create(self.name).to_dict()
+        if "w_min" in fields:
+            params["w_min"], params["w_max"] = derived_range(params.get("w_min", DERIVED), params.get("w_max", DERIVED),
+                                                             cond_scale)
+        elif "scale" in fields:
+            params.setdefault("scale", cond_scale)
+        return params
 
     def method_for(self, cond_scale: float):
-        w_min, w_max = derived_range(self.params["w_min"], self.params["w_max"], cond_scale)
-        if self.method is None or (self.method.w_min, self.method.w_max) != (w_min, w_max):
-            self.method = guidance.create("samg", **{**self.params, "w_min": w_min, "w_max": w_max})
+        params = self.config(cond_scale)
+        key = repr(sorted(params.items()))
+        if key != self.key:
+            self.method, self.key = guidance.create(self.name, **params), key
         return self.method
 
     def generated(self, x: torch.Tensor) -> torch.Tensor | None:
@@ -85,13 +163,17 @@ class SAMGCFG:
             method.reset()
             self.fields = []
         self.previous_sigma = sigma
+        perturbation = method.perturbation(step, num_steps)
+        p = perturbed_prediction(args, perturbation) if perturbation is not None else None
+        if self.space == "noise":  # ComfyUI's own x - denoised tensors, then no round trip
+            u, c, p = args["uncond"], args["cond"], (x - p if p is not None else None)
         layout = "BCFHW" if x.ndim == 5 else "BCHW"
-        guided = method(u, c, step=step, num_steps=num_steps, layout=layout, sigma=sigma,
+        guided = method(u, c, step=step, num_steps=num_steps, layout=layout, sigma=sigma, pred_perturbed=p,
                         generated=self.generated(x))
         field = getattr(method.state, "scale_field", None)
         if field is not None:
             self.fields.append(field.detach().float().cpu())
-        return x - guided
+        return guided if self.space == "noise" else x - guided
 
 
 def tooltip(text: str, **spec) -> dict:
@@ -148,19 +230,60 @@ class SAMGVideo:
                       temporal_mode=temporal_mode, spatial_sigma=spatial_sigma, renormalize=renormalize,
                       step_ema=step_ema, quantiles=(quantile_low, quantile_high), bound=bound or None,
                       interval=(start, end))
-        probe = {**params, "w_min": 1.0 if w_min == DERIVED else w_min, "w_max": 2.0 if w_max == DERIVED else w_max}
         if w_min != DERIVED and w_max != DERIVED and w_min > w_max:
             raise ValueError(f"w_min ({w_min}) must not exceed w_max ({w_max}).")
-        guidance.create("samg", **probe)  # every other value checked now, not at the first step
         patched = model.clone()
-        patched.set_model_sampler_cfg_function(SAMGCFG(params, guide_frames), disable_cfg1_optimization=True)
+        patched.set_model_sampler_cfg_function(GuidanceCFG("samg", params, guide_frames), disable_cfg1_optimization=True)
         return (patched,)
 
 
-def samg_function(model) -> SAMGCFG:
+DEFAULT_SPACE = {"cfg_zero_star": "noise"}  # where each method's authors (and ComfyUI's own node) compute it
+
+
+class GuidanceMethod:
+    """Patch a MODEL so that its sampler guides with any samg-video method: SAMG with STG through
+    ComfyUI's block skipping, CFG-Zero*, APG, TCFG and the rest, with video reductions."""
+
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "patch"
+    DESCRIPTION = ("Any samg-video guidance method as the sampler's CFG function (the single CFG slot). Methods "
+                   "with a perturbation (samg+stg, stg, slg) make one extra model call per step with the chosen "
+                   "blocks skipped, as SkipLayerGuidanceDiT does; reductions run per frame or per clip of the "
+                   "video latent, never over channels alone.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        methods = [m for m in guidance.available() if m != "pag"]  # PAG's identity attention has no ComfyUI hook
+        return {"required": {
+            "model": ("MODEL", {"tooltip": "the model to guide (Wan, LTX-Video, HunyuanVideo, or any other)"}),
+            "method": (methods, {"default": "samg+stg", "tooltip": "the guidance method (samg-video's names; "
+                                                                   "`samg-video methods` lists them)"}),
+            "options": ("STRING", tooltip("the method's parameters as KEY=VALUE separated by spaces, e.g. "
+                                          "'w_min=3 w_max=9 temporal_sigma=1 scale_stg=1 layers=[9]'. Left out: "
+                                          "scale = the sampler's cfg, w_min / w_max = 2/3 and 1.6 x cfg, the "
+                                          "method's defaults for the rest; layers: the middle block",
+                                          default="", multiline=True)),
+            "space": (["auto", *SPACES], {"default": "auto", "tooltip": "combine the denoised predictions or "
+                                          "x - denoised (the model's noise / velocity up to sigma); auto: "
+                                          "x - denoised for cfg_zero_star, denoised for the rest"}),
+            "guide_frames": ("INT", tooltip("latent frames appended at the end as guides (LTXVAddGuide keyframes): "
+                                            "left out of SAMG's field statistics", default=0, min=0, max=1024)),
+        }}
+
+    def patch(self, model, method, options, space, guide_frames):
+        space = DEFAULT_SPACE.get(method, "denoised") if space == "auto" else space
+        fn = GuidanceCFG(method, parse_options(options), guide_frames, space)
+        patched = model.clone()
+        patched.set_model_sampler_cfg_function(fn, disable_cfg1_optimization=True)
+        return (patched,)
+
+
+def samg_function(model) -> GuidanceCFG:
     fn = getattr(model, "model_options", {}).get("sampler_cfg_function")
-    if not isinstance(fn, SAMGCFG):
-        raise ValueError("This MODEL is not patched by the SAMG (video) node; connect that node's output.")
+    if not isinstance(fn, GuidanceCFG) or "w_min" not in fn.method.to_dict():
+        raise ValueError("This MODEL is not patched by a SAMG node (SAMG (video), or the guidance-method node with "
+                         "samg / samg+stg); connect that node's output.")
     return fn
 
 
@@ -201,19 +324,20 @@ class SAMGFieldPreview:
 
 class TemporalMetrics:
     """Temporal metrics of decoded frames (an IMAGE batch, one clip): flicker, motion-compensated
-    flicker, warp error, LPIPS-temporal and motion, as JSON text and numbers."""
+    flicker, warp error, LPIPS-temporal and motion, as JSON text (shown on the node) and numbers."""
 
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "FLOAT")
-    RETURN_NAMES = ("json", "flicker", "warp_error", "motion")
+    RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "FLOAT", "FLOAT", "FLOAT")
+    RETURN_NAMES = ("json", "flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion")
     FUNCTION = "measure"
+    OUTPUT_NODE = True  # runs (and shows its numbers) without a downstream node
     DESCRIPTION = "samg-video's temporal metrics of a clip; connect two branches to compare them."
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "images": ("IMAGE", {"tooltip": "decoded frames of one clip (VAE Decode output)"}),
-            "lpips": ("BOOLEAN", tooltip("also LPIPS-temporal (slower)", default=False)),
+            "lpips": ("BOOLEAN", tooltip("also LPIPS-temporal (slower; NaN when off)", default=False)),
         }}
 
     def measure(self, images, lpips):
@@ -223,10 +347,13 @@ class TemporalMetrics:
         frames = images.detach().cpu().float().clamp(0, 1).numpy()  # ComfyUI IMAGE: (F, H, W, 3) in [0, 1]
         result = metrics.compute(frames, metrics=names)
         value = lambda key: float(result[key]) if isinstance(result.get(key), (int, float)) else math.nan
-        return (json.dumps(result, default=float), value("flicker"), value("warp_error"), value("motion"))
+        text = json.dumps(result, default=float)
+        numbers = tuple(value(k) for k in self.RETURN_NAMES[1:])
+        return {"ui": {"text": [text]}, "result": (text, *numbers)}
 
 
-NODE_CLASS_MAPPINGS = {"SAMGVideo": SAMGVideo, "SAMGFieldPreview": SAMGFieldPreview,
-                       "SAMGTemporalMetrics": TemporalMetrics}
-NODE_DISPLAY_NAME_MAPPINGS = {"SAMGVideo": "SAMG (video)", "SAMGFieldPreview": "SAMG scale-field preview",
+NODE_CLASS_MAPPINGS = {"SAMGVideo": SAMGVideo, "SAMGGuidanceMethod": GuidanceMethod,
+                       "SAMGFieldPreview": SAMGFieldPreview, "SAMGTemporalMetrics": TemporalMetrics}
+NODE_DISPLAY_NAME_MAPPINGS = {"SAMGVideo": "SAMG (video)", "SAMGGuidanceMethod": "Guidance method (samg-video)",
+                              "SAMGFieldPreview": "SAMG scale-field preview",
                               "SAMGTemporalMetrics": "Temporal metrics (samg-video)"}

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 
 import pytest
 import torch
 
 import comfyui_samg
-from comfyui_samg.nodes import DERIVED, SAMGCFG, SAMGFieldPreview, SAMGVideo, TemporalMetrics
+from comfyui_samg.nodes import DERIVED, GuidanceMethod, SAMGFieldPreview, SAMGVideo, TemporalMetrics, parse_options
 from samg_video import guidance
 
 
@@ -72,7 +73,8 @@ def run(patched, steps=4, shape=(1, 16, 5, 8, 8), cond_scale=5.0, seed=0, dtype=
 
 
 def test_the_pack_loads_as_comfyui_loads_it():
-    assert set(comfyui_samg.NODE_CLASS_MAPPINGS) == {"SAMGVideo", "SAMGFieldPreview", "SAMGTemporalMetrics"}
+    assert set(comfyui_samg.NODE_CLASS_MAPPINGS) == {"SAMGVideo", "SAMGGuidanceMethod", "SAMGFieldPreview",
+                                                     "SAMGTemporalMetrics"}
     assert set(comfyui_samg.NODE_DISPLAY_NAME_MAPPINGS) == set(comfyui_samg.NODE_CLASS_MAPPINGS)
     for cls in comfyui_samg.NODE_CLASS_MAPPINGS.values():
         for name, spec in cls.INPUT_TYPES()["required"].items():
@@ -142,6 +144,144 @@ def test_bad_settings_are_refused_when_the_node_runs():
         run(patched)
 
 
+def method_inputs(**overrides) -> dict:
+    return {"model": ModelPatcher(), "options": "", "space": "auto", "guide_frames": 0, **overrides}
+
+
+@pytest.mark.parametrize("name,options,space", [
+    ("cfg_zero_star", "", "noise"),  # auto: the projection on x - denoised, as the CFG-Zero* paper's velocity
+    ("apg", "eta=0 norm_threshold=2 momentum=-0.5", "denoised"),
+    ("tcfg", "per=frame", "denoised"),
+    ("samg", "w_min=2 w_max=8 temporal_sigma=1 step_ema=0.5", "denoised"),
+    ("rescale", "phi=0.7", "denoised"),
+])
+def test_the_method_node_is_samg_video_on_comfyuis_tensors(name, options, space):
+    """Each method through the guidance-method node equals samg_video's method at the sampler's
+    cfg (its `scale`) on the denoised predictions, or on ComfyUI's x - denoised tensors where
+    the node's space says so; reductions follow the method (per frame / clip of B C T H W);
+    state (APG momentum, SAMG's EMA) restarts with a new run."""
+
+    (patched,) = GuidanceMethod().patch(**method_inputs(method=name, options=options))
+    fn = patched.model_options["sampler_cfg_function"]
+    assert fn.space == space
+    params = parse_options(options)
+    if "w_min" not in params:
+        params["scale"] = 5.0
+    reference = guidance.create(name, **params)
+    for seed in (0, 1):
+        reference.reset()
+        outs, preds = run(patched, seed=seed)
+        for i, (out, (x, c, u, sigma)) in enumerate(zip(outs, preds)):
+            if space == "noise":
+                want = x - reference(x - u, x - c, step=i, num_steps=4, sigma=sigma)
+            else:
+                want = x - (x - reference(u, c, step=i, num_steps=4, sigma=sigma))
+            assert torch.equal(out, want), (name, i)
+
+
+def test_method_node_options_are_checked_when_the_node_runs():
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        GuidanceMethod().patch(**method_inputs(method="apg", options="eta 0"))
+    with pytest.raises(ValueError, match="Unknown parameter 'w_min'"):
+        GuidanceMethod().patch(**method_inputs(method="apg", options="w_min=3"))
+    with pytest.raises(ValueError, match="Unknown reduction"):
+        GuidanceMethod().patch(**method_inputs(method="apg", options="per=channel"))
+    assert "pag" not in GuidanceMethod.INPUT_TYPES()["required"]["method"][0]
+
+
+class ToyDiT(torch.nn.Module):
+    """A model whose blocks read ComfyUI's 'dit' / 'double_block' replace patches the way Wan's
+    forward does (comfy/ldm/wan/model.py): block i adds i + 1 times a tanh of the input."""
+
+    def __init__(self, count=4):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList(torch.nn.Identity() for _ in range(count))
+
+    def forward(self, x, transformer_options):
+        replace = transformer_options.get("patches_replace", {}).get("dit", {})
+        for i, _ in enumerate(self.blocks):
+            def block_wrap(args, i=i):
+                return {"img": args["img"] + (i + 1) * torch.tanh(args["img"])}
+            if ("double_block", i) in replace:
+                x = replace[("double_block", i)]({"img": x, "transformer_options": transformer_options},
+                                                 {"original_block": block_wrap})["img"]
+            else:
+                x = block_wrap({"img": x})["img"]
+        return x
+
+
+def comfy_modules(monkeypatch):
+    """comfy.model_patcher.set_model_options_patch_replace (verbatim) and a calc_cond_batch that
+    runs ToyDiT on the cond's tensor, as sys.modules entries."""
+    import sys
+    import types
+
+    def set_model_options_patch_replace(model_options, patch, name, block_name, number, transformer_index=None):
+        to = model_options["transformer_options"].copy()
+        if "patches_replace" not in to:
+            to["patches_replace"] = {}
+        else:
+            to["patches_replace"] = to["patches_replace"].copy()
+        if name not in to["patches_replace"]:
+            to["patches_replace"][name] = {}
+        else:
+            to["patches_replace"][name] = to["patches_replace"][name].copy()
+        if transformer_index is not None:
+            block = (block_name, number, transformer_index)
+        else:
+            block = (block_name, number)
+        to["patches_replace"][name][block] = patch
+        model_options["transformer_options"] = to
+        return model_options
+
+    calls = []
+
+    def calc_cond_batch(model, conds, x, timestep, model_options):
+        calls.append(sorted(model_options["transformer_options"].get("patches_replace", {}).get("dit", {})))
+        return [model.diffusion_model(conds[0], model_options["transformer_options"]) for _ in conds]
+
+    comfy = types.ModuleType("comfy")
+    comfy.model_patcher = types.SimpleNamespace(set_model_options_patch_replace=set_model_options_patch_replace)
+    comfy.samplers = types.SimpleNamespace(calc_cond_batch=calc_cond_batch)
+    for name, module in (("comfy", comfy), ("comfy.model_patcher", comfy.model_patcher),
+                         ("comfy.samplers", comfy.samplers)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return calls
+
+
+@pytest.mark.parametrize("layers", [None, (0, 3)])
+def test_samg_stg_skips_blocks_through_comfyuis_patches(monkeypatch, layers):
+    """samg+stg: one extra model call per step with the chosen blocks (default: the middle one)
+    replaced by ComfyUI's 'dit' patches; the result is samg_video's samg+stg with that prediction
+    as the perturbed one; the sampler's own model options are left as they were."""
+    calls = comfy_modules(monkeypatch)
+    types_model = type("BaseModel", (), {"diffusion_model": ToyDiT()})()
+    options = "w_min=2 w_max=8 scale_stg=1.5" + (f" layers=[{','.join(map(str, layers))}]" if layers else "")
+    (patched,) = GuidanceMethod().patch(**method_inputs(method="samg+stg", options=options))
+    fn = patched.model_options["sampler_cfg_function"]
+    reference = guidance.create("samg+stg", **parse_options(options))
+    sigmas = torch.linspace(1, 0, 4)
+    model_options = {**patched.model_options, "transformer_options": {"sample_sigmas": sigmas}}
+    g = torch.Generator().manual_seed(0)
+    for i in range(3):
+        x, c, u, cond_input = (torch.randn(1, 16, 3, 4, 4, generator=g) for _ in range(4))
+        out = x - fn({"cond": x - c, "uncond": x - u, "cond_scale": 5.0, "timestep": sigmas[i:i + 1],
+                      "input": x, "sigma": sigmas[i:i + 1], "cond_denoised": c, "uncond_denoised": u,
+                      "model": types_model, "model_options": model_options, "input_cond": cond_input,
+                      "input_uncond": None})
+        skipped = [j for j in range(4) if j not in (layers or (2,))]
+        perturbed = cond_input
+        for j in skipped:
+            perturbed = perturbed + (j + 1) * torch.tanh(perturbed)
+        want = reference(u, c, step=i, num_steps=3, sigma=float(sigmas[i]), pred_perturbed=perturbed)
+        assert torch.equal(out, x - (x - want))
+    assert calls == [[("double_block", j) for j in (layers or (2,))]] * 3
+    assert "patches_replace" not in model_options["transformer_options"]
+    with pytest.raises(ValueError, match="mode=block"):
+        (bad,) = GuidanceMethod().patch(**method_inputs(method="samg+stg", options="mode=attention"))
+        run(bad)
+
+
 def test_field_preview_and_metrics_nodes():
     (patched,) = SAMGVideo().patch(**node_inputs(w_min=2.0, w_max=8.0))
     with pytest.raises(ValueError, match="has not sampled yet"):
@@ -150,7 +290,7 @@ def test_field_preview_and_metrics_nodes():
     (images,) = SAMGFieldPreview().preview(patched, {"samples": None}, -1, 4)
     assert images.shape[:3] == (5, 32, images.shape[2]) and images.shape[2] > 32 and images.shape[3] == 3
     assert 0 <= images.min() and images.max() <= 1
-    with pytest.raises(ValueError, match="not patched by the SAMG"):
+    with pytest.raises(ValueError, match="not patched by a SAMG node"):
         SAMGFieldPreview().preview(ModelPatcher(), {}, -1, 4)
     # the node's numbers are samg_video.metrics' on the same frames; a moving square moves, a still one not
     from samg_video import metrics
@@ -158,12 +298,17 @@ def test_field_preview_and_metrics_nodes():
     frames = torch.zeros(6, 32, 32, 3)
     for t in range(6):
         frames[t, 10:18, 4 + 2 * t:12 + 2 * t] = 1.0
-    text, flicker, warp, motion = TemporalMetrics().measure(frames, False)
+    shown = TemporalMetrics().measure(frames, False)
+    text, flicker, compensated, warp, lpips, motion = shown["result"]
+    assert shown["ui"]["text"] == [text] and TemporalMetrics.OUTPUT_NODE
     want = metrics.compute(frames.numpy(), metrics=["flicker", "warp_error", "motion", "saturation"])
-    assert json.loads(text) == pytest.approx(want) and (flicker, warp, motion) == (want["flicker"], want["warp_error"],
-                                                                                   want["motion"])
-    still = TemporalMetrics().measure(frames[:1].expand(6, -1, -1, -1).contiguous(), False)
-    assert motion > 0.2 and still[3] < 0.01 and still[1] == pytest.approx(1.0)
+    assert json.loads(text) == pytest.approx(want)
+    assert (flicker, compensated, warp, motion) == (want["flicker"], want["flicker_compensated"], want["warp_error"],
+                                                    want["motion"]) and math.isnan(lpips)
+    still = TemporalMetrics().measure(frames[:1].expand(6, -1, -1, -1).contiguous(), False)["result"]
+    assert motion > 0.2 and still[5] < 0.01 and still[1] == pytest.approx(1.0)
+    with_lpips = TemporalMetrics().measure(frames, True)["result"]
+    assert with_lpips[4] == pytest.approx(metrics.compute(frames.numpy(), metrics=["lpips_temporal"])["lpips_temporal"])
 
 
 # --- the real ComfyUI tier: COMFYUI_PATH=/path/to/ComfyUI (its requirements importable) --------------
@@ -192,8 +337,9 @@ def comfyui():
     return comfy, nodes
 
 
-def tiny_wan(comfy):
-    """A random Wan 2.1 T2V model at tiny width, loaded by ComfyUI's own model detection."""
+def tiny_wan(comfy, weights_only=False):
+    """A random Wan 2.1 T2V model at tiny width (2 blocks), loaded by ComfyUI's own model detection
+    (or its fp16 state dict, as a diffusion-model file holds it)."""
     from comfy.ldm.wan.model import WanModel
 
     torch.manual_seed(0)
@@ -201,16 +347,28 @@ def tiny_wan(comfy):
                    operations=comfy.ops.disable_weight_init)
     for p in net.parameters():
         torch.nn.init.normal_(p, std=0.02)
+    if weights_only:
+        return {k: v.half().contiguous() for k, v in net.state_dict().items()}
     return comfy.sd.load_diffusion_model_state_dict(net.state_dict())
 
 
-def sample(comfy, model, cfg=5.0, steps=4):
+def sample(comfy, model, cfg=5.0, steps=4, custom=False):
+    """Latents from KSampler's path (`comfy.sample.sample`) or, with `custom`, from
+    SamplerCustomAdvanced's (a `comfy.samplers.CFGGuider` with the scheduler's sigmas)."""
     g = torch.Generator().manual_seed(0)
     latent = torch.zeros(1, 16, 3, 8, 8)
     noise = torch.randn(latent.shape, generator=g)
     positive, negative = [[torch.randn(1, 8, 4096, generator=g), {}]], [[torch.randn(1, 8, 4096, generator=g), {}]]
-    return comfy.sample.sample(model, noise, steps, cfg, "euler", "simple", positive, negative, latent, seed=0,
-                               disable_pbar=True)
+    if not custom:
+        return comfy.sample.sample(model, noise, steps, cfg, "euler", "simple", positive, negative, latent, seed=0,
+                                   disable_pbar=True)
+    import comfy.samplers
+
+    guider = comfy.samplers.CFGGuider(model)
+    guider.set_conds(positive, negative)
+    guider.set_cfg(cfg)
+    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "simple", steps)
+    return guider.sample(noise, latent, comfy.samplers.sampler_object("euler"), sigmas, seed=0, disable_pbar=True)
 
 
 def test_real_comfyui_loads_the_pack_and_samples_with_it():
@@ -236,6 +394,37 @@ def test_real_comfyui_loads_the_pack_and_samples_with_it():
     assert (varied - builtin).abs().max() > 1e-3
     (images,) = nodes.NODE_CLASS_MAPPINGS["SAMGFieldPreview"]().preview(ranged, {"samples": varied}, -1, 4)
     assert images.shape[0] == 3 and images.shape[-1] == 3
+    # SamplerCustomAdvanced's path: core CFGGuider with the patched MODEL gives KSampler's latents
+    assert torch.equal(sample(comfy, ranged, custom=True), varied)
+    assert torch.equal(sample(comfy, equal, custom=True), same)
+
+
+def test_real_comfyui_samg_stg_at_equal_scales_is_cfg_with_core_skip_layer_guidance():
+    """samg+stg through the guidance-method node at w_min == w_max == cfg equals ComfyUI's built-in
+    CFG followed by core's SkipLayerGuidanceDiT (same block, same scale, every step): both skip the
+    block through ComfyUI's 'dit' patches and add s (c - p). Other methods run and differ from CFG."""
+    comfy, nodes = comfyui()
+    import asyncio
+    from pathlib import Path
+
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+    assert asyncio.run(nodes.load_custom_node(str(Path(__file__).resolve().parents[1] / "comfyui_samg")))
+    model = tiny_wan(comfy)
+    slg = nodes.NODE_CLASS_MAPPINGS["SkipLayerGuidanceDiT"]
+    (core,) = slg.execute(model, scale=1.5, start_percent=0.0, end_percent=1.0, double_layers="1", single_layers="")
+    builtin = sample(comfy, core)
+    method = nodes.NODE_CLASS_MAPPINGS["SAMGGuidanceMethod"]()
+    (ours,) = method.patch(model, "samg+stg", "w_min=5 w_max=5 scale_stg=1.5 layers=[1]", "auto", 0)
+    same = sample(comfy, ours)
+    assert (same - builtin).abs().max() <= 1e-5 * builtin.abs().max()
+    assert (builtin - sample(comfy, model)).abs().max() > 1e-3  # the skipped block matters
+    (ranged,) = method.patch(model, "samg+stg", "w_min=2 w_max=8 scale_stg=1.5", "auto", 0)  # middle block
+    assert (sample(comfy, ranged) - builtin).abs().max() > 1e-3
+    plain = sample(comfy, model)
+    for name in ("cfg_zero_star", "apg", "tcfg"):
+        (patched,) = method.patch(model, name, "", "auto", 0)
+        out = sample(comfy, patched)
+        assert torch.isfinite(out).all() and (out - plain).abs().max() > 1e-4, name
 
 
 def test_real_comfyui_validates_the_example_workflows(tmp_path):
@@ -272,3 +461,114 @@ def test_real_comfyui_validates_the_example_workflows(tmp_path):
         valid, error, _, node_errors = asyncio.run(execution.validate_prompt("check", graph, None))
         assert valid, (path.name, error, node_errors)
         assert {e["class_type"] for e in graph.values()} >= {"SAMGVideo", "SAMGFieldPreview", "SAMGTemporalMetrics"}
+
+
+def tiny_wan_files(comfy, folder, names: dict) -> None:
+    """Model files for the Wan 2.1 workflow under the names it loads, written as a user's are
+    (safetensors in models/<kind>/), with random weights: the diffusion model at tiny width; the
+    Wan 2.1 VAE at its real size (ComfyUI builds it from a fixed config); UMT5 with its real
+    width (4096, Wan's text_dim) and 24 blocks but 1 head, a 64-wide feed-forward and a 40-piece
+    SentencePiece vocabulary stored in the file, as ComfyUI's text-encoder files store theirs."""
+    import json as json_
+
+    import comfy.text_encoders.t5
+    import comfy.text_encoders.wan
+    import sentencepiece
+    from comfy.ldm.wan.vae import WanVAE
+    from safetensors.torch import save_file
+
+    def randomise(module):
+        for name, p in module.named_parameters():
+            if p.ndim > 1:
+                torch.nn.init.normal_(p, std=0.02)
+            else:
+                torch.nn.init.ones_(p) if "gamma" in name or "weight" in name else torch.nn.init.zeros_(p)
+        return {k: v.half().contiguous() for k, v in module.state_dict().items()}
+
+    torch.manual_seed(0)
+    (folder / "corpus.txt").write_text("a red fox running through fresh snow, morning light\n"
+                                       "blurry, static, low quality, distorted\n" * 20)
+    sentencepiece.SentencePieceTrainer.train(input=str(folder / "corpus.txt"), model_prefix=str(folder / "sp"),
+                                             vocab_size=40, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+                                             hard_vocab_limit=False, minloglevel=2)
+    config = json_.loads((folder.parent / "umt5.json").read_text())
+    text = comfy.text_encoders.t5.T5(config, torch.float32, "cpu", comfy.ops.disable_weight_init)
+    weights = randomise(text)
+    weights["spiece_model"] = torch.frombuffer(bytearray((folder / "sp.model").read_bytes()), dtype=torch.uint8)
+    vae = WanVAE(dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+                 temperal_downsample=[False, True, True], dropout=0.0)
+    for kind, name, sd in (("text_encoders", names["clip"], weights), ("vae", names["vae"], randomise(vae)),
+                           ("diffusion_models", names["unet"], tiny_wan(comfy, weights_only=True))):
+        (folder / kind).mkdir(exist_ok=True)
+        save_file(sd, str(folder / kind / name))
+
+
+def test_real_comfyui_runs_the_wan_workflow_through_its_executor(tmp_path, monkeypatch):
+    """The shipped Wan 2.1 workflow (CFG, SAMG and SAMG+STG branches) runs headless through
+    ComfyUI's PromptExecutor on tiny random model files: three clips written and decodable, the
+    field preview and each branch's metrics shown. The graph is the shipped one with the size,
+    length and steps made small; UMT5's fixed 5.7 B-parameter config file is swapped for one of
+    the same width and depth with 1 head and a 64-wide feed-forward (ComfyUI builds the encoder
+    from that file, whatever the weights hold)."""
+    import asyncio
+    from pathlib import Path
+
+    comfy, nodes = comfyui()
+    import av  # ComfyUI's requirement
+    import comfy.sd1_clip
+    import comfy.text_encoders.t5
+    import comfy.text_encoders.wan
+    import execution
+    import folder_paths
+
+    config = json.loads((Path(comfy.text_encoders.wan.__file__).parent / "umt5_config_xxl.json").read_text())
+    config.update(num_heads=1, d_ff=64, vocab_size=64)
+    (tmp_path / "umt5.json").write_text(json.dumps(config))
+
+    def small_umt5(self, device="cpu", layer="last", layer_idx=None, dtype=None, model_options={}):  # noqa: B006
+        comfy.sd1_clip.SDClipModel.__init__(self, device=device, layer=layer, layer_idx=layer_idx,
+                                            textmodel_json_config=str(tmp_path / "umt5.json"), dtype=dtype,
+                                            special_tokens={"end": 1, "pad": 0}, model_class=comfy.text_encoders.t5.T5,
+                                            enable_attention_masks=True, zero_out_masked=True,
+                                            model_options=model_options)
+
+    monkeypatch.setattr(comfy.text_encoders.wan.UMT5XXlModel, "__init__", small_umt5)
+    root = Path(__file__).resolve().parents[1]
+    graph = json.loads((root / "comfyui_samg" / "workflows" / "wan21_t2v_cfg_vs_samg.json").read_text())
+    models = tmp_path / "models"
+    models.mkdir()
+    tiny_wan_files(comfy, models, {"unet": graph["unet"]["inputs"]["unet_name"],
+                                   "clip": graph["clip"]["inputs"]["clip_name"],
+                                   "vae": graph["vae"]["inputs"]["vae_name"]})
+    for kind in ("text_encoders", "vae", "diffusion_models"):
+        folder_paths.add_model_folder_path(kind, str(models / kind), is_default=True)
+    folder_paths.set_output_directory(str(tmp_path / "output"))
+    folder_paths.set_temp_directory(str(tmp_path / "temp"))
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+    assert asyncio.run(nodes.load_custom_node(str(root / "comfyui_samg")))
+    graph["latent"]["inputs"].update(width=64, height=64, length=9)  # 3 latent frames -> 9 decoded
+    for key in ("sample_cfg", "sample_samg", "sample_samg_stg"):
+        graph[key]["inputs"]["steps"] = 4
+    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt("wan21", graph, None))
+    assert valid, (error, node_errors)
+
+    class Server:  # what PromptExecutor asks of ComfyUI's server when no client listens
+        client_id = last_node_id = last_prompt_id = None
+
+        def send_sync(self, *args, **kwargs):
+            pass
+
+    executor = execution.PromptExecutor(Server(), cache_type=execution.CacheType.CLASSIC)
+    executor.execute(graph, "wan21", {}, outputs)
+    errors = [m for kind, m in executor.status_messages if kind == "execution_error"]
+    assert executor.success, errors and errors[0]["traceback"]
+    shown = executor.history_result["outputs"]
+    for branch in ("cfg", "samg", "samg_stg"):
+        (clip,) = shown[f"save_{branch}"]["images"]
+        path = tmp_path / "output" / clip["subfolder"] / clip["filename"]
+        with av.open(str(path)) as container:
+            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        assert len(frames) == 9 and frames[0].shape == (64, 64, 3)
+        measured = json.loads(shown[f"metrics_{branch}"]["text"][0])
+        assert measured["frames"] == 9 and measured["resolution"] == "64x64" and measured["flicker"] >= 0
+    assert len(shown["show_field"]["images"]) == 3  # one heatmap per latent frame
