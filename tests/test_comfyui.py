@@ -572,3 +572,29 @@ def test_real_comfyui_runs_the_wan_workflow_through_its_executor(tmp_path, monke
         measured = json.loads(shown[f"metrics_{branch}"]["text"][0])
         assert measured["frames"] == 9 and measured["resolution"] == "64x64" and measured["flicker"] >= 0
     assert len(shown["show_field"]["images"]) == 3  # one heatmap per latent frame
+
+
+def test_real_comfyui_canvas_workflows_carry_the_api_graphs():
+    """workflows/ui/ (the canvas format the frontend loads) is what `python -m
+    comfyui_samg.workflow_ui` makes from the API files with ComfyUI's own node definitions, and
+    reads back to the same API graphs; every link is listed at both of its ends."""
+    import asyncio
+    from pathlib import Path
+
+    comfy, nodes = comfyui()
+    from comfyui_samg import workflow_ui
+
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+    asyncio.run(nodes.load_custom_node(str(Path(workflow_ui.__file__).parent)))
+    infos = {name: workflow_ui.node_info(cls) for name, cls in nodes.NODE_CLASS_MAPPINGS.items()}
+    folder = workflow_ui.FOLDER
+    apis = sorted(folder.glob("*.json"))
+    assert [p.name for p in apis] == sorted(p.name for p in (folder / "ui").glob("*.json"))
+    for path in apis:
+        api, ui = json.loads(path.read_text()), json.loads((folder / "ui" / path.name).read_text())
+        assert workflow_ui.to_ui(api, infos) == ui, f"{path.name}: run python -m comfyui_samg.workflow_ui"
+        assert workflow_ui.to_api(ui, infos) == api
+        by_id = {n["id"]: n for n in ui["nodes"]}
+        for link, source, slot, target, target_slot, kind in ui["links"]:
+            assert link in by_id[source]["outputs"][slot]["links"] and by_id[source]["outputs"][slot]["type"] == kind
+            assert by_id[target]["inputs"][target_slot]["link"] == link

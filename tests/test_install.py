@@ -75,3 +75,55 @@ def test_declared_ranges_admit_the_tested_set_and_a_users_torch():
         "==" in str(spec) for spec in ranges.values())
     for command_file in ("README.md", ".ci/run"):
         assert "-c constraints.txt" in (ROOT / command_file).read_text(), command_file
+
+
+def stub_environment(folder: Path, replace: dict[str, tuple[str, list[str]]]) -> Path:
+    """A venv whose site-packages holds the metadata (not the code) of every distribution this
+    interpreter has, with `replace` = {name: (version, requires)} in place of some: what pip's
+    resolver sees of an environment, so `pip install` can be resolved against it offline."""
+    from importlib import metadata
+
+    venv.EnvBuilder(with_pip=False).create(folder)
+    python = folder / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    seen = set()
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"].lower().replace("_", "-")
+        if name in seen or name in ("samg-video", "pip"):
+            continue
+        seen.add(name)
+        version, text = dist.version, dist.read_text("METADATA")
+        if name in replace:
+            version, requires = replace[name]
+            text = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
+                f"Requires-Dist: {r}\n" for r in requires)
+        info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(text)
+        (info / "INSTALLER").write_text("pip\n")
+        (info / "RECORD").write_text("")
+    return python
+
+
+def resolve(python: Path, requirements: list[str], *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--dry-run", "--no-index",
+                           "--quiet", "--report", "-", *extra, *requirements], capture_output=True, text=True)
+
+
+def test_pip_install_keeps_a_users_torch(tmp_path):
+    """pip, resolving the project's declared dependencies (pyproject.toml) in an environment that
+    holds a ComfyUI user's torch 2.8.0 and torchvision 0.23.0 (and every other package this
+    environment has), installs nothing and replaces neither; the same run offline fails as soon
+    as anything would have to be replaced, as it does with the exact pins of constraints.txt."""
+    import json
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    python = stub_environment(tmp_path / "user", {"torch": ("2.8.0", []),
+                                                  "torchvision": ("0.23.0", ["torch==2.8.0"])})
+    kept = resolve(python, declared)
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["install"] == []
+    pinned = resolve(python, declared, "-c", str(ROOT / "constraints.txt"))
+    assert pinned.returncode != 0 and "torch" in pinned.stderr  # the pins would replace it: offline, no candidate
