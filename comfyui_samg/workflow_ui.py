@@ -4,8 +4,9 @@ ComfyUI has two workflow formats: the API format (`{id: {class_type, inputs}}`, 
 server executes) and the canvas format that the frontend saves and loads (nodes with
 positions, `widgets_values` in input order, a `links` table). The API files in
 `workflows/` are the source; `python -m comfyui_samg.workflow_ui` (with `COMFYUI_PATH`
-pointing at a ComfyUI checkout) writes `workflows/ui/` from them, using each node's input
-definition as ComfyUI's `/object_info` serves it:
+pointing at a ComfyUI checkout) writes `workflows/ui/` from them (and the picture of the Wan
+2.1 one in docs/images/), using each node's input definition as ComfyUI's `/object_info`
+serves it:
 
 - an input whose type is INT, FLOAT, STRING, BOOLEAN, COMBO or a list of choices is a widget;
   its value goes to `widgets_values` in the order the node declares its inputs, followed by
@@ -64,7 +65,7 @@ def to_ui(api: dict, infos: dict[str, dict]) -> dict:
     """The canvas-format workflow of an API-format graph (module docstring)."""
     ids = {key: i + 1 for i, key in enumerate(api)}
     column = depths(api)
-    rows: dict[int, int] = {}
+    tops: dict[int, int] = {}  # the next free height of each column
     links, nodes = [], []
     outgoing: dict[tuple[str, int], list[int]] = {}
     for key, entry in api.items():
@@ -84,10 +85,11 @@ def to_ui(api: dict, infos: dict[str, dict]) -> dict:
             links.append([link, ids[source], slot, ids[key], len(inputs), spec[0]])
             outgoing.setdefault((source, slot), []).append(link)
             inputs.append({"name": name, "type": spec[0], "link": link})
-        row = rows.get(column[key], 0)
-        rows[column[key]] = row + 1
-        nodes.append({"id": ids[key], "type": entry["class_type"], "pos": [60 + 360 * column[key], 60 + 300 * row],
-                      "size": [320, 120 + 26 * len(widgets)], "flags": {}, "order": 0, "mode": 0,
+        size = [320, 46 + 24 * max(len(inputs), len(info["output"])) + 26 * len(widgets)]
+        top = tops.get(column[key], 60)
+        tops[column[key]] = top + size[1] + 60
+        nodes.append({"id": ids[key], "type": entry["class_type"], "pos": [60 + 380 * column[key], top],
+                      "size": size, "flags": {}, "order": 0, "mode": 0,
                       "inputs": inputs, "outputs": [], "properties": {"Node name for S&R": entry["class_type"]},
                       "widgets_values": widgets, "title": key})
     for node, (key, entry) in zip(nodes, api.items()):
@@ -122,6 +124,49 @@ def to_api(ui: dict, infos: dict[str, dict]) -> dict:
             raise ValueError(f"{node['title']} has {len(values)} widget values more than {node['type']} has widgets.")
         api[node["title"]] = {"class_type": node["type"], "inputs": inputs}
     return api
+
+
+def draw(api: dict, ui: dict, path: Path, title: str = "") -> None:
+    """A picture of a workflow as its canvas file lays it out: each node at its position with its
+    title, class and widget values (named from the API file), each link a line coloured by type."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    colours = {"MODEL": "#b39ddb", "CLIP": "#ffd54f", "VAE": "#ef9a9a", "CONDITIONING": "#ffab91",
+               "LATENT": "#f48fb1", "IMAGE": "#81d4fa", "VIDEO": "#80cbc4"}
+    width = max(n["pos"][0] + n["size"][0] for n in ui["nodes"]) + 60
+    height = max(n["pos"][1] + n["size"][1] for n in ui["nodes"]) + 60
+    fig, ax = plt.subplots(figsize=(width / 100, height / 100))
+    fig.patch.set_facecolor("#202020")
+    by_id = {n["id"]: n for n in ui["nodes"]}
+    for _, source, slot, target, target_slot, kind in ui["links"]:
+        a, b = by_id[source], by_id[target]
+        y0, y1 = a["pos"][1] + 40 + 24 * slot, b["pos"][1] + 40 + 24 * target_slot
+        x0, x1 = a["pos"][0] + a["size"][0], b["pos"][0]
+        ax.plot([x0, x0 + 20, x1 - 20, x1], [y0, y0, y1, y1], color=colours.get(kind, "#bdbdbd"), lw=1.3)
+    for n in ui["nodes"]:
+        (x, y), (w, h) = n["pos"], n["size"]
+        ours = n["type"].startswith("SAMG")
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0,rounding_size=8",
+                                    fc="#2e3b2e" if ours else "#353535", ec="#8bc34a" if ours else "#555555", lw=1.5))
+        ax.text(x + 10, y + 18, f"{n['title']}  ({n['type']})", color="white", fontsize=7, weight="bold", va="center")
+        lines = [f"{i['name']}" for i in n["inputs"]]
+        lines += [f"{k}: {v}" for k, v in api[n["title"]]["inputs"].items() if not isinstance(v, list)]
+        for i, text in enumerate(lines):
+            text = text.replace("\n", " ")
+            ax.text(x + 10, y + 40 + 24 * i if i < len(n["inputs"]) else y + 46 + 24 * len(n["inputs"]) + 26 *
+                    (i - len(n["inputs"])), text[:48] + ("..." if len(text) > 48 else ""),
+                    color="#9e9e9e" if i < len(n["inputs"]) else "#dedede", fontsize=6, va="center")
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)
+    ax.axis("off")
+    if title:
+        ax.set_title(title, color="white", fontsize=11)
+    fig.savefig(path, dpi=100, bbox_inches="tight", facecolor=fig.get_facecolor())
+    plt.close(fig)
 
 
 def node_info(cls) -> dict:
@@ -163,3 +208,8 @@ def write_all(infos: dict[str, dict]) -> list[Path]:
 if __name__ == "__main__":
     for written in write_all(comfyui_infos()):
         print(written)
+    picture = Path(__file__).parents[1] / "docs" / "images" / "comfyui_wan21_workflow.png"
+    name = "wan21_t2v_cfg_vs_samg.json"
+    draw(json.loads((FOLDER / name).read_text()), json.loads((FOLDER / "ui" / name).read_text()), picture,
+         f"{name}: CFG, SAMG and SAMG+STG on one seed")
+    print(picture)
