@@ -513,7 +513,7 @@ def test_real_comfyui_runs_the_wan_workflow_through_its_executor(tmp_path, monke
     import asyncio
     from pathlib import Path
 
-    comfy, nodes = comfyui()
+    _, nodes = comfyui()
     import av  # ComfyUI's requirement
     import comfy.sd1_clip
     import comfy.text_encoders.t5
@@ -581,7 +581,7 @@ def test_real_comfyui_canvas_workflows_carry_the_api_graphs():
     import asyncio
     from pathlib import Path
 
-    comfy, nodes = comfyui()
+    _, nodes = comfyui()
     from comfyui_samg import workflow_ui
 
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
