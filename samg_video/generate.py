@@ -95,7 +95,10 @@ def load_target(model: str = "demo", model_path: str | None = None, device: str 
     if frames and c.get("frames", 1) > 1:
         notes += [n for n in [cards.round_frames(c, frames)[1]] if n]
     pipe = load_model(c, model_path, device, dtype, cpu_offload, vae_tiling, adapter_path)
-    return Target(pipe, cards.call_kwargs(c, frames, height, width, steps), c, notes)
+    kwargs = cards.call_kwargs(c, frames, height, width, steps)
+    if "guidance_scale" not in inspect.signature(type(pipe).__call__).parameters:
+        del kwargs["guidance_scale"]  # the pipeline guides in its guider component, which apply replaces
+    return Target(pipe, kwargs, c, notes)
 
 
 def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:

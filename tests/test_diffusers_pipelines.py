@@ -22,7 +22,8 @@ from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card
 
 TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline",
-             "SkyReelsV2ImageToVideoPipeline"}
+             "SkyReelsV2ImageToVideoPipeline", "HunyuanVideo15Pipeline"}  # the guider asks for cond, then uncond
+GUIDER = {"HunyuanVideo15Pipeline": "BCFHW"}  # CFG in a guider component, read by hand: its latents' layout
 
 CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BCHW": 1, "tokens": -1}
 STEPS = 3
@@ -39,7 +40,8 @@ def built(request, standin_root):
                   **given)
     if "negative_prompt" in card(name):
         kwargs["negative_prompt"] = card(name)["negative_prompt"]
-    return pipe, kwargs, adapter_for(pipe).layout
+    layout = GUIDER.get(type(pipe).__name__) or adapter_for(pipe).layout
+    return pipe, kwargs, layout
 
 
 # How each registry pipeline runs CFG, read by hand off its denoising loop in diffusers 0.42: the
@@ -67,6 +69,13 @@ BY_HAND = {
 
 def test_derived_adapter_is_the_one_read_by_hand(built):
     pipe, _, _ = built
+    if type(pipe).__name__ in GUIDER:  # no adapter: apply takes the guider slot, with the latents' layout
+        from samg_video.pipelines.derive import layout_of
+
+        with pytest.raises(ValueError, match="guides through its `guider` component"):
+            adapter_for(pipe)
+        assert layout_of(pipe, pipe.transformer) == GUIDER[type(pipe).__name__]
+        return
     expected = BY_HAND[type(pipe).__name__]
     if getattr(pipe, "transformer_2", None) is not None:  # Wan 2.2 A14B: the low-noise expert too
         expected = dataclasses.replace(expected, denoisers=(*expected.denoisers, "transformer_2"))
@@ -76,6 +85,10 @@ def test_derived_adapter_is_the_one_read_by_hand(built):
 def run(pipe, kwargs, w=5.0):
     """Latents of one generation; `w` is the pipeline's CFG scale (HunyuanVideo: true_cfg_scale)."""
     scale = {"true_cfg_scale": w} if type(pipe).__name__ == "HunyuanVideoPipeline" else {"guidance_scale": w}
+    if type(pipe).__name__ in GUIDER:  # the scale is the guider's (the pipeline's own, unless apply replaced it)
+        scale = {}
+        if type(pipe.guider).__name__ == "ClassifierFreeGuidance":
+            pipe.guider.guidance_scale = w
     out = pipe(prompt="a red fox runs on the beach", num_inference_steps=STEPS, output_type="latent",
                generator=torch.Generator().manual_seed(0), **scale, **kwargs)
     frames = out.frames if hasattr(out, "frames") else out.images
@@ -186,6 +199,12 @@ def test_callback_field_shape(built):
 
 def test_no_cfg_is_an_error(built):
     pipe, kwargs, _ = built
+    if type(pipe).__name__ in GUIDER:  # a guider at scale 1 (a distilled checkpoint's) is refused when applied
+        pipe.guider.guidance_scale = 1.0
+        with pytest.raises(ValueError, match="not running classifier-free guidance"):
+            apply(pipe, "samg")
+        pipe.guider.guidance_scale = 5.0
+        return
     with apply(pipe, "samg"):
         with pytest.raises(ValueError, match="not running classifier-free guidance"):
             run(pipe, kwargs, w=1.0)

@@ -11,6 +11,7 @@ are (`load_model`, or the CLI with --model-path). For every model:
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 
@@ -64,8 +65,10 @@ def call(pipe, name: str, scale: float):
         kwargs["num_frames"] = frames
     if "true_cfg_scale" in c:  # HunyuanVideo: true CFG is the guided path
         kwargs.update(true_cfg_scale=scale, negative_prompt=c["negative_prompt"])
-    else:
+    elif "guidance_scale" in inspect.signature(type(pipe).__call__).parameters:
         kwargs["guidance_scale"] = scale
+    elif type(pipe.guider).__name__ == "ClassifierFreeGuidance":  # HunyuanVideo 1.5: CFG in its guider component
+        pipe.guider.guidance_scale = scale
     out = pipe(prompt=PROMPT, **kwargs, **standins.inputs(name))
     return (out.frames if hasattr(out, "frames") else out.images).clone()
 
@@ -283,3 +286,22 @@ def test_a_run_without_cfg_is_one_sentence(standin_root, tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "not running classifier-free guidance" in err, err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_a_guider_slot_takes_the_method_and_gives_the_pipeline_back(standin_root):
+    """HunyuanVideo 1.5 guides in its `guider` component: apply puts the method there (no hook on
+    the transformer), remove() puts the pipeline's own guider object back; a method that needs a
+    perturbed call, or `experts`, is one sentence."""
+    name = "hunyuanvideo-1.5-480p-t2v"
+    pipe = load(name, standin_root, "float32")
+    own = pipe.guider
+    with apply(pipe, "cfg", scale=6.0) as handle:
+        assert type(pipe.guider).__name__ == "MethodGuider" and not pipe.transformer._forward_hooks
+        cfg = call(pipe, name, 6.0)
+    assert pipe.guider is own and not pipe.transformer._forward_pre_hooks
+    assert handle.calls == 2 * STEPS and torch.equal(cfg, call(pipe, name, 6.0))  # CFG through the slot = its own
+    with pytest.raises(ValueError, match="extra perturbed denoiser call"):
+        apply(pipe, "samg+stg")
+    with pytest.raises(ValueError, match="one denoiser"):
+        apply(pipe, "samg", experts={"transformer_2": "samg"})
+    assert pipe.guider is own

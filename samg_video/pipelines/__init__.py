@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Callable
 
 from ..guidance import Guidance, create, from_dict
-from .hook import Adapter, GuidanceHandle, StepInfo
+from .hook import Adapter, GuiderHandle, GuidanceHandle, StepInfo
 
-__all__ = ["apply", "adapter_for", "Adapter", "GuidanceHandle", "StepInfo", "SAMGGuider"]
+__all__ = ["apply", "adapter_for", "Adapter", "GuidanceHandle", "GuiderHandle", "StepInfo", "SAMGGuider"]
 
 
 def __getattr__(name):
@@ -25,8 +25,12 @@ def adapter_for(pipe) -> Adapter:
 
 
 def apply(pipe, method: Guidance | str | dict, *, callback: Callable[[StepInfo], None] | None = None,
-          experts: dict[str, Guidance | str | dict] | None = None, **params) -> GuidanceHandle:
+          experts: dict[str, Guidance | str | dict] | None = None, **params) -> GuidanceHandle | GuiderHandle:
     """Make `pipe` guide with `method` until the returned handle is removed.
+
+    A pipeline that combines its predictions in a `guider` component (HunyuanVideo 1.5) gets
+    the method in that slot (`GuiderHandle`); every other pipeline gets its denoiser wrapped
+    (`GuidanceHandle`, how: `adapter_for`).
 
     `method` is a method object, a registered name (with `**params`) or a config dict.
     `callback(StepInfo)` runs after every guided denoiser call. `experts` gives a denoiser of
@@ -43,4 +47,10 @@ def apply(pipe, method: Guidance | str | dict, *, callback: Callable[[StepInfo],
         method = from_dict(method)
     experts = {name: m if isinstance(m, Guidance) else (create(m) if isinstance(m, str) else from_dict(m))
                for name, m in (experts or {}).items()}
+    if (getattr(pipe, "components", None) or {}).get("guider") is not None:
+        from .derive import layout_of
+
+        if experts:
+            raise ValueError(f"{type(pipe).__name__} has one denoiser; `experts` is for pipelines with two.")
+        return GuiderHandle(pipe, method, layout_of(pipe, pipe.transformer), callback)
     return GuidanceHandle(pipe, method, adapter_for(pipe), callback, experts)

@@ -11,8 +11,9 @@
                `width`: packed (B, F*H*W, C) sequences, LTX-Video); BFCHW when `prepare_latents`
                puts frames before channels (CogVideoX); BCHW for a 2-D denoiser; else BCFHW
 
-Pipelines that guide through a `guider` component (HunyuanVideo 1.5, modular pipelines) take
-`samg_video.pipelines.SAMGGuider` as that component instead. `EXCEPTIONS` holds what cannot
+Pipelines that guide through a `guider` component (HunyuanVideo 1.5) have no adapter:
+`apply` puts the method in that slot (`hook.GuiderHandle`); modular pipelines take
+`samg_video.pipelines.SAMGGuider`. `EXCEPTIONS` holds what cannot
 be derived this way.
 """
 
@@ -115,9 +116,8 @@ def derive_adapter(pipe) -> Adapter:
     name = cls.__name__
     components = getattr(pipe, "components", None) or {}
     if components.get("guider") is not None:
-        raise ValueError(f"{name} guides through its `guider` component, not in its loop: give it SAMG as that "
-                         "component, pipe.guider = samg_video.pipelines.SAMGGuider(w_min=..., w_max=...), "
-                         "instead of samg_video.apply.")
+        raise ValueError(f"{name} guides through its `guider` component, not in its loop: samg_video.apply puts "
+                         "the method in that slot (GuiderHandle) instead of wrapping the denoiser.")
     names = denoiser_names(pipe)
     if not names:
         raise ValueError(f"{name} is not supported by samg_video.apply: none of its components is a denoiser "

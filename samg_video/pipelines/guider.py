@@ -1,4 +1,9 @@
-"""SAMG as a diffusers guider (`BaseGuidance`), for modular pipelines and pipelines with a `guider`.
+"""samg-video methods as diffusers guiders (`BaseGuidance`), for modular pipelines and pipelines
+with a `guider` component (HunyuanVideo 1.5).
+
+`samg_video.apply(pipe, method)` on a pipeline with a `guider` puts a `MethodGuider` (any
+method, not saved with the pipeline) in that slot and reports every step to its callback;
+`SAMGGuider` below is the saveable, config-registered guider for SAMG alone.
 
 The guider is a thin config shell around `samg_video.guidance.SAMG`: the math, the
 checks and the state live there. The diffusers guider API announces every step with
@@ -73,21 +78,11 @@ _init.__signature__ = _signature()
 assert all(default is not MISSING for default in SAMG_PARAMETERS.values())
 
 
-class SAMGGuider(BaseGuidance):
-    """Spatial Adaptive Multi Guidance for diffusers' guider API (start / stop: fractions of the run).
-
-    Its parameters are SAMG's (`samg_video.guidance.SAMG`, minus `interval` / `outside`, which
-    start / stop replace), then `layout`, `token_grid`, `start`, `stop`, `enabled`.
-    """
+class TwoPredictionGuider(BaseGuidance):
+    """A guider that asks the pipeline for the conditional and the unconditional prediction
+    (while it is enabled) and combines them; subclasses define `forward`."""
 
     _input_predictions = ["pred_cond", "pred_uncond"]
-
-    __init__ = register_to_config(_init)
-
-    def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
-        super().set_state(step, num_inference_steps, timestep)
-        if step == 0:
-            self.method.reset()
 
     def prepare_inputs(self, data):
         indices = [0] if self.num_conditions == 1 else [0, 1]
@@ -97,6 +92,32 @@ class SAMGGuider(BaseGuidance):
         indices = [0] if self.num_conditions == 1 else [0, 1]
         return [self._prepare_batch_from_block_state(input_fields, data, i, name)
                 for i, name in zip(indices, self._input_predictions)]
+
+    @property
+    def is_conditional(self) -> bool:
+        return self._count_prepared == 1
+
+    @property
+    def num_conditions(self) -> int:
+        return 2 if self._is_enabled_now() else 1
+
+    def _is_enabled_now(self) -> bool:
+        return self._enabled
+
+
+class SAMGGuider(TwoPredictionGuider):
+    """Spatial Adaptive Multi Guidance for diffusers' guider API (start / stop: fractions of the run).
+
+    Its parameters are SAMG's (`samg_video.guidance.SAMG`, minus `interval` / `outside`, which
+    start / stop replace), then `layout`, `token_grid`, `start`, `stop`, `enabled`.
+    """
+
+    __init__ = register_to_config(_init)
+
+    def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
+        super().set_state(step, num_inference_steps, timestep)
+        if step == 0:
+            self.method.reset()
 
     def forward(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor | None = None) -> GuiderOutput:
         if not self._is_enabled_now():
@@ -112,14 +133,6 @@ class SAMGGuider(BaseGuidance):
             raise ValueError(f"layout='tokens' expects predictions (B, N, C), got shape {tuple(tokens.shape)}.")
         return self.token_grid or (1, 1, tokens.shape[1])
 
-    @property
-    def is_conditional(self) -> bool:
-        return self._count_prepared == 1
-
-    @property
-    def num_conditions(self) -> int:
-        return 2 if self._is_enabled_now() else 1
-
     def _is_enabled_now(self) -> bool:
         if not self._enabled:
             return False
@@ -127,3 +140,27 @@ class SAMGGuider(BaseGuidance):
             return True
         start, stop = int(self._start * self._num_inference_steps), int(self._stop * self._num_inference_steps)
         return start <= self._step < stop
+
+
+class MethodGuider(TwoPredictionGuider):
+    """Any samg-video method in a pipeline's `guider` slot, put there by `samg_video.apply`:
+    each step, `g = method(pred_uncond, pred_cond)` in the predictions' own dtype (diffusers'
+    ClassifierFreeGuidance computes `u + w (c - u)` the same way, so SAMG at w_min == w_max == w
+    is the pipeline's own CFG at w bit for bit); `on_step(step, num_steps, timestep, guided)`
+    runs after each. Not saved with the pipeline."""
+
+    def __init__(self, method, layout: str, on_step):
+        BaseGuidance.__init__(self, 0.0, 1.0, True)
+        self.method, self.layout, self.on_step = method, layout, on_step
+
+    def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
+        super().set_state(step, num_inference_steps, timestep)
+        if step == 0:
+            self.method.reset()
+
+    def forward(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor | None = None) -> GuiderOutput:
+        steps = self._num_inference_steps or 1
+        step = min(self._step or 0, steps - 1)
+        t = float(torch.as_tensor(self._timestep).max()) if self._timestep is not None else float("nan")
+        pred = self.on_step(step, steps, t, pred_uncond, pred_cond)
+        return GuiderOutput(pred=pred, pred_cond=pred_cond, pred_uncond=pred_uncond)

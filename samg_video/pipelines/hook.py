@@ -174,10 +174,7 @@ class GuidanceHandle:
 
     def __init__(self, pipe, method: Guidance, adapter: Adapter, callback: Callable[[StepInfo], None] | None,
                  experts: dict[str, Guidance] | None = None):
-        held = getattr(pipe, "_samg_video_handle", None)
-        if held is not None and held.active:
-            raise ValueError(f"{type(pipe).__name__} is already guided by {held.method.name!r} (samg_video.apply); "
-                             "remove that handle (or leave its `with` block) before applying another method.")
+        claim(pipe)
         self.pipe, self.method, self.adapter, self.callback = pipe, method, adapter, callback
         self.calls = 0  # the pipeline's denoiser calls seen
         self.extra_calls = 0  # perturbed calls made for perturbation guidance
@@ -330,3 +327,78 @@ class GuidanceHandle:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+class GuiderHandle:
+    """A method in a pipeline's `guider` slot (HunyuanVideo 1.5, which combines its predictions
+    in its guider component rather than in its loop); `.remove()` puts the pipeline's own guider
+    back. The denoiser is not wrapped: a pre-hook only counts its calls and keeps each call's
+    input for `StepInfo.latents`."""
+
+    def __init__(self, pipe, method: Guidance, layout: str, callback: Callable[[StepInfo], None] | None):
+        from .guider import MethodGuider
+
+        claim(pipe)
+        name = type(pipe).__name__
+        original = pipe.guider
+        if getattr(original, "num_conditions", 2) < 2:
+            raise ValueError(f"{name} is not running classifier-free guidance: its guider ({type(original).__name__}) "
+                             "makes no unconditional prediction (guidance scale 1, as guidance-distilled checkpoints "
+                             f"ship), so there is none for {method.name!r}; use a checkpoint whose guider runs CFG.")
+        if type(method).perturbation is not Guidance.perturbation:
+            raise ValueError(f"{method.name!r} needs an extra perturbed denoiser call, which samg_video makes in a "
+                             f"pipeline's loop, not in a guider slot; with {name} use diffusers' own "
+                             "SkipLayerGuidance / PerturbedAttentionGuidance guiders, or a method without one.")
+        self.pipe, self.method, self.layout, self.callback = pipe, method, layout, callback
+        self.calls = self.extra_calls = self.step = 0
+        self._latents: torch.Tensor | None = None
+        self._original = original
+        denoiser = pipe.transformer
+        self._hooks = [denoiser.register_forward_pre_hook(self._before_forward, with_kwargs=True)]
+        pipe.guider = MethodGuider(method, layout, self._on_step)
+        self.active = True
+        pipe._samg_video_handle = self
+
+    def _before_forward(self, module, args, kwargs):
+        self.calls += 1
+        self._latents = call_input(args, kwargs)
+
+    def _on_step(self, step: int, num_steps: int, t: float, pred_uncond, pred_cond) -> torch.Tensor:
+        if step == 0:
+            self.step = 0
+        sigma = noise_level(self.pipe.scheduler, step, t)
+        guided = guide(self.method, pred_uncond, pred_cond, self.layout, None, step=step, num_steps=num_steps,
+                       sigma=sigma, dtype=pred_uncond.dtype)
+        self.step += 1
+        if self.callback is not None:
+            layout = field_layout(self.layout)
+            field = getattr(self.method.state, "scale_field", None)
+            self.callback(StepInfo(step, num_steps, t, sigma, self._latents, guided,
+                                   None if field is None else from_canonical(field, layout), self.method.name,
+                                   layout))
+        return guided
+
+    def remove(self) -> None:
+        """Restore the pipeline exactly: its own guider back, the pre-hook dropped."""
+        if not self.active:
+            return
+        for hook in self._hooks:
+            hook.remove()
+        self.pipe.guider = self._original
+        self.active = False
+        if getattr(self.pipe, "_samg_video_handle", None) is self:
+            del self.pipe._samg_video_handle
+
+    def __enter__(self) -> "GuiderHandle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def claim(pipe) -> None:
+    """Refuse a pipeline that a handle already guides."""
+    held = getattr(pipe, "_samg_video_handle", None)
+    if held is not None and held.active:
+        raise ValueError(f"{type(pipe).__name__} is already guided by {held.method.name!r} (samg_video.apply); "
+                         "remove that handle (or leave its `with` block) before applying another method.")
