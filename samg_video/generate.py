@@ -96,8 +96,14 @@ def load_target(model: str = "demo", model_path: str | None = None, device: str 
         notes += [n for n in [cards.round_frames(c, frames)[1]] if n]
     pipe = load_model(c, model_path, device, dtype, cpu_offload, vae_tiling, adapter_path)
     kwargs = cards.call_kwargs(c, frames, height, width, steps)
-    if "guidance_scale" not in inspect.signature(type(pipe).__call__).parameters:
+    accepted = inspect.signature(type(pipe).__call__).parameters
+    if "guidance_scale" not in accepted:
         del kwargs["guidance_scale"]  # the pipeline guides in its guider component, which apply replaces
+    if "height" not in accepted:  # it sizes the clip itself (HunyuanVideo 1.5 I2V: from the image)
+        del kwargs["height"], kwargs["width"]
+        if height or width:
+            notes.append(f"{type(pipe).__name__} sizes its clip from the input image; --height / --width are not "
+                         "used.")
     return Target(pipe, kwargs, c, notes)
 
 

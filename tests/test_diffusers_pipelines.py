@@ -22,8 +22,8 @@ from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card
 
 TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline",
-             "SkyReelsV2ImageToVideoPipeline", "HunyuanVideo15Pipeline"}  # the guider asks for cond, then uncond
-GUIDER = {"HunyuanVideo15Pipeline": "BCFHW"}  # CFG in a guider component, read by hand: its latents' layout
+             "SkyReelsV2ImageToVideoPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline"}  # the guider asks for cond, then uncond
+GUIDER = {"HunyuanVideo15Pipeline": "BCFHW", "HunyuanVideo15ImageToVideoPipeline": "BCFHW"}  # CFG in a guider component, read by hand: its latents' layout
 
 CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BCHW": 1, "tokens": -1}
 STEPS = 3
@@ -38,6 +38,8 @@ def built(request, standin_root):
     given = standins.inputs(name)
     kwargs = dict(height=height, width=width, **({"num_frames": frames} if frames > 1 and "video" not in given else {}),
                   **given)
+    if "height" not in inspect.signature(type(pipe).__call__).parameters:  # sized from the image (HunyuanVideo 1.5 I2V)
+        del kwargs["height"], kwargs["width"]
     if "negative_prompt" in card(name):
         kwargs["negative_prompt"] = card(name)["negative_prompt"]
     layout = GUIDER.get(type(pipe).__name__) or adapter_for(pipe).layout

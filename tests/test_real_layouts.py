@@ -59,8 +59,9 @@ def call(pipe, name: str, scale: float):
     """Final latents of one generation with the pipeline's own CFG at `scale`."""
     frames, height, width = standins.SIZES[name]
     c = card(name)
-    kwargs = dict(height=height, width=width, num_inference_steps=STEPS, output_type="latent",
-                  generator=torch.Generator().manual_seed(0))
+    kwargs = dict(num_inference_steps=STEPS, output_type="latent", generator=torch.Generator().manual_seed(0))
+    if "height" in inspect.signature(type(pipe).__call__).parameters:  # HunyuanVideo 1.5 I2V sizes from the image
+        kwargs.update(height=height, width=width)
     if frames > 1 and "video" not in standins.inputs(name):  # video-to-video: the source sets the frames
         kwargs["num_frames"] = frames
     if "true_cfg_scale" in c:  # HunyuanVideo: true CFG is the guided path

@@ -353,11 +353,14 @@ def hunyuan():
                 text_encoder_2=clip, tokenizer_2=clip_tokenizer())
 
 
-def hunyuan15():
+def hunyuan15(task: str = "t2v", target_size: int = 640):
     """HunyuanVideo 1.5 (480p T2V): a 65 -> 32 channel transformer (32 noise + 32 condition latents
     + a mask), the 1.5 VAE (32 latent channels, 16x spatial / 4x temporal), a Qwen2.5-VL text model
     (the pipeline reads its third-to-last hidden state), a ByT5 glyph encoder, and CFG in a
-    `guider` component (ClassifierFreeGuidance at 6, the 480p recipe)."""
+    `guider` component (ClassifierFreeGuidance at 6, the 480p recipe). `task="i2v"`: the I2V
+    transformer and a SigLIP image encoder (384 px, 14 px patches: the 729 image tokens the
+    pipeline expects); the I2V pipeline sizes its clip from `target_size` (640 at 480p, shrunk
+    to 64 like every stand-in's size)."""
     from diffusers import AutoencoderKLHunyuanVideo15, HunyuanVideo15Transformer3DModel
     from diffusers.guiders import ClassifierFreeGuidance
     from transformers import ByT5Tokenizer, T5Config, T5EncoderModel
@@ -368,18 +371,29 @@ def hunyuan15():
     transformer = HunyuanVideo15Transformer3DModel(
         in_channels=65, out_channels=32, num_attention_heads=2, attention_head_dim=16, num_layers=1,
         num_refiner_layers=1, mlp_ratio=2.0, patch_size=1, patch_size_t=1, text_embed_dim=16, text_embed_2_dim=16,
-        image_embed_dim=16, rope_axes_dim=(4, 6, 6), target_size=640, task_type="t2v")
+        image_embed_dim=16, rope_axes_dim=(4, 6, 6), target_size=target_size, task_type=task)
     torch.manual_seed(0)
     vae = AutoencoderKLHunyuanVideo15(latent_channels=32, block_out_channels=(8, 8, 16, 64, 64), layers_per_block=1,
                                       spatial_compression_ratio=16, temporal_compression_ratio=4)
     torch.manual_seed(0)
     text = Qwen2_5_VLTextModel(Qwen2_5_VLTextConfig(
         vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=3, num_attention_heads=2,
-        num_key_value_heads=1, max_position_embeddings=2048, rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}))
+        num_key_value_heads=1, max_position_embeddings=2048, rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]},
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>")))
     torch.manual_seed(0)
     glyph = T5EncoderModel(T5Config(vocab_size=384, d_model=16, d_kv=4, d_ff=32, num_layers=1, num_heads=2))
-    return dict(transformer=transformer, vae=vae, text_encoder=text, tokenizer=tokenizer, text_encoder_2=glyph,
-                tokenizer_2=ByT5Tokenizer(), guider=ClassifierFreeGuidance(guidance_scale=6.0))
+    parts = dict(transformer=transformer, vae=vae, text_encoder=text, tokenizer=tokenizer, text_encoder_2=glyph,
+                 tokenizer_2=ByT5Tokenizer(), guider=ClassifierFreeGuidance(guidance_scale=6.0))
+    if task == "i2v":
+        from transformers import SiglipImageProcessor, SiglipVisionConfig, SiglipVisionModel
+
+        torch.manual_seed(0)
+        parts["image_encoder"] = SiglipVisionModel(SiglipVisionConfig(
+            hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=384,
+            patch_size=14))
+        parts["feature_extractor"] = SiglipImageProcessor(size={"height": 384, "width": 384})
+    return parts
 
 
 COMPONENTS = {
@@ -403,6 +417,7 @@ COMPONENTS = {
     "mochi-1-preview": mochi,
     "hunyuanvideo": hunyuan,
     "hunyuanvideo-1.5-480p-t2v": hunyuan15,
+    "hunyuanvideo-1.5-480p-i2v": lambda: hunyuan15("i2v", target_size=64),
     "sd15": sd15,
     "animatediff": sd15,
     "sdxl": sdxl,
@@ -413,7 +428,7 @@ COMPONENTS = {
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox-5b-v2v": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
     "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-i2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
-    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "animatediff": (4, 32, 32),
+    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
