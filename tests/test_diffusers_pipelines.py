@@ -56,6 +56,7 @@ BY_HAND = {
     "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
     "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),
     "LTXImageToVideoPipeline": Adapter(("transformer",), "tokens", upcast=True),
+    "LTXConditionPipeline": Adapter(("transformer",), "tokens"),  # its CFG line in the model's dtype
     "WanPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "WanImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "WanVideoToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),

@@ -306,3 +306,27 @@ def test_a_guider_slot_takes_the_method_and_gives_the_pipeline_back(standin_root
     with pytest.raises(ValueError, match="one denoiser"):
         apply(pipe, "samg", experts={"transformer_2": "samg"})
     assert pipe.guider is own
+
+
+def test_a_keyframe_is_a_trailing_frame_outside_the_fields_statistics(standin_root):
+    """LTXConditionPipeline with a condition away from frame 0 appends tokens after the latent grid,
+    with coordinates of their own: the grid read from the coordinates ends with them as one more
+    frame. Only the tokens at the step's timestep (the generated ones) set the field's
+    statistics, so there the field spans exactly [w_min, w_max]."""
+    name = "ltx-video-0.9.5"
+    pipe = load(name, standin_root, "float32")
+    frames, height, width = standins.SIZES[name]
+    timesteps, fields = [], []
+    hook = pipe.transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: timesteps.append(kwargs["timestep"][-1:]), with_kwargs=True)
+    with apply(pipe, "samg", w_min=1.0, w_max=5.0, callback=lambda info: fields.append(info.scale_field)):
+        pipe(prompt=PROMPT, image=standins.inputs(name)["image"], frame_index=8, height=height, width=width,
+             num_frames=frames, num_inference_steps=STEPS, output_type="latent",
+             generator=torch.Generator().manual_seed(0))
+    hook.remove()
+    latent_frames = (frames - 1) // 8 + 1
+    for t, field in zip(timesteps, fields):  # t: (1, N) per token; field: (1, 1, F + 1, H, W)
+        assert field.shape[2] == latent_frames + 1
+        kept = field.flatten()[t.flatten() >= t.max()]
+        assert 0 < kept.numel() < field.numel()
+        assert kept.amin().item() == pytest.approx(1.0, abs=1e-3) and kept.amax().item() == pytest.approx(5.0)

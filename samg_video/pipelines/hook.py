@@ -164,9 +164,26 @@ def generated_tokens(kwargs, pred: torch.Tensor) -> torch.Tensor | None:
     return None if bool(generated.all()) else generated
 
 
-def call_grid(kwargs) -> tuple[int, int, int]:
-    """The latent (frames, height, width) an LTX transformer call was given."""
-    return tuple(int(kwargs[k]) for k in ("num_frames", "height", "width"))
+def call_grid(kwargs, tokens: int) -> tuple[int, int, int]:
+    """The latent (frames, height, width) of an LTX transformer call's `tokens` packed tokens: the
+    call's num_frames / height / width, or, where the pipeline passes each token's coordinates
+    instead (LTXConditionPipeline's `video_coords`, (B, 3, N)), the distinct frame, row and column
+    coordinates. A keyframe that pipeline appends after the grid (a condition away from frame 0)
+    has coordinates of its own and so reads as one more frame at the end; tokens the loop keeps
+    (a per-token timestep below the step's) take no part in the field's statistics
+    (`generated_tokens`)."""
+    if all(k in kwargs for k in ("num_frames", "height", "width")):
+        return tuple(int(kwargs[k]) for k in ("num_frames", "height", "width"))
+    coords = kwargs.get("video_coords")
+    if not torch.is_tensor(coords):
+        raise ValueError("The transformer call gives neither num_frames / height / width nor video_coords, so the "
+                         "packed tokens have no latent grid for samg_video.")
+    grid = tuple(int(torch.unique(coords[0, axis]).numel()) for axis in range(3))
+    if math.prod(grid) != tokens:
+        raise ValueError(f"The call's {tokens} tokens do not form a latent grid: their coordinates give {grid} "
+                         "(conditions whose coordinates repeat the grid's); samg_video cannot place its field on "
+                         "them, so use the pipeline's own CFG for this call.")
+    return grid
 
 
 class GuidanceHandle:
@@ -292,7 +309,7 @@ class GuidanceHandle:
         t = self._locate(args, kwargs)
         step, num_steps = self._step_index()
         sigma = noise_level(self._scheduler, step, t)
-        grid = call_grid(kwargs) if self.adapter.layout == "tokens" else None
+        grid = call_grid(kwargs, pred_cond.shape[1]) if self.adapter.layout == "tokens" else None
         dtype = torch.float32 if self.adapter.upcast else pred_uncond.dtype
         generated = generated_tokens(kwargs, pred_cond) if self.adapter.layout == "tokens" else None
         guided = guide(method, pred_uncond, pred_cond, self.adapter.layout, grid, step=step, num_steps=num_steps,
