@@ -22,7 +22,7 @@ from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card
 
 TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline",
-             "SkyReelsV2ImageToVideoPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline"}  # the guider asks for cond, then uncond
+             "SkyReelsV2ImageToVideoPipeline", "SkyReelsV2DiffusionForcingPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline"}  # the guider asks for cond, then uncond
 GUIDER = {"HunyuanVideo15Pipeline": "BCFHW", "HunyuanVideo15ImageToVideoPipeline": "BCFHW"}  # CFG in a guider component, read by hand: its latents' layout
 
 CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BCHW": 1, "tokens": -1}
@@ -64,6 +64,7 @@ BY_HAND = {
     "MochiPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
+    "SkyReelsV2DiffusionForcingPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "StableDiffusionPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusionXLPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusion3Pipeline": Adapter(("transformer",), "BCHW"),
