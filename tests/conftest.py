@@ -25,7 +25,7 @@ def load_standin(name: str, root: Path, dtype: str = "float32", device: str = "c
     from samg_video.cards import card
     from samg_video.pipelines.registry import load_model
 
-    adapter = str(root / "motion-adapter") if name == "animatediff" else None
+    adapter = str(root / "motion-adapter") if name.startswith("animatediff") else None
     pipe = load_model(card(name), str(root / name), device, dtype, adapter_path=adapter)
     pipe.set_progress_bar_config(disable=True)
     return pipe

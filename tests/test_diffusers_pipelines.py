@@ -54,6 +54,7 @@ BY_HAND = {
     "CogVideoXVideoToVideoPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
     "TextToVideoSDPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
+    "AnimateDiffVideoToVideoPipeline": Adapter(("unet",), "BCFHW"),
     "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),
     "LTXImageToVideoPipeline": Adapter(("transformer",), "tokens", upcast=True),
     "LTXConditionPipeline": Adapter(("transformer",), "tokens"),  # its CFG line in the model's dtype

@@ -35,7 +35,7 @@ def model_args(name: str, root) -> list[str]:
             "--width", str(width), "--device", "cpu"]
     if frames > 1:
         args += ["--frames", str(frames)]
-    if name == "animatediff":
+    if name.startswith("animatediff"):
         args += ["--adapter-path", str(root / "motion-adapter")]
     given = standins.inputs(name)
     if "image" in given:
@@ -126,7 +126,9 @@ def test_noise_level_of_every_scheduler(name, standin_root):
     with apply(pipe, "samg", callback=lambda info: sigmas.append(info.sigma)):
         call(pipe, name, 5.0)
     assert sigmas and all(s is not None and s >= 0 for s in sigmas)
-    assert sigmas == sorted(sigmas, reverse=True) and sigmas[0] > 0.5  # from noise towards the clip, whatever the table's direction
+    assert sigmas == sorted(sigmas, reverse=True)  # from noise towards the clip, whatever the table's direction
+    if "video" not in standins.inputs(name):  # video-to-video starts `strength` into the schedule
+        assert sigmas[0] > 0.5
     if card(name)["pipeline"] == "CogVideoXPipeline":  # zero terminal SNR: the first step is pure noise
         assert sigmas[0] == math.inf and math.isfinite(sigmas[-1])
 
