@@ -148,12 +148,29 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
             on_step(info)
 
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    kwargs, inputs = video_frames(target, dict(target.kwargs), dict(inputs or {}))
     with apply(target.pipe, method, callback=record, experts=expert_methods(target.card, method)) as handle:
-        out = target.pipe(prompt=list(prompts), generator=generators, **target.kwargs, **(inputs or {}))
+        if len(prompts) == 1:  # a single item as a plain prompt and generator (Wan VACE takes no lists)
+            out = target.pipe(prompt=prompts[0], generator=generators[0], **kwargs, **inputs)
+        else:
+            out = target.pipe(prompt=list(prompts), generator=generators, **kwargs, **inputs)
     latents = getattr(out, "raw", None)
     passes = 2 + handle.extra_calls / max(handle.step, 1)
     return [Generation(frames_of(out, i), [s[i:i + 1] for s in steps], None if latents is None else latents[i], passes)
             for i in range(len(prompts))]
+
+
+def video_frames(target: Target, kwargs: dict, inputs: dict) -> tuple[dict, dict]:
+    """A pipeline that takes both a source `video` and `num_frames` (Wan VACE's control video) gets
+    the longest run of the source that the card's frame rule allows, and that count; every other
+    call is returned as it is (video-to-video pipelines take their length from the source)."""
+    video = inputs.get("video")
+    if video is None or "num_frames" in kwargs or "num_frames" not in inspect.signature(
+            type(target.pipe).__call__).parameters:
+        return kwargs, inputs
+    step = target.card.get("frame_step") or 1
+    count = (len(video) - 1) // step * step + 1
+    return {**kwargs, "num_frames": count}, {**inputs, "video": video[:count]}
 
 
 def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0, inputs: dict | None = None) -> Generation:

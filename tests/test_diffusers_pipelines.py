@@ -21,7 +21,7 @@ from conftest import load_standin
 from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card
 
-TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline",
+TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "WanVACEPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline",
              "SkyReelsV2ImageToVideoPipeline", "SkyReelsV2DiffusionForcingPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline"}  # the guider asks for cond, then uncond
 GUIDER = {"HunyuanVideo15Pipeline": "BCFHW", "HunyuanVideo15ImageToVideoPipeline": "BCFHW"}  # CFG in a guider component, read by hand: its latents' layout
 
@@ -40,6 +40,8 @@ def built(request, standin_root):
                   **given)
     if "height" not in inspect.signature(type(pipe).__call__).parameters:  # sized from the image (HunyuanVideo 1.5 I2V)
         del kwargs["height"], kwargs["width"]
+    if "video" in given and "num_frames" in inspect.signature(type(pipe).__call__).parameters:  # Wan VACE's control
+        kwargs["num_frames"] = len(given["video"])
     if "negative_prompt" in card(name):
         kwargs["negative_prompt"] = card(name)["negative_prompt"]
     layout = GUIDER.get(type(pipe).__name__) or adapter_for(pipe).layout
@@ -61,6 +63,7 @@ BY_HAND = {
     "WanPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "WanImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "WanVideoToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
+    "WanVACEPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "MochiPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
@@ -192,7 +195,8 @@ def test_callback_field_shape(built):
     field_shape = tuple(field_shape)
     calls = len(pipe.scheduler.timesteps)  # PNDM (SD 1.5) runs STEPS + 1 denoiser calls
     assert calls == STEPS + (type(pipe.scheduler).__name__ == "PNDMScheduler")
-    if "video" in kwargs:  # video-to-video re-runs the last `strength` of the schedule: its real positions
+    if "video" in kwargs and "strength" in inspect.signature(type(pipe).__call__).parameters:
+        # video-to-video re-runs the last `strength` of the schedule: its real positions
         skipped = calls - int(calls * 0.8)  # the pipeline's default strength
         assert [i.step for i in infos] == list(range(skipped, calls)) and skipped > 0
     else:

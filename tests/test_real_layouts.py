@@ -62,7 +62,8 @@ def call(pipe, name: str, scale: float):
     kwargs = dict(num_inference_steps=STEPS, output_type="latent", generator=torch.Generator().manual_seed(0))
     if "height" in inspect.signature(type(pipe).__call__).parameters:  # HunyuanVideo 1.5 I2V sizes from the image
         kwargs.update(height=height, width=width)
-    if frames > 1 and "video" not in standins.inputs(name):  # video-to-video: the source sets the frames
+    takes = inspect.signature(type(pipe).__call__).parameters
+    if frames > 1 and ("video" not in standins.inputs(name) or "strength" not in takes):  # V2V: the source's frames
         kwargs["num_frames"] = frames
     if "true_cfg_scale" in c:  # HunyuanVideo: true CFG is the guided path
         kwargs.update(true_cfg_scale=scale, negative_prompt=c["negative_prompt"])

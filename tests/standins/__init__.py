@@ -139,6 +139,17 @@ def wan():
     return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(umt5=True), tokenizer=t5_tokenizer())
 
 
+def wan_vace():
+    """Wan 2.1 VACE: the T2V stand-in's VAE and text encoder with a WanVACETransformer3DModel (96 VACE
+    input channels: the control video's latents, inactive and reactive, and the 64-channel mask)."""
+    from diffusers import WanVACETransformer3DModel
+
+    parts = wan()
+    torch.manual_seed(0)
+    parts["transformer"] = WanVACETransformer3DModel(**WAN_TRANSFORMER, vace_layers=[0], vace_in_channels=96)
+    return parts
+
+
 def clip_vision(hidden: int = 16, image_size: int = 32, projection: bool = False):
     from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModel, CLIPVisionModelWithProjection
 
@@ -407,6 +418,7 @@ COMPONENTS = {
     "wan2.1-t2v-1.3b": wan,
     "wan2.1-i2v-14b-480p": wan_i2v,
     "wan2.1-v2v-1.3b": wan,
+    "wan2.1-vace-1.3b": wan_vace,
     "wan2.2-t2v-a14b": wan22_a14b,
     "wan2.2-ti2v-5b": wan22_ti2v,
     "wan2.2-i2v-a14b": wan22_i2v_a14b,
@@ -430,7 +442,7 @@ COMPONENTS = {
 # per model: frames, height, width of a generation that takes seconds (frame rules respected)
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox-5b-v2v": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
-    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-i2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
+    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.1-vace-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-i2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
     "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
