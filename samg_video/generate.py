@@ -162,11 +162,14 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
 
 def video_frames(target: Target, kwargs: dict, inputs: dict) -> tuple[dict, dict]:
     """A pipeline that takes both a source `video` and `num_frames` (Wan VACE's control video) gets
-    the longest run of the source that the card's frame rule allows, and that count; every other
+    the longest run of the source that the card's frame rule allows, and that count; a pipeline
+    whose video input is a `control_video` (CogVideoX Fun) gets it under that name; every other
     call is returned as it is (video-to-video pipelines take their length from the source)."""
     video = inputs.get("video")
-    if video is None or "num_frames" in kwargs or "num_frames" not in inspect.signature(
-            type(target.pipe).__call__).parameters:
+    takes = inspect.signature(type(target.pipe).__call__).parameters
+    if video is not None and "video" not in takes and "control_video" in takes:  # CogVideoX Fun control
+        inputs = {**{k: v for k, v in inputs.items() if k != "video"}, "control_video": video}
+    if video is None or "num_frames" in kwargs or "num_frames" not in takes:
         return kwargs, inputs
     step = target.card.get("frame_step") or 1
     count = (len(video) - 1) // step * step + 1

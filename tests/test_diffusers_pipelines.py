@@ -36,11 +36,12 @@ def built(request, standin_root):
     pipe = load_standin(name, standin_root)
     frames, height, width = standins.SIZES[name]
     given = standins.inputs(name)
-    kwargs = dict(height=height, width=width, **({"num_frames": frames} if frames > 1 and "video" not in given else {}),
-                  **given)
-    if "height" not in inspect.signature(type(pipe).__call__).parameters:  # sized from the image (HunyuanVideo 1.5 I2V)
+    takes = inspect.signature(type(pipe).__call__).parameters
+    kwargs = dict(height=height, width=width, **given,
+                  **({"num_frames": frames} if frames > 1 and "video" not in given and "num_frames" in takes else {}))
+    if "height" not in takes:  # sized from the image (HunyuanVideo 1.5 I2V)
         del kwargs["height"], kwargs["width"]
-    if "video" in given and "num_frames" in inspect.signature(type(pipe).__call__).parameters:  # Wan VACE's control
+    if "video" in given and "num_frames" in takes:  # Wan VACE's control video
         kwargs["num_frames"] = len(given["video"])
     if "negative_prompt" in card(name):
         kwargs["negative_prompt"] = card(name)["negative_prompt"]
@@ -54,6 +55,7 @@ BY_HAND = {
     "CogVideoXPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
     "CogVideoXImageToVideoPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
     "CogVideoXVideoToVideoPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
+    "CogVideoXFunControlPipeline": Adapter(("transformer",), "BFCHW", upcast=True),
     "TextToVideoSDPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffVideoToVideoPipeline": Adapter(("unet",), "BCFHW"),

@@ -41,10 +41,11 @@ def model_args(name: str, root) -> list[str]:
     if "image" in given:
         given["image"].save(root / f"{name}.png")
         args += ["--image", str(root / f"{name}.png")]
-    if "video" in given:
+    video = given.get("video", given.get("control_video"))
+    if video is not None:
         import numpy as np
 
-        source = media.write_video(np.stack([np.asarray(f) for f in given["video"]]), root / f"{name}-source.mp4")
+        source = media.write_video(np.stack([np.asarray(f) for f in video]), root / f"{name}-source.mp4")
         args += ["--video", str(source)]
     return args
 
@@ -63,7 +64,7 @@ def call(pipe, name: str, scale: float):
     if "height" in inspect.signature(type(pipe).__call__).parameters:  # HunyuanVideo 1.5 I2V sizes from the image
         kwargs.update(height=height, width=width)
     takes = inspect.signature(type(pipe).__call__).parameters
-    if frames > 1 and ("video" not in standins.inputs(name) or "strength" not in takes):  # V2V: the source's frames
+    if frames > 1 and "num_frames" in takes and ("video" not in standins.inputs(name) or "strength" not in takes):
         kwargs["num_frames"] = frames
     if "true_cfg_scale" in c:  # HunyuanVideo: true CFG is the guided path
         kwargs.update(true_cfg_scale=scale, negative_prompt=c["negative_prompt"])

@@ -412,6 +412,7 @@ COMPONENTS = {
     "cogvideox-5b": lambda: cogvideox(rope=True),
     "cogvideox-5b-i2v": lambda: cogvideox(rope=True, image=True),
     "cogvideox-5b-v2v": lambda: cogvideox(rope=True),
+    "cogvideox-fun-v1.1-5b-pose": lambda: cogvideox(rope=True, image=True),  # control latents beside the noise
     "cogvideox1.5-5b": lambda: cogvideox(rope=True, patch_size_t=2),
     "modelscope-1.7b": text_to_video_sd,
     "zeroscope-v2": text_to_video_sd,
@@ -441,7 +442,7 @@ COMPONENTS = {
 
 # per model: frames, height, width of a generation that takes seconds (frame rules respected)
 SIZES = {
-    "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox-5b-v2v": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
+    "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox-5b-v2v": (9, 32, 32), "cogvideox-fun-v1.1-5b-pose": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
     "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.1-vace-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-i2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
     "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
@@ -463,7 +464,14 @@ def inputs(name: str) -> dict:
     yy, xx = torch.meshgrid(torch.linspace(0, 1, height), torch.linspace(0, 1, width), indexing="ij")
     clip = [Image.fromarray(torch.stack([(xx + t / frames) % 1, yy, (xx + yy) / 2], -1).mul(255).round()
                             .to(torch.uint8).numpy()) for t in range(frames if kind == "video" else 1)]
-    return {"image": clip[0]} if kind == "image" else {"video": clip}
+    if kind == "image":
+        return {"image": clip[0]}
+    import inspect
+
+    import diffusers
+
+    takes = inspect.signature(getattr(diffusers, card(name)["pipeline"]).__call__).parameters
+    return {"video" if "video" in takes else "control_video": clip}  # CogVideoX Fun: its control video
 
 
 def save_component(obj, folder: Path) -> None:
