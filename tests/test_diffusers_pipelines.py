@@ -41,6 +41,8 @@ def built(request, standin_root):
                   **({"num_frames": frames} if frames > 1 and "video" not in given and "num_frames" in takes else {}))
     if "height" not in takes:  # sized from the image (HunyuanVideo 1.5 I2V)
         del kwargs["height"], kwargs["width"]
+    if "video_length" in takes:  # Latte's name for the frame count
+        kwargs["video_length"] = frames
     if "video" in given and "num_frames" in takes:  # Wan VACE's control video
         kwargs["num_frames"] = len(given["video"])
     if "negative_prompt" in card(name):
@@ -68,6 +70,7 @@ BY_HAND = {
     "WanVACEPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "MochiPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
+    "LattePipeline": Adapter(("transformer",), "BCFHW"),
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2DiffusionForcingPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
