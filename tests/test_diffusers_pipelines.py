@@ -71,6 +71,7 @@ BY_HAND = {
     "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "MochiPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "LattePipeline": Adapter(("transformer",), "BCFHW"),
+    "AllegroPipeline": Adapter(("transformer",), "BCFHW"),
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2DiffusionForcingPipeline": Adapter(("transformer",), "BCFHW", calls="two"),

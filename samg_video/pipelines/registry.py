@@ -148,7 +148,7 @@ def load_model(card: dict, model_path: str | None = None, device: str = "cpu", d
     extra = extra_components(card, source, dtype, adapter_path)
     pipe = getattr(diffusers, card["pipeline"]).from_pretrained(source, dtype=getattr(torch, dtype),
                                                                 local_files_only=True, **extra)
-    if vae_tiling and hasattr(pipe, "vae"):
+    if (vae_tiling or card.get("vae_tiling")) and hasattr(pipe, "vae"):  # Allegro's VAE decodes tiled only
         pipe.vae.enable_tiling()
     if cpu_offload:
         pipe.enable_model_cpu_offload(device=device)

@@ -287,6 +287,20 @@ def latte():
     return dict(transformer=transformer, vae=sd_vae(), text_encoder=t5_encoder(), tokenizer=t5_tokenizer())
 
 
+def allegro():
+    """Allegro: a 3-D transformer (patch 2, 3-D RoPE over the head dimension) over the Allegro VAE's
+    latents (8x spatial, 4x temporal, 4 channels), T5 captions."""
+    from diffusers import AllegroTransformer3DModel, AutoencoderKLAllegro
+
+    torch.manual_seed(0)
+    transformer = AllegroTransformer3DModel(num_attention_heads=2, attention_head_dim=12, num_layers=1,
+                                            cross_attention_dim=24, caption_channels=32, sample_height=8,
+                                            sample_width=8, sample_frames=2)
+    torch.manual_seed(0)
+    vae = AutoencoderKLAllegro(block_out_channels=(8, 8, 8, 8), norm_num_groups=4, layers_per_block=1)
+    return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(), tokenizer=t5_tokenizer())
+
+
 def text_to_video_sd():
     from diffusers import UNet3DConditionModel
 
@@ -444,6 +458,7 @@ COMPONENTS = {
     "skyreels-v2-df-14b-540p": skyreels_v2,
     "mochi-1-preview": mochi,
     "latte-1": latte,
+    "allegro": allegro,
     "hunyuanvideo": hunyuan,
     "hunyuanvideo-1.5-480p-t2v": hunyuan15,
     "hunyuanvideo-1.5-480p-i2v": lambda: hunyuan15("i2v", target_size=64),
@@ -458,7 +473,7 @@ COMPONENTS = {
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox-5b-v2v": (9, 32, 32), "cogvideox-fun-v1.1-5b-pose": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
     "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.1-vace-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-i2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
-    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
+    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
