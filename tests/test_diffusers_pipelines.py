@@ -19,7 +19,7 @@ import torch
 import standins
 from conftest import load_standin
 from samg_video.pipelines import Adapter, adapter_for, apply
-from samg_video.cards import card
+from samg_video.cards import card, cards
 
 TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "WanVACEPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline",
              "SkyReelsV2ImageToVideoPipeline", "SkyReelsV2DiffusionForcingPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline"}  # the guider asks for cond, then uncond
@@ -246,3 +246,5 @@ def test_the_support_table_says_what_derive_reads(repo_root):
                 assert calls_of(source) is None and "guider" in inspect.signature(cls.__init__).parameters, name
             else:
                 assert how == calls_of(source) + (", upcast" if UPCAST.search(source) else ""), (name, how)
+            if row.split("|")[4].strip().startswith("tested"):  # a "tested" class has a card and so a stand-in
+                assert name in {c["pipeline"] for c in cards().values()}, name
