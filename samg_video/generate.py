@@ -99,8 +99,9 @@ def load_target(model: str = "demo", model_path: str | None = None, device: str 
     accepted = inspect.signature(type(pipe).__call__).parameters
     if "guidance_scale" not in accepted:
         del kwargs["guidance_scale"]  # the pipeline guides in its guider component, which apply replaces
-    if "num_frames" in kwargs and "num_frames" not in accepted and "video_length" in accepted:  # Latte's name
-        kwargs["video_length"] = kwargs.pop("num_frames")
+    for name in ("video_length", "frames"):  # what Latte and Sana-Video call num_frames
+        if "num_frames" in kwargs and "num_frames" not in accepted and name in accepted:
+            kwargs[name] = kwargs.pop("num_frames")
     if "height" not in accepted:  # it sizes the clip itself (HunyuanVideo 1.5 I2V: from the image)
         del kwargs["height"], kwargs["width"]
         if height or width:

@@ -41,8 +41,9 @@ def built(request, standin_root):
                   **({"num_frames": frames} if frames > 1 and "video" not in given and "num_frames" in takes else {}))
     if "height" not in takes:  # sized from the image (HunyuanVideo 1.5 I2V)
         del kwargs["height"], kwargs["width"]
-    if "video_length" in takes:  # Latte's name for the frame count
-        kwargs["video_length"] = frames
+    for key in ("video_length", "frames"):  # Latte's and Sana-Video's name for the frame count
+        if key in takes:
+            kwargs[key] = frames
     if "video" in given and "num_frames" in takes:  # Wan VACE's control video
         kwargs["num_frames"] = len(given["video"])
     if "negative_prompt" in card(name):
@@ -72,6 +73,7 @@ BY_HAND = {
     "MochiPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "LattePipeline": Adapter(("transformer",), "BCFHW"),
     "AllegroPipeline": Adapter(("transformer",), "BCFHW"),
+    "SanaVideoPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2DiffusionForcingPipeline": Adapter(("transformer",), "BCFHW", calls="two"),

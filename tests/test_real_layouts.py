@@ -66,8 +66,9 @@ def call(pipe, name: str, scale: float):
     takes = inspect.signature(type(pipe).__call__).parameters
     if frames > 1 and "num_frames" in takes and ("video" not in standins.inputs(name) or "strength" not in takes):
         kwargs["num_frames"] = frames
-    if "video_length" in takes:  # Latte's name for it
-        kwargs["video_length"] = frames
+    for other in ("video_length", "frames"):  # Latte's and Sana-Video's name for it
+        if other in takes:
+            kwargs[other] = frames
     if "true_cfg_scale" in c:  # HunyuanVideo: true CFG is the guided path
         kwargs.update(true_cfg_scale=scale, negative_prompt=c["negative_prompt"])
     elif "guidance_scale" in inspect.signature(type(pipe).__call__).parameters:

@@ -47,6 +47,16 @@ def clip_tokenizer():
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
 
 
+def gemma_tokenizer():
+    """Gemma tokenizer from a character-level BPE vocabulary (no merges)."""
+    from transformers import GemmaTokenizer
+
+    vocab = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "<mask>": 4, "\u2581": 5}
+    for c in string.ascii_letters + string.digits + string.punctuation:
+        vocab.setdefault(c, len(vocab))
+    return GemmaTokenizer(vocab=vocab, merges=[])
+
+
 def llama_tokenizer():
     from transformers import LlamaTokenizer
 
@@ -301,6 +311,24 @@ def allegro():
     return dict(transformer=transformer, vae=vae, text_encoder=t5_encoder(), tokenizer=t5_tokenizer())
 
 
+def sana_video():
+    """SANA-Video 2B 480p: a linear-attention video transformer over Wan 2.1 VAE latents (16 channels,
+    8x / 4x), Gemma 2 captions; `sample_size` 30 keeps the pipeline's 480p resolution bins."""
+    from diffusers import SanaVideoTransformer3DModel
+    from transformers import Gemma2Config, Gemma2Model
+
+    tokenizer = gemma_tokenizer()
+    torch.manual_seed(0)
+    text = Gemma2Model(Gemma2Config(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32,
+                                    num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1, head_dim=8))
+    torch.manual_seed(0)
+    transformer = SanaVideoTransformer3DModel(
+        in_channels=16, out_channels=16, num_attention_heads=2, attention_head_dim=8, num_layers=1,
+        num_cross_attention_heads=2, cross_attention_head_dim=8, cross_attention_dim=16, caption_channels=16,
+        sample_size=30)
+    return dict(transformer=transformer, vae=wan()["vae"], text_encoder=text, tokenizer=tokenizer)
+
+
 def text_to_video_sd():
     from diffusers import UNet3DConditionModel
 
@@ -459,6 +487,7 @@ COMPONENTS = {
     "mochi-1-preview": mochi,
     "latte-1": latte,
     "allegro": allegro,
+    "sana-video-2b-480p": sana_video,
     "hunyuanvideo": hunyuan,
     "hunyuanvideo-1.5-480p-t2v": hunyuan15,
     "hunyuanvideo-1.5-480p-i2v": lambda: hunyuan15("i2v", target_size=64),
@@ -473,7 +502,7 @@ COMPONENTS = {
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox-5b-v2v": (9, 32, 32), "cogvideox-fun-v1.1-5b-pose": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
     "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.1-vace-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-i2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
-    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
+    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64), "sana-video-2b-480p": (9, 36, 64), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
