@@ -74,6 +74,7 @@ BY_HAND = {
     "LattePipeline": Adapter(("transformer",), "BCFHW"),
     "AllegroPipeline": Adapter(("transformer",), "BCFHW"),
     "SanaVideoPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
+    "EasyAnimatePipeline": Adapter(("transformer",), "BCFHW"),
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2DiffusionForcingPipeline": Adapter(("transformer",), "BCFHW", calls="two"),

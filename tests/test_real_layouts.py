@@ -73,6 +73,8 @@ def call(pipe, name: str, scale: float):
         kwargs.update(true_cfg_scale=scale, negative_prompt=c["negative_prompt"])
     elif "guidance_scale" in inspect.signature(type(pipe).__call__).parameters:
         kwargs["guidance_scale"] = scale
+        if "negative_prompt" in c:  # EasyAnimate needs one whenever it runs CFG
+            kwargs["negative_prompt"] = c["negative_prompt"]
     elif type(pipe.guider).__name__ == "ClassifierFreeGuidance":  # HunyuanVideo 1.5: CFG in its guider component
         pipe.guider.guidance_scale = scale
     out = pipe(prompt=PROMPT, **kwargs, **standins.inputs(name))

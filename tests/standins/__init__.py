@@ -77,8 +77,10 @@ def qwen_tokenizer():
         vocab[special] = len(vocab)
     tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], pad_token="<|endoftext|>", padding_side="right")
     tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    tokenizer.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
-                               "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    tokenizer.chat_template = (  # content as a string, or as Qwen2-VL's list of {"type": "text", "text": ...}
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{% if m['content'] is string %}{{ m['content'] }}"
+        "{% else %}{% for c in m['content'] %}{{ c['text'] }}{% endfor %}{% endif %}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
     return tokenizer
 
 
@@ -329,6 +331,31 @@ def sana_video():
     return dict(transformer=transformer, vae=wan()["vae"], text_encoder=text, tokenizer=tokenizer)
 
 
+def easyanimate():
+    """EasyAnimate V5.1: an MMDiT video transformer (patch 2, 3-D RoPE) over the MagViT VAE's latents
+    (16 channels, 8x spatial / 4x temporal), Qwen2-VL captions (the pipeline reads its second-to-
+    last hidden state)."""
+    from diffusers import AutoencoderKLMagvit, EasyAnimateTransformer3DModel
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    tokenizer = qwen_tokenizer()
+    torch.manual_seed(0)
+    text = Qwen2VLForConditionalGeneration(Qwen2VLConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1,
+                         rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}),
+        vision_config=dict(depth=1, embed_dim=16, hidden_size=16, num_heads=2, mlp_ratio=2, patch_size=14,
+                           spatial_merge_size=2, temporal_patch_size=2)))
+    torch.manual_seed(0)
+    transformer = EasyAnimateTransformer3DModel(
+        num_attention_heads=2, attention_head_dim=16, in_channels=16, out_channels=16, patch_size=2, sample_width=8,
+        sample_height=8, num_layers=1, mmdit_layers=1, time_embed_dim=16, text_embed_dim=16)
+    torch.manual_seed(0)
+    vae = AutoencoderKLMagvit(latent_channels=16, block_out_channels=[8, 8, 8, 8], layers_per_block=1,
+                              norm_num_groups=4)
+    return dict(transformer=transformer, vae=vae, text_encoder=text, tokenizer=tokenizer)
+
+
 def text_to_video_sd():
     from diffusers import UNet3DConditionModel
 
@@ -488,6 +515,7 @@ COMPONENTS = {
     "latte-1": latte,
     "allegro": allegro,
     "sana-video-2b-480p": sana_video,
+    "easyanimate-v5.1-7b-zh": easyanimate,
     "hunyuanvideo": hunyuan,
     "hunyuanvideo-1.5-480p-t2v": hunyuan15,
     "hunyuanvideo-1.5-480p-i2v": lambda: hunyuan15("i2v", target_size=64),
@@ -502,7 +530,7 @@ COMPONENTS = {
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox-5b-v2v": (9, 32, 32), "cogvideox-fun-v1.1-5b-pose": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
     "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.1-vace-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-i2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
-    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64), "sana-video-2b-480p": (9, 36, 64), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
+    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64), "sana-video-2b-480p": (9, 36, 64), "easyanimate-v5.1-7b-zh": (9, 64, 64), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
