@@ -62,6 +62,7 @@ BY_HAND = {
     "TextToVideoSDPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffVideoToVideoPipeline": Adapter(("unet",), "BCFHW"),
+    "AnimateDiffSDXLPipeline": Adapter(("unet",), "BCFHW"),
     "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),
     "LTXImageToVideoPipeline": Adapter(("transformer",), "tokens", upcast=True),
     "LTXConditionPipeline": Adapter(("transformer",), "tokens"),  # its CFG line in the model's dtype
