@@ -186,12 +186,53 @@ def call_grid(kwargs, tokens: int) -> tuple[int, int, int]:
     return grid
 
 
-class GuidanceHandle:
+class Handle:
+    """What every handle shares: it claims its pipeline, `.remove()` (or leaving the `with` block)
+    undoes `_restore()` once and releases the claim."""
+
+    pipe = None
+    active = False
+    _hooks: tuple = ()
+
+    @staticmethod
+    def check_free(pipe) -> None:
+        """Refuse a pipeline that a handle already guides."""
+        held = getattr(pipe, "_samg_video_handle", None)
+        if held is not None and held.active:
+            raise ValueError(f"{type(pipe).__name__} is already guided by {held.method.name!r} (samg_video.apply); "
+                             "remove that handle (or leave its `with` block) before applying another method.")
+
+    def _claim(self, pipe) -> None:
+        self.pipe, self.active = pipe, True
+        pipe._samg_video_handle = self
+
+    def _restore(self) -> None:
+        raise NotImplementedError
+
+    def remove(self) -> None:
+        """Restore the pipeline exactly (hooks dropped, anything replaced put back)."""
+        if not self.active:
+            return
+        for hook in self._hooks:
+            hook.remove()
+        self._restore()
+        self.active = False
+        if getattr(self.pipe, "_samg_video_handle", None) is self:
+            del self.pipe._samg_video_handle
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+class GuidanceHandle(Handle):
     """A method applied to a pipeline; `.remove()` (or leaving the `with` block) restores it."""
 
     def __init__(self, pipe, method: Guidance, adapter: Adapter, callback: Callable[[StepInfo], None] | None,
                  experts: dict[str, Guidance] | None = None):
-        claim(pipe)
+        self.check_free(pipe)
         self.pipe, self.method, self.adapter, self.callback = pipe, method, adapter, callback
         self.calls = 0  # the pipeline's denoiser calls seen
         self.extra_calls = 0  # perturbed calls made for perturbation guidance
@@ -215,8 +256,7 @@ class GuidanceHandle:
         self._names = {id(m): name for name, m in modules.items() if m is not None}
         self._hooks = [m.register_forward_hook(self._after_forward, with_kwargs=True)
                        for m in modules.values() if m is not None]
-        self.active = True
-        pipe._samg_video_handle = self
+        self._claim(pipe)
 
     def _set_timesteps(self, *args, **kwargs):
         self._orig_set_timesteps(*args, **kwargs)
@@ -325,28 +365,15 @@ class GuidanceHandle:
         field = getattr(method.state, "scale_field", None)
         return None if field is None else from_canonical(field, layout)
 
-    def remove(self) -> None:
-        """Restore the pipeline exactly: drop the hooks and the scheduler wrapper."""
-        if not self.active:
-            return
-        for hook in self._hooks:
-            hook.remove()
+    def _restore(self) -> None:
+        """The scheduler's own set_timesteps back (the hooks are dropped by `remove`)."""
         if self._had_set_timesteps:
             self._scheduler.set_timesteps = self._orig_set_timesteps
         else:
             del self._scheduler.set_timesteps
-        self.active = False
-        if getattr(self.pipe, "_samg_video_handle", None) is self:
-            del self.pipe._samg_video_handle
-
-    def __enter__(self) -> "GuidanceHandle":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
 
 
-class GuiderHandle:
+class GuiderHandle(Handle):
     """A method in a pipeline's `guider` slot (HunyuanVideo 1.5, which combines its predictions
     in its guider component rather than in its loop); `.remove()` puts the pipeline's own guider
     back. The denoiser is not wrapped: a pre-hook only counts its calls and keeps each call's
@@ -355,7 +382,7 @@ class GuiderHandle:
     def __init__(self, pipe, method: Guidance, layout: str, callback: Callable[[StepInfo], None] | None):
         from .guider import MethodGuider
 
-        claim(pipe)
+        self.check_free(pipe)
         name = type(pipe).__name__
         original = pipe.guider
         if getattr(original, "num_conditions", 2) < 2:
@@ -373,8 +400,7 @@ class GuiderHandle:
         denoiser = pipe.transformer
         self._hooks = [denoiser.register_forward_pre_hook(self._before_forward, with_kwargs=True)]
         pipe.guider = MethodGuider(method, layout, self._on_step)
-        self.active = True
-        pipe._samg_video_handle = self
+        self._claim(pipe)
 
     def _before_forward(self, module, args, kwargs):
         self.calls += 1
@@ -395,27 +421,6 @@ class GuiderHandle:
                                    layout))
         return guided
 
-    def remove(self) -> None:
-        """Restore the pipeline exactly: its own guider back, the pre-hook dropped."""
-        if not self.active:
-            return
-        for hook in self._hooks:
-            hook.remove()
+    def _restore(self) -> None:
+        """The pipeline's own guider back (the pre-hook is dropped by `remove`)."""
         self.pipe.guider = self._original
-        self.active = False
-        if getattr(self.pipe, "_samg_video_handle", None) is self:
-            del self.pipe._samg_video_handle
-
-    def __enter__(self) -> "GuiderHandle":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
-
-
-def claim(pipe) -> None:
-    """Refuse a pipeline that a handle already guides."""
-    held = getattr(pipe, "_samg_video_handle", None)
-    if held is not None and held.active:
-        raise ValueError(f"{type(pipe).__name__} is already guided by {held.method.name!r} (samg_video.apply); "
-                         "remove that handle (or leave its `with` block) before applying another method.")
