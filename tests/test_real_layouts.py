@@ -339,3 +339,21 @@ def test_a_keyframe_is_a_trailing_frame_outside_the_fields_statistics(standin_ro
         kept = field.flatten()[t.flatten() >= t.max()]
         assert 0 < kept.numel() < field.numel()
         assert kept.amin().item() == pytest.approx(1.0, abs=1e-3) and kept.amax().item() == pytest.approx(5.0)
+
+
+def test_a_pipeline_that_sizes_from_the_image_gets_a_note_and_a_control_video_is_cut(standin_root, tmp_path, capsys):
+    """HunyuanVideo 1.5 I2V sizes its clip from the image: --height / --width are dropped with a note.
+    Wan VACE takes a control video and a frame count: a 12-frame source is cut to 9 (4k + 1)."""
+    import numpy as np
+
+    from samg_video.generate import Target, video_frames
+
+    name = "hunyuanvideo-1.5-480p-i2v"
+    rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "hy.mp4"), "--method", "cfg",
+                   *model_args(name, standin_root)])
+    captured = capsys.readouterr()
+    assert rc == 0 and "sizes its clip from the input image" in captured.out + captured.err
+    pipe = load("wan2.1-vace-1.3b", standin_root, "float32")
+    clip = [np.zeros((32, 32, 3), np.uint8)] * 12
+    kwargs, inputs = video_frames(Target(pipe, {}, card("wan2.1-vace-1.3b"), []), {}, {"video": clip})
+    assert kwargs == {"num_frames": 9} and len(inputs["video"]) == 9
