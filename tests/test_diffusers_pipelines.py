@@ -76,6 +76,7 @@ BY_HAND = {
     "AllegroPipeline": Adapter(("transformer",), "BCFHW"),
     "SanaVideoPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "EasyAnimatePipeline": Adapter(("transformer",), "BCFHW"),
+    "LTX2Pipeline": Adapter(("transformer",), "tokens", combine="delta"),  # c + (w - 1)(c - u) in x0, + STG
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2DiffusionForcingPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
@@ -137,15 +138,23 @@ def reference_samg(u, c, w_min, w_max, channel_dim, keep=None):
 
 
 class ReferenceCombiner:
-    """The pipeline's combination replaced by the reference formula, via a hook written independently."""
+    """The pipeline's combination replaced by the reference formula, via a hook written independently.
+    `delta_scale`: the pipeline adds (w - 1)(c - u) to c itself (LTX-2), so the unconditional half
+    becomes c - (g - c) / (w - 1) and the conditional half stays; its own STG calls pass."""
 
-    def __init__(self, modules, w_min, w_max, channel_dim, two_calls):
-        self.args, self.two_calls, self.cond = (w_min, w_max, channel_dim), two_calls, None
+    def __init__(self, modules, w_min, w_max, channel_dim, two_calls, delta_scale=None):
+        self.args, self.two_calls, self.cond, self.delta = (w_min, w_max, channel_dim), two_calls, None, delta_scale
         self.handles = [m.register_forward_hook(self, with_kwargs=True) for m in modules]
 
     def __call__(self, module, args, kwargs, output):
         pred = output[0] if isinstance(output, tuple) else output.sample
-        if not self.two_calls:
+        if kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities"):
+            return output
+        if self.delta is not None:
+            u, c = pred.chunk(2)
+            g = reference_samg(u, c, *self.args)
+            new = torch.cat([c - (g - c) / (self.delta - 1), c])
+        elif not self.two_calls:
             u, c = pred.chunk(2)
             t = kwargs.get("timestep")
             keep = None  # packed tokens with per-token timesteps: the ones below the step's are kept as given
@@ -171,8 +180,9 @@ def test_samg_matches_independent_reference(built):
     with apply(pipe, "samg", w_min=2.0, w_max=8.0):
         guided = run(pipe, kwargs)
     experts = [m for m in (denoiser(pipe), getattr(pipe, "transformer_2", None)) if m is not None]
+    delta = 5.0 if BY_HAND.get(type(pipe).__name__, Adapter()).combine == "delta" else None  # run()'s w
     ref_hook = ReferenceCombiner(experts, 2.0, 8.0, CHANNEL_DIM[layout],
-                                 two_calls=type(pipe).__name__ in TWO_CALLS)
+                                 two_calls=type(pipe).__name__ in TWO_CALLS, delta_scale=delta)
     reference = run(pipe, kwargs)
     for handle in ref_hook.handles:
         handle.remove()
@@ -195,7 +205,9 @@ def test_callback_field_shape(built):
     with apply(pipe, "samg", callback=infos.append):
         latents = run(pipe, kwargs)  # in the pipeline's layout; LTX: packed tokens (B, F*H*W, C)
     field_shape = list(latents.shape)
-    if layout == "tokens":  # the field comes unpacked to (B, 1, F, H, W)
+    if layout == "tokens" and latents.ndim == 5:  # LTX-2 hands its latents back unpacked: (B, C, F, H, W)
+        field_shape[1] = 1
+    elif layout == "tokens":  # the field comes unpacked to (B, 1, F, H, W)
         f = (kwargs["num_frames"] - 1) // pipe.vae_temporal_compression_ratio + 1
         h, w = (kwargs[k] // pipe.vae_spatial_compression_ratio for k in ("height", "width"))
         assert f * h * w == latents.shape[1]

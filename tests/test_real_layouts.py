@@ -113,7 +113,9 @@ def test_equal_scales_are_the_pipelines_own_cfg_bit_for_bit(name, dtype, standin
     native_calls = len(calls)
     calls.clear()
     with apply(pipe, "samg", w_min=w, w_max=w, temporal_sigma=1.0, spatial_sigma=1.0) as handle:
-        guided = call(pipe, name, w + 1.5)  # the pipeline's own scale no longer matters
+        # the pipeline's own scale no longer matters, except where its CFG term is rewritten (LTX-2)
+        other = w if getattr(handle, "adapter", None) is not None and handle.adapter.combine == "delta" else w + 1.5
+        guided = call(pipe, name, other)
     assert torch.equal(guided, native)
     assert len(calls) == native_calls == handle.calls
     with apply(pipe, "samg", w_min=w / 2, w_max=w * 2):
@@ -357,3 +359,28 @@ def test_a_pipeline_that_sizes_from_the_image_gets_a_note_and_a_control_video_is
     clip = [np.zeros((32, 32, 3), np.uint8)] * 12
     kwargs, inputs = video_frames(Target(pipe, {}, card("wan2.1-vace-1.3b"), []), {}, {"video": clip})
     assert kwargs == {"num_frames": 9} and len(inputs["video"]) == 9
+
+
+def test_ltx2_samg_takes_the_place_of_its_cfg_term_and_leaves_stg_and_audio(standin_root):
+    """LTX-2 adds (w - 1)(x0_c - x0_u) to the conditional x0 beside its own STG and modality terms:
+    the hook rewrites the unconditional video prediction so that term becomes SAMG's. At the
+    pipeline's own scale equal SAMG scales pass it through (bit for bit, above); at another scale
+    the result is the same to float32 rounding, STG (block 28, the pipeline's default) included;
+    a real range changes the video, and the audio then only through the video it attends to;
+    the pipeline's extra STG / modality calls are left alone (the call count is its own)."""
+    name = "ltx-2"
+    pipe = load(name, standin_root, "float32")
+    native = call(pipe, name, 3.0)
+    calls = []
+    counter = pipe.transformer.register_forward_pre_hook(lambda *a: calls.append(1))
+    call(pipe, name, 3.0)
+    own_calls = len(calls)
+    calls.clear()
+    with apply(pipe, "samg", w_min=3.0, w_max=3.0) as handle:
+        other = call(pipe, name, 5.0)
+    counter.remove()
+    assert handle.adapter.combine == "delta" and len(calls) == own_calls > 2 * STEPS  # CFG + STG + modality calls
+    torch.testing.assert_close(other, native, rtol=1e-5, atol=1e-5)
+    with apply(pipe, "samg", w_min=1.5, w_max=6.0):
+        varied = call(pipe, name, 3.0)
+    assert (varied - native).abs().max() > 1e-3

@@ -7,6 +7,9 @@
                unconditional one (`noise_uncond = ...`, `neg_noise_pred = ...`), after the cond call
     upcast     the loop casts the prediction to float32 before its CFG line
                (`noise_pred = noise_pred.float()` / `.to(torch.float32)`)
+    combine    "delta" where the loop adds `(self.guidance_scale - 1) * (cond - uncond)` to the
+               conditional prediction beside terms of its own (LTX-2: in x0 space, with STG and
+               modality-isolation terms from extra calls), else "line" (`u + w (c - u)`)
     layout     "tokens" when the denoiser's forward takes the latent grid (`num_frames`, `height`,
                `width`: packed (B, F*H*W, C) sequences, LTX-Video); BFCHW when `prepare_latents`
                puts frames before channels (CogVideoX); BCHW for a 2-D denoiser; else BCFHW
@@ -32,6 +35,7 @@ BATCHED = re.compile(r"torch\.cat\(\s*\[\s*(latents|latent_model_input)\s*\]\s*\
 UNCOND_CALL = re.compile(r"\b(\w*uncond\w*|neg_\w+)\s*=\s*(self\.\w+|current_model)\(")
 COND_CALL = re.compile(r"\b(noise_pred|pred_velocity|model_output)\s*=\s*(self\.\w+|current_model)\(")
 UPCAST = re.compile(r"\bnoise_pred\s*=\s*noise_pred\.(float\(\)|to\(torch\.float32\))")
+DELTA = re.compile(r"\(\s*self\.guidance_scale\s*-\s*1\s*\)\s*\*")  # c + (w - 1)(c - u): LTX-2
 SHAPE = re.compile(r"\bshape\s*=\s*\(")
 
 # class name -> adapter, for what the rules above cannot read (none of diffusers' own at present)
@@ -130,4 +134,5 @@ def derive_adapter(pipe) -> Adapter:
                          "unconditional denoiser call after the conditional one, so it may not run "
                          "classifier-free guidance at all.")
     layout = layout_of(pipe, getattr(pipe, names[0]))
-    return Adapter(names, layout, calls, upcast=bool(UPCAST.search(source)))
+    combine = "delta" if DELTA.search(source) else "line"
+    return Adapter(names, layout, calls, upcast=bool(UPCAST.search(source)), combine=combine)

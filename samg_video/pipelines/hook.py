@@ -37,6 +37,7 @@ from typing import Any, Callable
 import torch
 
 from ..guidance import Guidance
+from ..guidance.cfg import guided_line
 from ..guidance.layout import field_layout, from_canonical, guide
 from .perturb import perturbed
 
@@ -65,13 +66,17 @@ class Adapter:
     denoisers: attributes holding denoiser modules (missing or None ones are skipped);
     layout: BCFHW, BFCHW, BCHW, or "tokens" (LTX: (B, F*H*W, C), sizes from the call's
     num_frames / height / width); calls: "batched" or "two" (cond first, then uncond);
-    upcast: the pipeline casts the denoiser output to float32 before its CFG line.
+    upcast: the pipeline casts the denoiser output to float32 before its CFG line; combine:
+    "line" (its CFG is u + w (c - u): the hook returns [g, g]) or "delta" (it adds
+    (w - 1)(c - u) to c beside terms of its own: the hook returns [u', c] with
+    u' = c - (g - c) / (w - 1), so its CFG term becomes g - c and its other terms keep c).
     """
 
     denoisers: tuple[str, ...] = ("unet",)
     layout: str = "BCFHW"
     calls: str = "batched"
     upcast: bool = False
+    combine: str = "line"
 
 
 def model_output_tensor(output: Any) -> torch.Tensor:
@@ -186,6 +191,24 @@ def call_grid(kwargs, tokens: int) -> tuple[int, int, int]:
     return grid
 
 
+class RunStart:
+    """A scheduler's `set_timesteps` that also tells the handle a run starts. It keeps the original's
+    signature (pipelines inspect it for `timesteps` / `sigmas`), and a deep copy of the scheduler
+    (LTX-2 copies its scheduler for the audio latents) gets the copy's own `set_timesteps` back,
+    not a second announcer bound to this scheduler."""
+
+    def __init__(self, announce, scheduler, original):
+        functools.update_wrapper(self, original)
+        self.announce, self.scheduler = announce, scheduler
+
+    def __call__(self, *args, **kwargs):
+        return self.announce(*args, **kwargs)
+
+    def __deepcopy__(self, memo):
+        copy = memo.get(id(self.scheduler))
+        return type(copy).set_timesteps.__get__(copy) if copy is not None else self.__wrapped__
+
+
 class Handle:
     """What every handle shares: it claims its pipeline, `.remove()` (or leaving the `with` block)
     undoes `_restore()` once and releases the claim."""
@@ -244,8 +267,7 @@ class GuidanceHandle(Handle):
         self._had_set_timesteps = "set_timesteps" in vars(self._scheduler)
         self._orig_set_timesteps = self._scheduler.set_timesteps
         # keep the signature visible: pipelines inspect it for `timesteps` / `sigmas` support
-        self._scheduler.set_timesteps = functools.wraps(self._orig_set_timesteps)(
-            lambda *args, **kwargs: self._set_timesteps(*args, **kwargs))
+        self._scheduler.set_timesteps = RunStart(self._set_timesteps, self._scheduler, self._orig_set_timesteps)
         modules = {name: getattr(pipe, name, None) for name in adapter.denoisers}
         unknown = sorted(set(experts or {}) - {n for n, m in modules.items() if m is not None})
         if unknown:
@@ -282,6 +304,8 @@ class GuidanceHandle(Handle):
         if self._perturbing:  # our own extra call
             return output
         self.calls += 1
+        if kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities"):
+            return output  # the pipeline's own perturbed calls (LTX-2's STG and modality isolation)
         if self._cfg_off():  # before the latents check, which two equal prompts without CFG would pass
             raise self._no_cfg_error()
         if self.adapter.calls == "two":
@@ -295,7 +319,19 @@ class GuidanceHandle(Handle):
         self._locate(args, kwargs)
         perturbed_pred = self._perturbed_prediction(module, args, kwargs, batch=sample.shape[0])
         guided = self._guide(module, pred_uncond, pred_cond, args, kwargs, sample[:half], perturbed_pred)
+        if self.adapter.combine == "delta":
+            return replace_output(output, torch.cat([self._delta_uncond(pred_uncond, pred_cond, guided), pred_cond]))
         return replace_output(output, torch.cat([guided, guided]))
+
+    def _delta_uncond(self, pred_uncond, pred_cond, guided):
+        """The unconditional half that makes a delta pipeline's CFG term c + (w - 1)(c - u') equal
+        `guided`: u' = c - (g - c) / (w - 1), w the pipeline's guidance_scale; its own u where g is its
+        own CFG line (SAMG at w_min == w_max == w), so it stays the pipeline's output bit for bit."""
+        w = float(self.pipe.guidance_scale)
+        if torch.equal(guided, guided_line(pred_uncond, pred_cond - pred_uncond, w, pred_uncond.dtype)):
+            return pred_uncond
+        c = pred_cond.float()
+        return (c - (guided.float() - c) / (w - 1)).to(pred_uncond.dtype)
 
     def _two_call(self, module, args, kwargs, output):
         sample = call_input(args, kwargs)
