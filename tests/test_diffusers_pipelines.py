@@ -41,8 +41,9 @@ def built(request, standin_root):
                   **({"num_frames": frames} if frames > 1 and "video" not in given and "num_frames" in takes else {}))
     if "height" not in takes:  # sized from the image (HunyuanVideo 1.5 I2V)
         del kwargs["height"], kwargs["width"]
-    if "max_sequence_length" in takes:  # prompt tokens: the default (up to 1024, LTX-2) only costs time here
-        kwargs["max_sequence_length"] = 32
+    length = takes.get("max_sequence_length")
+    if length is not None and isinstance(length.default, int) and length.default > 512:
+        kwargs["max_sequence_length"] = 32  # LTX-2's 1024 prompt tokens only cost time here
     for key in ("video_length", "frames"):  # Latte's and Sana-Video's name for the frame count
         if key in takes:
             kwargs[key] = frames

@@ -61,8 +61,9 @@ def call(pipe, name: str, scale: float, **extra):
     frames, height, width = standins.SIZES[name]
     c = card(name)
     kwargs = dict(num_inference_steps=STEPS, output_type="latent", generator=torch.Generator().manual_seed(0))
-    if "max_sequence_length" in inspect.signature(type(pipe).__call__).parameters:
-        kwargs["max_sequence_length"] = 32  # prompt tokens: the default (up to 1024, LTX-2) only costs time here
+    length = inspect.signature(type(pipe).__call__).parameters.get("max_sequence_length")
+    if length is not None and isinstance(length.default, int) and length.default > 512:
+        kwargs["max_sequence_length"] = 32  # LTX-2's 1024 prompt tokens only cost time here
     if "height" in inspect.signature(type(pipe).__call__).parameters:  # HunyuanVideo 1.5 I2V sizes from the image
         kwargs.update(height=height, width=width)
     takes = inspect.signature(type(pipe).__call__).parameters
