@@ -6,8 +6,12 @@
 `--threads N` sets torch's intra-op threads; `--contend` keeps every other core busy with a
 spinning process while timing (a shared machine, or a data loader beside the sampler), where
 each parallel operation pays a thread hand-off. `--conditions` runs SAMG and CFG against the
-line under three conditions in turn (one thread; all threads; all threads with the other cores
-busy), each in a fresh process, and prints one table of ratios.
+line under four conditions in turn (one thread; all threads; all threads with the other cores
+busy, under OpenMP's default wait policy and under OMP_WAIT_POLICY=PASSIVE), each in a fresh
+process, and prints one table of ratios and of the line's own time. Under the default policy
+a worker thread spins after each parallel region and so competes with the busy core for its
+time slice; whether it wins varies from process to process, and the line's own time with it.
+With PASSIVE the workers sleep between regions and are woken promptly, and the timing is stable.
 The process runs with glibc's mmap threshold raised (MALLOC_MMAP_THRESHOLD_), so large
 tensors are reused from the heap rather than mapped afresh each call: the page faults of
 fresh mappings would otherwise dominate and vary from run to run.
@@ -153,19 +157,25 @@ def conditions(repeats: int, runs: int = 1) -> None:
     """SAMG and CFG against the line under three conditions, each in a fresh process, `runs` times;
     a cell is the median ratio over the runs, with their range when there are several."""
     cores = os.cpu_count() or 1
-    conds = {"1 thread": ["--threads", "1"], f"{cores} threads": ["--threads", str(cores)],
-             f"{cores} threads, other cores busy": ["--threads", str(cores), "--contend"]}
+    busy = ["--threads", str(cores), "--contend"]
+    conds = {"1 thread": (["--threads", "1"], {}), f"{cores} threads": (["--threads", str(cores)], {}),
+             f"{cores} threads, other cores busy": (busy, {}),
+             f"{cores} threads, other cores busy, passive wait": (busy, {"OMP_WAIT_POLICY": "PASSIVE"})}
     results = {name: [] for name in conds}
     for _ in range(runs):
-        for name, extra in conds.items():
+        for name, (extra, env) in conds.items():
             cmd = [sys.executable, __file__, "--json", "--repeats", str(repeats), *extra]
-            results[name].append(json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout))
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, **env})
+            results[name].append(json.loads(out.stdout))
     print(f"torch {torch.__version__}, float32 CPU ({cores} cores), median of {repeats} interleaved calls; "
           "ratio to the CFG line (u + w (c - u)) measured in the same process"
           + (f"; median (min-max) over {runs} runs, each in fresh processes" if runs > 1 else "") + "\n")
     print("| latents | method | " + " | ".join(results) + " |")
     print("|---|---|" + "---:|" * len(results))
     for shape in SHAPES:
+        line_ms = [sorted(r[shape]["pipeline CFG line"] * 1e3 for r in per_run) for per_run in results.values()]
+        print(f"| {shape} | CFG line itself, ms | " + " | ".join(
+            f"{statistics.median(ms):.2f}" + (f" ({ms[0]:.2f}-{ms[-1]:.2f})" if len(ms) > 1 else "") for ms in line_ms) + " |")
         for row in CONDITION_ROWS[1:]:
             cells = []
             for per_run in results.values():
