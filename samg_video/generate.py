@@ -123,7 +123,7 @@ def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
         if tok is None:
             continue
         limit = tok.model_max_length if "CLIP" in type(tok).__name__ or not isinstance(sequence, int) else sequence
-        count = len(tok(prompt, truncation=False, verbose=False).input_ids)
+        count = len(tok(text=prompt, truncation=False, verbose=False)["input_ids"])  # by name: a processor takes images first
         if count > limit:
             notes.append(f"the prompt is {count} tokens long but {name} keeps {limit}; the rest is cut off "
                          "(shorten the prompt).")

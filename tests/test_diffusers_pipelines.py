@@ -22,10 +22,11 @@ from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card, cards
 
 TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "WanVACEPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline",
-             "SkyReelsV2ImageToVideoPipeline", "SkyReelsV2DiffusionForcingPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline"}  # the guider asks for cond, then uncond
+             "SkyReelsV2ImageToVideoPipeline", "SkyReelsV2DiffusionForcingPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline",
+             "Kandinsky5T2VPipeline", "Kandinsky5I2VPipeline"}  # the guider asks for cond, then uncond
 GUIDER = {"HunyuanVideo15Pipeline": "BCFHW", "HunyuanVideo15ImageToVideoPipeline": "BCFHW"}  # CFG in a guider component, read by hand: its latents' layout
 
-CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BCHW": 1, "tokens": -1}
+CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BFHWC": -1, "BCHW": 1, "tokens": -1}
 STEPS = 3
 
 
@@ -83,6 +84,9 @@ BY_HAND = {
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2DiffusionForcingPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
+    # channels last; the input's last channel marks the frames the loop keeps (its I2V image frame)
+    "Kandinsky5T2VPipeline": Adapter(("transformer",), "BFHWC", calls="two", kept_mask=True),
+    "Kandinsky5I2VPipeline": Adapter(("transformer",), "BFHWC", calls="two", kept_mask=True),
     "StableDiffusionPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusionXLPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusion3Pipeline": Adapter(("transformer",), "BCHW"),
@@ -170,7 +174,11 @@ class ReferenceCombiner:
             self.cond = pred
             return output
         else:
-            g = reference_samg(pred, self.cond, *self.args)
+            keep = None  # Kandinsky 5: the input's last channel is 1 on the frames its loop keeps (I2V's image)
+            if getattr(module.config, "visual_cond", False):
+                keep = kwargs["hidden_states"][..., -1:] < 0.5
+                keep = None if bool(keep.all()) else keep
+            g = reference_samg(pred, self.cond, *self.args, keep=keep)
             self.cond.copy_(g)
             self.cond, new = None, g
         if isinstance(output, tuple):

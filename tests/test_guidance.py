@@ -11,7 +11,8 @@ import yaml
 from samg_video import guidance
 from samg_video.guidance.layout import from_canonical
 
-LAYOUT_SHAPES = {"BCFHW": (2, 4, 6, 10, 12), "BFCHW": (2, 6, 4, 10, 12), "BCHW": (2, 4, 10, 12)}
+LAYOUT_SHAPES = {"BCFHW": (2, 4, 6, 10, 12), "BFCHW": (2, 6, 4, 10, 12), "BFHWC": (2, 6, 10, 12, 4),
+                 "BCHW": (2, 4, 10, 12)}
 SMOOTHING = [{}, {"spatial_sigma": 1.5, "temporal_sigma": 1.0, "step_ema": 0.6},
              {"normalize": "frame", "quantiles": (0.05, 0.95), "energy": "l2", "temporal_sigma": 2.0}]
 
@@ -375,7 +376,8 @@ def test_scale_field_in_each_layout():
     for layout, shape in LAYOUT_SHAPES.items():
         u, c = pair(shape)
         field = guidance.create("samg").scale_field(u, c, layout=layout)
-        expected = {"BCFHW": (2, 1, 6, 10, 12), "BFCHW": (2, 6, 1, 10, 12), "BCHW": (2, 1, 10, 12)}[layout]
+        expected = {"BCFHW": (2, 1, 6, 10, 12), "BFCHW": (2, 6, 1, 10, 12), "BFHWC": (2, 6, 10, 12, 1),
+                    "BCHW": (2, 1, 10, 12)}[layout]
         assert field.shape == expected
         assert (u + field * (c - u)).shape == u.shape
 

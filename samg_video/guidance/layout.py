@@ -1,6 +1,7 @@
 """Layout adapters: every method computes in the canonical `B C F H W` layout.
 
-`BFCHW` (CogVideoX) is a permuted view; `BCHW` (images) gains a frame axis of size 1.
+`BFCHW` (CogVideoX) and `BFHWC` (channels last: Kandinsky 5) are permuted views; `BCHW`
+(images) gains a frame axis of size 1.
 The conversions are views, never copies, so a result computed on the canonical view
 comes back in the caller's memory layout.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-LAYOUTS = ("BCFHW", "BFCHW", "BCHW")
+LAYOUTS = ("BCFHW", "BFCHW", "BFHWC", "BCHW")
 
 
 def check_layout(layout: str) -> None:
@@ -24,6 +25,8 @@ def to_canonical(x: torch.Tensor, layout: str) -> torch.Tensor:
         raise ValueError(f"Layout {layout} expects {len(layout)} dims, got a tensor of shape {tuple(x.shape)}.")
     if layout == "BFCHW":
         return x.permute(0, 2, 1, 3, 4)
+    if layout == "BFHWC":
+        return x.permute(0, 4, 1, 2, 3)
     if layout == "BCHW":
         return x.unsqueeze(2)
     return x
@@ -34,6 +37,8 @@ def from_canonical(x: torch.Tensor, layout: str) -> torch.Tensor:
     check_layout(layout)
     if layout == "BFCHW":
         return x.permute(0, 2, 1, 3, 4)
+    if layout == "BFHWC":
+        return x.permute(0, 2, 3, 4, 1)
     if layout == "BCHW":
         return x.squeeze(2)
     return x

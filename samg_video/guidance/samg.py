@@ -254,7 +254,8 @@ class SAMG(Guidance):
                     layout: str = "BCFHW") -> torch.Tensor:
         """The field the next call would use (state is read, not changed), in `layout`.
 
-        Shape: (B, 1, F, H, W) for BCFHW, (B, F, 1, H, W) for BFCHW, (B, 1, H, W) for BCHW.
+        Shape: (B, 1, F, H, W) for BCFHW, (B, F, 1, H, W) for BFCHW, (B, F, H, W, 1) for BFHWC,
+        (B, 1, H, W) for BCHW.
         """
         u = to_canonical(pred_uncond, layout).float()
         c = to_canonical(pred_cond, layout).float()

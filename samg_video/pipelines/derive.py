@@ -12,7 +12,10 @@
                modality-isolation terms from extra calls), else "line" (`u + w (c - u)`)
     layout     "tokens" when the denoiser's forward takes the latent grid (`num_frames`, `height`,
                `width`: packed (B, F*H*W, C) sequences, LTX-Video); BFCHW when `prepare_latents`
-               puts frames before channels (CogVideoX); BCHW for a 2-D denoiser; else BCFHW
+               puts frames before channels (CogVideoX), BFHWC when it puts channels last (Kandinsky
+               5); BCHW for a 2-D denoiser; else BCFHW
+    kept_mask  the denoiser's config has `visual_cond` (Kandinsky 5): its input is [latents, condition,
+               mask] along the channels, the mask 1 on frames the loop keeps (an image's first frame)
 
 Pipelines that guide through a `guider` component (HunyuanVideo 1.5) have no adapter:
 `apply` puts the method in that slot (`hook.GuiderHandle`); modular pipelines take
@@ -101,8 +104,7 @@ def layout_of(pipe, denoiser) -> str:
     except (OSError, TypeError):
         shape = []
     if len(shape) == 5 and "channels" in shape[-1]:
-        raise ValueError(f"{type(pipe).__name__} keeps its latents channels-last ({', '.join(shape)}); "
-                         "samg_video.apply guides channels-first latents only.")
+        return "BFHWC"
     if len(shape) == 5 and "frame" in shape[1] and "channels" in shape[2]:
         return "BFCHW"
     if "2D" in type(denoiser).__name__:
@@ -135,4 +137,5 @@ def derive_adapter(pipe) -> Adapter:
                          "classifier-free guidance at all.")
     layout = layout_of(pipe, getattr(pipe, names[0]))
     combine = "delta" if DELTA.search(source) else "line"
-    return Adapter(names, layout, calls, upcast=bool(UPCAST.search(source)), combine=combine)
+    kept_mask = layout == "BFHWC" and bool(getattr(getattr(pipe, names[0]).config, "visual_cond", False))
+    return Adapter(names, layout, calls, upcast=bool(UPCAST.search(source)), combine=combine, kept_mask=kept_mask)

@@ -33,13 +33,14 @@ from diffusers.guiders.guider_utils import BaseGuidance, GuiderOutput
 
 from ..guidance import SAMG
 from ..guidance.base import field_types
+from ..guidance.layout import LAYOUTS as TENSOR_LAYOUTS
 from ..guidance.layout import guide
 
 # SAMG's parameters, from its dataclass (its own interval is the guider's start / stop) ...
 SAMG_PARAMETERS = {f.name: f.default for f in fields(SAMG) if f.name not in ("interval", "outside")}
 # ... then the guider's own
 GUIDER_PARAMETERS = {"layout": "BCFHW", "token_grid": None, "start": 0.0, "stop": 1.0, "enabled": True}
-LAYOUTS = ("BCFHW", "BFCHW", "BCHW", "tokens")
+LAYOUTS = (*TENSOR_LAYOUTS, "tokens")
 
 
 def _signature() -> inspect.Signature:

@@ -64,12 +64,15 @@ class Adapter:
     """How one pipeline family runs CFG.
 
     denoisers: attributes holding denoiser modules (missing or None ones are skipped);
-    layout: BCFHW, BFCHW, BCHW, or "tokens" (LTX: (B, F*H*W, C), sizes from the call's
+    layout: BCFHW, BFCHW, BFHWC, BCHW, or "tokens" (LTX: (B, F*H*W, C), sizes from the call's
     num_frames / height / width); calls: "batched" or "two" (cond first, then uncond);
     upcast: the pipeline casts the denoiser output to float32 before its CFG line; combine:
     "line" (its CFG is u + w (c - u): the hook returns [g, g]) or "delta" (it adds
     (w - 1)(c - u) to c beside terms of its own: the hook returns [u', c] with
-    u' = c - (g - c) / (w - 1), so its CFG term becomes g - c and its other terms keep c).
+    u' = c - (g - c) / (w - 1), so its CFG term becomes g - c and its other terms keep c);
+    kept_mask: the denoiser's input ends in a channel that is 1 on the frames the loop keeps
+    (Kandinsky 5's `visual_cond_mask`, channels last: its image-to-video first frame), which
+    then take no part in the field's statistics.
     """
 
     denoisers: tuple[str, ...] = ("unet",)
@@ -77,6 +80,7 @@ class Adapter:
     calls: str = "batched"
     upcast: bool = False
     combine: str = "line"
+    kept_mask: bool = False
 
 
 def model_output_tensor(output: Any) -> torch.Tensor:
@@ -166,6 +170,14 @@ def generated_tokens(kwargs, pred: torch.Tensor) -> torch.Tensor | None:
         return None
     t = t[-pred.shape[0]:]  # the conditional half of a batched call (both halves carry the same timesteps)
     generated = t >= t.amax(dim=1, keepdim=True)
+    return None if bool(generated.all()) else generated
+
+
+def generated_frames(sample: torch.Tensor, pred: torch.Tensor) -> torch.Tensor | None:
+    """Where a channels-last pipeline generates, from the mask channel that ends its denoiser input
+    (B, F, H, W, C_in; 1 on frames the loop keeps): bool (B, F, H, W, 1) in the predictions' layout,
+    or None when every frame is generated."""
+    generated = sample[-pred.shape[0]:, ..., -1:] < 0.5
     return None if bool(generated.all()) else generated
 
 
@@ -336,11 +348,15 @@ class GuidanceHandle(Handle):
     def _two_call(self, module, args, kwargs, output):
         sample = call_input(args, kwargs)
         if self._pending is None:  # the cond call: remember it, change nothing yet
-            self._pending = (model_output_tensor(output), sample, module, args, kwargs)
+            self._pending = (model_output_tensor(output), sample, sample._version, module, args, kwargs)
             return output
-        pred_cond, cond_input, cond_module, cond_args, cond_kwargs = self._pending
+        pred_cond, cond_input, version, cond_module, cond_args, cond_kwargs = self._pending
         self._pending = None
-        if sample is not cond_input and not torch.equal(sample, cond_input):
+        # a cond call of the next step, not this one's uncond call: other latents (the same tensor
+        # stepped in place, as Kandinsky 5's loop does, shows as a new version) or another timestep
+        stepped = sample._version != version if sample is cond_input else not torch.equal(sample, cond_input)
+        t, t_cond = call_timestep(args, kwargs), call_timestep(cond_args, cond_kwargs)
+        if stepped or (t != t_cond and not (math.isnan(t) and math.isnan(t_cond))):
             raise self._no_cfg_error()
         self._locate(args, kwargs)
         perturbed_pred = self._perturbed_prediction(cond_module, cond_args, cond_kwargs)
@@ -387,7 +403,11 @@ class GuidanceHandle(Handle):
         sigma = noise_level(self._scheduler, step, t)
         grid = call_grid(kwargs, pred_cond.shape[1]) if self.adapter.layout == "tokens" else None
         dtype = torch.float32 if self.adapter.upcast else pred_uncond.dtype
-        generated = generated_tokens(kwargs, pred_cond) if self.adapter.layout == "tokens" else None
+        generated = None
+        if self.adapter.layout == "tokens":
+            generated = generated_tokens(kwargs, pred_cond)
+        elif self.adapter.kept_mask:
+            generated = generated_frames(call_input(args, kwargs), pred_cond)
         guided = guide(method, pred_uncond, pred_cond, self.adapter.layout, grid, step=step, num_steps=num_steps,
                        sigma=sigma, dtype=dtype, pred_perturbed=pred_perturbed, generated=generated)
         layout = field_layout(self.adapter.layout)

@@ -542,6 +542,46 @@ def hunyuan15(task: str = "t2v", target_size: int = 640):
     return parts
 
 
+def kandinsky5():
+    """Kandinsky 5.0 video (T2V Lite and I2V Pro: one structure): latents channels-last (B, F, H, W, C),
+    the transformer's input [16 noise, 16 condition, 1 mask] channels (`visual_cond`) -> 16, patch
+    1 x 2 x 2; Qwen2.5-VL (the full vision-language model, with its processor as tokenizer) and CLIP
+    text encoders; HunyuanVideo's VAE with 16 latent channels (8x spatial, 4x temporal). diffusers
+    zero-initialises the transformer's modulation layers, which makes a random model ignore its
+    prompt; they are drawn N(0, 0.1^2) here, as a trained model's are not zero."""
+    from diffusers import AutoencoderKLHunyuanVideo, Kandinsky5Transformer3DModel
+    from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessor,
+                              Qwen2VLProcessor, Qwen2VLVideoProcessor)
+
+    tokenizer = qwen_tokenizer()
+    processor = Qwen2VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=tokenizer,
+                                 video_processor=Qwen2VLVideoProcessor())
+    torch.manual_seed(0)
+    text = Qwen2_5_VLForConditionalGeneration(Qwen2_5_VLConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1,
+                         rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]}),
+        vision_config=dict(depth=1, hidden_size=16, intermediate_size=16, num_heads=2, out_hidden_size=16),
+        vocab_size=len(tokenizer)))
+    torch.manual_seed(0)
+    transformer = Kandinsky5Transformer3DModel(
+        in_visual_dim=16, out_visual_dim=16, in_text_dim=16, in_text_dim2=32, time_dim=32, patch_size=(1, 2, 2),
+        model_dim=48, ff_dim=64, num_text_blocks=1, num_visual_blocks=1, axes_dims=(8, 8, 8), visual_cond=True)
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in transformer.modules():
+            if type(module).__name__ == "Kandinsky5Modulation":
+                module.out_layer.weight.copy_(torch.randn(module.out_layer.weight.shape, generator=g) * 0.1)
+    torch.manual_seed(0)
+    vae = AutoencoderKLHunyuanVideo(
+        in_channels=3, out_channels=3, latent_channels=16, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
+        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
+        temporal_compression_ratio=4, mid_block_add_attention=True)
+    return dict(transformer=transformer, vae=vae, text_encoder=text, tokenizer=processor,
+                text_encoder_2=clip_encoder(), tokenizer_2=clip_tokenizer())
+
+
 COMPONENTS = {
     "cogvideox-2b": lambda: cogvideox(rope=False),
     "cogvideox-5b": lambda: cogvideox(rope=True),
@@ -570,6 +610,8 @@ COMPONENTS = {
     "allegro": allegro,
     "sana-video-2b-480p": sana_video,
     "easyanimate-v5.1-7b-zh": easyanimate,
+    "kandinsky-5.0-t2v-lite-sft-5s": kandinsky5,
+    "kandinsky-5.0-i2v-pro-sft-5s": kandinsky5,
     "ltx-2": ltx2,
     "hunyuanvideo": hunyuan,
     "hunyuanvideo-1.5-480p-t2v": hunyuan15,
@@ -586,7 +628,10 @@ COMPONENTS = {
 SIZES = {
     "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox-5b-v2v": (9, 32, 32), "cogvideox-fun-v1.1-5b-pose": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
     "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-i2v-14b-720p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.1-vace-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-i2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
-    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64), "sana-video-2b-480p": (9, 36, 64), "easyanimate-v5.1-7b-zh": (9, 64, 64), "ltx-2": (9, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
+    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64), "sana-video-2b-480p": (9, 36, 64), "easyanimate-v5.1-7b-zh": (9, 64, 64),
+    "kandinsky-5.0-t2v-lite-sft-5s": (9, 32, 32),
+    "kandinsky-5.0-i2v-pro-sft-5s": (21, 32, 32),  # the I2V loop renormalises its first 4 latent frames by the next ones
+    "ltx-2": (9, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "animatediff-sdxl": (4, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
