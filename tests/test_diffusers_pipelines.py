@@ -23,7 +23,7 @@ from samg_video.cards import card, cards
 
 TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "WanVACEPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline",
              "SkyReelsV2ImageToVideoPipeline", "SkyReelsV2DiffusionForcingPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline",
-             "Kandinsky5T2VPipeline", "Kandinsky5I2VPipeline"}  # the guider asks for cond, then uncond
+             "Kandinsky5T2VPipeline", "Kandinsky5I2VPipeline", "HunyuanVideoImageToVideoPipeline"}  # the guider asks for cond, then uncond
 GUIDER = {"HunyuanVideo15Pipeline": "BCFHW", "HunyuanVideo15ImageToVideoPipeline": "BCFHW"}  # CFG in a guider component, read by hand: its latents' layout
 
 CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BFHWC": -1, "BCHW": 1, "tokens": -1}
@@ -75,6 +75,8 @@ BY_HAND = {
     "WanVideoToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "WanVACEPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "HunyuanVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
+    # token_replace: the first latent frame is the image's; the loop steps the others
+    "HunyuanVideoImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two", kept="first_frame"),
     "MochiPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "LattePipeline": Adapter(("transformer",), "BCFHW"),
     "AllegroPipeline": Adapter(("transformer",), "BCFHW"),
@@ -85,8 +87,8 @@ BY_HAND = {
     "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2DiffusionForcingPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     # channels last; the input's last channel marks the frames the loop keeps (its I2V image frame)
-    "Kandinsky5T2VPipeline": Adapter(("transformer",), "BFHWC", calls="two", kept_mask=True),
-    "Kandinsky5I2VPipeline": Adapter(("transformer",), "BFHWC", calls="two", kept_mask=True),
+    "Kandinsky5T2VPipeline": Adapter(("transformer",), "BFHWC", calls="two", kept="mask"),
+    "Kandinsky5I2VPipeline": Adapter(("transformer",), "BFHWC", calls="two", kept="mask"),
     "StableDiffusionPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusionXLPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusion3Pipeline": Adapter(("transformer",), "BCHW"),
@@ -110,7 +112,8 @@ def test_derived_adapter_is_the_one_read_by_hand(built):
 
 def run(pipe, kwargs, w=5.0):
     """Latents of one generation; `w` is the pipeline's CFG scale (HunyuanVideo: true_cfg_scale)."""
-    scale = {"true_cfg_scale": w} if type(pipe).__name__ == "HunyuanVideoPipeline" else {"guidance_scale": w}
+    true_cfg = "true_cfg_scale" in inspect.signature(type(pipe).__call__).parameters  # HunyuanVideo T2V / I2V
+    scale = {"true_cfg_scale": w} if true_cfg else {"guidance_scale": w}
     if type(pipe).__name__ in GUIDER:  # the scale is the guider's (the pipeline's own, unless apply replaced it)
         scale = {}
         if type(pipe.guider).__name__ == "ClassifierFreeGuidance":
@@ -178,6 +181,9 @@ class ReferenceCombiner:
             if getattr(module.config, "visual_cond", False):
                 keep = kwargs["hidden_states"][..., -1:] < 0.5
                 keep = None if bool(keep.all()) else keep
+            elif getattr(module.config, "image_condition_type", None) == "token_replace":  # HunyuanVideo I2V
+                keep = torch.ones_like(pred[:, :1], dtype=torch.bool)
+                keep[:, :, 0] = False
             g = reference_samg(pred, self.cond, *self.args, keep=keep)
             self.cond.copy_(g)
             self.cond, new = None, g

@@ -14,8 +14,10 @@
                `width`: packed (B, F*H*W, C) sequences, LTX-Video); BFCHW when `prepare_latents`
                puts frames before channels (CogVideoX), BFHWC when it puts channels last (Kandinsky
                5); BCHW for a 2-D denoiser; else BCFHW
-    kept_mask  the denoiser's config has `visual_cond` (Kandinsky 5): its input is [latents, condition,
-               mask] along the channels, the mask 1 on frames the loop keeps (an image's first frame)
+    kept       frames the loop keeps as given: "mask" when a channels-last denoiser's config has
+               `visual_cond` (Kandinsky 5: its input is [latents, condition, mask] along the channels,
+               the mask 1 on the image's frame); "first_frame" when its `image_condition_type` is
+               `token_replace` (HunyuanVideo I2V: the first latent frame is the image's)
 
 Pipelines that guide through a `guider` component (HunyuanVideo 1.5) have no adapter:
 `apply` puts the method in that slot (`hook.GuiderHandle`); modular pipelines take
@@ -137,5 +139,14 @@ def derive_adapter(pipe) -> Adapter:
                          "classifier-free guidance at all.")
     layout = layout_of(pipe, getattr(pipe, names[0]))
     combine = "delta" if DELTA.search(source) else "line"
-    kept_mask = layout == "BFHWC" and bool(getattr(getattr(pipe, names[0]).config, "visual_cond", False))
-    return Adapter(names, layout, calls, upcast=bool(UPCAST.search(source)), combine=combine, kept_mask=kept_mask)
+    return Adapter(names, layout, calls, upcast=bool(UPCAST.search(source)), combine=combine,
+                   kept=kept_frames(getattr(pipe, names[0]).config, layout))
+
+
+def kept_frames(config, layout: str) -> str | None:
+    """How the denoiser's config marks frames its loop keeps as given (module docstring: kept)."""
+    if layout == "BFHWC" and getattr(config, "visual_cond", False):
+        return "mask"
+    if getattr(config, "image_condition_type", None) == "token_replace":
+        return "first_frame"
+    return None

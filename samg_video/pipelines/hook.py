@@ -38,7 +38,7 @@ import torch
 
 from ..guidance import Guidance
 from ..guidance.cfg import guided_line
-from ..guidance.layout import field_layout, from_canonical, guide
+from ..guidance.layout import field_layout, from_canonical, guide, to_canonical
 from .perturb import perturbed
 
 
@@ -70,9 +70,10 @@ class Adapter:
     "line" (its CFG is u + w (c - u): the hook returns [g, g]) or "delta" (it adds
     (w - 1)(c - u) to c beside terms of its own: the hook returns [u', c] with
     u' = c - (g - c) / (w - 1), so its CFG term becomes g - c and its other terms keep c);
-    kept_mask: the denoiser's input ends in a channel that is 1 on the frames the loop keeps
-    (Kandinsky 5's `visual_cond_mask`, channels last: its image-to-video first frame), which
-    then take no part in the field's statistics.
+    kept: frames the loop keeps as given (an image's), which then take no part in the field's
+    statistics: "mask" where the denoiser's input ends in a channel that is 1 on them (Kandinsky
+    5's `visual_cond_mask`, channels last), "first_frame" where the first latent frame is the
+    image's (HunyuanVideo I2V's `token_replace`), None where every frame is generated.
     """
 
     denoisers: tuple[str, ...] = ("unet",)
@@ -80,7 +81,7 @@ class Adapter:
     calls: str = "batched"
     upcast: bool = False
     combine: str = "line"
-    kept_mask: bool = False
+    kept: str | None = None
 
 
 def model_output_tensor(output: Any) -> torch.Tensor:
@@ -173,12 +174,17 @@ def generated_tokens(kwargs, pred: torch.Tensor) -> torch.Tensor | None:
     return None if bool(generated.all()) else generated
 
 
-def generated_frames(sample: torch.Tensor, pred: torch.Tensor) -> torch.Tensor | None:
-    """Where a channels-last pipeline generates, from the mask channel that ends its denoiser input
-    (B, F, H, W, C_in; 1 on frames the loop keeps): bool (B, F, H, W, 1) in the predictions' layout,
-    or None when every frame is generated."""
-    generated = sample[-pred.shape[0]:, ..., -1:] < 0.5
-    return None if bool(generated.all()) else generated
+def generated_frames(kept: str, sample: torch.Tensor, pred: torch.Tensor, layout: str) -> torch.Tensor | None:
+    """Where the pipeline generates (bool, the field's shape in `layout`), or None when it generates
+    every frame. kept="mask": the mask channel that ends a channels-last denoiser input (B, F, H, W,
+    C_in; 1 on frames the loop keeps); "first_frame": every frame but the first."""
+    if kept == "mask":
+        generated = sample[-pred.shape[0]:, ..., -1:] < 0.5
+        return None if bool(generated.all()) else generated
+    canonical = to_canonical(pred, layout)
+    generated = torch.ones((canonical.shape[0], 1, *canonical.shape[2:]), dtype=torch.bool, device=pred.device)
+    generated[:, :, 0] = False
+    return from_canonical(generated, layout)
 
 
 def call_grid(kwargs, tokens: int) -> tuple[int, int, int]:
@@ -406,8 +412,8 @@ class GuidanceHandle(Handle):
         generated = None
         if self.adapter.layout == "tokens":
             generated = generated_tokens(kwargs, pred_cond)
-        elif self.adapter.kept_mask:
-            generated = generated_frames(call_input(args, kwargs), pred_cond)
+        elif self.adapter.kept:
+            generated = generated_frames(self.adapter.kept, call_input(args, kwargs), pred_cond, self.adapter.layout)
         guided = guide(method, pred_uncond, pred_cond, self.adapter.layout, grid, step=step, num_steps=num_steps,
                        sigma=sigma, dtype=dtype, pred_perturbed=pred_perturbed, generated=generated)
         layout = field_layout(self.adapter.layout)

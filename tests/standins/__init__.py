@@ -84,6 +84,30 @@ def qwen_tokenizer():
     return tokenizer
 
 
+def llama3_tokenizer(template: str):
+    """A word-level fast tokenizer with Llama 3's special tokens and LLaVA's `<image>`: the template's
+    words and punctuation, the stand-ins' words, one token per newline run ("\n\n" is one token, as
+    in Llama 3), a leading `<|begin_of_text|>`. HunyuanVideo I2V's prompt template comes out 102
+    tokens long before the prompt (Llama 3's: 103) with `<image>` at position 5, where the pipeline
+    splices in the image's tokens."""
+    import re
+
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from transformers import LlamaTokenizerFast
+
+    special = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
+               "<image>", "<pad>", "<unk>"]
+    pattern = r"\n+|\w+|[^\w\s]"
+    pieces = set(re.findall(pattern, re.sub("|".join(map(re.escape, special)), " ", template))) | set(WORDS)
+    model = Tokenizer(models.WordLevel(vocab={t: i for i, t in enumerate(special + sorted(pieces))}, unk_token="<unk>"))
+    model.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(" +"), behavior="removed"),
+                                                   pre_tokenizers.Split(Regex(pattern), behavior="isolated")])
+    tokenizer = LlamaTokenizerFast(tokenizer_object=model, bos_token=special[0], eos_token=special[1], pad_token="<pad>",
+                                   unk_token="<unk>", add_bos_token=True, add_eos_token=False)
+    tokenizer.add_special_tokens({"additional_special_tokens": special[2:6]})
+    return tokenizer
+
+
 def t5_encoder(umt5: bool = False, d_model: int = 32):
     from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
 
@@ -499,6 +523,45 @@ def hunyuan():
                 text_encoder_2=clip, tokenizer_2=clip_tokenizer())
 
 
+def hunyuan_i2v():
+    """HunyuanVideo I2V (`token_replace`): a 16-channel transformer (patch 2 x 2, 1 in time) whose
+    first latent frame is the image's, kept by the loop; HunyuanVideo's VAE with 16 channels; a
+    LLaVA text encoder (Llama text model, CLIP vision tower at 336 px / 14 px patches: the 576
+    image tokens the prompt template makes room for) with a Llama 3-style tokenizer; CLIP text."""
+    from diffusers import AutoencoderKLHunyuanVideo, HunyuanVideoTransformer3DModel
+    from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video_image2video import DEFAULT_PROMPT_TEMPLATE
+    from transformers import (CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, LlamaConfig,
+                              LlavaConfig, LlavaForConditionalGeneration)
+
+    tokenizer = llama3_tokenizer(DEFAULT_PROMPT_TEMPLATE["template"])
+    torch.manual_seed(0)
+    transformer = HunyuanVideoTransformer3DModel(
+        in_channels=16, out_channels=16, num_attention_heads=2, attention_head_dim=10, num_layers=1,
+        num_single_layers=1, num_refiner_layers=1, patch_size=2, patch_size_t=1, guidance_embeds=True,
+        text_embed_dim=16, pooled_projection_dim=8, rope_axes_dim=(2, 4, 4), image_condition_type="token_replace")
+    torch.manual_seed(0)
+    vae = AutoencoderKLHunyuanVideo(
+        in_channels=3, out_channels=3, latent_channels=16, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
+        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
+        temporal_compression_ratio=4, mid_block_add_attention=True)
+    torch.manual_seed(0)
+    llava = LlavaForConditionalGeneration(LlavaConfig(
+        vision_config=CLIPVisionConfig(hidden_size=8, intermediate_size=16, num_attention_heads=2, num_hidden_layers=2,
+                                       image_size=336, patch_size=14, projection_dim=8),
+        text_config=LlamaConfig(hidden_size=16, intermediate_size=32, num_attention_heads=2, num_hidden_layers=3,
+                                vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                                bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"), pad_token_id=tokenizer.pad_token_id))
+    torch.manual_seed(0)
+    clip = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, hidden_size=8, intermediate_size=37,
+                                        num_attention_heads=4, num_hidden_layers=2, pad_token_id=1, vocab_size=64,
+                                        projection_dim=32))
+    images = CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336})
+    return dict(transformer=transformer, vae=vae, text_encoder=llava, tokenizer=tokenizer, text_encoder_2=clip,
+                tokenizer_2=clip_tokenizer(), image_processor=images)
+
+
 def hunyuan15(task: str = "t2v", target_size: int = 640):
     """HunyuanVideo 1.5 (480p T2V): a 65 -> 32 channel transformer (32 noise + 32 condition latents
     + a mask), the 1.5 VAE (32 latent channels, 16x spatial / 4x temporal), a Qwen2.5-VL text model
@@ -614,6 +677,7 @@ COMPONENTS = {
     "kandinsky-5.0-i2v-pro-sft-5s": kandinsky5,
     "ltx-2": ltx2,
     "hunyuanvideo": hunyuan,
+    "hunyuanvideo-i2v": hunyuan_i2v,
     "hunyuanvideo-1.5-480p-t2v": hunyuan15,
     "hunyuanvideo-1.5-480p-i2v": lambda: hunyuan15("i2v", target_size=64),
     "sd15": sd15,
@@ -631,7 +695,7 @@ SIZES = {
     "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64), "sana-video-2b-480p": (9, 36, 64), "easyanimate-v5.1-7b-zh": (9, 64, 64),
     "kandinsky-5.0-t2v-lite-sft-5s": (9, 32, 32),
     "kandinsky-5.0-i2v-pro-sft-5s": (21, 32, 32),  # the I2V loop renormalises its first 4 latent frames by the next ones
-    "ltx-2": (9, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
+    "ltx-2": (9, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-i2v": (9, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "animatediff-sdxl": (4, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
