@@ -72,7 +72,7 @@ def add_generate(sub) -> None:
     p.set_defaults(func=cmd_generate)
 
 
-MODEL_OPTIONS = ("model", "model_path", "adapter_path", "device", "dtype", "cpu_offload", "vae_tiling", "frames",
+MODEL_OPTIONS = ("model", "model_path", "adapter_path", "controlnet_path", "device", "dtype", "cpu_offload", "vae_tiling", "frames",
                  "height", "width", "steps")  # the one set of model options (generate, compare, sweep)
 
 
@@ -84,6 +84,7 @@ def add_model_options(p, sweep: bool = False) -> None:
                    help=f"a registry name (`samg-video models`); default: {given}demo, the bundled model")
     p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (default: the Hub cache)")
     p.add_argument("--adapter-path", help="AnimateDiff: folder holding the motion adapter (default: the Hub cache)")
+    p.add_argument("--controlnet-path", help="a ControlNet card: folder holding the ControlNet (default: the Hub cache)")
     p.add_argument("--device", default=None if sweep else "auto",
                    help=f"auto (the card's device, else CUDA when available, else the CPU), cpu, cuda, cuda:N; "
                         f"default: {given}auto")
@@ -159,7 +160,8 @@ def target_from_args(args):
         diffusers.utils.logging.disable_progress_bar()
         transformers.utils.logging.disable_progress_bar()
     target = load_target(args.model, args.model_path, args.device, args.dtype, bool(args.cpu_offload),
-                         bool(args.vae_tiling), args.frames, args.height, args.width, args.steps, args.adapter_path)
+                         bool(args.vae_tiling), args.frames, args.height, args.width, args.steps, args.adapter_path,
+                         args.controlnet_path)
     target.pipe.set_progress_bar_config(disable=not sys.stderr.isatty(), leave=False, desc="denoising")
     for note in target.notes + prompt_notes(target.pipe, args.prompt, target.kwargs):
         print(f"note: {note}")

@@ -84,7 +84,7 @@ class Generation:
 def load_target(model: str = "demo", model_path: str | None = None, device: str = "auto", dtype: str | None = None,
                 cpu_offload: bool = False, vae_tiling: bool = False, frames: int | None = None,
                 height: int | None = None, width: int | None = None, steps: int | None = None,
-                adapter_path: str | None = None) -> Target:
+                adapter_path: str | None = None, controlnet_path: str | None = None) -> Target:
     """A registry model (`samg-video models`; "demo" is the bundled one) from local files, with call defaults.
 
     `device="auto"` is the card's `device` when it names one, else CUDA when available, else the CPU.
@@ -94,7 +94,7 @@ def load_target(model: str = "demo", model_path: str | None = None, device: str 
     notes = [note] if note else []
     if frames and c.get("frames", 1) > 1:
         notes += [n for n in [cards.round_frames(c, frames)[1]] if n]
-    pipe = load_model(c, model_path, device, dtype, cpu_offload, vae_tiling, adapter_path)
+    pipe = load_model(c, model_path, device, dtype, cpu_offload, vae_tiling, adapter_path, controlnet_path)
     kwargs = cards.call_kwargs(c, frames, height, width, steps)
     accepted = inspect.signature(type(pipe).__call__).parameters
     if "guidance_scale" not in accepted:
@@ -163,20 +163,24 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
             for i in range(len(prompts))]
 
 
+# what pipelines call the clip they are conditioned on: a source clip (video-to-video, Wan VACE's
+# control video), CogVideoX Fun's control video, AnimateDiff ControlNet's conditioning frames
+VIDEO_INPUTS = ("video", "control_video", "conditioning_frames")
+
+
 def video_frames(target: Target, kwargs: dict, inputs: dict) -> tuple[dict, dict]:
-    """A pipeline that takes both a source `video` and `num_frames` (Wan VACE's control video) gets
-    the longest run of the source that the card's frame rule allows, and that count; a pipeline
-    whose video input is a `control_video` (CogVideoX Fun) gets it under that name; every other
-    call is returned as it is (video-to-video pipelines take their length from the source)."""
+    """The clip under the name the pipeline takes it by (VIDEO_INPUTS); a pipeline that takes both the
+    clip and `num_frames` (Wan VACE, AnimateDiff ControlNet) gets the longest run of the clip that the
+    card's frame rule allows, and that count; every other call is returned as it is (video-to-video
+    pipelines take their length from the source)."""
     video = inputs.get("video")
     takes = inspect.signature(type(target.pipe).__call__).parameters
-    if video is not None and "video" not in takes and "control_video" in takes:  # CogVideoX Fun control
-        inputs = {**{k: v for k, v in inputs.items() if k != "video"}, "control_video": video}
+    name = next((n for n in VIDEO_INPUTS if n in takes), "video")
     if video is None or "num_frames" in kwargs or "num_frames" not in takes:
-        return kwargs, inputs
+        return kwargs, {**{k: v for k, v in inputs.items() if k != "video"}, name: video} if video is not None else inputs
     step = target.card.get("frame_step") or 1
     count = (len(video) - 1) // step * step + 1
-    return {**kwargs, "num_frames": count}, {**inputs, "video": video[:count]}
+    return {**kwargs, "num_frames": count}, {**{k: v for k, v in inputs.items() if k != "video"}, name: video[:count]}
 
 
 def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0, inputs: dict | None = None) -> Generation:

@@ -57,7 +57,7 @@ from .metrics.vbench import DIMENSIONS as VBENCH_DIMENSIONS
 from .prompts import load_prompts, resolve, select, world_suite
 
 SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model", "batch", "lpips")  # in every id
-RUN = ("model_path", "adapter_path", "device", "cpu_offload", "vae_tiling")  # how, not what
+RUN = ("model_path", "adapter_path", "controlnet_path", "device", "cpu_offload", "vae_tiling")  # how, not what
 ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "seeds", "methods", "reference", "scorer")
 METRICS = ("vbench", "vbench_models")  # VBench's dimensions: in the id when set (their weights' identity too)
 KEYS = SETTING + RUN + ITEMS + METRICS
@@ -106,7 +106,7 @@ class StrictLoader(yaml.SafeLoader):
 
 MAX_CONFIG_BYTES = 1 << 20
 LIMITS = {"frames": 1025, "height": 4096, "width": 4096, "steps": 1000, "batch": 256, "per_category": 100_000}
-TEXT = ("model", "model_path", "adapter_path", "device", "dtype", "clip_model", "suite", "prompt_file", "reference",
+TEXT = ("model", "model_path", "adapter_path", "controlnet_path", "device", "dtype", "clip_model", "suite", "prompt_file", "reference",
         "scorer")
 
 
@@ -511,7 +511,7 @@ def load_target_of(config: dict):
     dtype = None if s["dtype"] == "default" else s["dtype"]
     target = load_target(s["model"], config.get("model_path"), config.get("device", "auto"), dtype,
                          bool(config.get("cpu_offload")), bool(config.get("vae_tiling")), s["frames"], s["height"],
-                         s["width"], s["steps"], config.get("adapter_path"))
+                         s["width"], s["steps"], config.get("adapter_path"), config.get("controlnet_path"))
     target.pipe.set_progress_bar_config(disable=True)  # the sweep has its own bar
     return target
 

@@ -17,6 +17,7 @@ def standin_root(tmp_path_factory) -> Path:
     for name in standins.NAMES:
         standins.write(name, root / name)
     standins.write_motion_adapter(root / "motion-adapter")
+    standins.write_controlnet(root / "controlnet")
     return root
 
 
@@ -26,7 +27,8 @@ def load_standin(name: str, root: Path, dtype: str = "float32", device: str = "c
     from samg_video.pipelines.registry import load_model
 
     adapter = str(root / "motion-adapter") if name.startswith("animatediff") else None
-    pipe = load_model(card(name), str(root / name), device, dtype, adapter_path=adapter)
+    controlnet = str(root / "controlnet") if "controlnet" in card(name) else None
+    pipe = load_model(card(name), str(root / name), device, dtype, adapter_path=adapter, controlnet_path=controlnet)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

@@ -67,6 +67,7 @@ BY_HAND = {
     "AnimateDiffPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffVideoToVideoPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffSDXLPipeline": Adapter(("unet",), "BCFHW"),
+    "AnimateDiffControlNetPipeline": Adapter(("unet",), "BCFHW"),
     "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),
     "LTXImageToVideoPipeline": Adapter(("transformer",), "tokens", upcast=True),
     "LTXConditionPipeline": Adapter(("transformer",), "tokens"),  # its CFG line in the model's dtype

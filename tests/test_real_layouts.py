@@ -37,11 +37,13 @@ def model_args(name: str, root) -> list[str]:
         args += ["--frames", str(frames)]
     if name.startswith("animatediff"):
         args += ["--adapter-path", str(root / "motion-adapter")]
+    if "controlnet" in card(name):
+        args += ["--controlnet-path", str(root / "controlnet")]
     given = standins.inputs(name)
     if "image" in given:
         given["image"].save(root / f"{name}.png")
         args += ["--image", str(root / f"{name}.png")]
-    video = given.get("video", given.get("control_video"))
+    video = next((given[k] for k in ("video", "control_video", "conditioning_frames") if k in given), None)
     if video is not None:
         import numpy as np
 
@@ -173,6 +175,20 @@ def test_missing_motion_adapter_is_named(standin_root, tmp_path, capsys, monkeyp
     assert rc == 2 and err.count("\n") == 1
     assert "motion adapter" in err and "hf download guoyww/animatediff-motion-adapter-v1-5-2" in err
     assert "--adapter-path" in err
+
+
+def test_missing_controlnet_is_named(standin_root, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    import numpy as np
+
+    clip = media.write_video(np.zeros((4, 32, 32, 3), np.uint8), tmp_path / "depth.mp4")
+    rc = cli.main(["generate", "--model", "animatediff-controlnet", "--model-path", str(standin_root / "animatediff"),
+                   "--adapter-path", str(standin_root / "motion-adapter"), "--video", str(clip),
+                   "--prompt", PROMPT, "--out", str(tmp_path / "x.mp4"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "ControlNet" in err and "lllyasviel/control_v11f1p_sd15_depth" in err and "--controlnet-path" in err
 
 
 def test_animatediff_uses_the_docs_scheduler(standin_root):

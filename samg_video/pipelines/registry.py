@@ -74,18 +74,24 @@ def weights_source(card: dict, model_path: str | None = None) -> str:
     return repo
 
 
-def adapter_source(card: dict, adapter_path: str | None) -> str:
-    """AnimateDiff's motion adapter: `adapter_path`, or the card's adapter repo in the cache."""
-    if adapter_path:
-        if not (Path(adapter_path) / "config.json").is_file():
-            raise FileNotFoundError(f"--adapter-path {adapter_path} holds no motion adapter (no config.json); "
-                                    f"pass the folder of {card['motion_adapter']}.")
-        return str(adapter_path)
-    repo = cached_repo([card["motion_adapter"]], "config.json")
+# add-on components a card names beside its pipeline repo: card key -> (class, what it is, the flag for a folder)
+ADDONS = {"motion_adapter": ("MotionAdapter", "motion adapter", "--adapter-path"),
+          "controlnet": ("ControlNetModel", "ControlNet", "--controlnet-path")}
+
+
+def addon_source(card: dict, key: str, path: str | None) -> str:
+    """An add-on of the card (ADDONS: AnimateDiff's motion adapter, a ControlNet): the folder `path`,
+    or the card's repo for it in the cache."""
+    _, what, flag = ADDONS[key]
+    if path:
+        if not (Path(path) / "config.json").is_file():
+            raise FileNotFoundError(f"{flag} {path} holds no {what} (no config.json); pass the folder of {card[key]}.")
+        return str(path)
+    repo = cached_repo([card[key]], "config.json")
     if repo is None:
         raise FileNotFoundError(
-            f"The motion adapter of {card['name']} ({card['motion_adapter']}) is not on this machine; fetch it "
-            f"with `{download_hint(card['motion_adapter'])}` or pass --adapter-path /folder/with/the/adapter.")
+            f"The {what} of {card['name']} ({card[key]}) is not on this machine; fetch it "
+            f"with `{download_hint(card[key])}` or pass {flag} /folder/with/the/{what.lower().replace(' ', '-')}.")
     return repo
 
 
@@ -111,8 +117,10 @@ def component_class(source: str, name: str):
     return found
 
 
-def extra_components(card: dict, source: str, dtype: str, adapter_path: str | None) -> dict:
-    """Components the card loads its own way: per-component dtypes, a scheduler preset, a motion adapter."""
+def extra_components(card: dict, source: str, dtype: str, adapter_path: str | None,
+                     controlnet_path: str | None = None) -> dict:
+    """Components the card loads its own way: per-component dtypes, a scheduler preset, add-ons (a
+    motion adapter, a ControlNet)."""
     import diffusers
     import torch
 
@@ -126,14 +134,17 @@ def extra_components(card: dict, source: str, dtype: str, adapter_path: str | No
         preset = dict(card["scheduler"])
         cls = getattr(diffusers, preset.pop("class"))
         extra["scheduler"] = cls.from_pretrained(source, subfolder="scheduler", local_files_only=True, **preset)
-    if "motion_adapter" in card:
-        extra["motion_adapter"] = diffusers.MotionAdapter.from_pretrained(
-            adapter_source(card, adapter_path), dtype=getattr(torch, dtype), local_files_only=True)
+    paths = {"motion_adapter": adapter_path, "controlnet": controlnet_path}
+    for key, (cls, _, _) in ADDONS.items():
+        if key in card:
+            extra[key] = getattr(diffusers, cls).from_pretrained(
+                addon_source(card, key, paths[key]), dtype=getattr(torch, dtype), local_files_only=True)
     return extra
 
 
 def load_model(card: dict, model_path: str | None = None, device: str = "cpu", dtype: str | None = None,
-               cpu_offload: bool = False, vae_tiling: bool = False, adapter_path: str | None = None):
+               cpu_offload: bool = False, vae_tiling: bool = False, adapter_path: str | None = None,
+               controlnet_path: str | None = None):
     """The card's diffusers pipeline from local files only (a folder, or the Hub cache; a bundled
     model from the package's own folder `models/{bundled}`, or `model_path`)."""
     import diffusers
@@ -145,7 +156,7 @@ def load_model(card: dict, model_path: str | None = None, device: str = "cpu", d
         return load_pipeline(model_path or MODELS_DIR / card["bundled"], device)
     dtype = resolve_dtype(card, dtype, device)
     source = weights_source(card, model_path)
-    extra = extra_components(card, source, dtype, adapter_path)
+    extra = extra_components(card, source, dtype, adapter_path, controlnet_path)
     pipe = getattr(diffusers, card["pipeline"]).from_pretrained(source, dtype=getattr(torch, dtype),
                                                                 local_files_only=True, **extra)
     if (vae_tiling or card.get("vae_tiling")) and hasattr(pipe, "vae"):  # Allegro's VAE decodes tiled only

@@ -683,6 +683,7 @@ COMPONENTS = {
     "sd15": sd15,
     "animatediff": sd15,
     "animatediff-v2v": sd15,
+    "animatediff-controlnet": sd15,
     "sdxl": sdxl,
     "animatediff-sdxl": sdxl,
     "sd35-medium": sd3,
@@ -695,7 +696,7 @@ SIZES = {
     "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64), "sana-video-2b-480p": (9, 36, 64), "easyanimate-v5.1-7b-zh": (9, 64, 64),
     "kandinsky-5.0-t2v-lite-sft-5s": (9, 32, 32),
     "kandinsky-5.0-i2v-pro-sft-5s": (21, 32, 32),  # the I2V loop renormalises its first 4 latent frames by the next ones
-    "ltx-2": (9, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-i2v": (9, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
+    "ltx-2": (9, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-i2v": (9, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32), "animatediff-controlnet": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "animatediff-sdxl": (4, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
@@ -721,8 +722,10 @@ def inputs(name: str) -> dict:
 
     import diffusers
 
+    from samg_video.generate import VIDEO_INPUTS
+
     takes = inspect.signature(getattr(diffusers, card(name)["pipeline"]).__call__).parameters
-    return {"video" if "video" in takes else "control_video": clip}  # CogVideoX Fun: its control video
+    return {next(n for n in VIDEO_INPUTS if n in takes): clip}  # a source, control video or conditioning frames
 
 
 def save_component(obj, folder: Path) -> None:
@@ -745,6 +748,16 @@ def write(name: str, folder: Path) -> Path:
 
 def write_motion_adapter(folder: Path) -> Path:
     save_component(motion_adapter(), Path(folder))
+    return Path(folder)
+
+
+def write_controlnet(folder: Path) -> Path:
+    """A ControlNet for the SD 1.5 stand-in's U-Net (its own folder, as on the Hub): the U-Net's
+    encoder, and a conditioning embedding that brings the image down by the VAE's 8x."""
+    from diffusers import ControlNetModel
+
+    torch.manual_seed(0)
+    save_component(ControlNetModel.from_unet(sd_unet(), conditioning_embedding_out_channels=(8, 8, 8, 8)), Path(folder))
     return Path(folder)
 
 
