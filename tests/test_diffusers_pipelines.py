@@ -84,6 +84,7 @@ BY_HAND = {
     "SanaVideoPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "EasyAnimatePipeline": Adapter(("transformer",), "BCFHW"),
     "LTX2Pipeline": Adapter(("transformer",), "tokens", combine="delta"),  # c + (w - 1)(c - u) in x0, + STG
+    "LTX2ImageToVideoPipeline": Adapter(("transformer",), "tokens", combine="delta"),
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2DiffusionForcingPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
@@ -161,19 +162,16 @@ class ReferenceCombiner:
         pred = output[0] if isinstance(output, tuple) else output.sample
         if kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities"):
             return output
-        if self.delta is not None:
-            u, c = pred.chunk(2)
-            g = reference_samg(u, c, *self.args)
-            new = torch.cat([c - (g - c) / (self.delta - 1), c])
-        elif not self.two_calls:
+        if not self.two_calls:
             u, c = pred.chunk(2)
             t = kwargs.get("timestep")
             keep = None  # packed tokens with per-token timesteps: the ones below the step's are kept as given
             if torch.is_tensor(t) and t.ndim == 2 and t.shape[1] == c.shape[1]:
                 t = t[c.shape[0]:]
                 keep = (t == t.max(dim=1, keepdim=True).values)[..., None]
+                keep = None if bool(keep.all()) else keep
             g = reference_samg(u, c, *self.args, keep=keep)
-            new = torch.cat([g, g])
+            new = torch.cat([c - (g - c) / (self.delta - 1), c]) if self.delta is not None else torch.cat([g, g])
         elif self.cond is None:
             self.cond = pred
             return output

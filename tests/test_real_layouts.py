@@ -177,6 +177,19 @@ def test_missing_motion_adapter_is_named(standin_root, tmp_path, capsys, monkeyp
     assert "--adapter-path" in err
 
 
+def test_a_missing_package_of_the_pipeline_is_named_before_loading(standin_root, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "av" else find_spec(name, *a))
+    standins.inputs("ltx-2-i2v")["image"].save(tmp_path / "first.png")
+    rc = cli.main(["generate", "--model", "ltx-2-i2v", "--model-path", str(standin_root / "ltx-2-i2v"), "--image",
+                   str(tmp_path / "first.png"), "--prompt", PROMPT, "--out", str(tmp_path / "x.mp4"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "ltx-2-i2v needs av" in err and "pip install av" in err
+
+
 def test_missing_controlnet_is_named(standin_root, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))

@@ -142,6 +142,17 @@ def extra_components(card: dict, source: str, dtype: str, adapter_path: str | No
     return extra
 
 
+def check_requirements(card: dict) -> None:
+    """The packages the card's pipeline imports on the way (`requires`: LTX-2 image-to-video's PyAV),
+    checked before anything loads: one sentence naming what to install."""
+    import importlib.util
+
+    missing = [name for name in card.get("requires", []) if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ModuleNotFoundError(f"{card['name']} needs {' and '.join(missing)}, which {card['pipeline']} imports "
+                                  f"while it runs; install it with `pip install {' '.join(missing)}`.")
+
+
 def load_model(card: dict, model_path: str | None = None, device: str = "cpu", dtype: str | None = None,
                cpu_offload: bool = False, vae_tiling: bool = False, adapter_path: str | None = None,
                controlnet_path: str | None = None):
@@ -154,6 +165,7 @@ def load_model(card: dict, model_path: str | None = None, device: str = "cpu", d
         from ..demo.pipeline import load_pipeline
 
         return load_pipeline(model_path or MODELS_DIR / card["bundled"], device)
+    check_requirements(card)
     dtype = resolve_dtype(card, dtype, device)
     source = weights_source(card, model_path)
     extra = extra_components(card, source, dtype, adapter_path, controlnet_path)

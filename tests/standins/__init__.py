@@ -676,6 +676,7 @@ COMPONENTS = {
     "kandinsky-5.0-t2v-lite-sft-5s": kandinsky5,
     "kandinsky-5.0-i2v-pro-sft-5s": kandinsky5,
     "ltx-2": ltx2,
+    "ltx-2-i2v": ltx2,
     "hunyuanvideo": hunyuan,
     "hunyuanvideo-i2v": hunyuan_i2v,
     "hunyuanvideo-1.5-480p-t2v": hunyuan15,
@@ -696,7 +697,7 @@ SIZES = {
     "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64), "sana-video-2b-480p": (9, 36, 64), "easyanimate-v5.1-7b-zh": (9, 64, 64),
     "kandinsky-5.0-t2v-lite-sft-5s": (9, 32, 32),
     "kandinsky-5.0-i2v-pro-sft-5s": (21, 32, 32),  # the I2V loop renormalises its first 4 latent frames by the next ones
-    "ltx-2": (9, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-i2v": (9, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32), "animatediff-controlnet": (4, 32, 32),
+    "ltx-2": (9, 32, 32), "ltx-2-i2v": (9, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-i2v": (9, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32), "animatediff-controlnet": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "animatediff-sdxl": (4, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
