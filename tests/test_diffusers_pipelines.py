@@ -276,7 +276,38 @@ def test_the_support_table_says_what_derive_reads(repo_root):
             source = loop_source(cls)
             if how == "guider component":
                 assert calls_of(source) is None and "guider" in inspect.signature(cls.__init__).parameters, name
+            elif how == "none":
+                assert calls_of(source) is None, name
             else:
                 assert how == calls_of(source) + (", upcast" if UPCAST.search(source) else ""), (name, how)
             if row.split("|")[4].strip().startswith("tested"):  # a "tested" class has a card and so a stand-in
                 assert name in {c["pipeline"] for c in cards().values()}, name
+
+
+def test_every_diffusers_video_pipeline_has_a_row(repo_root):
+    """A diffusers pipeline whose call takes frames (num_frames, video_length, a video or conditioning
+    frames) is named in docs/models.md, tested or with what it lacks or why it is refused."""
+    import diffusers
+
+    text = (repo_root / "docs" / "models.md").read_text()
+    frames = {"num_frames", "video_length", "video", "conditioning_frames"}
+    missing = []
+    for name in dir(diffusers):
+        if not name.endswith("Pipeline"):
+            continue
+        try:
+            takes = set(inspect.signature(getattr(diffusers, name).__call__).parameters)
+        except (ImportError, TypeError, ValueError):  # a pipeline whose optional dependency is absent
+            continue
+        if takes & frames and f"`{name}`" not in text:
+            missing.append(name)
+    assert not missing, missing
+
+
+def test_a_per_frame_cfg_ramp_is_refused_in_one_sentence():
+    """Stable Video Diffusion guides each frame at its own scale; apply refuses it (read off its loop)."""
+    from diffusers import StableVideoDiffusionPipeline
+
+    with pytest.raises(ValueError, match="ramps its CFG scale across frames") as err:
+        adapter_for(object.__new__(StableVideoDiffusionPipeline))
+    assert "\n" not in str(err.value)

@@ -42,6 +42,7 @@ COND_CALL = re.compile(r"\b(noise_pred|pred_velocity|model_output)\s*=\s*(self\.
 UPCAST = re.compile(r"\bnoise_pred\s*=\s*noise_pred\.(float\(\)|to\(torch\.float32\))")
 DELTA = re.compile(r"\(\s*self\.guidance_scale\s*-\s*1\s*\)\s*\*")  # c + (w - 1)(c - u): LTX-2
 SHAPE = re.compile(r"\bshape\s*=\s*\(")
+RAMP = re.compile(r"\bguidance_scale\s*=\s*torch\.linspace\(")  # one CFG scale per frame (Stable Video Diffusion)
 
 # class name -> adapter, for what the rules above cannot read (none of diffusers' own at present)
 EXCEPTIONS: dict[str, Adapter] = {}
@@ -122,6 +123,9 @@ def derive_adapter(pipe) -> Adapter:
         if k.__name__ in EXCEPTIONS:
             return EXCEPTIONS[k.__name__]
     name = cls.__name__
+    if RAMP.search(loop_source(cls)):
+        raise ValueError(f"{name} ramps its CFG scale across frames (min_guidance_scale to max_guidance_scale), "
+                         "which one SAMG range would replace, so samg_video.apply does not guide it.")
     components = getattr(pipe, "components", None) or {}
     if components.get("guider") is not None:
         raise ValueError(f"{name} guides through its `guider` component, not in its loop: samg_video.apply puts "
