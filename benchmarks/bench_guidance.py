@@ -94,7 +94,8 @@ def make_callables(shape, layout, methods=None):
     return calls
 
 
-def time_all(calls, repeats: int) -> dict[str, float]:
+def time_calls(calls, repeats: int) -> dict[str, list[float]]:
+    """Seconds of each of `repeats` interleaved calls per method (after one warm-up call each)."""
     times = {k: [] for k in calls}
     for k, f in calls.items():  # warm-up
         f(0)
@@ -103,7 +104,11 @@ def time_all(calls, repeats: int) -> dict[str, float]:
             t0 = time.perf_counter()
             f(r + 1)
             times[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
+
+
+def time_all(calls, repeats: int) -> dict[str, float]:
+    return {k: statistics.median(v) for k, v in time_calls(calls, repeats).items()}
 
 
 def _status(field: str) -> int:
@@ -167,22 +172,34 @@ def conditions(repeats: int, runs: int = 1) -> None:
             cmd = [sys.executable, __file__, "--json", "--repeats", str(repeats), *extra]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True, env={**os.environ, **env})
             results[name].append(json.loads(out.stdout))
-    print(f"torch {torch.__version__}, float32 CPU ({cores} cores), median of {repeats} interleaved calls; "
+    print(f"torch {torch.__version__}, float32 CPU ({cores} cores), {repeats} interleaved calls per method and run; "
           "ratio to the CFG line (u + w (c - u)) measured in the same process"
-          + (f"; median (min-max) over {runs} runs, each in fresh processes" if runs > 1 else "") + "\n")
-    print("| latents | method | " + " | ".join(results) + " |")
-    print("|---|---|" + "---:|" * len(results))
-    for shape in SHAPES:
-        line_ms = [sorted(r[shape]["pipeline CFG line"] * 1e3 for r in per_run) for per_run in results.values()]
-        print(f"| {shape} | CFG line itself, ms | " + " | ".join(
-            f"{statistics.median(ms):.2f}" + (f" ({ms[0]:.2f}-{ms[-1]:.2f})" if len(ms) > 1 else "") for ms in line_ms) + " |")
-        for row in CONDITION_ROWS[1:]:
-            cells = []
-            for per_run in results.values():
-                ratios = sorted(r[shape][row] / r[shape]["pipeline CFG line"] for r in per_run)
-                cell = f"{statistics.median(ratios):.2f}"
-                cells.append(cell + (f" ({ratios[0]:.2f}-{ratios[-1]:.2f})" if len(ratios) > 1 else ""))
-            print(f"| {shape} | {row} | " + " | ".join(cells) + " |")
+          + (f"; {runs} runs, each in fresh processes" if runs > 1 else "") + "\n")
+    for title, stat in (("Median call", statistics.median), ("Mean call (the expected cost)", statistics.fmean)):
+        print(f"{title}: " + ("median (min-max) over the runs" if stat is statistics.median else
+                              f"mean over the runs with a 95 % t interval (n = {runs})") + "\n")
+        print("| latents | method | " + " | ".join(results) + " |")
+        print("|---|---|" + "---:|" * len(results))
+        for shape in SHAPES:
+            line_ms = [[stat(r[shape]["pipeline CFG line"]) * 1e3 for r in per_run] for per_run in results.values()]
+            print(f"| {shape} | CFG line itself, ms | " + " | ".join(cell(ms, stat) for ms in line_ms) + " |")
+            for row in CONDITION_ROWS[1:]:
+                ratios = [[stat(r[shape][row]) / stat(r[shape]["pipeline CFG line"]) for r in per_run]
+                          for per_run in results.values()]
+                print(f"| {shape} | {row} | " + " | ".join(cell(x, stat) for x in ratios) + " |")
+        print()
+
+
+def cell(values: list[float], stat) -> str:
+    """One table cell for per-run values: median (min-max), or mean +- a 95 % t interval over the runs."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    if stat is statistics.median:
+        return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+    from scipy import stats
+
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5
+    return f"{statistics.fmean(values):.2f} +- {half:.2f}"
 
 
 def main() -> None:
@@ -206,7 +223,8 @@ def main() -> None:
     try:
         if args.json:
             only = {k: v for k, v in METHODS.items() if k in CONDITION_ROWS}
-            out = {name: time_all(make_callables(shape, layout, only), args.repeats) for name, (shape, layout) in SHAPES.items()}
+            out = {name: time_calls(make_callables(shape, layout, only), args.repeats)
+                   for name, (shape, layout) in SHAPES.items()}
             print(json.dumps(out))
             return
         report(args)

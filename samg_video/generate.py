@@ -95,19 +95,9 @@ def load_target(model: str = "demo", model_path: str | None = None, device: str 
     if frames and c.get("frames", 1) > 1:
         notes += [n for n in [cards.round_frames(c, frames)[1]] if n]
     pipe = load_model(c, model_path, device, dtype, cpu_offload, vae_tiling, adapter_path, controlnet_path)
-    kwargs = cards.call_kwargs(c, frames, height, width, steps)
-    accepted = inspect.signature(type(pipe).__call__).parameters
-    if "guidance_scale" not in accepted:
-        del kwargs["guidance_scale"]  # the pipeline guides in its guider component, which apply replaces
-    for name in ("video_length", "frames"):  # what Latte and Sana-Video call num_frames
-        if "num_frames" in kwargs and "num_frames" not in accepted and name in accepted:
-            kwargs[name] = kwargs.pop("num_frames")
-    if "height" not in accepted:  # it sizes the clip itself (HunyuanVideo 1.5 I2V: from the image)
-        del kwargs["height"], kwargs["width"]
-        if height or width:
-            notes.append(f"{type(pipe).__name__} sizes its clip from the input image; --height / --width are not "
-                         "used.")
-    return Target(pipe, kwargs, c, notes)
+    if (height or width) and "height" not in inspect.signature(type(pipe).__call__).parameters:
+        notes.append(f"{type(pipe).__name__} sizes its clip from the input image; --height / --width are not used.")
+    return Target(pipe, cards.call_kwargs(c, frames, height, width, steps), c, notes)
 
 
 def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
@@ -151,7 +141,7 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
             on_step(info)
 
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    kwargs, inputs = video_frames(target, dict(target.kwargs), dict(inputs or {}))
+    kwargs, inputs = call_arguments(target.pipe, target.card, target.kwargs, inputs or {})
     with apply(target.pipe, method, callback=record, experts=expert_methods(target.card, method)) as handle:
         if len(prompts) == 1:  # a single item as a plain prompt and generator (Wan VACE takes no lists)
             out = target.pipe(prompt=prompts[0], generator=generators[0], **kwargs, **inputs)
@@ -166,21 +156,34 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
 # what pipelines call the clip they are conditioned on: a source clip (video-to-video, Wan VACE's
 # control video), CogVideoX Fun's control video, AnimateDiff ControlNet's conditioning frames
 VIDEO_INPUTS = ("video", "control_video", "conditioning_frames")
+FRAME_COUNTS = ("num_frames", "video_length", "frames")  # Latte calls it video_length, Sana-Video frames
 
 
-def video_frames(target: Target, kwargs: dict, inputs: dict) -> tuple[dict, dict]:
-    """The clip under the name the pipeline takes it by (VIDEO_INPUTS); a pipeline that takes both the
-    clip and `num_frames` (Wan VACE, AnimateDiff ControlNet) gets the longest run of the clip that the
-    card's frame rule allows, and that count; every other call is returned as it is (video-to-video
-    pipelines take their length from the source)."""
-    video = inputs.get("video")
-    takes = inspect.signature(type(target.pipe).__call__).parameters
-    name = next((n for n in VIDEO_INPUTS if n in takes), "video")
-    if video is None or "num_frames" in kwargs or "num_frames" not in takes:
-        return kwargs, {**{k: v for k, v in inputs.items() if k != "video"}, name: video} if video is not None else inputs
-    step = target.card.get("frame_step") or 1
-    count = (len(video) - 1) // step * step + 1
-    return {**kwargs, "num_frames": count}, {**{k: v for k, v in inputs.items() if k != "video"}, name: video[:count]}
+def call_arguments(pipe, card: dict, kwargs: dict, inputs: dict) -> tuple[dict, dict]:
+    """The card's call arguments (`cards.call_kwargs`) and the inputs (`image`, `video`, ...) in the
+    names and the set that `pipe`'s call takes: no `guidance_scale` for a pipeline that guides in its
+    guider component (which `apply` replaces), no height / width for one that sizes its clip from its
+    image (HunyuanVideo 1.5 I2V), the frame count and the clip under the pipeline's own names
+    (FRAME_COUNTS, VIDEO_INPUTS). A pipeline that takes both the clip and a frame count (Wan VACE,
+    AnimateDiff ControlNet) gets the longest run of the clip that the card's frame rule allows, and
+    that count; video-to-video pipelines take their length from the source."""
+    takes = inspect.signature(type(pipe).__call__).parameters
+    kwargs, inputs = dict(kwargs), dict(inputs)
+    if "guidance_scale" not in takes:
+        kwargs.pop("guidance_scale", None)
+    if "height" not in takes:
+        kwargs.pop("height", None), kwargs.pop("width", None)
+    count = next((n for n in FRAME_COUNTS if n in takes), None)
+    if "num_frames" in kwargs and count not in (None, "num_frames"):
+        kwargs[count] = kwargs.pop("num_frames")
+    video = inputs.pop("video", None)
+    if video is None:
+        return kwargs, inputs
+    if count == "num_frames" and "num_frames" not in kwargs:
+        step = card.get("frame_step") or 1
+        kwargs["num_frames"] = (len(video) - 1) // step * step + 1
+        video = video[:kwargs["num_frames"]]
+    return kwargs, {**inputs, next((n for n in VIDEO_INPUTS if n in takes), "video"): video}
 
 
 def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0, inputs: dict | None = None) -> Generation:

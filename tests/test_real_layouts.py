@@ -380,7 +380,7 @@ def test_a_pipeline_that_sizes_from_the_image_gets_a_note_and_a_control_video_is
     Wan VACE takes a control video and a frame count: a 12-frame source is cut to 9 (4k + 1)."""
     import numpy as np
 
-    from samg_video.generate import Target, video_frames
+    from samg_video.generate import call_arguments
 
     name = "hunyuanvideo-1.5-480p-i2v"
     rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "hy.mp4"), "--method", "cfg",
@@ -389,7 +389,7 @@ def test_a_pipeline_that_sizes_from_the_image_gets_a_note_and_a_control_video_is
     assert rc == 0 and "sizes its clip from the input image" in captured.out + captured.err
     pipe = load("wan2.1-vace-1.3b", standin_root, "float32")
     clip = [np.zeros((32, 32, 3), np.uint8)] * 12
-    kwargs, inputs = video_frames(Target(pipe, {}, card("wan2.1-vace-1.3b"), []), {}, {"video": clip})
+    kwargs, inputs = call_arguments(pipe, card("wan2.1-vace-1.3b"), {}, {"video": clip})
     assert kwargs == {"num_frames": 9} and len(inputs["video"]) == 9
 
 

@@ -261,6 +261,12 @@ class Handle:
         if getattr(self.pipe, "_samg_video_handle", None) is self:
             del self.pipe._samg_video_handle
 
+    @staticmethod
+    def _field(method: Guidance, layout: str) -> torch.Tensor | None:
+        """The scale field of `method`'s last step in `layout`, or None (a method without one)."""
+        field = getattr(method.state, "scale_field", None)
+        return None if field is None else from_canonical(field, layout)
+
     def __enter__(self):
         return self
 
@@ -423,10 +429,6 @@ class GuidanceHandle(Handle):
                                    layout, int(pred_perturbed is not None), self._names[id(module)]))
         return guided
 
-    def _field(self, method: Guidance, layout: str) -> torch.Tensor | None:
-        field = getattr(method.state, "scale_field", None)
-        return None if field is None else from_canonical(field, layout)
-
     def _restore(self) -> None:
         """The scheduler's own set_timesteps back (the hooks are dropped by `remove`)."""
         if self._had_set_timesteps:
@@ -477,10 +479,8 @@ class GuiderHandle(Handle):
         self.step += 1
         if self.callback is not None:
             layout = field_layout(self.layout)
-            field = getattr(self.method.state, "scale_field", None)
-            self.callback(StepInfo(step, num_steps, t, sigma, self._latents, guided,
-                                   None if field is None else from_canonical(field, layout), self.method.name,
-                                   layout))
+            self.callback(StepInfo(step, num_steps, t, sigma, self._latents, guided, self._field(self.method, layout),
+                                   self.method.name, layout))
         return guided
 
     def _restore(self) -> None:
