@@ -58,7 +58,7 @@ def loop_source(cls: type) -> str:
     """The source of the class that defines `cls.__call__` (the loop and the helpers beside it)."""
     try:
         return inspect.getsource(defining_class(cls, "__call__"))
-    except (OSError, TypeError):
+    except (OSError, TypeError, StopIteration):  # no source, or no __call__ at all
         return ""
 
 
@@ -144,7 +144,7 @@ def derive_adapter(pipe) -> Adapter:
     layout = layout_of(pipe, getattr(pipe, names[0]))
     combine = "delta" if DELTA.search(source) else "line"
     return Adapter(names, layout, calls, upcast=bool(UPCAST.search(source)), combine=combine,
-                   kept=kept_frames(getattr(pipe, names[0]).config, layout))
+                   kept=kept_frames(getattr(getattr(pipe, names[0]), "config", None), layout))
 
 
 def kept_frames(config, layout: str) -> str | None:
