@@ -497,28 +497,42 @@ def sd3():
                 text_encoder_3=t5_encoder(), tokenizer_3=t5_tokenizer())
 
 
+def hunyuan_vae(latent_channels: int):
+    """HunyuanVideo's VAE (8x spatial, 4x temporal) at tiny widths; HunyuanVideo T2V / I2V and Kandinsky 5 use it."""
+    from diffusers import AutoencoderKLHunyuanVideo
+
+    torch.manual_seed(0)
+    return AutoencoderKLHunyuanVideo(
+        in_channels=3, out_channels=3, latent_channels=latent_channels, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
+        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
+        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
+        temporal_compression_ratio=4, mid_block_add_attention=True)
+
+
+def hunyuan_clip():
+    """HunyuanVideo's second text encoder: CLIP text, 8 wide."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    return CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, hidden_size=8, intermediate_size=37,
+                                        num_attention_heads=4, num_hidden_layers=2, pad_token_id=1, vocab_size=64,
+                                        projection_dim=32))
+
+
 def hunyuan():
-    from diffusers import AutoencoderKLHunyuanVideo, HunyuanVideoTransformer3DModel
-    from transformers import CLIPTextConfig, CLIPTextModel, LlamaConfig, LlamaModel
+    from diffusers import HunyuanVideoTransformer3DModel
+    from transformers import LlamaConfig, LlamaModel
 
     torch.manual_seed(0)
     transformer = HunyuanVideoTransformer3DModel(
         in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=10, num_layers=1,
         num_single_layers=1, num_refiner_layers=1, patch_size=1, patch_size_t=1, guidance_embeds=True,
         text_embed_dim=16, pooled_projection_dim=8, rope_axes_dim=(2, 4, 4))
-    torch.manual_seed(0)
-    vae = AutoencoderKLHunyuanVideo(
-        in_channels=3, out_channels=3, latent_channels=4, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
-        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
-        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
-        temporal_compression_ratio=4, mid_block_add_attention=True)
+    vae = hunyuan_vae(4)
     torch.manual_seed(0)
     llama = LlamaModel(LlamaConfig(bos_token_id=1, eos_token_id=2, hidden_size=16, intermediate_size=37,
                                    num_attention_heads=4, num_hidden_layers=2, pad_token_id=0, vocab_size=64))
-    torch.manual_seed(0)
-    clip = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, hidden_size=8, intermediate_size=37,
-                                        num_attention_heads=4, num_hidden_layers=2, pad_token_id=1, vocab_size=64,
-                                        projection_dim=32))
+    clip = hunyuan_clip()
     return dict(transformer=transformer, vae=vae, text_encoder=llama, tokenizer=llama_tokenizer(),
                 text_encoder_2=clip, tokenizer_2=clip_tokenizer())
 
@@ -528,10 +542,9 @@ def hunyuan_i2v():
     first latent frame is the image's, kept by the loop; HunyuanVideo's VAE with 16 channels; a
     LLaVA text encoder (Llama text model, CLIP vision tower at 336 px / 14 px patches: the 576
     image tokens the prompt template makes room for) with a Llama 3-style tokenizer; CLIP text."""
-    from diffusers import AutoencoderKLHunyuanVideo, HunyuanVideoTransformer3DModel
+    from diffusers import HunyuanVideoTransformer3DModel
     from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video_image2video import DEFAULT_PROMPT_TEMPLATE
-    from transformers import (CLIPImageProcessor, CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, LlamaConfig,
-                              LlavaConfig, LlavaForConditionalGeneration)
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
     tokenizer = llama3_tokenizer(DEFAULT_PROMPT_TEMPLATE["template"])
     torch.manual_seed(0)
@@ -539,12 +552,7 @@ def hunyuan_i2v():
         in_channels=16, out_channels=16, num_attention_heads=2, attention_head_dim=10, num_layers=1,
         num_single_layers=1, num_refiner_layers=1, patch_size=2, patch_size_t=1, guidance_embeds=True,
         text_embed_dim=16, pooled_projection_dim=8, rope_axes_dim=(2, 4, 4), image_condition_type="token_replace")
-    torch.manual_seed(0)
-    vae = AutoencoderKLHunyuanVideo(
-        in_channels=3, out_channels=3, latent_channels=16, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
-        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
-        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
-        temporal_compression_ratio=4, mid_block_add_attention=True)
+    vae = hunyuan_vae(16)
     torch.manual_seed(0)
     llava = LlavaForConditionalGeneration(LlavaConfig(
         vision_config=CLIPVisionConfig(hidden_size=8, intermediate_size=16, num_attention_heads=2, num_hidden_layers=2,
@@ -553,10 +561,7 @@ def hunyuan_i2v():
                                 vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
                                 bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id),
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"), pad_token_id=tokenizer.pad_token_id))
-    torch.manual_seed(0)
-    clip = CLIPTextModel(CLIPTextConfig(bos_token_id=0, eos_token_id=1, hidden_size=8, intermediate_size=37,
-                                        num_attention_heads=4, num_hidden_layers=2, pad_token_id=1, vocab_size=64,
-                                        projection_dim=32))
+    clip = hunyuan_clip()
     images = CLIPImageProcessor(size={"shortest_edge": 336}, crop_size={"height": 336, "width": 336})
     return dict(transformer=transformer, vae=vae, text_encoder=llava, tokenizer=tokenizer, text_encoder_2=clip,
                 tokenizer_2=clip_tokenizer(), image_processor=images)
@@ -612,7 +617,7 @@ def kandinsky5():
     text encoders; HunyuanVideo's VAE with 16 latent channels (8x spatial, 4x temporal). diffusers
     zero-initialises the transformer's modulation layers, which makes a random model ignore its
     prompt; they are drawn N(0, 0.1^2) here, as a trained model's are not zero."""
-    from diffusers import AutoencoderKLHunyuanVideo, Kandinsky5Transformer3DModel
+    from diffusers import Kandinsky5Transformer3DModel
     from transformers import (Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2VLImageProcessor,
                               Qwen2VLProcessor, Qwen2VLVideoProcessor)
 
@@ -635,12 +640,7 @@ def kandinsky5():
         for module in transformer.modules():
             if type(module).__name__ == "Kandinsky5Modulation":
                 module.out_layer.weight.copy_(torch.randn(module.out_layer.weight.shape, generator=g) * 0.1)
-    torch.manual_seed(0)
-    vae = AutoencoderKLHunyuanVideo(
-        in_channels=3, out_channels=3, latent_channels=16, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
-        up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
-        act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
-        temporal_compression_ratio=4, mid_block_add_attention=True)
+    vae = hunyuan_vae(16)
     return dict(transformer=transformer, vae=vae, text_encoder=text, tokenizer=processor,
                 text_encoder_2=clip_encoder(), tokenizer_2=clip_tokenizer())
 
