@@ -135,3 +135,4 @@ def test_closed_form_generates_the_prompt(closed_pipe):
         assert world.parse_prompt(prompt)
         from samg_video.demo import score
         assert score(clip, prompt)["correct"], prompt
+

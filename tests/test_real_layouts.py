@@ -417,3 +417,17 @@ def test_ltx2_samg_takes_the_place_of_its_cfg_term_and_leaves_stg_and_audio(stan
     with apply(pipe, "samg", w_min=1.5, w_max=6.0):
         varied = call(pipe, name, 3.0, **stg)
     assert (varied - native).abs().max() > 1e-3
+
+
+def test_a_two_call_pipeline_under_inference_mode(standin_root):
+    """Inference-mode tensors keep no version counter: under torch.inference_mode the two-call hook
+    still gives the pipeline's own CFG at equal scales and still refuses a run without CFG."""
+    name = "wan2.1-t2v-1.3b"
+    pipe = load(name, standin_root, "float32")
+    w = card(name)["guidance_scale"]
+    with torch.inference_mode():
+        native = call(pipe, name, w)
+        with apply(pipe, "samg", w_min=w, w_max=w):
+            assert torch.equal(call(pipe, name, w + 1.5), native)
+            with pytest.raises(ValueError, match="not running classifier-free guidance"):
+                call(pipe, name, 1.0)

@@ -187,6 +187,15 @@ def generated_frames(kept: str, sample: torch.Tensor, pred: torch.Tensor, layout
     return from_canonical(generated, layout)
 
 
+def tensor_version(x: torch.Tensor) -> int | None:
+    """The tensor's in-place version counter; None for an inference-mode tensor, which keeps none
+    (the timestep then tells a new step from this one's second call)."""
+    try:
+        return x._version
+    except RuntimeError:
+        return None
+
+
 def call_grid(kwargs, tokens: int) -> tuple[int, int, int]:
     """The latent (frames, height, width) of an LTX transformer call's `tokens` packed tokens: the
     call's num_frames / height / width, or, where the pipeline passes each token's coordinates
@@ -360,13 +369,13 @@ class GuidanceHandle(Handle):
     def _two_call(self, module, args, kwargs, output):
         sample = call_input(args, kwargs)
         if self._pending is None:  # the cond call: remember it, change nothing yet
-            self._pending = (model_output_tensor(output), sample, sample._version, module, args, kwargs)
+            self._pending = (model_output_tensor(output), sample, tensor_version(sample), module, args, kwargs)
             return output
         pred_cond, cond_input, version, cond_module, cond_args, cond_kwargs = self._pending
         self._pending = None
         # a cond call of the next step, not this one's uncond call: other latents (the same tensor
         # stepped in place, as Kandinsky 5's loop does, shows as a new version) or another timestep
-        stepped = sample._version != version if sample is cond_input else not torch.equal(sample, cond_input)
+        stepped = tensor_version(sample) != version if sample is cond_input else not torch.equal(sample, cond_input)
         t, t_cond = call_timestep(args, kwargs), call_timestep(cond_args, cond_kwargs)
         if stepped or (t != t_cond and not (math.isnan(t) and math.isnan(t_cond))):
             raise self._no_cfg_error()
