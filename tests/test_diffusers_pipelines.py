@@ -20,6 +20,7 @@ import standins
 from conftest import load_standin
 from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card, cards
+from samg_video.generate import VIDEO_INPUTS, call_arguments
 
 TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "WanVACEPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline",
              "SkyReelsV2ImageToVideoPipeline", "SkyReelsV2DiffusionForcingPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline",
@@ -32,26 +33,23 @@ STEPS = 3
 
 @pytest.fixture(scope="module", params=standins.NAMES)
 def built(request, standin_root):
-    """(pipeline, call kwargs, layout) of one stand-in."""
+    """(pipeline, call kwargs, layout) of one stand-in: the card's size at the stand-in's scale and its
+    negative prompt, adapted to the pipeline's signature as `samg-video generate` adapts them."""
     name = request.param
     pipe = load_standin(name, standin_root)
+    c = card(name)
     frames, height, width = standins.SIZES[name]
-    given = standins.inputs(name)
-    takes = inspect.signature(type(pipe).__call__).parameters
-    kwargs = dict(height=height, width=width, **given,
-                  **({"num_frames": frames} if frames > 1 and "video" not in given and "num_frames" in takes else {}))
-    if "height" not in takes:  # sized from the image (HunyuanVideo 1.5 I2V)
-        del kwargs["height"], kwargs["width"]
-    length = takes.get("max_sequence_length")
+    kwargs = dict(height=height, width=width)
+    if frames > 1 and c.get("input") != "video":
+        kwargs["num_frames"] = frames
+    if "negative_prompt" in c:
+        kwargs["negative_prompt"] = c["negative_prompt"]
+    given = {("video" if k in VIDEO_INPUTS else k): v for k, v in standins.inputs(name).items()}  # as the CLI gives
+    kwargs, inputs = call_arguments(pipe, c, kwargs, given)
+    length = inspect.signature(type(pipe).__call__).parameters.get("max_sequence_length")
     if length is not None and isinstance(length.default, int) and length.default > 512:
         kwargs["max_sequence_length"] = 32  # LTX-2's 1024 prompt tokens only cost time here
-    for key in ("video_length", "frames"):  # Latte's and Sana-Video's name for the frame count
-        if key in takes:
-            kwargs[key] = frames
-    if "video" in given and "num_frames" in takes:  # Wan VACE's control video
-        kwargs["num_frames"] = len(given["video"])
-    if "negative_prompt" in card(name):
-        kwargs["negative_prompt"] = card(name)["negative_prompt"]
+    kwargs.update(inputs)
     layout = GUIDER.get(type(pipe).__name__) or adapter_for(pipe).layout
     return pipe, kwargs, layout
 
