@@ -23,6 +23,7 @@ from samg_video import cli, media
 from samg_video.pipelines import apply
 from samg_video.pipelines.hook import noise_level
 from samg_video.cards import card
+from samg_video.generate import VIDEO_INPUTS, call_arguments
 from samg_video.pipelines.registry import load_model
 
 PROMPT = "a red fox runs on the beach"
@@ -59,30 +60,28 @@ def load(name: str, root, dtype: str):
 
 
 def call(pipe, name: str, scale: float, **extra):
-    """Final latents of one generation with the pipeline's own CFG at `scale` (`extra`: more call arguments)."""
+    """Final latents of one generation with the pipeline's own CFG at `scale` (`extra`: more call arguments):
+    the card's call at the stand-in's size, adapted to the pipeline as `samg-video generate` adapts it."""
     frames, height, width = standins.SIZES[name]
     c = card(name)
-    kwargs = dict(num_inference_steps=STEPS, output_type="latent", generator=torch.Generator().manual_seed(0))
-    length = inspect.signature(type(pipe).__call__).parameters.get("max_sequence_length")
-    if length is not None and isinstance(length.default, int) and length.default > 512:
-        kwargs["max_sequence_length"] = 32  # LTX-2's 1024 prompt tokens only cost time here
-    if "height" in inspect.signature(type(pipe).__call__).parameters:  # HunyuanVideo 1.5 I2V sizes from the image
-        kwargs.update(height=height, width=width)
-    takes = inspect.signature(type(pipe).__call__).parameters
-    if frames > 1 and "num_frames" in takes and ("video" not in standins.inputs(name) or "strength" not in takes):
+    kwargs = dict(num_inference_steps=STEPS, output_type="latent", generator=torch.Generator().manual_seed(0),
+                  height=height, width=width)
+    if frames > 1 and c.get("input") != "video":
         kwargs["num_frames"] = frames
-    for other in ("video_length", "frames"):  # Latte's and Sana-Video's name for it
-        if other in takes:
-            kwargs[other] = frames
     if "true_cfg_scale" in c:  # HunyuanVideo: true CFG is the guided path
         kwargs.update(true_cfg_scale=scale, negative_prompt=c["negative_prompt"])
-    elif "guidance_scale" in inspect.signature(type(pipe).__call__).parameters:
+    else:  # (a pipeline with a guider component takes no guidance_scale: call_arguments drops it)
         kwargs["guidance_scale"] = scale
         if "negative_prompt" in c:  # EasyAnimate needs one whenever it runs CFG
             kwargs["negative_prompt"] = c["negative_prompt"]
-    elif type(pipe.guider).__name__ == "ClassifierFreeGuidance":  # HunyuanVideo 1.5: CFG in its guider component
-        pipe.guider.guidance_scale = scale
-    out = pipe(prompt=PROMPT, **kwargs, **standins.inputs(name), **extra)
+        if type(getattr(pipe, "guider", None)).__name__ == "ClassifierFreeGuidance":  # HunyuanVideo 1.5
+            pipe.guider.guidance_scale = scale
+    length = inspect.signature(type(pipe).__call__).parameters.get("max_sequence_length")
+    if length is not None and isinstance(length.default, int) and length.default > 512:
+        kwargs["max_sequence_length"] = 32  # LTX-2's 1024 prompt tokens only cost time here
+    given = {("video" if k in VIDEO_INPUTS else k): v for k, v in standins.inputs(name).items()}  # as the CLI gives
+    kwargs, inputs = call_arguments(pipe, c, kwargs, given)
+    out = pipe(prompt=PROMPT, **kwargs, **inputs, **extra)
     return (out.frames if hasattr(out, "frames") else out.images).clone()
 
 
@@ -379,8 +378,6 @@ def test_a_pipeline_that_sizes_from_the_image_gets_a_note_and_a_control_video_is
     """HunyuanVideo 1.5 I2V sizes its clip from the image: --height / --width are dropped with a note.
     Wan VACE takes a control video and a frame count: a 12-frame source is cut to 9 (4k + 1)."""
     import numpy as np
-
-    from samg_video.generate import call_arguments
 
     name = "hunyuanvideo-1.5-480p-i2v"
     rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "hy.mp4"), "--method", "cfg",
