@@ -172,7 +172,8 @@ def call_arguments(pipe, card: dict, kwargs: dict, inputs: dict) -> tuple[dict, 
     if "guidance_scale" not in takes:
         kwargs.pop("guidance_scale", None)
     if "height" not in takes:
-        kwargs.pop("height", None), kwargs.pop("width", None)
+        kwargs.pop("height", None)
+        kwargs.pop("width", None)
     count = next((n for n in FRAME_COUNTS if n in takes), None)
     if "num_frames" in kwargs and count not in (None, "num_frames"):
         kwargs[count] = kwargs.pop("num_frames")

@@ -373,11 +373,16 @@ class GuidanceHandle(Handle):
             return output
         pred_cond, cond_input, version, cond_module, cond_args, cond_kwargs = self._pending
         self._pending = None
-        # a cond call of the next step, not this one's uncond call: other latents (the same tensor
-        # stepped in place, as Kandinsky 5's loop does, shows as a new version) or another timestep
-        stepped = tensor_version(sample) != version if sample is cond_input else not torch.equal(sample, cond_input)
-        t, t_cond = call_timestep(args, kwargs), call_timestep(cond_args, cond_kwargs)
-        if stepped or (t != t_cond and not (math.isnan(t) and math.isnan(t_cond))):
+        # a cond call of the next step, not this one's uncond call: other latents, or the same tensor
+        # stepped in place (Kandinsky 5's loop): a new version, or (an inference-mode tensor keeps no
+        # version counter) another timestep
+        if sample is not cond_input:
+            stepped = not torch.equal(sample, cond_input)
+        elif version is not None:
+            stepped = tensor_version(sample) != version
+        else:
+            stepped = call_timestep(args, kwargs) != call_timestep(cond_args, cond_kwargs)
+        if stepped:
             raise self._no_cfg_error()
         self._locate(args, kwargs)
         perturbed_pred = self._perturbed_prediction(cond_module, cond_args, cond_kwargs)
