@@ -159,7 +159,7 @@ CONDITION_ROWS = ("pipeline CFG line", "cfg", "samg", "samg (compiled)", "samg+a
 
 
 def conditions(repeats: int, runs: int = 1) -> None:
-    """SAMG and CFG against the line under three conditions, each in a fresh process, `runs` times;
+    """SAMG and CFG against the line under four conditions, each in a fresh process, `runs` times;
     a cell is the median ratio over the runs, with their range when there are several."""
     cores = os.cpu_count() or 1
     busy = ["--threads", str(cores), "--contend"]
@@ -207,7 +207,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     p.add_argument("--contend", action="store_true", help="keep the other cores busy while timing")
-    p.add_argument("--conditions", action="store_true", help="SAMG and CFG under three thread conditions")
+    p.add_argument("--conditions", action="store_true", help="SAMG and CFG under four thread conditions")
     p.add_argument("--runs", type=int, default=1, help="with --conditions: repeat each condition (fresh processes)")
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-memory", action="store_true")

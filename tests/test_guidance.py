@@ -399,3 +399,48 @@ def test_field_paths_agree():
     direct = guidance.create("samg", w_min=2, w_max=9).scale_field(u, c)
     formed = guidance.create("samg", w_min=2, w_max=9, step_ema=0.5).scale_field(u, c)  # first step: EMA = E_n
     assert torch.allclose(direct, formed, atol=1e-5) and direct.min() == 2 and direct.max() == 9
+
+
+def test_field_ops_run_on_one_cpu_thread(monkeypatch):
+    """SAMG computes its field on one intra-op thread (no thread hand-off per field-sized op) and
+    gives the caller's thread count back afterwards, also when an op inside raises."""
+    from samg_video.guidance import samg
+
+    seen, real_range = [], samg.energy_range
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_range(*args, **kwargs)
+
+    monkeypatch.setattr(samg, "energy_range", spy)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        u, c = pair((1, 4, 3, 8, 8))
+        guidance.create("samg", w_min=2, w_max=9)(u, c, step=0, num_steps=1)
+        assert seen == [1] and torch.get_num_threads() == 2
+
+        def fail(*args, **kwargs):
+            raise RuntimeError("inside the field")
+
+        monkeypatch.setattr(samg, "energy_range", fail)
+        with pytest.raises(RuntimeError, match="inside the field"):
+            guidance.create("samg", w_min=2, w_max=9)(u, c, step=0, num_steps=1)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_unequal_scales_round_the_guided_line_once():
+    """At unequal scales (float32) u + W d is one fused multiply-add: each value is the float64
+    value of u + W d rounded once to float32 (within half a unit in the last place), where the
+    pipeline-style line rounds W d and the sum separately and misses that bound somewhere."""
+    u, c = pair((2, 16, 5, 12, 14), seed=4)
+    method = guidance.create("samg", w_min=3, w_max=11)
+    field = method.scale_field(u, c)
+    out = method(u, c, step=0, num_steps=1)
+    exact = u.double() + field.double() * (c - u).double()
+    half_ulp = (torch.nextafter(exact.float().abs(), torch.tensor(math.inf)) - exact.float().abs()).double() / 2
+    assert ((out.double() - exact).abs() <= half_ulp * (1 + 1e-6)).all()
+    two_roundings = u + field * (c - u)
+    assert ((two_roundings.double() - exact).abs() > half_ulp * (1 + 1e-6)).any()

@@ -13,6 +13,7 @@ unless the caller says otherwise (CogVideoX and LTX upcast to float32 first).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import types
@@ -121,6 +122,30 @@ def check_finite(out: torch.Tensor, pred_uncond: torch.Tensor, pred_cond: torch.
             raise ValueError(f"{name} contains NaN or Inf at step {step}; the model diverged there "
                              "(try float32 or a lower guidance scale).")
     raise ValueError(f"Guidance overflowed to NaN or Inf at step {step}; lower the guidance scale.")
+
+
+@contextlib.contextmanager
+def one_thread_on_cpu(device: torch.device):
+    """Run the enclosed torch ops on one intra-op thread when `device` is the CPU.
+
+    For a scale field's ops: each touches a field of 1 / C of a latent, and an OpenMP parallel
+    region costs a thread hand-off (every thread joins each region, and one that the OS has
+    descheduled holds the rest at its barrier), which on a machine whose other cores are busy
+    costs more than the op itself. The latent-sized ops around them (the delta, the guided line)
+    keep every thread. The setting is the calling thread's own (OpenMP's and MKL's per-thread
+    thread counts), restored on exit, also on an exception. Elementwise ops give the same bits
+    on any number of threads; float sums (the bound's RMS) are now also independent of the
+    machine's thread count. No-op on other devices, under torch.compile, or on one thread.
+    """
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1 or torch.compiler.is_compiling():
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def check_range(name: str, value: float, lo: float = 0.0, hi: float = math.inf) -> None:

@@ -23,14 +23,18 @@ def round_to(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def guided_line(pred_uncond: torch.Tensor, delta: torch.Tensor, scale: float | torch.Tensor,
-                dtype: torch.dtype = torch.float32, overwrite: bool = False) -> torch.Tensor:
+                dtype: torch.dtype = torch.float32, overwrite: bool = False, fma: bool = False) -> torch.Tensor:
     """u + w d with d = c - u given, each operation rounded to `dtype` (see module docstring).
 
     pred_uncond, delta: float32 (B, C, F, H, W); scale: a number or a field broadcastable to them.
     Returns float32 values representable in `dtype`. With `overwrite` the result is written
-    over `delta` (the caller's own temporary): no latent-sized allocation, same values.
+    over `delta` (the caller's own temporary): no latent-sized allocation, same values. With
+    `fma` (float32 only) it is one `addcmul`, a single rounding of u + w d: one pass over the
+    latents instead of two, for scale fields, where there is no pipeline line to match.
     """
     out = delta if overwrite else torch.empty_like(delta)
+    if fma and dtype == out.dtype:
+        return torch.addcmul(pred_uncond, delta, scale, out=out)
     torch.mul(round_to(delta, dtype), scale, out=out)
     if dtype != out.dtype:
         out.copy_(round_to(out, dtype))

@@ -3,13 +3,14 @@
     from samg_video import guidance
     guidance.fused.enable()          # process-wide, like torch.backends.cudnn.benchmark
 
-The eager step is about ten tensor operations (c - u, the energy, min and max, the affine
-map and clamp, W d, + u); each is a kernel launch on a GPU and a thread hand-off on a CPU,
-which costs more than the arithmetic when the other cores are busy. Compiled, the step is
-two passes over the predictions: one for the energy and its range, one that forms W and
-`u + W d`. It computes the same formula as `samg.SAMG.field_from` followed by the guided
-line, in float32; the compiler may contract `u + W d` into a fused multiply-add, so values
-agree with the eager path to float32 rounding, not bit for bit.
+The eager step makes two latent-sized parallel operations (c - u, then u + W d as one
+multiply-add) and computes the field between them on one CPU thread (the energy channel by
+channel, min and max, the affine map and clamp: about twenty small operations); on a GPU each
+of those is a kernel launch. Compiled, the step is two passes over the predictions: one for
+the energy and its range, one that forms W and `u + W d`. It computes the same formula as
+`samg.SAMG.field_from` followed by the guided line, in float32; the compiler orders the
+energy's sums its own way, so values agree with the eager path to float32 rounding, not bit
+for bit.
 
 The compiled step covers SAMG without smoothing, step EMA, quantiles other than (0, 1), a
 `generated` mask or a guided line rounded to a lower dtype; any other configuration, equal

@@ -42,7 +42,7 @@ from typing import ClassVar
 import torch
 
 from . import fused
-from .base import Guidance, StepContext, check_interval, check_range, in_interval, register
+from .base import Guidance, StepContext, check_interval, check_range, in_interval, one_thread_on_cpu, register
 from .cfg import guided_line
 from .layout import from_canonical, to_canonical
 from .smoothing import TEMPORAL_MODES, smooth_field
@@ -55,15 +55,17 @@ def channel_sq_sum(delta: torch.Tensor) -> torch.Tensor:
     """sum_c d^2: (B, C, F, H, W) -> (B, 1, F, H, W).
 
     On the CPU, accumulated channel by channel into one field-sized buffer: no latent-sized
-    temporary, so the reduction reads the delta once. Elsewhere (CUDA) one reduction
+    temporary, so the reduction reads the delta once (run it on one thread, as `field_from`
+    does: each step is a field-sized operation). Elsewhere (CUDA) one reduction
     (`linalg.vecdot`), where kernel launches cost more than a temporary.
     """
     if delta.device.type != "cpu":
         return torch.linalg.vecdot(delta, delta, dim=1).unsqueeze(1)
-    out = delta[:, :1].square()
-    for ch in range(1, delta.shape[1]):
-        out.addcmul_(delta[:, ch:ch + 1], delta[:, ch:ch + 1])
-    return out
+    first, *rest = delta.unbind(1)
+    out = first.square()
+    for channel in rest:
+        out.addcmul_(channel, channel)
+    return out.unsqueeze(1)
 
 
 def energy_from_sq_sum(sq_sum: torch.Tensor, channels: int, kind: str) -> tuple[torch.Tensor, float]:
@@ -107,6 +109,13 @@ def affine_of_range(lo: torch.Tensor, hi: torch.Tensor, factor: float, low: floa
     return low - (high - low) * lo * inv, (high - low) * factor * inv
 
 
+def affine(rows: torch.Tensor, offset: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
+    """offset + slope * rows, row by row: rows (rows, N), offset and slope (rows, 1). Two
+    vectorised passes (one broadcast operand each): on the CPU faster than one `addcmul` with
+    two broadcast operands, which takes torch's scalar loop."""
+    return rows.mul(slope).add_(offset)
+
+
 def normalize_energy(energy: torch.Tensor, domain: str, quantiles: tuple[float, float],
                      factor: float = 1.0) -> torch.Tensor:
     """Map the energy E = factor * energy (B, 1, F, H, W) to [0, 1] per clip or per frame (module
@@ -114,7 +123,7 @@ def normalize_energy(energy: torch.Tensor, domain: str, quantiles: tuple[float, 
     (coefficients from the row statistics) and a clamp."""
     rows, lo, hi = energy_range(energy, domain, quantiles)
     offset, slope = affine_of_range(lo, hi, factor, 0.0, 1.0)
-    return torch.addcmul(offset, rows, slope).clamp_(0, 1).reshape(energy.shape)
+    return affine(rows, offset, slope).clamp_(0, 1).reshape(energy.shape)
 
 
 def ema_field(current: torch.Tensor, previous: torch.Tensor | None, decay: float) -> torch.Tensor:
@@ -200,25 +209,27 @@ class SAMG(Guidance):
 
         Without smoothing or step EMA, W = clamp(w_max - (w_max - w_min) (E - q_lo) / (q_hi - q_lo + eps),
         w_min, w_max) is one affine pass and a clamp over the field; otherwise E_n is formed, smoothed
-        and averaged across steps, then mapped.
+        and averaged across steps, then mapped. On the CPU these field-sized operations run on one
+        thread (`base.one_thread_on_cpu`).
         """
-        sq_sum = channel_sq_sum(delta)
-        energy, factor = energy_from_sq_sum(sq_sum, delta.shape[1], self.energy)
-        rows, lo, hi = energy_range(energy, self.normalize, self.quantiles, generated)
-        if not (self.spatial_sigma or self.temporal_sigma or self.step_ema):
-            offset, slope = affine_of_range(lo, hi, factor, self.w_max, self.w_min)
-            scale, e_s = torch.addcmul(offset, rows, slope).clamp_(self.w_min, self.w_max).reshape(energy.shape), None
-        else:
-            offset, slope = affine_of_range(lo, hi, factor, 0.0, 1.0)
-            e_n = torch.addcmul(offset, rows, slope).clamp_(0, 1).reshape(energy.shape)
-            smoothed = smooth_field(e_n, self.spatial_sigma, self.temporal_sigma, self.temporal_mode)
-            if self.renormalize and (self.spatial_sigma or self.temporal_sigma):
-                smoothed = normalize_energy(smoothed, self.normalize, (0.0, 1.0))
-            e_s = ema_field(smoothed, previous_ema, self.step_ema)
-            scale = torch.rsub(e_s, self.w_max, alpha=self.w_max - self.w_min)  # w_max - (w_max - w_min) E_s
-        if self.bound is not None:
-            scale = bound_scale(scale, sq_sum, pred_cond, self.bound)
-        return scale, e_s, hi - lo
+        with one_thread_on_cpu(delta.device):  # field-sized ops: a thread hand-off costs more than each
+            sq_sum = channel_sq_sum(delta)
+            energy, factor = energy_from_sq_sum(sq_sum, delta.shape[1], self.energy)
+            rows, lo, hi = energy_range(energy, self.normalize, self.quantiles, generated)
+            if not (self.spatial_sigma or self.temporal_sigma or self.step_ema):
+                offset, slope = affine_of_range(lo, hi, factor, self.w_max, self.w_min)
+                scale, e_s = affine(rows, offset, slope).clamp_(self.w_min, self.w_max).reshape(energy.shape), None
+            else:
+                offset, slope = affine_of_range(lo, hi, factor, 0.0, 1.0)
+                e_n = affine(rows, offset, slope).clamp_(0, 1).reshape(energy.shape)
+                smoothed = smooth_field(e_n, self.spatial_sigma, self.temporal_sigma, self.temporal_mode)
+                if self.renormalize and (self.spatial_sigma or self.temporal_sigma):
+                    smoothed = normalize_energy(smoothed, self.normalize, (0.0, 1.0))
+                e_s = ema_field(smoothed, previous_ema, self.step_ema)
+                scale = torch.rsub(e_s, self.w_max, alpha=self.w_max - self.w_min)  # w_max - (w_max - w_min) E_s
+            if self.bound is not None:
+                scale = bound_scale(scale, sq_sum, pred_cond, self.bound)
+            return scale, e_s, hi - lo
 
     def combine(self, pred_uncond, pred_cond, ctx: StepContext, state: SAMGState):
         if not in_interval(ctx.progress, self.interval):
@@ -232,8 +243,9 @@ class SAMG(Guidance):
                 return out, SAMGState(scale_field=scale, spans=spans)
         delta = pred_cond - pred_uncond
         scale, ema, spans = self.field_from(pred_uncond, pred_cond, delta, state.ema, ctx.generated)
-        # written over d, our own temporary
-        out = guided_line(pred_uncond, delta, scale, ctx.dtype, overwrite=True)
+        # written over d, our own temporary; one fused multiply-add where no pipeline line is matched
+        fma = self.w_min != self.w_max and ctx.dtype == torch.float32
+        out = guided_line(pred_uncond, delta, scale, ctx.dtype, overwrite=True, fma=fma)
         return out, SAMGState(ema=ema, scale_field=scale, spans=spans)
 
     def fusable(self, ctx: StepContext) -> bool:
