@@ -246,7 +246,8 @@ def report(args) -> None:
         for label, t in medians.items():
             extra = None if args.no_memory else peak_extra(name, label)
             mem = "n/a" if extra is None else f"{extra / latent:.2f}"
-            passes = 2 if label not in METHODS else guidance.from_dict(METHODS[label]).denoiser_calls()
+            config = {k: v for k, v in METHODS.get(label, {}).items() if k != "compiled"}
+            passes = guidance.from_dict(config).denoiser_calls() if config else 2
             print(f"| {label} | {passes} | {t * 1e3:.2f} | {t / base:.2f} | {mem} |")
 
 
