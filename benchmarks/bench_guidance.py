@@ -49,6 +49,8 @@ import torch  # noqa: E402
 from samg_video import guidance  # noqa: E402
 
 SHAPES = {"CogVideoX-5B": ((1, 13, 16, 60, 90), "BFCHW"), "Wan2.1": ((1, 16, 21, 60, 104), "BCFHW")}
+if os.environ.get("BENCH_TINY"):  # --tiny: every row on small latents (a check that the script runs; set
+    SHAPES = {name: ((1, 16, 3, 8, 8), layout) for name, (_, layout) in SHAPES.items()}  # before re-exec)
 METHODS = {
     "cfg": {"method": "cfg", "scale": 7.5},
     "samg": {"method": "samg"},
@@ -211,8 +213,12 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=1, help="with --conditions: repeat each condition (fresh processes)")
     p.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--tiny", action="store_true", help="small latents: check that every row runs, in seconds")
     p.add_argument("--peak-child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.tiny and not os.environ.get("BENCH_TINY"):  # children (--conditions, --peak-child) inherit it
+        os.environ["BENCH_TINY"] = "1"
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     if args.peak_child:
         return peak_child(*args.peak_child)
     if args.conditions:
