@@ -1,7 +1,7 @@
 """Time every guidance method against the CFG combination line, side by side.
 
-    python benchmarks/bench_guidance.py [--repeats 30] [--threads N] [--contend]
-    python benchmarks/bench_guidance.py --conditions [--repeats 100] [--runs 5]
+    python benchmarks/bench_guidance.py [--repeats 30] [--threads N] [--contend] [--tiny]
+    python benchmarks/bench_guidance.py --conditions [--repeats 100] [--runs 10]
 
 `--threads N` sets torch's intra-op threads; `--contend` keeps every other core busy with a
 spinning process while timing (a shared machine, or a data loader beside the sampler), where
