@@ -8,7 +8,8 @@ A method is a small dataclass of config fields plus an explicit `state` (reset w
 Precision: scale fields and statistics are computed in float32; the final line
 `u + W (c - u)` is rounded step by step to `ctx.dtype`, the dtype in which the
 pipeline would do its own CFG (`cfg.guided_line`). That is the predictions' dtype
-unless the caller says otherwise (CogVideoX and LTX upcast to float32 first).
+unless the caller says otherwise (CogVideoX and LTX upcast to float32 first). SAMG at
+unequal scales in float32 forms it as one multiply-add (rounded once).
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def one_thread_on_cpu(device: torch.device):
     costs more than the op itself. The latent-sized ops around them (the delta, the guided line)
     keep every thread. The setting is the calling thread's own (OpenMP's and MKL's per-thread
     thread counts), restored on exit, also on an exception. Elementwise ops give the same bits
-    on any number of threads; float sums (the bound's RMS) are now also independent of the
+    on any number of threads, and float sums (the bound's RMS) do not depend on the
     machine's thread count. No-op on other devices, under torch.compile, or on one thread.
     """
     threads = torch.get_num_threads()

@@ -6,6 +6,8 @@ does the arithmetic the way the diffusers pipelines write their CFG line,
 `dtype`. Inputs are float32 (exact upcasts of the model's output); with `dtype` the
 model's dtype (bfloat16, float16) every step is rounded as the native operation in
 that dtype rounds it, so a constant field `w` gives the pipeline's own CFG bit for bit.
+Where no pipeline line is to be matched (SAMG's field at unequal scales, float32) `fma=True`
+makes it one multiply-add, rounded once.
 """
 
 from __future__ import annotations

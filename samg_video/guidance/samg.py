@@ -244,8 +244,7 @@ class SAMG(Guidance):
         delta = pred_cond - pred_uncond
         scale, ema, spans = self.field_from(pred_uncond, pred_cond, delta, state.ema, ctx.generated)
         # written over d, our own temporary; one fused multiply-add where no pipeline line is matched
-        fma = self.w_min != self.w_max and ctx.dtype == torch.float32
-        out = guided_line(pred_uncond, delta, scale, ctx.dtype, overwrite=True, fma=fma)
+        out = guided_line(pred_uncond, delta, scale, ctx.dtype, overwrite=True, fma=self.w_min != self.w_max)
         return out, SAMGState(ema=ema, scale_field=scale, spans=spans)
 
     def fusable(self, ctx: StepContext) -> bool:
