@@ -109,11 +109,13 @@ def affine_of_range(lo: torch.Tensor, hi: torch.Tensor, factor: float, low: floa
     return low - (high - low) * lo * inv, (high - low) * factor * inv
 
 
-def affine(rows: torch.Tensor, offset: torch.Tensor, slope: torch.Tensor) -> torch.Tensor:
-    """offset + slope * rows, row by row: rows (rows, N), offset and slope (rows, 1). Two
-    vectorised passes (one broadcast operand each): on the CPU faster than one `addcmul` with
-    two broadcast operands, which takes torch's scalar loop."""
-    return rows.mul(slope).add_(offset)
+def map_range(rows: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, factor: float, low: float,
+              high: float) -> torch.Tensor:
+    """The rows (rows, N) normalised by their range and mapped to [low, high], clamped to it:
+    `affine_of_range`'s map as two vectorised passes (one broadcast operand each: on the CPU
+    faster than one `addcmul` with two, which takes torch's scalar loop) and a clamp."""
+    offset, slope = affine_of_range(lo, hi, factor, low, high)
+    return rows.mul(slope).add_(offset).clamp_(min(low, high), max(low, high))
 
 
 def normalize_energy(energy: torch.Tensor, domain: str, quantiles: tuple[float, float],
@@ -122,8 +124,7 @@ def normalize_energy(energy: torch.Tensor, domain: str, quantiles: tuple[float, 
     docstring): clamp((E - q_lo) / (q_hi - q_lo + 1e-8), 0, 1), as one affine pass over the field
     (coefficients from the row statistics) and a clamp."""
     rows, lo, hi = energy_range(energy, domain, quantiles)
-    offset, slope = affine_of_range(lo, hi, factor, 0.0, 1.0)
-    return affine(rows, offset, slope).clamp_(0, 1).reshape(energy.shape)
+    return map_range(rows, lo, hi, factor, 0.0, 1.0).reshape(energy.shape)
 
 
 def ema_field(current: torch.Tensor, previous: torch.Tensor | None, decay: float) -> torch.Tensor:
@@ -217,11 +218,9 @@ class SAMG(Guidance):
             energy, factor = energy_from_sq_sum(sq_sum, delta.shape[1], self.energy)
             rows, lo, hi = energy_range(energy, self.normalize, self.quantiles, generated)
             if not (self.spatial_sigma or self.temporal_sigma or self.step_ema):
-                offset, slope = affine_of_range(lo, hi, factor, self.w_max, self.w_min)
-                scale, e_s = affine(rows, offset, slope).clamp_(self.w_min, self.w_max).reshape(energy.shape), None
+                scale, e_s = map_range(rows, lo, hi, factor, self.w_max, self.w_min).reshape(energy.shape), None
             else:
-                offset, slope = affine_of_range(lo, hi, factor, 0.0, 1.0)
-                e_n = affine(rows, offset, slope).clamp_(0, 1).reshape(energy.shape)
+                e_n = map_range(rows, lo, hi, factor, 0.0, 1.0).reshape(energy.shape)
                 smoothed = smooth_field(e_n, self.spatial_sigma, self.temporal_sigma, self.temporal_mode)
                 if self.renormalize and (self.spatial_sigma or self.temporal_sigma):
                     smoothed = normalize_energy(smoothed, self.normalize, (0.0, 1.0))
