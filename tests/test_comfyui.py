@@ -1,6 +1,7 @@
 """The ComfyUI node pack against a contract that mirrors ComfyUI's own code (comfy/samplers.py
-`cfg_function`, comfy/model_patcher.py `set_model_sampler_cfg_function`, as of Comfy-Org/ComfyUI
-a125cd84): the args dict is built exactly as ComfyUI builds it."""
+`sampling_function` and `cfg_function`, comfy/model_patcher.py's `set_model_sampler_*_function`,
+as of Comfy-Org/ComfyUI a125cd84): the args dicts are built exactly as ComfyUI builds them; then
+a tier against ComfyUI itself (COMFYUI_PATH)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import pytest
 import torch
 
 import comfyui_samg
-from comfyui_samg.nodes import DERIVED, GuidanceMethod, SAMGFieldPreview, SAMGVideo, TemporalMetrics, parse_options
+from comfyui_samg.nodes import (DERIVED, GuidanceMethod, SAMGFieldPreview, SAMGVideo, SettingError, TemporalMetrics,
+                                parse_options)
 from samg_video import guidance
 
 
 class ModelPatcher:
-    """The two ModelPatcher methods the nodes use, as ComfyUI writes them."""
+    """The ModelPatcher methods the nodes (and RescaleCFG) use, as ComfyUI writes them."""
 
     def __init__(self):
         self.model_options = {"transformer_options": {}}
@@ -36,9 +38,16 @@ class ModelPatcher:
         if disable_cfg1_optimization:
             self.model_options["disable_cfg1_optimization"] = True
 
+    def set_model_sampler_pre_cfg_function(self, pre_cfg_function, disable_cfg1_optimization=False):
+        model_options = self.model_options  # set_model_options_pre_cfg_function
+        model_options["sampler_pre_cfg_function"] = model_options.get("sampler_pre_cfg_function", []) + [
+            pre_cfg_function]
+        if disable_cfg1_optimization:
+            model_options["disable_cfg1_optimization"] = True
+
 
 def cfg_function(model, cond_pred, uncond_pred, cond_scale, x, timestep, model_options={}, cond=None, uncond=None):  # noqa: B006
-    """comfy/samplers.py's cfg_function, without the post-CFG loop (no such node here)."""
+    """comfy/samplers.py's cfg_function."""
     if "sampler_cfg_function" in model_options:
         args = {"cond": x - cond_pred, "uncond": x - uncond_pred, "cond_scale": cond_scale, "timestep": timestep,
                 "input": x, "sigma": timestep, "cond_denoised": cond_pred, "uncond_denoised": uncond_pred,
@@ -46,7 +55,46 @@ def cfg_function(model, cond_pred, uncond_pred, cond_scale, x, timestep, model_o
         cfg_result = x - model_options["sampler_cfg_function"](args)
     else:
         cfg_result = uncond_pred + (cond_pred - uncond_pred) * cond_scale
+
+    for fn in model_options.get("sampler_post_cfg_function", []):
+        args = {"denoised": cfg_result, "cond": cond, "uncond": uncond, "cond_scale": cond_scale, "model": model,
+                "uncond_denoised": uncond_pred, "cond_denoised": cond_pred, "sigma": timestep,
+                "model_options": model_options, "input": x}
+        cfg_result = fn(args)
     return cfg_result
+
+
+def sampling_function_tail(model, x, timestep, out, cond_scale, model_options, cond=None, uncond=None):
+    """comfy/samplers.py's sampling_function after calc_cond_batch (`out` = [cond, uncond] predictions):
+    every pre-CFG function, then cfg_function."""
+    conds = [cond, uncond]
+    for fn in model_options.get("sampler_pre_cfg_function", []):
+        args = {"conds": conds, "conds_out": out, "cond_scale": cond_scale, "timestep": timestep,
+                "input": x, "sigma": timestep, "model": model, "model_options": model_options}
+        out = fn(args)
+    return cfg_function(model, out[0], out[1], cond_scale, x, timestep, model_options=model_options, cond=cond,
+                        uncond=uncond)
+
+
+def rescale_cfg_function(multiplier):
+    """Core RescaleCFG's CFG function (comfy_extras/nodes_model_advanced.py), verbatim."""
+    def rescale_cfg(args):
+        cond = args["cond"]
+        uncond = args["uncond"]
+        cond_scale = args["cond_scale"]
+        sigma = args["sigma"]
+        sigma = sigma.view(sigma.shape[:1] + (1,) * (cond.ndim - 1))
+        x_orig = args["input"]
+        x = x_orig / (sigma * sigma + 1.0)
+        cond = ((x - (x_orig - cond)) * (sigma ** 2 + 1.0) ** 0.5) / (sigma)
+        uncond = ((x - (x_orig - uncond)) * (sigma ** 2 + 1.0) ** 0.5) / (sigma)
+        x_cfg = uncond + cond_scale * (cond - uncond)
+        ro_pos = torch.std(cond, dim=(1, 2, 3), keepdim=True)
+        ro_cfg = torch.std(x_cfg, dim=(1, 2, 3), keepdim=True)
+        x_rescaled = x_cfg * (ro_pos / ro_cfg)
+        x_final = multiplier * x_rescaled + (1.0 - multiplier) * x_cfg
+        return x_orig - (x - x_final * sigma / (sigma * sigma + 1.0) ** 0.5)
+    return rescale_cfg
 
 
 def node_inputs(**overrides) -> dict:
@@ -67,7 +115,7 @@ def run(patched, steps=4, shape=(1, 16, 5, 8, 8), cond_scale=5.0, seed=0, dtype=
         x = torch.randn(shape, generator=g).to(dtype)
         c, u = (torch.randn(shape, generator=g).to(dtype) for _ in range(2))
         sigma = sigmas[i].expand(shape[0])
-        outs.append(cfg_function(None, c, u, cond_scale, x, sigma, model_options=options))
+        outs.append(sampling_function_tail(None, x, sigma, [c, u], cond_scale, options))
         preds.append((x, c, u, float(sigmas[i])))
     return outs, preds
 
@@ -84,16 +132,21 @@ def test_the_pack_loads_as_comfyui_loads_it():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_equal_scales_are_comfyuis_cfg_formula(dtype):
-    """w_min == w_max == cfg: the function returns x - g with g ComfyUI's own CFG formula bit for
-    bit; the sampler's result is then x - (x - g), the round trip of every CFG-function node."""
+    """w_min == w_max == cfg: the sampler's result is ComfyUI's own CFG formula bit for bit (the
+    pre-CFG function hands on the conditional prediction unchanged)."""
     (patched,) = SAMGVideo().patch(**node_inputs(w_min=5.0, w_max=5.0, temporal_sigma=1.0, spatial_sigma=1.0))
     assert patched.model_options["disable_cfg1_optimization"] is True
+    assert "sampler_cfg_function" not in patched.model_options  # the single cfg slot stays free
     outs, preds = run(patched, dtype=dtype)
     for out, (x, c, u, _) in zip(outs, preds):
-        formula = u + (c - u) * 5.0
-        assert torch.equal(out, x - (x - formula))
-        eps = torch.finfo(dtype).eps  # the round trip: two roundings on values up to |x| + |g|
-        assert (out.float() - formula.float()).abs().max() <= 2 * eps * (x.float().abs() + formula.float().abs()).max()
+        assert torch.equal(out, u + (c - u) * 5.0)
+
+
+def assert_carried(out, want, c, u, s):
+    """ComfyUI's CFG of the handed-on prediction is `want` up to the roundings of c + (g - cfg) / s
+    and of ComfyUI's own line (a few ulps of the magnitudes involved)."""
+    scale = (u.abs() + s * (c - u).abs() + want.abs()).max()
+    assert (out - want).abs().max() <= 8 * torch.finfo(out.dtype).eps * scale
 
 
 def test_a_range_is_samg_video_on_the_same_predictions_and_a_new_run_resets():
@@ -101,19 +154,21 @@ def test_a_range_is_samg_video_on_the_same_predictions_and_a_new_run_resets():
     step the sampler's sigmas give; step EMA state restarts when the sigma rises (a new run)."""
     params = dict(w_min=2.0, w_max=8.0, temporal_sigma=1.0, step_ema=0.5)
     (patched,) = SAMGVideo().patch(**node_inputs(**params))
+    (fn,) = patched.model_options["sampler_pre_cfg_function"]
     reference = guidance.create("samg", **params)
     for seed in (0, 1):  # two runs back to back: the second must not inherit the first's EMA
         reference.reset()
         outs, preds = run(patched, seed=seed)
         for i, (out, (x, c, u, sigma)) in enumerate(zip(outs, preds)):
             want = reference(u, c, step=i, num_steps=4, sigma=sigma)
-            assert torch.equal(out, x - (x - want))
-    assert len(patched.model_options["sampler_cfg_function"].fields) == 4  # the last run's fields only
+            assert_carried(out, want, c, u, 5.0)
+            assert torch.equal(fn.fields[i], reference.state.scale_field)  # the field itself: bit for bit
+    assert len(fn.fields) == 4  # the last run's fields only
 
 
 def test_the_range_follows_the_samplers_cfg_when_left_at_minus_one():
     (patched,) = SAMGVideo().patch(**node_inputs(w_min=DERIVED, w_max=DERIVED, temporal_sigma=0.0))
-    fn = patched.model_options["sampler_cfg_function"]
+    (fn,) = patched.model_options["sampler_pre_cfg_function"]
     run(patched, cond_scale=6.0)
     assert (fn.method.w_min, fn.method.w_max) == pytest.approx((4.0, 9.6))
     field = fn.fields[0]
@@ -124,24 +179,91 @@ def test_guide_frames_take_no_part_in_the_field():
     """Two keyframe latents appended at the end of the frame axis (LTXVAddGuide): the generated
     frames' field spans exactly [w_min, w_max] however large the guides' energy."""
     (patched,) = SAMGVideo().patch(**node_inputs(w_min=2.0, w_max=8.0, temporal_sigma=0.0, guide_frames=2))
-    fn = patched.model_options["sampler_cfg_function"]
+    (fn,) = patched.model_options["sampler_pre_cfg_function"]
     shape = (1, 16, 5, 8, 8)
     x, u = torch.zeros(shape), torch.zeros(shape)
     c = torch.rand(shape)
     c[:, :, -2:] *= 100  # the guides would dominate the energy's range
     sigmas = torch.linspace(1, 0, 5)
     options = {**patched.model_options, "transformer_options": {"sample_sigmas": sigmas}}
-    cfg_function(None, c, u, 5.0, x, sigmas[:1], model_options=options)
+    sampling_function_tail(None, x, sigmas[:1], [c, u], 5.0, options)
     generated = fn.fields[0][:, :, :3]
     assert generated.amin().item() == pytest.approx(2.0, abs=1e-4) and generated.amax().item() == pytest.approx(8.0)
 
 
-def test_bad_settings_are_refused_when_the_node_runs():
-    with pytest.raises(ValueError, match="must not exceed"):
-        SAMGVideo().patch(**node_inputs(w_min=9.0, w_max=3.0))
-    with pytest.raises(ValueError, match="leaves no generated frame"):
-        (patched,) = SAMGVideo().patch(**node_inputs(w_min=2.0, w_max=8.0, guide_frames=5))
+SAMG_WIDGETS = dict(w_min=DERIVED, w_max=DERIVED, quantile_low=0.0, quantile_high=1.0, start=0.0, end=1.0)
+
+
+@pytest.mark.parametrize("widgets,sentence", [
+    (dict(w_min=9.0, w_max=3.0), "w_min = 9 exceeds w_max = 3"),
+    (dict(w_min=-0.5), "w_min = -0.5 is a negative guidance scale"),
+    (dict(w_max=-0.25), "w_max = -0.25 is a negative guidance scale"),
+    (dict(w_max=-3.0), "w_max = -3 is outside its range"),
+    (dict(start=0.8, end=0.2), "start = 0.8 must be below end = 0.2"),
+    (dict(quantile_low=0.5, quantile_high=0.5), "quantile_low = 0.5 must be below quantile_high = 0.5"),
+    (dict(w_max=300.0), "w_max = 300 is outside its range"),
+])
+def test_samg_widgets_are_refused_at_queue_time_naming_the_widget(widgets, sentence):
+    """ComfyUI's validate step (VALIDATE_INPUTS) answers the bad value with one sentence naming the
+    widget, before anything runs; the node refuses the same value if it runs anyway."""
+    said = SAMGVideo.VALIDATE_INPUTS(**{**SAMG_WIDGETS, **widgets})
+    assert isinstance(said, str) and said.startswith(sentence) and "\n" not in said
+    with pytest.raises(SettingError, match=sentence.split(" = ")[0]):
+        SAMGVideo().patch(**node_inputs(**widgets))
+    assert SAMGVideo.VALIDATE_INPUTS(**{**SAMG_WIDGETS, "w_min": 2.0, "w_max": 8.0}) is True
+    assert SAMGVideo.VALIDATE_INPUTS(**{**SAMG_WIDGETS, "w_min": None}) is True  # a linked widget: at run time
+
+
+def test_what_the_sampler_decides_is_refused_before_its_first_model_call():
+    """A derived end that crosses a given one (no clamping), guide frames that leave nothing to
+    generate and cfg 0 (where ComfyUI's CFG cannot carry the guidance) are one sentence naming the
+    widget, from the OUTER_SAMPLE check (ComfyUI calls it before sampling) and at the first step."""
+    (patched,) = SAMGVideo().patch(**node_inputs(w_min=DERIVED, w_max=2.0))  # 2/3 x cfg 6 = 4 > 2
+    (fn,) = patched.model_options["sampler_pre_cfg_function"]
+    guider = type("CFGGuider", (), {"cfg": 6.0})()
+    executor = type("Executor", (), {"class_obj": guider, "__call__": lambda self, *a, **k: "sampled"})()
+    with pytest.raises(SettingError, match=r"w_min = 4 \(2/3 of the sampler's cfg 6\) exceeds w_max = 2"):
+        fn.outer_sample(executor, torch.zeros(1, 16, 5, 8, 8))
+    with pytest.raises(SettingError, match="w_min = 4"):
+        run(patched, cond_scale=6.0)
+    guider.cfg = 2.0  # 2/3 x 2 <= 2: fine
+    assert fn.outer_sample(executor, torch.zeros(1, 16, 5, 8, 8)) == "sampled"
+    (patched,) = SAMGVideo().patch(**node_inputs(w_min=2.0, w_max=8.0, guide_frames=5))
+    (fn,) = patched.model_options["sampler_pre_cfg_function"]
+    with pytest.raises(SettingError, match="guide_frames = 5 leaves no generated frame in a latent of 5 frames"):
+        fn.outer_sample(executor, torch.zeros(1, 16, 5, 8, 8))
+    with pytest.raises(SettingError, match="guide_frames = 5"):
         run(patched)
+    (patched,) = SAMGVideo().patch(**node_inputs(w_min=2.0, w_max=8.0))
+    with pytest.raises(SettingError, match="cfg is 0"):
+        run(patched, cond_scale=0.0)
+    (patched,) = SAMGVideo().patch(**node_inputs(w_min=0.0, w_max=0.0))
+    outs, preds = run(patched, cond_scale=0.0)  # equal scales at cfg 0: ComfyUI's CFG, the uncond prediction
+    assert all(torch.equal(out, u + (c - u) * 0.0) for out, (_, c, u, _) in zip(outs, preds))
+
+
+def test_samg_stacks_with_rescale_cfg_and_refuses_a_second_samg():
+    """SAMG (pre-CFG) then core RescaleCFG (the cfg slot): RescaleCFG's formula applied to SAMG's
+    guided prediction, on RescaleCFG's own tensors; a second samg-video node on the same MODEL is
+    one sentence."""
+    params = dict(w_min=2.0, w_max=8.0, temporal_sigma=1.0)
+    (patched,) = SAMGVideo().patch(**node_inputs(**params))
+    patched = patched.clone()
+    patched.set_model_sampler_cfg_function(rescale_cfg_function(0.7))  # RescaleCFG.patch
+    reference = guidance.create("samg", **params)
+    outs, preds = run(patched, shape=(2, 16, 8, 8), cond_scale=5.0)  # RescaleCFG reduces over 3 axes: images
+    (fn,) = patched.model_options["sampler_pre_cfg_function"]
+    for i, (out, (x, c, u, sigma)) in enumerate(zip(outs, preds)):
+        g = reference(u, c, step=i, num_steps=4, sigma=sigma, layout="BCHW")
+        carried = c + (g - (u + (c - u) * 5.0)) / 5.0  # the prediction SAMG hands on (its CFG at 5 is g)
+        sig = torch.full((2,), sigma)
+        args = {"cond": x - carried, "uncond": x - u, "cond_scale": 5.0, "sigma": sig, "input": x}
+        want = x - rescale_cfg_function(0.7)(args)
+        assert torch.allclose(out, want, rtol=1e-5, atol=1e-5)
+        assert torch.equal(fn.fields[i], reference.state.scale_field)
+    assert not torch.allclose(outs[0], preds[0][2] + (preds[0][1] - preds[0][2]) * 5.0, atol=1e-3)
+    with pytest.raises(SettingError, match="already passes through a samg-video guidance node"):
+        GuidanceMethod().patch(**method_inputs(model=patched, method="apg"))
 
 
 def method_inputs(**overrides) -> dict:
@@ -162,7 +284,7 @@ def test_the_method_node_is_samg_video_on_comfyuis_tensors(name, options, space)
     state (APG momentum, SAMG's EMA) restarts with a new run."""
 
     (patched,) = GuidanceMethod().patch(**method_inputs(method=name, options=options))
-    fn = patched.model_options["sampler_cfg_function"]
+    (fn,) = patched.model_options["sampler_pre_cfg_function"]
     assert fn.space == space
     params = parse_options(options)
     if "w_min" not in params:
@@ -175,18 +297,39 @@ def test_the_method_node_is_samg_video_on_comfyuis_tensors(name, options, space)
             if space == "noise":
                 want = x - reference(x - u, x - c, step=i, num_steps=4, sigma=sigma)
             else:
-                want = x - (x - reference(u, c, step=i, num_steps=4, sigma=sigma))
-            assert torch.equal(out, want), (name, i)
+                want = reference(u, c, step=i, num_steps=4, sigma=sigma)
+            assert_carried(out, want, c, u, 5.0)
 
 
-def test_method_node_options_are_checked_when_the_node_runs():
-    with pytest.raises(ValueError, match="KEY=VALUE"):
-        GuidanceMethod().patch(**method_inputs(method="apg", options="eta 0"))
-    with pytest.raises(ValueError, match="Unknown parameter 'w_min'"):
-        GuidanceMethod().patch(**method_inputs(method="apg", options="w_min=3"))
-    with pytest.raises(ValueError, match="Unknown reduction"):
-        GuidanceMethod().patch(**method_inputs(method="apg", options="per=channel"))
+@pytest.mark.parametrize("method,options,sentence", [
+    ("apg", "eta 0", "options: write KEY=VALUE"),
+    ("apg", "w_min=3", "options: Unknown parameter 'w_min'"),
+    ("apg", "per=channel", "options: Unknown reduction"),
+    ("samg", "w_min=9 w_max=3", r"options: w_min \(9.0\) must not exceed w_max \(3.0\)"),
+    ("samg", "w_min=abc", "options: w_min must be a number, got 'abc'"),
+    ("samg", "w_min=-0.5", "options: w_min = -0.5 is a negative guidance scale"),
+    ("samg+stg", "scale_stg=-1", "options: scale_stg = -1 is a negative guidance scale"),
+    ("samg+stg", "mode=attention", "options: mode='attention' cannot run in ComfyUI"),
+    ("apg", "scale=-2", "options: scale = -2 is a negative guidance scale"),
+])
+def test_method_options_are_refused_at_queue_time_naming_the_widget(method, options, sentence):
+    said = GuidanceMethod.VALIDATE_INPUTS(method=method, options=options)
+    assert isinstance(said, str) and "\n" not in said
+    assert __import__("re").match(sentence, said), said
+    with pytest.raises(SettingError, match=sentence):
+        GuidanceMethod().patch(**method_inputs(method=method, options=options))
+    assert GuidanceMethod.VALIDATE_INPUTS(method=method, options="") is True
     assert "pag" not in GuidanceMethod.INPUT_TYPES()["required"]["method"][0]
+
+
+def test_layers_past_the_models_blocks_are_refused_when_the_node_runs():
+    """The block count is the model's: known when the node runs, before sampling."""
+    model = ModelPatcher()
+    model.model = type("BaseModel", (), {"diffusion_model": ToyDiT(2)})()
+    with pytest.raises(SettingError, match=r"options: layers=\[99\] names block 99, but this model has 2 blocks"):
+        GuidanceMethod().patch(**method_inputs(model=model, method="samg+stg", options="layers=[99]"))
+    (patched,) = GuidanceMethod().patch(**method_inputs(model=model, method="samg+stg", options="layers=[1]"))
+    assert patched.model_options["sampler_pre_cfg_function"]
 
 
 class ToyDiT(torch.nn.Module):
@@ -258,28 +401,22 @@ def test_samg_stg_skips_blocks_through_comfyuis_patches(monkeypatch, layers):
     types_model = type("BaseModel", (), {"diffusion_model": ToyDiT()})()
     options = "w_min=2 w_max=8 scale_stg=1.5" + (f" layers=[{','.join(map(str, layers))}]" if layers else "")
     (patched,) = GuidanceMethod().patch(**method_inputs(method="samg+stg", options=options))
-    fn = patched.model_options["sampler_cfg_function"]
+    (fn,) = patched.model_options["sampler_pre_cfg_function"]
     reference = guidance.create("samg+stg", **parse_options(options))
     sigmas = torch.linspace(1, 0, 4)
     model_options = {**patched.model_options, "transformer_options": {"sample_sigmas": sigmas}}
     g = torch.Generator().manual_seed(0)
     for i in range(3):
         x, c, u, cond_input = (torch.randn(1, 16, 3, 4, 4, generator=g) for _ in range(4))
-        out = x - fn({"cond": x - c, "uncond": x - u, "cond_scale": 5.0, "timestep": sigmas[i:i + 1],
-                      "input": x, "sigma": sigmas[i:i + 1], "cond_denoised": c, "uncond_denoised": u,
-                      "model": types_model, "model_options": model_options, "input_cond": cond_input,
-                      "input_uncond": None})
+        out = sampling_function_tail(types_model, x, sigmas[i:i + 1], [c, u], 5.0, model_options, cond=cond_input)
         skipped = [j for j in range(4) if j not in (layers or (2,))]
         perturbed = cond_input
         for j in skipped:
             perturbed = perturbed + (j + 1) * torch.tanh(perturbed)
         want = reference(u, c, step=i, num_steps=3, sigma=float(sigmas[i]), pred_perturbed=perturbed)
-        assert torch.equal(out, x - (x - want))
+        assert_carried(out, want, c, u, 5.0)
     assert calls == [[("double_block", j) for j in (layers or (2,))]] * 3
     assert "patches_replace" not in model_options["transformer_options"]
-    with pytest.raises(ValueError, match="mode=block"):
-        (bad,) = GuidanceMethod().patch(**method_inputs(method="samg+stg", options="mode=attention"))
-        run(bad)
 
 
 def test_field_preview_and_metrics_nodes():
@@ -290,7 +427,7 @@ def test_field_preview_and_metrics_nodes():
     (images,) = SAMGFieldPreview().preview(patched, {"samples": None}, -1, 4)
     assert images.shape[:3] == (5, 32, images.shape[2]) and images.shape[2] > 32 and images.shape[3] == 3
     assert 0 <= images.min() and images.max() <= 1
-    with pytest.raises(ValueError, match="not patched by a SAMG node"):
+    with pytest.raises(SettingError, match="not patched by a SAMG node"):
         SAMGFieldPreview().preview(ModelPatcher(), {}, -1, 4)
     # the node's numbers are samg_video.metrics' on the same frames; a moving square moves, a still one not
     from samg_video import metrics

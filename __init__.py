@@ -1,0 +1,18 @@
+"""samg-video as a ComfyUI custom-node pack: the repository root is what ComfyUI-Manager, a
+`git clone` into `ComfyUI/custom_nodes/` and the Comfy Registry put there, and ComfyUI imports
+this file. The nodes live in `comfyui_samg/`; their math in `samg_video/`, which is used from
+this checkout when ComfyUI's Python does not have samg-video installed (`pip install -r
+requirements.txt` adds what the nodes import, nothing else)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+if "samg_video" not in sys.modules and importlib.util.find_spec("samg_video") is None:
+    _spec = importlib.util.spec_from_file_location("samg_video", Path(__file__).parent / "samg_video" / "__init__.py")
+    sys.modules["samg_video"] = importlib.util.module_from_spec(_spec)  # the package only, sys.path untouched
+    _spec.loader.exec_module(sys.modules["samg_video"])
+
+from .comfyui_samg import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS  # noqa: E402
+
+__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
