@@ -1,22 +1,24 @@
 """The example workflows in ComfyUI's canvas format, made from their API format.
 
-ComfyUI has two workflow formats: the API format (`{id: {class_type, inputs}}`, what the
-server executes) and the canvas format that the frontend saves and loads (nodes with
+ComfyUI has two workflow formats: the API format (`{id: {class_type, inputs, _meta}}`, what
+the server executes) and the canvas format that the frontend saves and loads (nodes with
 positions, `widgets_values` in input order, a `links` table). The API files in
-`workflows/` are the source; `python -m comfyui_samg.workflow_ui` (with `COMFYUI_PATH`
-pointing at a ComfyUI checkout) writes `workflows/ui/` from them (and the picture of the Wan
-2.1 one in docs/images/), using each node's input definition as ComfyUI's `/object_info`
-serves it:
+`comfyui_samg/api_workflows/` are the source; `python -m comfyui_samg.workflow_ui` (with
+`COMFYUI_PATH` pointing at a ComfyUI checkout) writes the templates in `example_workflows/`
+from them, each with its thumbnail (`NAME.jpg`, the folder and names ComfyUI serves under
+Templates), and the picture of the Wan 2.1 one in docs/images/, using each node's input
+definition as ComfyUI's `/object_info` serves it:
 
 - an input whose type is INT, FLOAT, STRING, BOOLEAN, COMBO or a list of choices is a widget;
   its value goes to `widgets_values` in the order the node declares its inputs, followed by
   the frontend's extra value for `control_after_generate` ("fixed") and for an image upload
   widget ("image");
 - every other input is a socket fed by a link `[link, from_node, from_slot, to_node, to_slot,
-  type]`.
+  type]`;
+- a node's title is the API file's `_meta.title` (display names, with the branch).
 
-`to_api` inverts `to_ui` as the frontend's graph-to-prompt does, so a test can check that the
-canvas files carry exactly the API graphs.
+`to_api` inverts `to_ui` as the frontend's graph-to-prompt does (node ids as keys), so a test
+can check that the canvas files carry exactly the API graphs (`renumbered`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import sys
 from pathlib import Path
 
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-FOLDER = Path(__file__).parent / "workflows"
+FOLDER = Path(__file__).parent / "api_workflows"  # the API-format sources
+TEMPLATES = Path(__file__).parents[1] / "example_workflows"  # the canvas files ComfyUI lists under Templates
 
 
 def is_widget(spec) -> bool:
@@ -82,7 +85,8 @@ def to_ui(api: dict, infos: dict[str, dict]) -> dict:
                 continue
             link = len(links) + 1
             source, slot = value
-            links.append([link, ids[source], slot, ids[key], len(inputs), spec[0]])
+            kind = infos[api[source]["class_type"]]["output"][slot]  # a link has its source's type ("*" inputs)
+            links.append([link, ids[source], slot, ids[key], len(inputs), kind])
             outgoing.setdefault((source, slot), []).append(link)
             inputs.append({"name": name, "type": spec[0], "link": link})
         size = [320, 46 + 24 * max(len(inputs), len(info["output"])) + 26 * len(widgets)]
@@ -91,20 +95,29 @@ def to_ui(api: dict, infos: dict[str, dict]) -> dict:
         nodes.append({"id": ids[key], "type": entry["class_type"], "pos": [60 + 380 * column[key], top],
                       "size": size, "flags": {}, "order": 0, "mode": 0,
                       "inputs": inputs, "outputs": [], "properties": {"Node name for S&R": entry["class_type"]},
-                      "widgets_values": widgets, "title": key})
+                      "widgets_values": widgets, "title": entry.get("_meta", {}).get("title", key)})
     for node, (key, entry) in zip(nodes, api.items()):
         info = infos[entry["class_type"]]
         node["outputs"] = [{"name": name, "type": kind, "links": outgoing.get((key, slot), []), "slot_index": slot}
                            for slot, (kind, name) in enumerate(zip(info["output"], info["output_name"]))]
     order = sorted(api, key=lambda k: (column[k], ids[k]))
-    for node in nodes:
-        node["order"] = order.index(node["title"])
+    for node, key in zip(nodes, api):
+        node["order"] = order.index(key)
     return {"last_node_id": len(nodes), "last_link_id": len(links), "nodes": nodes, "links": links, "groups": [],
             "config": {}, "extra": {}, "version": 0.4}
 
 
+def renumbered(api: dict) -> dict:
+    """An API graph with its keys replaced by the canvas ids `to_ui` gives them (1, 2, ... in file
+    order), as the frontend's graph-to-prompt writes them."""
+    ids = {key: str(i + 1) for i, key in enumerate(api)}
+    return {ids[key]: {**entry, "inputs": {k: ([ids[v[0]], v[1]] if isinstance(v, list) and len(v) == 2 and v[0] in ids
+                                               else v) for k, v in entry["inputs"].items()}}
+            for key, entry in api.items()}
+
+
 def to_api(ui: dict, infos: dict[str, dict]) -> dict:
-    """The API-format graph of a canvas-format workflow (node titles as ids)."""
+    """The API-format graph of a canvas-format workflow (node ids as keys, titles in `_meta`)."""
     by_id = {node["id"]: node for node in ui["nodes"]}
     links = {link[0]: link for link in ui["links"]}
     api = {}
@@ -119,16 +132,17 @@ def to_api(ui: dict, infos: dict[str, dict]) -> dict:
                 del values[:len(extra_widget_values(spec))]
             elif name in linked:
                 _, source, slot, *_ = linked[name]
-                inputs[name] = [by_id[source]["title"], slot]
+                inputs[name] = [str(by_id[source]["id"]), slot]
         if values:
             raise ValueError(f"{node['title']} has {len(values)} widget values more than {node['type']} has widgets.")
-        api[node["title"]] = {"class_type": node["type"], "inputs": inputs}
+        api[str(node["id"])] = {"class_type": node["type"], "inputs": inputs, "_meta": {"title": node["title"]}}
     return api
 
 
-def draw(api: dict, ui: dict, path: Path, title: str = "") -> None:
+def draw(api: dict, ui: dict, path: Path, title: str = "", dpi: int = 100) -> None:
     """A picture of a workflow as its canvas file lays it out: each node at its position with its
     title, class and widget values (named from the API file), each link a line coloured by type."""
+    api = renumbered(api)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,7 +168,7 @@ def draw(api: dict, ui: dict, path: Path, title: str = "") -> None:
                                     fc="#2e3b2e" if ours else "#353535", ec="#8bc34a" if ours else "#555555", lw=1.5))
         ax.text(x + 10, y + 18, f"{n['title']}  ({n['type']})", color="white", fontsize=7, weight="bold", va="center")
         lines = [f"{i['name']}" for i in n["inputs"]]
-        lines += [f"{k}: {v}" for k, v in api[n["title"]]["inputs"].items() if not isinstance(v, list)]
+        lines += [f"{k}: {v}" for k, v in api[str(n["id"])]["inputs"].items() if not isinstance(v, list)]
         for i, text in enumerate(lines):
             text = text.replace("\n", " ")
             ax.text(x + 10, y + 40 + 24 * i if i < len(n["inputs"]) else y + 46 + 24 * len(n["inputs"]) + 26 *
@@ -165,7 +179,7 @@ def draw(api: dict, ui: dict, path: Path, title: str = "") -> None:
     ax.axis("off")
     if title:
         ax.set_title(title, color="white", fontsize=11)
-    fig.savefig(path, dpi=100, bbox_inches="tight", facecolor=fig.get_facecolor())
+    fig.savefig(path, dpi=dpi, bbox_inches="tight", facecolor=fig.get_facecolor())
     plt.close(fig)
 
 
@@ -196,12 +210,16 @@ def comfyui_infos() -> dict[str, dict]:
 
 
 def write_all(infos: dict[str, dict]) -> list[Path]:
-    (FOLDER / "ui").mkdir(exist_ok=True)
+    """Each API file's canvas template and its thumbnail in TEMPLATES."""
+    TEMPLATES.mkdir(exist_ok=True)
     written = []
     for path in sorted(FOLDER.glob("*.json")):
-        out = FOLDER / "ui" / path.name
-        out.write_text(json.dumps(to_ui(json.loads(path.read_text()), infos), indent=1) + "\n")
-        written.append(out)
+        api = json.loads(path.read_text())
+        ui = to_ui(api, infos)
+        out = TEMPLATES / path.name
+        out.write_text(json.dumps(ui, indent=1) + "\n")
+        draw(api, ui, out.with_suffix(".jpg"), dpi=40)
+        written += [out, out.with_suffix(".jpg")]
     return written
 
 
@@ -210,6 +228,6 @@ if __name__ == "__main__":
         print(written)
     picture = Path(__file__).parents[1] / "docs" / "images" / "comfyui_wan21_workflow.png"
     name = "wan21_t2v_cfg_vs_samg.json"
-    draw(json.loads((FOLDER / name).read_text()), json.loads((FOLDER / "ui" / name).read_text()), picture,
+    draw(json.loads((FOLDER / name).read_text()), json.loads((TEMPLATES / name).read_text()), picture,
          f"{name}: CFG, SAMG and SAMG+STG on one seed")
     print(picture)

@@ -511,8 +511,7 @@ def sample(comfy, model, cfg=5.0, steps=4, custom=False):
 def test_real_comfyui_loads_the_pack_and_samples_with_it():
     """Against ComfyUI itself: the pack loads through ComfyUI's custom-node loader; a tiny random Wan
     2.1 model samples through KSampler's path with SAMG; at equal scales the result is ComfyUI's
-    built-in CFG up to ComfyUI's own x - (x - g) round trip per step; a real range changes it; the
-    field preview shows the run's frames."""
+    built-in CFG bit for bit; a real range changes it; the field preview shows the run's frames."""
     import asyncio
     from pathlib import Path
 
@@ -525,7 +524,7 @@ def test_real_comfyui_loads_the_pack_and_samples_with_it():
     samg = nodes.NODE_CLASS_MAPPINGS["SAMGVideo"]()
     (equal,) = samg.patch(**node_inputs(model=model, w_min=5.0, w_max=5.0))
     same = sample(comfy, equal)
-    assert (same - builtin).abs().max() <= 1e-5 * builtin.abs().max()
+    assert torch.equal(same, builtin)
     (ranged,) = samg.patch(**node_inputs(model=model, w_min=2.0, w_max=8.0))
     varied = sample(comfy, ranged)
     assert (varied - builtin).abs().max() > 1e-3
@@ -553,7 +552,11 @@ def test_real_comfyui_samg_stg_at_equal_scales_is_cfg_with_core_skip_layer_guida
     method = nodes.NODE_CLASS_MAPPINGS["SAMGGuidanceMethod"]()
     (ours,) = method.patch(model, "samg+stg", "w_min=5 w_max=5 scale_stg=1.5 layers=[1]", "auto", 0)
     same = sample(comfy, ours)
-    assert (same - builtin).abs().max() <= 1e-5 * builtin.abs().max()
+    assert (same - builtin).abs().max() <= 1e-5 * builtin.abs().max()  # SAMG's STG term vs SLG's post-CFG one
+    (samg_then_slg,) = slg.execute(nodes.NODE_CLASS_MAPPINGS["SAMGVideo"]().patch(
+        **node_inputs(model=model, w_min=5.0, w_max=5.0))[0], scale=1.5, start_percent=0.0, end_percent=1.0,
+        double_layers="1", single_layers="")
+    assert torch.equal(sample(comfy, samg_then_slg), builtin)  # SAMG at cfg stacks with core SLG: the same latents
     assert (builtin - sample(comfy, model)).abs().max() > 1e-3  # the skipped block matters
     (ranged,) = method.patch(model, "samg+stg", "w_min=2 w_max=8 scale_stg=1.5", "auto", 0)  # middle block
     assert (sample(comfy, ranged) - builtin).abs().max() > 1e-3
@@ -565,7 +568,7 @@ def test_real_comfyui_samg_stg_at_equal_scales_is_cfg_with_core_skip_layer_guida
 
 
 def test_real_comfyui_validates_the_example_workflows(tmp_path):
-    """Each example workflow (API format, comfyui_samg/workflows/) passes ComfyUI's own graph
+    """Each example workflow (API format, comfyui_samg/api_workflows/) passes ComfyUI's own graph
     validation with the core nodes and the pack loaded; model files are empty stand-ins under the
     names the workflows use (validation checks that they exist, not what they hold)."""
     import asyncio
@@ -578,7 +581,7 @@ def test_real_comfyui_validates_the_example_workflows(tmp_path):
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
     root = Path(__file__).resolve().parents[1]
     assert asyncio.run(nodes.load_custom_node(str(root / "comfyui_samg")))
-    workflows = sorted((root / "comfyui_samg" / "workflows").glob("*.json"))
+    workflows = sorted((root / "comfyui_samg" / "api_workflows").glob("*.json"))
     assert len(workflows) == 4
     kinds = {"UNETLoader": ("diffusion_models", "unet_name"), "CLIPLoader": ("text_encoders", "clip_name"),
              "VAELoader": ("vae", "vae_name"), "CheckpointLoaderSimple": ("checkpoints", "ckpt_name"),
@@ -597,7 +600,11 @@ def test_real_comfyui_validates_the_example_workflows(tmp_path):
                     folder_paths.add_model_folder_path(kind, str(folder))
         valid, error, _, node_errors = asyncio.run(execution.validate_prompt("check", graph, None))
         assert valid, (path.name, error, node_errors)
-        assert {e["class_type"] for e in graph.values()} >= {"SAMGVideo", "SAMGFieldPreview", "SAMGTemporalMetrics"}
+        assert {e["class_type"] for e in graph.values()} >= {"SAMGVideo", "SAMGFieldPreview", "SAMGTemporalMetrics",
+                                                             "PreviewAny"}
+        seeds = [e["inputs"]["seed" if "seed" in e["inputs"] else "noise_seed"] for e in graph.values()
+                 if e["class_type"].startswith("KSampler")]
+        assert len(set(seeds)) == 1, path.name  # the branches share one seed
 
 
 def tiny_wan_files(comfy, folder, names: dict) -> None:
@@ -671,7 +678,7 @@ def test_real_comfyui_runs_the_wan_workflow_through_its_executor(tmp_path, monke
 
     monkeypatch.setattr(comfy.text_encoders.wan.UMT5XXlModel, "__init__", small_umt5)
     root = Path(__file__).resolve().parents[1]
-    graph = json.loads((root / "comfyui_samg" / "workflows" / "wan21_t2v_cfg_vs_samg.json").read_text())
+    graph = json.loads((root / "comfyui_samg" / "api_workflows" / "wan21_t2v_cfg_vs_samg.json").read_text())
     models = tmp_path / "models"
     models.mkdir()
     tiny_wan_files(comfy, models, {"unet": graph["unet"]["inputs"]["unet_name"],
@@ -708,13 +715,15 @@ def test_real_comfyui_runs_the_wan_workflow_through_its_executor(tmp_path, monke
         assert len(frames) == 9 and frames[0].shape == (64, 64, 3)
         measured = json.loads(shown[f"metrics_{branch}"]["text"][0])
         assert measured["frames"] == 9 and measured["resolution"] == "64x64" and measured["flicker"] >= 0
+        assert json.loads(shown[f"show_metrics_{branch}"]["text"][0]) == measured  # core Preview Any shows it
     assert len(shown["show_field"]["images"]) == 3  # one heatmap per latent frame
 
 
 def test_real_comfyui_canvas_workflows_carry_the_api_graphs():
-    """workflows/ui/ (the canvas format the frontend loads) is what `python -m
-    comfyui_samg.workflow_ui` makes from the API files with ComfyUI's own node definitions, and
-    reads back to the same API graphs; every link is listed at both of its ends."""
+    """example_workflows/ (the canvas format the frontend loads, ComfyUI's template folder) is what
+    `python -m comfyui_samg.workflow_ui` makes from the API files with ComfyUI's own node
+    definitions, and reads back to the same API graphs; every link is listed at both of its ends;
+    titles are display names, seeds fixed."""
     import asyncio
     from pathlib import Path
 
@@ -726,11 +735,16 @@ def test_real_comfyui_canvas_workflows_carry_the_api_graphs():
     infos = {name: workflow_ui.node_info(cls) for name, cls in nodes.NODE_CLASS_MAPPINGS.items()}
     folder = workflow_ui.FOLDER
     apis = sorted(folder.glob("*.json"))
-    assert [p.name for p in apis] == sorted(p.name for p in (folder / "ui").glob("*.json"))
+    assert [p.name for p in apis] == sorted(p.name for p in workflow_ui.TEMPLATES.glob("*.json"))
+    names = {**nodes.NODE_DISPLAY_NAME_MAPPINGS}
     for path in apis:
-        api, ui = json.loads(path.read_text()), json.loads((folder / "ui" / path.name).read_text())
+        api, ui = json.loads(path.read_text()), json.loads((workflow_ui.TEMPLATES / path.name).read_text())
         assert workflow_ui.to_ui(api, infos) == ui, f"{path.name}: run python -m comfyui_samg.workflow_ui"
-        assert workflow_ui.to_api(ui, infos) == api
+        assert workflow_ui.to_api(ui, infos) == workflow_ui.renumbered(api)
+        for node in ui["nodes"]:
+            assert node["title"].startswith(names.get(node["type"], node["type"])), node["title"]
+            if node["type"].startswith("KSampler"):
+                assert "fixed" in node["widgets_values"] and "randomize" not in node["widgets_values"]
         by_id = {n["id"]: n for n in ui["nodes"]}
         for link, source, slot, target, target_slot, kind in ui["links"]:
             assert link in by_id[source]["outputs"][slot]["links"] and by_id[source]["outputs"][slot]["type"] == kind
