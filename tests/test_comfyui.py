@@ -749,3 +749,121 @@ def test_real_comfyui_canvas_workflows_carry_the_api_graphs():
         for link, source, slot, target, target_slot, kind in ui["links"]:
             assert link in by_id[source]["outputs"][slot]["links"] and by_id[source]["outputs"][slot]["type"] == kind
             assert by_id[target]["inputs"][target_slot]["link"] == link
+
+
+# --- installs: a clone of the repository in custom_nodes/, and requirements.txt ---------------------
+
+CLONE_PROBE = r"""
+import importlib.metadata, importlib.util, json, sys
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+sys.path[:] = [p for p in sys.path if p not in ("", ".", ROOT)]
+for name in [m for m in sys.modules if m.split(".")[0] in ("samg_video", "comfyui_samg")]:
+    del sys.modules[name]
+assert importlib.util.find_spec("samg_video") is None, "samg_video is importable before the pack loads"
+before = set(sys.modules)
+spec = importlib.util.spec_from_file_location(PACK.replace(".", "_x_"), PACK + "/__init__.py")  # nodes.py's loader
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module
+spec.loader.exec_module(module)
+import torch
+import samg_video.guidance
+nodes = module.NODE_CLASS_MAPPINGS
+model = type("Patcher", (), {"model_options": {}, "clone": lambda self: self,
+                             "set_model_sampler_pre_cfg_function": lambda self, fn, disable_cfg1_optimization: None})()
+nodes["SAMGGuidanceMethod"]().patch(model, "fdg", "", "auto", 0)  # fdg: kornia's pyramids
+samg_video.guidance.create("fdg")(torch.zeros(1, 4, 3, 16, 16), torch.ones(1, 4, 3, 16, 16), step=0, num_steps=1)
+frames = torch.rand(4, 32, 32, 3)
+nodes["SAMGTemporalMetrics"]().measure(frames, False)
+from samg_video import viz
+viz.scale_map(torch.rand(2, 4, 4).numpy(), 1.0, 2.0, 2)
+top = {m.split(".")[0] for m in set(sys.modules) - before}
+print(json.dumps({"nodes": sorted(nodes), "samg_video": samg_video.__file__, "modules": sorted(top)}))
+"""
+
+
+def pack_copy(folder):
+    """The repository's tracked files (what a `git clone` checks out) copied to `folder`."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source, target = root / name, folder / name
+        if source.is_file() or source.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target, follow_symlinks=False)
+    return folder
+
+
+def distribution_closure(names) -> set[str]:
+    """The distributions `names` need, with their requirements' requirements (environment markers
+    without extras applied)."""
+    import importlib.metadata
+    import re
+
+    from packaging.requirements import Requirement
+
+    seen, todo = set(), [re.sub(r"[-_.]+", "-", n).lower() for n in names]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for line in requires:
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(re.sub(r"[-_.]+", "-", req.name).lower())
+    return seen
+
+
+def test_a_clone_in_custom_nodes_loads_and_requirements_are_what_the_nodes_import(tmp_path):
+    """A copy of the repository's tracked files as ComfyUI-Manager's `git clone` leaves them, under a
+    folder name with a hyphen, loaded as ComfyUI's loader loads a pack folder, in a Python where
+    samg-video is not installed: the four nodes load, `samg_video` comes from the clone, and every
+    package the nodes import (guidance, fdg's kornia, the metrics and the field preview) is in
+    requirements.txt or what those (or torch) need; requirements.txt names no torch and no version."""
+    import importlib.metadata
+    import re
+    import subprocess
+    import sys
+
+    pack = pack_copy(tmp_path / "custom_nodes" / "samg-video")
+    code = f"ROOT = {str(pack_copy.__globals__['__file__'])!r}.rsplit('/tests/', 1)[0]\nPACK = {str(pack)!r}\n"
+    done = subprocess.run([sys.executable, "-c", code + CLONE_PROBE], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["nodes"] == sorted(comfyui_samg.NODE_CLASS_MAPPINGS)
+    assert seen["samg_video"].startswith(str(pack))
+    lines = [line.split("#")[0].strip() for line in (pack / "requirements.txt").read_text().splitlines()]
+    required = [line for line in lines if line]
+    assert required and all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", r) for r in required), required  # no pins
+    assert not {"torch", "torchvision", "torchaudio"} & {r.lower() for r in required}
+    owners = importlib.metadata.packages_distributions()
+    allowed = distribution_closure([*required, "torch"])
+    norm = lambda d: re.sub(r"[-_.]+", "-", d).lower()  # noqa: E731
+    imported = {m: {norm(d) for d in owners.get(m, [])} for m in seen["modules"] if m not in sys.stdlib_module_names}
+    imported = {m: dists for m, dists in imported.items() if dists and "samg-video" not in dists}
+    unexplained = sorted(m for m, dists in imported.items() if not dists & allowed)  # a namespace: any owner will do
+    assert not unexplained, f"imported but not required: {unexplained}"
+    imported = set().union(*imported.values())
+    direct = {re.sub(r"[-_.]+", "-", r).lower() for r in required}
+    assert direct <= imported, f"required but never imported: {sorted(direct - imported)}"
+
+
+def test_the_suite_runs_from_a_checkout_folder_of_any_name(tmp_path):
+    """The repository root is a ComfyUI pack (it has an __init__.py); pytest still collects the
+    tests from a checkout whose folder name is no Python identifier."""
+    import subprocess
+    import sys
+
+    pack = pack_copy(tmp_path / "samg-video.main")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_atomic.py"],
+                          cwd=pack, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "3 passed" in done.stdout + done.stderr, done.stdout[-2000:] + done.stderr[-2000:]
