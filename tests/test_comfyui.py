@@ -468,6 +468,7 @@ def comfyui():
         import comfy.ops
         import comfy.sample
         import comfy.sd
+        import app.custom_node_manager  # noqa: F401  (as main.py: ComfyUI's utils/ before nodes.py puts comfy/ first)
         import nodes
     except ImportError as err:
         pytest.skip(f"ComfyUI at {path} does not import here ({err}); install its requirements.txt")
@@ -867,3 +868,151 @@ def test_the_suite_runs_from_a_checkout_folder_of_any_name(tmp_path):
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_atomic.py"],
                           cwd=pack, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "3 passed" in done.stdout + done.stderr, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+# --- the real ComfyUI tier, continued: the pack as users install and queue it ------------------------
+
+def clone_in_custom_nodes(tmp_path):
+    """The repository's tracked files in tmp_path/custom_nodes/samg-video, registered with ComfyUI as
+    its custom_nodes folder and loaded by its own loader (what the Manager's git install leaves)."""
+    import asyncio
+
+    _, nodes = comfyui()
+    import folder_paths
+
+    pack = pack_copy(tmp_path / "custom_nodes" / "samg-video")
+    folder_paths.folder_names_and_paths["custom_nodes"] = ([str(tmp_path / "custom_nodes")], set())
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+    assert asyncio.run(nodes.load_custom_node(str(pack)))
+    return pack, nodes
+
+
+def test_real_comfyui_loads_a_clone_and_serves_its_templates(tmp_path):
+    """ComfyUI's loader takes the clone's root; its /workflow_templates route lists the four
+    canvas templates under the pack's folder name, and each is served with its thumbnail; every
+    node a template names is a loaded node (core or the pack's)."""
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    pack, nodes = clone_in_custom_nodes(tmp_path)
+    assert set(comfyui_samg.NODE_CLASS_MAPPINGS) <= set(nodes.NODE_CLASS_MAPPINGS)
+    from app.custom_node_manager import CustomNodeManager
+
+    names = sorted(p.stem for p in (pack / "example_workflows").glob("*.json"))
+    assert len(names) == 4
+
+    async def served():
+        routes, app = web.RouteTableDef(), web.Application()
+        CustomNodeManager().add_routes(routes, app, [("samg-video", str(pack))])
+        app.add_routes(routes)
+        async with TestClient(TestServer(app)) as client:
+            listed = await (await client.get("/workflow_templates")).json()
+            files = {}
+            for name in names:
+                canvas = await client.get(f"/api/workflow_templates/samg-video/{name}.json")
+                thumb = await client.get(f"/api/workflow_templates/samg-video/{name}.jpg")
+                files[name] = (canvas.status, await canvas.json(), thumb.status, (await thumb.read())[:3])
+            return listed, files
+
+    listed, files = asyncio.run(served())
+    assert sorted(listed["samg-video"]) == names
+    for name, (status, canvas, thumb_status, magic) in files.items():
+        assert status == 200 and thumb_status == 200 and magic == b"\xff\xd8\xff", name  # a JPEG
+        assert canvas["version"] and canvas["nodes"] and canvas["links"], name
+        missing = {n["type"] for n in canvas["nodes"]} - set(nodes.NODE_CLASS_MAPPINGS)
+        assert not missing, (name, missing)
+
+
+def queue_check(nodes, graph):
+    """ComfyUI's queue-time validation of an API graph (what POST /prompt runs before queueing):
+    (the outputs it would run, {node id: [error details]}, which POST /prompt answers with)."""
+    import asyncio
+
+    import execution
+
+    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt("check", graph, None))
+    return (outputs if valid else []), {k: [e["details"] for e in v["errors"]] for k, v in node_errors.items()}
+
+
+@pytest.mark.parametrize("node,inputs,sentence", [
+    ("samg", dict(w_min=9.0, w_max=3.0), "w_min = 9 exceeds w_max = 3"),
+    ("samg", dict(w_min=-0.5), "w_min = -0.5 is a negative guidance scale"),
+    ("samg", dict(start=0.8, end=0.2), "start = 0.8 must be below end = 0.2"),
+    ("samg_stg", dict(options="w_min=9 w_max=3"), "options: w_min (9.0) must not exceed w_max (3.0)"),
+    ("samg_stg", dict(options="w_min=abc"), "options: w_min must be a number, got 'abc'"),
+    ("samg_stg", dict(options="scale_stg=-1"), "options: scale_stg = -1 is a negative guidance scale"),
+])
+def test_real_comfyui_refuses_bad_widgets_when_the_prompt_is_queued(tmp_path, node, inputs, sentence):
+    """The shipped Wan workflow with one bad widget value fails ComfyUI's own validate_prompt at the
+    pack's node, with the sentence that names the widget: nothing downstream of it is queued (the
+    CFG branch still is, as ComfyUI does with every node error), and the sentence is what POST
+    /prompt answers with (node_errors); with the bad node alone, the whole prompt is refused (400)."""
+    _, nodes = clone_in_custom_nodes(tmp_path)
+    graph = json.loads((Path_root() / "comfyui_samg" / "api_workflows" / "wan21_t2v_cfg_vs_samg.json").read_text())
+    graph[node]["inputs"].update(inputs)
+    outputs, errors = queue_check(nodes, graph)
+    assert node in errors and all(sentence in detail for detail in errors[node]), errors
+    downstream = {"samg": "save_samg", "samg_stg": "save_samg_stg"}[node]
+    assert downstream not in outputs and "save_cfg" in outputs
+    branch = {k: v for k, v in graph.items() if not k.endswith(("_cfg", "_stg" if node == "samg" else "_samg"))
+              and k not in ("field", "show_field") or k == node}
+    branch = {k: v for k, v in branch.items() if all(not isinstance(x, list) or x[0] in branch
+                                                      for x in v["inputs"].values())}
+    outputs, errors = queue_check(nodes, branch)
+    assert outputs == [] and node in errors
+
+
+def Path_root():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1]
+
+
+def test_real_comfyui_model_and_sampler_facts_fail_before_the_first_model_call(tmp_path):
+    """Layers past the tiny Wan's 2 blocks fail at the pack's node; a derived w_min above a given
+    w_max and guide frames that fill the latent fail in ComfyUI's sampler before the model runs
+    (the OUTER_SAMPLE check), each in one sentence naming the widget."""
+    comfy, nodes = comfyui()
+    _, nodes = clone_in_custom_nodes(tmp_path)
+    model = tiny_wan(comfy)
+    method = nodes.NODE_CLASS_MAPPINGS["SAMGGuidanceMethod"]()
+    with pytest.raises(ValueError, match=r"options: layers=\[99\] names block 99, but this model has 2 blocks"):
+        method.patch(model, "samg+stg", "layers=[99]", "auto", 0)
+    calls = []
+    net = model.model.diffusion_model
+    original = net.forward
+    net.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+    samg = nodes.NODE_CLASS_MAPPINGS["SAMGVideo"]()
+    (crossed,) = samg.patch(**node_inputs(model=model, w_min=DERIVED, w_max=2.0))
+    with pytest.raises(ValueError, match=r"w_min = 3.33333 \(2/3 of the sampler's cfg 5\) exceeds w_max = 2"):
+        sample(comfy, crossed)
+    (filled,) = samg.patch(**node_inputs(model=model, w_min=2.0, w_max=8.0, guide_frames=3))
+    with pytest.raises(ValueError, match="guide_frames = 3 leaves no generated frame in a latent of 3 frames"):
+        sample(comfy, filled)
+    assert calls == []
+    net.forward = original
+
+
+def test_real_comfyui_samg_stacks_with_rescale_cfg():
+    """SAMG then core RescaleCFG, sampled by ComfyUI: at w_min = w_max = cfg the latents are
+    RescaleCFG's alone, bit for bit; with a range they differ from both RescaleCFG alone and
+    SAMG alone (each step's composition is checked against RescaleCFG's formula in the contract
+    tier)."""
+    import asyncio
+
+    comfy, nodes = comfyui()
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+    assert asyncio.run(nodes.load_custom_node(str(Path_root() / "comfyui_samg")))
+    model = tiny_wan(comfy)
+    rescale = nodes.NODE_CLASS_MAPPINGS["RescaleCFG"]()
+    samg = nodes.NODE_CLASS_MAPPINGS["SAMGVideo"]()
+    (alone,) = rescale.patch(model, 0.7)
+    reference = sample(comfy, alone)
+    (equal,) = samg.patch(**node_inputs(model=model, w_min=5.0, w_max=5.0))
+    assert torch.equal(sample(comfy, rescale.patch(equal, 0.7)[0]), reference)
+    (ranged,) = samg.patch(**node_inputs(model=model, w_min=2.0, w_max=8.0))
+    both = sample(comfy, rescale.patch(ranged, 0.7)[0])
+    assert torch.isfinite(both).all()
+    assert (both - reference).abs().max() > 1e-3 and (both - sample(comfy, ranged)).abs().max() > 1e-3
