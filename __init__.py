@@ -13,9 +13,8 @@ if "samg_video" not in sys.modules and importlib.util.find_spec("samg_video") is
     sys.modules["samg_video"] = importlib.util.module_from_spec(_spec)  # the package only, sys.path untouched
     _spec.loader.exec_module(sys.modules["samg_video"])
 
-if __package__:  # as ComfyUI loads a pack folder
-    from .comfyui_samg import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+if __package__:  # as ComfyUI loads a pack folder: the V3 entry point or the V1 mappings (comfyui_samg)
+    from .comfyui_samg import *  # noqa: F401,F403
+    from .comfyui_samg import __all__
 else:  # a plain module (pytest collecting a checkout whose folder name is no identifier): no nodes
-    NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS = {}, {}
-
-__all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+    __all__ = []

@@ -385,8 +385,8 @@ class SAMGVideo:
     @classmethod
     def VALIDATE_INPUTS(cls, w_min, w_max, quantile_low, quantile_high, start, end):
         """ComfyUI's queue-time check (the inputs named here skip its own min / max, which `check` applies)."""
-        return verdict(cls.check, w_min=w_min, w_max=w_max, quantile_low=quantile_low, quantile_high=quantile_high,
-                       start=start, end=end)
+        return verdict(SAMGVideo.check, w_min=w_min, w_max=w_max, quantile_low=quantile_low,
+                       quantile_high=quantile_high, start=start, end=end)  # SAMGVideo's: V3's node reuses this
 
     def patch(self, model, w_min, w_max, normalize, temporal_sigma, temporal_mode, spatial_sigma, renormalize,
               step_ema, quantile_low, quantile_high, bound, start, end, guide_frames):
@@ -450,7 +450,7 @@ class GuidanceMethod:
     @classmethod
     def VALIDATE_INPUTS(cls, method, options):
         """ComfyUI's queue-time check of the method and its options."""
-        return verdict(cls.check, method=method, options=options)
+        return verdict(GuidanceMethod.check, method=method, options=options)  # V3's node reuses this
 
     def patch(self, model, method, options, space, guide_frames):
         self.check(method, options)  # again here: a linked options string has no value at queue time

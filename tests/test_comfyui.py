@@ -450,6 +450,26 @@ def test_field_preview_and_metrics_nodes():
 
 # --- the real ComfyUI tier: COMFYUI_PATH=/path/to/ComfyUI (its requirements importable) --------------
 
+class Loaded:
+    """A pack node as ComfyUI registered it (a V3 `io.ComfyNode` where ComfyUI has the V3 API, else
+    the V1 class), called like the V1 function it wraps: `Loaded(nodes, "SAMGVideo").patch(...)`."""
+
+    def __init__(self, nodes, node_id: str):
+        from comfyui_samg.nodes import NODE_CLASS_MAPPINGS as declared
+
+        self.cls, self.declared = nodes.NODE_CLASS_MAPPINGS[node_id], declared[node_id]
+
+    def __getattr__(self, function: str):
+        names = list(inspect.signature(getattr(self.declared, function)).parameters)[1:]
+
+        def call(*args, **kwargs):
+            kwargs.update(zip(names, args))
+            if hasattr(self.cls, "define_schema"):  # V3: the class's execute, its NodeOutput's values
+                return tuple(self.cls.execute(**kwargs).args)
+            return getattr(self.cls(), function)(**kwargs)
+        return call
+
+
 def comfyui():
     """ComfyUI's modules from COMFYUI_PATH on the CPU, or a skip."""
     import os
@@ -520,16 +540,23 @@ def test_real_comfyui_loads_the_pack_and_samples_with_it():
     root = Path(__file__).resolve().parents[1]
     assert asyncio.run(nodes.load_custom_node(str(root / "comfyui_samg")))  # as from custom_nodes/ (a link)
     assert set(comfyui_samg.NODE_CLASS_MAPPINGS) <= set(nodes.NODE_CLASS_MAPPINGS)
+    from comfy_api.latest import io
+
+    for node_id in comfyui_samg.NODE_CLASS_MAPPINGS:  # the V3 API where ComfyUI has it, with every tooltip
+        assert issubclass(nodes.NODE_CLASS_MAPPINGS[node_id], io.ComfyNode), node_id
+        info = nodes.NODE_CLASS_MAPPINGS[node_id].GET_NODE_INFO_V1()
+        assert all(spec[1].get("tooltip") for spec in info["input"]["required"].values()), node_id
+        assert info["display_name"] == comfyui_samg.NODE_DISPLAY_NAME_MAPPINGS[node_id]
     model = tiny_wan(comfy)
     builtin = sample(comfy, model)
-    samg = nodes.NODE_CLASS_MAPPINGS["SAMGVideo"]()
+    samg = Loaded(nodes, "SAMGVideo")
     (equal,) = samg.patch(**node_inputs(model=model, w_min=5.0, w_max=5.0))
     same = sample(comfy, equal)
     assert torch.equal(same, builtin)
     (ranged,) = samg.patch(**node_inputs(model=model, w_min=2.0, w_max=8.0))
     varied = sample(comfy, ranged)
     assert (varied - builtin).abs().max() > 1e-3
-    (images,) = nodes.NODE_CLASS_MAPPINGS["SAMGFieldPreview"]().preview(ranged, {"samples": varied}, -1, 4)
+    (images,) = Loaded(nodes, "SAMGFieldPreview").preview(ranged, {"samples": varied}, -1, 4)
     assert images.shape[0] == 3 and images.shape[-1] == 3
     # SamplerCustomAdvanced's path: core CFGGuider with the patched MODEL gives KSampler's latents
     assert torch.equal(sample(comfy, ranged, custom=True), varied)
@@ -550,11 +577,11 @@ def test_real_comfyui_samg_stg_at_equal_scales_is_cfg_with_core_skip_layer_guida
     slg = nodes.NODE_CLASS_MAPPINGS["SkipLayerGuidanceDiT"]
     (core,) = slg.execute(model, scale=1.5, start_percent=0.0, end_percent=1.0, double_layers="1", single_layers="")
     builtin = sample(comfy, core)
-    method = nodes.NODE_CLASS_MAPPINGS["SAMGGuidanceMethod"]()
+    method = Loaded(nodes, "SAMGGuidanceMethod")
     (ours,) = method.patch(model, "samg+stg", "w_min=5 w_max=5 scale_stg=1.5 layers=[1]", "auto", 0)
     same = sample(comfy, ours)
     assert (same - builtin).abs().max() <= 1e-5 * builtin.abs().max()  # SAMG's STG term vs SLG's post-CFG one
-    (samg_then_slg,) = slg.execute(nodes.NODE_CLASS_MAPPINGS["SAMGVideo"]().patch(
+    (samg_then_slg,) = slg.execute(Loaded(nodes, "SAMGVideo").patch(
         **node_inputs(model=model, w_min=5.0, w_max=5.0))[0], scale=1.5, start_percent=0.0, end_percent=1.0,
         double_layers="1", single_layers="")
     assert torch.equal(sample(comfy, samg_then_slg), builtin)  # SAMG at cfg stacks with core SLG: the same latents
@@ -977,14 +1004,14 @@ def test_real_comfyui_model_and_sampler_facts_fail_before_the_first_model_call(t
     comfy, nodes = comfyui()
     _, nodes = clone_in_custom_nodes(tmp_path)
     model = tiny_wan(comfy)
-    method = nodes.NODE_CLASS_MAPPINGS["SAMGGuidanceMethod"]()
+    method = Loaded(nodes, "SAMGGuidanceMethod")
     with pytest.raises(ValueError, match=r"options: layers=\[99\] names block 99, but this model has 2 blocks"):
         method.patch(model, "samg+stg", "layers=[99]", "auto", 0)
     calls = []
     net = model.model.diffusion_model
     original = net.forward
     net.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
-    samg = nodes.NODE_CLASS_MAPPINGS["SAMGVideo"]()
+    samg = Loaded(nodes, "SAMGVideo")
     (crossed,) = samg.patch(**node_inputs(model=model, w_min=DERIVED, w_max=2.0))
     with pytest.raises(ValueError, match=r"w_min = 3.33333 \(2/3 of the sampler's cfg 5\) exceeds w_max = 2"):
         sample(comfy, crossed)
@@ -1007,7 +1034,7 @@ def test_real_comfyui_samg_stacks_with_rescale_cfg():
     assert asyncio.run(nodes.load_custom_node(str(Path_root() / "comfyui_samg")))
     model = tiny_wan(comfy)
     rescale = nodes.NODE_CLASS_MAPPINGS["RescaleCFG"]()
-    samg = nodes.NODE_CLASS_MAPPINGS["SAMGVideo"]()
+    samg = Loaded(nodes, "SAMGVideo")
     (alone,) = rescale.patch(model, 0.7)
     reference = sample(comfy, alone)
     (equal,) = samg.patch(**node_inputs(model=model, w_min=5.0, w_max=5.0))
