@@ -8,13 +8,15 @@ docs/comfyui.md."""
 
 from .nodes import NODE_DISPLAY_NAME_MAPPINGS
 
+WEB_DIRECTORY = "./web"  # the frontend extension that shows the metrics node's numbers on the node
+
 try:
     import comfy_api.latest  # noqa: F401
 except ImportError:  # a ComfyUI before the V3 API, or no ComfyUI at all
     from .nodes import NODE_CLASS_MAPPINGS
 
-    __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS"]
+    __all__ = ["NODE_CLASS_MAPPINGS", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]
 else:
     from .v3 import comfy_entrypoint
 
-    __all__ = ["comfy_entrypoint", "NODE_DISPLAY_NAME_MAPPINGS"]
+    __all__ = ["comfy_entrypoint", "NODE_DISPLAY_NAME_MAPPINGS", "WEB_DIRECTORY"]

@@ -503,7 +503,7 @@ class SAMGFieldPreview:
 
 
 OUTPUT_TOOLTIPS = (  # each metric's unit and direction (samg_video.metrics)
-    "every number below and saturation, as JSON; connect it to a Preview Any node to read it on the canvas",
+    "every number below and saturation, as JSON (also shown on the node after a run)",
     "VBench temporal flickering, 0-1: 1 = perfectly steady, higher is better; counts motion as change",
     "the same formula after motion compensation (optical flow), 0-1: 1 = steady, higher is better",
     "warping error (Lai et al. 2018): mean squared RGB difference to the next frame warped back, pixels in "
@@ -524,8 +524,8 @@ class TemporalMetrics:
     FUNCTION = "measure"
     OUTPUT_NODE = True  # runs without a downstream node
     DESCRIPTION = ("samg-video's temporal metrics of a clip: flicker and its motion-compensated form (1 = steady, "
-                   "higher is better), warp error and LPIPS-temporal (lower is better), motion (pixels per frame). "
-                   "Wire json to a Preview Any node to see them; connect two branches to compare.")
+                   "higher is better), warp error and LPIPS-temporal (lower is better), motion (pixels per frame), "
+                   "shown on the node after a run; connect two branches to compare.")
 
     @classmethod
     def INPUT_TYPES(cls):

@@ -111,3 +111,34 @@ def test_every_template_opens_whole_in_comfyuis_frontend(server):
                 page.wait_for_timeout(1500)
                 page.screenshot(path=str(Path(os.environ["SAMG_SCREENSHOTS"]) / "comfyui_wan21_frontend.png"))
         browser.close()
+
+
+def test_the_metrics_node_shows_its_numbers_on_the_canvas(server):
+    """A run queued from the frontend (EmptyImage -> Temporal metrics): the node shows each metric
+    with its direction on itself (the pack's frontend extension), e.g. flicker 1 for still frames."""
+    from playwright.sync_api import sync_playwright
+
+    from comfyui_samg import workflow_ui
+
+    _, chromium = requirements()
+    with urllib.request.urlopen(server + "/object_info", timeout=30) as response:
+        infos = json.load(response)
+    api = {"frames": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 4, "color": 0},
+                      "_meta": {"title": "Empty Image"}},
+           "metrics": {"class_type": "SAMGTemporalMetrics", "inputs": {"images": ["frames", 0], "lpips": False},
+                       "_meta": {"title": "Temporal metrics (samg-video)"}}}
+    canvas = workflow_ui.to_ui(api, infos)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page.goto(server, wait_until="networkidle", timeout=120_000)
+        page.wait_for_function("window.app && window.app.graph", timeout=120_000)
+        page.evaluate("async (wf) => { await window.app.loadGraphData(wf, true, true, 'metrics'); "
+                      "await window.app.queuePrompt(0, 1); }", canvas)
+        shown = page.wait_for_function("""() => {
+            const node = (window.app.graph._nodes || window.app.graph.nodes).find(n => n.type == 'SAMGTemporalMetrics');
+            const widget = node && (node.widgets || []).find(w => w.name == 'metrics');
+            return widget && widget.value; }""", timeout=120_000).json_value()
+        browser.close()
+    assert "flicker: 1.000  (1 = steady, higher is better)" in shown, shown
+    assert "warp_error:" in shown and "(lower is better)" in shown and "motion:" in shown, shown
