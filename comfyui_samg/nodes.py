@@ -173,7 +173,7 @@ def carried_cond(c: torch.Tensor, u: torch.Tensor, guided: torch.Tensor, cond_sc
     return c + (guided - cfg) / cond_scale
 
 
-class GuidanceCFG:
+class PreCFGGuidance:
     """The pre-CFG function of one patched MODEL (module docstring) for any samg-video method;
     keeps the scale fields of its last run for `SAMGFieldPreview`.
 
@@ -260,13 +260,13 @@ class GuidanceCFG:
         return [carried_cond(c, u, guided, s), u, *out[2:]]
 
 
-def pack_function(model) -> GuidanceCFG | None:
+def pack_function(model) -> PreCFGGuidance | None:
     """The pack's pre-CFG function on a MODEL, or None."""
     functions = getattr(model, "model_options", {}).get("sampler_pre_cfg_function", [])
-    return next((fn for fn in functions if isinstance(fn, GuidanceCFG)), None)
+    return next((fn for fn in functions if isinstance(fn, PreCFGGuidance)), None)
 
 
-def patched_with(model, fn: GuidanceCFG):
+def patched_with(model, fn: PreCFGGuidance):
     """A clone of `model` guided by `fn`: a pre-CFG function (stacks with other nodes' hooks), the
     cfg-1 shortcut off (the unconditional pass is needed), and the sampling checks as an
     OUTER_SAMPLE wrapper where ComfyUI has wrappers. One samg-video guidance per MODEL."""
@@ -396,7 +396,7 @@ class SAMGVideo:
                                        guide_frames=guide_frames))  # a linked value has skipped the queue check
         params = self.params(w_min, w_max, normalize, temporal_sigma, temporal_mode, spatial_sigma, renormalize,
                              step_ema, quantile_low, quantile_high, bound, start, end)
-        return (patched_with(model, GuidanceCFG("samg", params, guide_frames)),)
+        return (patched_with(model, PreCFGGuidance("samg", params, guide_frames)),)
 
 
 DEFAULT_SPACE = {"cfg_zero_star": "noise"}  # where each method's authors (and ComfyUI's own node) compute it
@@ -455,11 +455,11 @@ class GuidanceMethod:
     def patch(self, model, method, options, space, guide_frames):
         self.check(method, options)  # again here: a linked options string has no value at queue time
         space = DEFAULT_SPACE.get(method, "denoised") if space == "auto" else space
-        fn = GuidanceCFG(method, parse_options(options), guide_frames, space)
+        fn = PreCFGGuidance(method, parse_options(options), guide_frames, space)
         return (patched_with(model, fn),)
 
 
-def samg_function(model) -> GuidanceCFG:
+def samg_function(model) -> PreCFGGuidance:
     fn = pack_function(model)
     if fn is None or "w_min" not in fn.method.to_dict():
         raise SettingError("model: this MODEL is not patched by a SAMG node (SAMG (video), or the guidance-method "

@@ -4,10 +4,10 @@ ComfyUI has two workflow formats: the API format (`{id: {class_type, inputs, _me
 the server executes) and the canvas format that the frontend saves and loads (nodes with
 positions, `widgets_values` in input order, a `links` table). The API files in
 `comfyui_samg/api_workflows/` are the source; `python -m comfyui_samg.workflow_ui` (with
-`COMFYUI_PATH` pointing at a ComfyUI checkout) writes the templates in `example_workflows/`
-from them, each with its thumbnail (`NAME.jpg`, the folder and names ComfyUI serves under
-Templates), and the picture of the Wan 2.1 one in docs/images/, using each node's input
-definition as ComfyUI's `/object_info` serves it:
+`COMFYUI_PATH` pointing at a ComfyUI checkout; `--help`) writes the templates in
+`example_workflows/` from them, each with its thumbnail (`NAME.jpg`, the folder and names
+ComfyUI serves under Templates), and with `--picture` the picture of the Wan 2.1 one in
+docs/images/, using each node's input definition as ComfyUI's `/object_info` serves it:
 
 - an input whose type is INT, FLOAT, STRING, BOOLEAN, COMBO or a list of choices is a widget;
   its value goes to `widgets_values` in the order the node declares its inputs, followed by
@@ -51,17 +51,48 @@ def ordered_inputs(info: dict) -> list[tuple[str, tuple]]:
             for name, spec in info["input"].get(group, {}).items()]
 
 
+def links_of(entry: dict) -> list[str]:
+    """The node ids an API entry's inputs link from ([id, slot] values)."""
+    return [v[0] for v in entry["inputs"].values() if isinstance(v, list) and len(v) == 2 and isinstance(v[0], str)]
+
+
 def depths(api: dict) -> dict[str, int]:
-    """Column of each node: one more than the deepest node that feeds it."""
-    memo: dict[str, int] = {}
+    """Column of each node: one more than the deepest node that feeds it (Kahn's order, so a deep
+    chain needs no recursion; a cycle raises ValueError)."""
+    feeds = {node: links_of(entry) for node, entry in api.items()}
+    users: dict[str, list[str]] = {}
+    for node, sources in feeds.items():
+        for source in sources:
+            users.setdefault(source, []).append(node)
+    waiting = {node: len(sources) for node, sources in feeds.items()}
+    depth = {node: 0 for node in api}
+    ready = [node for node, count in waiting.items() if count == 0]
+    for node in ready:  # grows while it is read
+        for user in users.get(node, []):
+            depth[user] = max(depth[user], depth[node] + 1)
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                ready.append(user)
+    if len(ready) != len(api):
+        raise ValueError(f"the graph has a cycle through {sorted(set(api) - set(ready))[0]!r}.")
+    return depth
 
-    def depth(node: str) -> int:
-        if node not in memo:
-            sources = [v[0] for v in api[node]["inputs"].values() if isinstance(v, list)]
-            memo[node] = 1 + max((depth(s) for s in sources), default=-1)
-        return memo[node]
 
-    return {node: depth(node) for node in api}
+def check_graph(api, infos: dict[str, dict] | None = None) -> None:
+    """An API-format graph's shape: {id: {"class_type": str, "inputs": {...}}}, links to nodes that
+    exist, no cycle, and (with `infos`) only node classes ComfyUI has. Raises ValueError, one sentence."""
+    if not isinstance(api, dict) or not api:
+        raise ValueError("an API-format workflow is a non-empty JSON object {id: {class_type, inputs}}.")
+    for key, entry in api.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("class_type"), str) \
+                or not isinstance(entry.get("inputs"), dict):
+            raise ValueError(f"node {key!r} needs a class_type (text) and inputs (an object).")
+        for source in links_of(entry):
+            if source not in api:
+                raise ValueError(f"node {key!r} links from node {source!r}, which the graph does not have.")
+        if infos is not None and entry["class_type"] not in infos:
+            raise ValueError(f"node {key!r} is a {entry['class_type']}, a node class this ComfyUI does not have.")
+    depths(api)
 
 
 def to_ui(api: dict, infos: dict[str, dict]) -> dict:
@@ -195,10 +226,7 @@ def comfyui_infos() -> dict[str, dict]:
     """Every node's definition, from the ComfyUI checkout at COMFYUI_PATH (core nodes and this pack)."""
     import asyncio
 
-    path = os.environ.get("COMFYUI_PATH")
-    if not path:
-        raise SystemExit("Set COMFYUI_PATH to a ComfyUI checkout (its requirements installed) to write the canvas files.")
-    sys.path.insert(0, path)
+    sys.path.insert(0, os.environ["COMFYUI_PATH"])
     import comfy.cli_args
 
     comfy.cli_args.args.cpu = True
@@ -209,25 +237,82 @@ def comfyui_infos() -> dict[str, dict]:
     return {name: node_info(cls) for name, cls in nodes.NODE_CLASS_MAPPINGS.items()}
 
 
-def write_all(infos: dict[str, dict]) -> list[Path]:
-    """Each API file's canvas template and its thumbnail in TEMPLATES."""
-    TEMPLATES.mkdir(exist_ok=True)
+def read_graphs(folder: Path) -> dict[str, dict]:
+    """{file name: API graph} of every *.json in `folder`, each parsed and its shape checked."""
+    paths = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not paths:
+        raise ValueError(f"{folder} holds no API-format workflow (*.json).")
+    graphs = {}
+    for path in paths:
+        try:
+            graphs[path.name] = json.loads(path.read_text())
+            check_graph(graphs[path.name])
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+            raise ValueError(f"{path} is not a JSON workflow ({type(err).__name__}: {str(err)[:120]}).") from None
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from None
+    return graphs
+
+
+def write_all(graphs: dict[str, dict], infos: dict[str, dict], out: Path) -> list[Path]:
+    """Each API graph's canvas template and its thumbnail in `out`, every one made before the first
+    is written, each file written whole (atomically)."""
+    from samg_video.atomic import atomic_path
+
+    for name, api in graphs.items():
+        check_graph(api, infos)
+    made = {name: to_ui(api, infos) for name, api in graphs.items()}
     written = []
-    for path in sorted(FOLDER.glob("*.json")):
-        api = json.loads(path.read_text())
-        ui = to_ui(api, infos)
-        out = TEMPLATES / path.name
-        out.write_text(json.dumps(ui, indent=1) + "\n")
-        draw(api, ui, out.with_suffix(".jpg"), dpi=40)
-        written += [out, out.with_suffix(".jpg")]
+    for name, ui in made.items():
+        target = out / name
+        with atomic_path(target) as tmp:
+            tmp.write_text(json.dumps(ui, indent=1) + "\n")
+        with atomic_path(target.with_suffix(".jpg")) as tmp:
+            draw(graphs[name], ui, tmp, dpi=40)
+        written += [target, target.with_suffix(".jpg")]
     return written
 
 
-if __name__ == "__main__":
-    for written in write_all(comfyui_infos()):
-        print(written)
-    picture = Path(__file__).parents[1] / "docs" / "images" / "comfyui_wan21_workflow.png"
+def arguments(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m comfyui_samg.workflow_ui",
+        description="Write the canvas-format templates (and their thumbnails) that ComfyUI lists under Templates "
+                    "from the API-format workflows, with the node definitions of the ComfyUI checkout at "
+                    "COMFYUI_PATH; with --picture, also the picture of the Wan 2.1 workflow in the docs.")
+    parser.add_argument("--api", type=Path, default=FOLDER, help=f"folder of API-format workflows (default {FOLDER})")
+    parser.add_argument("--out", type=Path, default=TEMPLATES,
+                        help=f"folder the canvas templates go to (default {TEMPLATES}); never the --api folder")
+    parser.add_argument("--picture", type=Path, default=None,
+                        help="also draw wan21_t2v_cfg_vs_samg as a PNG here (docs/images/comfyui_wan21_workflow.png)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """The command; a bad input is one line on stderr and exit code 2, before anything is written."""
+    args = arguments(argv)
+    try:
+        if args.out.resolve() == args.api.resolve():
+            raise ValueError(f"--out {args.out} is the --api folder; the canvas files would replace the API files.")
+        graphs = read_graphs(args.api)
+        if not os.environ.get("COMFYUI_PATH"):
+            raise ValueError("set COMFYUI_PATH to a ComfyUI checkout (its requirements installed): the canvas files "
+                             "take ComfyUI's own node definitions.")
+        infos = comfyui_infos()
+        written = write_all(graphs, infos, args.out)
+    except ValueError as err:
+        print(f"workflow_ui: {err}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(path)
     name = "wan21_t2v_cfg_vs_samg.json"
-    draw(json.loads((FOLDER / name).read_text()), json.loads((TEMPLATES / name).read_text()), picture,
-         f"{name}: CFG, SAMG and SAMG+STG on one seed")
-    print(picture)
+    if args.picture is not None and name in graphs:
+        draw(graphs[name], json.loads((args.out / name).read_text()), args.picture,
+             f"{name}: CFG, SAMG and SAMG+STG on one seed")
+        print(args.picture)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

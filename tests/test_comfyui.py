@@ -1043,3 +1043,41 @@ def test_real_comfyui_samg_stacks_with_rescale_cfg():
     both = sample(comfy, rescale.patch(ranged, 0.7)[0])
     assert torch.isfinite(both).all()
     assert (both - reference).abs().max() > 1e-3 and (both - sample(comfy, ranged)).abs().max() > 1e-3
+
+
+def test_workflow_ui_checks_everything_before_it_writes(tmp_path):
+    """`python -m comfyui_samg.workflow_ui`: --help writes nothing; malformed JSON, a graph nested
+    10,000 deep, a link to a missing node, a cycle, an output folder equal to the input folder and a
+    missing COMFYUI_PATH are each one line on stderr with exit code 2, and the folders are as they were."""
+    import os
+    import subprocess
+    import sys
+
+    def run_ui(*args, env=None):
+        return subprocess.run([sys.executable, "-m", "comfyui_samg.workflow_ui", *args], capture_output=True,
+                              text=True, timeout=120, cwd=Path_root(),
+                              env={k: v for k, v in {**os.environ, **(env or {})}.items() if k != "COMFYUI_PATH"})
+
+    templates = {p: p.read_bytes() for p in (Path_root() / "example_workflows").iterdir()}
+    shown = run_ui("--help")
+    assert shown.returncode == 0 and "--out" in shown.stdout
+    cases = {"bad.json": "{not json", "deep.json": "[" * 10000 + "]" * 10000,
+             "dangling.json": json.dumps({"a": {"class_type": "KSampler", "inputs": {"model": ["b", 0]}}}),
+             "cycle.json": json.dumps({"a": {"class_type": "X", "inputs": {"i": ["b", 0]}},
+                                       "b": {"class_type": "X", "inputs": {"i": ["a", 0]}}})}
+    wants = {"bad.json": "is not a JSON workflow", "deep.json": "is not a JSON workflow",
+             "dangling.json": "links from node 'b', which the graph does not have",
+             "cycle.json": "the graph has a cycle"}
+    for name, text in cases.items():
+        folder, out = tmp_path / name.split(".")[0], tmp_path / (name.split(".")[0] + "_out")
+        folder.mkdir()
+        (folder / name).write_text(text)
+        done = run_ui("--api", str(folder), "--out", str(out))
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and wants[name] in done.stderr, done.stderr
+        assert not out.exists() and (folder / name).read_text() == text
+    api = Path_root() / "comfyui_samg" / "api_workflows"
+    same = run_ui("--api", str(api), "--out", str(api))
+    assert same.returncode == 2 and "is the --api folder" in same.stderr and same.stderr.count("\n") == 1
+    unset = run_ui("--out", str(tmp_path / "out"))
+    assert unset.returncode == 2 and "COMFYUI_PATH" in unset.stderr and not (tmp_path / "out").exists()
+    assert {p: p.read_bytes() for p in (Path_root() / "example_workflows").iterdir()} == templates
