@@ -1026,7 +1026,7 @@ def test_real_comfyui_samg_stacks_with_rescale_cfg():
     """SAMG then core RescaleCFG, sampled by ComfyUI: at w_min = w_max = cfg the latents are
     RescaleCFG's alone, bit for bit; with a range they differ from both RescaleCFG alone and
     SAMG alone (each step's composition is checked against RescaleCFG's formula in the contract
-    tier)."""
+    tier). SAMG then core CFGNorm at equal scales is CFGNorm alone, bit for bit."""
     import asyncio
 
     comfy, nodes = comfyui()
@@ -1043,6 +1043,8 @@ def test_real_comfyui_samg_stacks_with_rescale_cfg():
     both = sample(comfy, rescale.patch(ranged, 0.7)[0])
     assert torch.isfinite(both).all()
     assert (both - reference).abs().max() > 1e-3 and (both - sample(comfy, ranged)).abs().max() > 1e-3
+    norm = nodes.NODE_CLASS_MAPPINGS["CFGNorm"]  # core's post-CFG node: the same at equal scales
+    assert torch.equal(sample(comfy, norm.execute(equal, 0.5)[0]), sample(comfy, norm.execute(model, 0.5)[0]))
 
 
 def test_workflow_ui_checks_everything_before_it_writes(tmp_path):
