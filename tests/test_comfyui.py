@@ -920,10 +920,10 @@ def test_real_comfyui_loads_a_clone_and_serves_its_templates(tmp_path):
     node a template names is a loaded node (core or the pack's)."""
     import asyncio
 
+    pack, nodes = clone_in_custom_nodes(tmp_path)  # skips without ComfyUI (and its aiohttp)
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
 
-    pack, nodes = clone_in_custom_nodes(tmp_path)
     assert set(comfyui_samg.NODE_CLASS_MAPPINGS) <= set(nodes.NODE_CLASS_MAPPINGS)
     from app.custom_node_manager import CustomNodeManager
 
