@@ -166,9 +166,10 @@ def call_arguments(pipe, card: dict, kwargs: dict, inputs: dict) -> tuple[dict, 
     image (HunyuanVideo 1.5 I2V), the frame count and the clip under the pipeline's own names
     (FRAME_COUNTS, VIDEO_INPUTS). A pipeline that takes both the clip and a frame count (Wan VACE,
     AnimateDiff ControlNet) gets the longest run of the clip that the card's frame rule allows, and
-    that count; video-to-video pipelines take their length from the source."""
+    that count; video-to-video pipelines take their length from the source. An input the user
+    gave (`strength`) replaces the card's default of the same name."""
     takes = inspect.signature(type(pipe).__call__).parameters
-    kwargs, inputs = dict(kwargs), dict(inputs)
+    kwargs, inputs = {k: v for k, v in kwargs.items() if k not in inputs}, dict(inputs)
     if "guidance_scale" not in takes:
         kwargs.pop("guidance_scale", None)
     if "height" not in takes:
