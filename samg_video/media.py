@@ -327,10 +327,14 @@ def array_frames(video, value_range: tuple[float, float] | None = None) -> np.nd
     0..255; without it the clip is refused with the range found, never silently clipped.
     """
     arr = frames_hwc(video)
+    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
+        first = int(np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))[0])
+        raise ValueError(f"Frame {first} holds NaN or infinite values; frames must be finite.")
     if value_range is not None:
         low, high = (float(v) for v in value_range)
-        if not (math.isfinite(low) and math.isfinite(high) and high > low):
-            raise ValueError(f"value_range must be (low, high), finite, with low < high; got {tuple(value_range)}.")
+        if not (math.isfinite(low) and math.isfinite(high) and 0 < high - low <= np.finfo(np.float32).max):
+            raise ValueError(f"value_range must be (low, high), finite, with 0 < high - low within float32; got "
+                             f"{tuple(value_range)}.")
         return to_uint8((arr.astype(np.float32) - low) / (high - low))
     if arr.dtype == np.uint8:
         return arr

@@ -607,3 +607,41 @@ def test_missing_weights_are_named_before_any_work(tmp_path, capsys, monkeypatch
     rc = cli.main(["sweep", str(config), "--out", str(tmp_path / "run")])
     one_line_error(capsys, rc, "is not a folder")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("call,sentence", [
+    (lambda pipe: __import__("samg_video").pipelines.apply(pipe, 42), "method must be a samg_video method object"),
+    (lambda pipe: __import__("samg_video").pipelines.apply(pipe, object()), "method must be a samg_video method object"),
+    (lambda pipe: __import__("samg_video").pipelines.apply(pipe, "samg", callback=5), "callback must be a function"),
+    (lambda pipe: __import__("samg_video").pipelines.apply(pipe, "samg", experts={"transformer_2": 3}),
+     r"experts\['transformer_2'\] must be"),
+])
+def test_apply_refuses_what_is_no_method_before_touching_the_pipeline(call, sentence):
+    """A wrong method, callback or expert is one sentence from `apply` itself, and the pipeline keeps
+    no handle: a later `apply` works."""
+    from samg_video.pipelines import apply
+
+    pipe = object()  # the refusal comes before anything reads the pipeline
+    with pytest.raises(ValueError, match=sentence):
+        call(pipe)
+
+
+@pytest.mark.parametrize("frames,options,sentence", [
+    ("nan", {"value_range": (0, 1)}, "Frame 2 holds NaN or infinite values"),
+    ("nan", {}, "Frame 2 holds NaN or infinite values"),
+    ("ok", {"value_range": (0, 1e308)}, "value_range must be"),
+    ("tiny", {}, "Optical flow needs frames of at least 12 px on one side; these are 1x1"),
+    ("ok", {"flow_downscale": 1000}, "these are 0x0 after flow_downscale 1000"),
+])
+def test_metrics_refuse_frames_they_cannot_measure(frames, options, sentence):
+    """NaN frames (with or without a value range), a range float32 cannot hold, frames too small for
+    optical flow (or downscaled below it): one sentence, never black frames or an OpenCV message."""
+    import numpy as np
+
+    from samg_video import metrics
+
+    clip = np.random.default_rng(0).random((4, 1, 1, 3) if frames == "tiny" else (4, 32, 32, 3)).astype(np.float32)
+    if frames == "nan":
+        clip[2, 5, 5, 1] = np.nan
+    with pytest.raises(ValueError, match=sentence):
+        metrics.compute(clip, metrics=["flicker", "warp_error", "motion"], **options)

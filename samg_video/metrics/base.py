@@ -21,6 +21,9 @@ class FlowOptions:
     downscale: int = 1  # compute flow on frames shrunk by this factor (EvalCrafter uses 2)
 
 
+MIN_FLOW_SIDE = 12  # OpenCV's DIS flow needs width or height >= 12
+
+
 @dataclass
 class Pair:
     """Frames t and t+1 with lazily computed flows (in full-resolution pixels)."""
@@ -34,9 +37,12 @@ class Pair:
         import cv2
 
         s = self.options.downscale
+        size = (a.shape[1] // s, a.shape[0] // s)
+        if max(size) < MIN_FLOW_SIDE:
+            raise ValueError(f"Optical flow needs frames of at least {MIN_FLOW_SIDE} px on one side; these are "
+                             f"{size[0]}x{size[1]}" + (f" after flow_downscale {s}" if s > 1 else "") + ".")
         ga, gb = flowlib.gray(a), flowlib.gray(b)
         if s > 1:
-            size = (a.shape[1] // s, a.shape[0] // s)
             ga, gb = cv2.resize(ga, size, interpolation=cv2.INTER_AREA), cv2.resize(gb, size, interpolation=cv2.INTER_AREA)
         f = flowlib.flow(ga, gb, self.options.backend, self.options.raft_weights)
         if s > 1:

@@ -24,6 +24,21 @@ def adapter_for(pipe) -> Adapter:
     return derive_adapter(pipe)
 
 
+def as_method(method, params: dict, what: str) -> Guidance:
+    """A method object from what `apply` accepts (an object, a registered name with `params`, a
+    config dict); anything else is one sentence, before the pipeline is touched."""
+    if isinstance(method, Guidance):
+        if params:
+            raise ValueError(f"Parameters {sorted(params)} go with a method name; {what} is already a method object.")
+        return method
+    if isinstance(method, str):
+        return create(method, **params)
+    if isinstance(method, dict):
+        return from_dict(method)
+    raise ValueError(f"{what} must be a samg_video method object, a method name (e.g. 'samg') or a config dict; "
+                     f"got {method!r} ({type(method).__name__}).")
+
+
 def apply(pipe, method: Guidance | str | dict, *, callback: Callable[[StepInfo], None] | None = None,
           experts: dict[str, Guidance | str | dict] | None = None, **params) -> GuidanceHandle | GuiderHandle:
     """Make `pipe` guide with `method` until the returned handle is removed.
@@ -41,12 +56,12 @@ def apply(pipe, method: Guidance | str | dict, *, callback: Callable[[StepInfo],
         with apply(pipe, "samg", w_min=3, w_max=9):
             video = pipe("a red circle moving left").frames[0]
     """
-    if isinstance(method, str):
-        method = create(method, **params)
-    elif isinstance(method, dict):
-        method = from_dict(method)
-    experts = {name: m if isinstance(m, Guidance) else (create(m) if isinstance(m, str) else from_dict(m))
-               for name, m in (experts or {}).items()}
+    method = as_method(method, params, "method")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be a function of one StepInfo, got {callback!r} ({type(callback).__name__}).")
+    if experts is not None and not isinstance(experts, dict):
+        raise ValueError(f"experts must map denoiser names to methods, got {type(experts).__name__}.")
+    experts = {name: as_method(m, {}, f"experts[{name!r}]") for name, m in (experts or {}).items()}
     if (getattr(pipe, "components", None) or {}).get("guider") is not None:
         from .derive import layout_of
 
