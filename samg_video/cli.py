@@ -382,6 +382,9 @@ def add_sweep(sub) -> None:
     add_model_options(p, sweep=True)
     p.add_argument("--batch", type=int, help="items of one method generated together (each keeps its own seed)")
     p.add_argument("--clip-model", help="CLIP weights for clip_score (folder or cached repo id)")
+    p.add_argument("--limit", type=int, metavar="N",
+                   help="only the first N prompts, each with every seed and method (a paired report); a later run "
+                        "without it resumes and adds the rest")
     p.add_argument("--retry-failed", action="store_true", help="redo items recorded as failed")
     p.add_argument("--force", action="store_true",
                    help="run into a folder that holds a sweep with other settings (its items are kept)")
@@ -394,7 +397,7 @@ def add_sweep(sub) -> None:
 def cmd_sweep(args) -> int:
     from .sweep import load_sweep, plan, read_manifest, run_sweep, setting_of
 
-    overrides = {k: getattr(args, k) for k in MODEL_OPTIONS + ("batch", "clip_model")}
+    overrides = {k: getattr(args, k) for k in MODEL_OPTIONS + ("batch", "clip_model", "limit")}
     config = load_sweep(args.config, overrides)
     if args.dry_run:
         print(plan_text(plan(config, args.out, args.retry_failed)))
@@ -648,7 +651,7 @@ def cmd_eval(args) -> int:
         writer.writeheader()
         writer.writerows(rows)
         media.write_text(args.csv, buffer.getvalue())
-    print(f"{summary['videos']} videos, {summary['failed']} failed")
+    print(f"{summary['videos']} video{'' if summary['videos'] == 1 else 's'}, {summary['failed']} failed")
     return 1 if summary["failed"] else 0
 
 

@@ -58,7 +58,8 @@ from .prompts import load_prompts, resolve, select, world_suite
 
 SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model", "batch", "lpips")  # in every id
 RUN = ("model_path", "adapter_path", "controlnet_path", "device", "cpu_offload", "vae_tiling")  # how, not what
-ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "seeds", "methods", "reference", "scorer")
+ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "limit", "seeds", "methods", "reference",
+         "scorer")
 METRICS = ("vbench", "vbench_models")  # VBench's dimensions: in the id when set (their weights' identity too)
 KEYS = SETTING + RUN + ITEMS + METRICS
 
@@ -105,7 +106,8 @@ class StrictLoader(yaml.SafeLoader):
 
 
 MAX_CONFIG_BYTES = 1 << 20
-LIMITS = {"frames": 1025, "height": 4096, "width": 4096, "steps": 1000, "batch": 256, "per_category": 100_000}
+LIMITS = {"frames": 1025, "height": 4096, "width": 4096, "steps": 1000, "batch": 256, "per_category": 100_000,
+          "limit": 1_000_000}
 TEXT = ("model", "model_path", "adapter_path", "controlnet_path", "device", "dtype", "clip_model", "suite", "prompt_file", "reference",
         "scorer")
 
@@ -255,14 +257,18 @@ def setting_of(config: dict) -> dict:
 
 def sweep_prompts(config: dict) -> list[tuple[str, tuple[str, ...], str | None]]:
     """(prompt, tags, image or None) from `prompts` (strings, or {prompt, tags, image}), a bundled-model
-    `suite`, or a tagged `prompt_file` (optionally only `categories`, at most `per_category` of each)."""
+    `suite`, or a tagged `prompt_file` (optionally only `categories`, at most `per_category` of each);
+    only the first `limit` distinct prompts when `limit` is set."""
     if "prompts" in config:
-        return [(p, (), None) if isinstance(p, str) else (p["prompt"], tuple(p.get("tags", ())), p.get("image"))
-                for p in config["prompts"]]
-    if "suite" in config:
-        return [(p, (), None) for p in world_suite(config["suite"])]
-    chosen = select(load_prompts(resolve(config["prompt_file"])), config.get("categories"), config.get("per_category"))
-    return [(p["prompt"], tuple(p["tags"]), None) for p in chosen]
+        prompts = [(p, (), None) if isinstance(p, str) else (p["prompt"], tuple(p.get("tags", ())), p.get("image"))
+                   for p in config["prompts"]]
+    elif "suite" in config:
+        prompts = [(p, (), None) for p in world_suite(config["suite"])]
+    else:
+        chosen = select(load_prompts(resolve(config["prompt_file"])), config.get("categories"),
+                        config.get("per_category"))
+        prompts = [(p["prompt"], tuple(p["tags"]), None) for p in chosen]
+    return list(dict.fromkeys(prompts))[:config.get("limit") or None]
 
 
 def method_configs(config: dict) -> list[dict]:
@@ -563,7 +569,7 @@ def _run_share(config, run, shard, items, process_index, num_processes, progress
     counts = {"items": len(mine), "skipped": len(mine) - len(todo), "done": 0, "failed": 0}
     size = int(config.get("batch", 1))
     bar = tqdm(total=len(todo), desc=f"sweep [{process_index + 1}/{num_processes}]", unit="item",
-               disable=not progress, bar_format="{l_bar}{bar}| {n:.1f}/{total} items [{elapsed}<{remaining}]")
+               disable=not progress or not todo, bar_format="{l_bar}{bar}| {n:.1f}/{total} items [{elapsed}<{remaining}]")
     for batch in batches(mine, size):  # fixed by the plan, so a resumed batch is the batch of the first run
         if all(it.id in skip for it in batch):
             continue

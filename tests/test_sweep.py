@@ -300,3 +300,31 @@ def test_dry_run_counts_planned_done_and_left_without_loading(config_path, tmp_p
     out = capsys.readouterr().out
     assert out.startswith(f"{planned} planned, {planned - 1} done, 1 left; about ") and f"({planned} items timed" in out
     assert sorted(p.name for p in run.rglob("*")) == before
+
+
+def test_limit_runs_the_first_prompts_whole_and_a_later_run_adds_the_rest(config_path, tmp_path, capsys):
+    """--limit 1: the first prompt with every seed and method (4 of the smoke sweep's 8 items, so the
+    report stays paired); the same folder without it resumes: 4 already there, 4 new, no bar for an
+    empty share; the plan and the manifest agree."""
+    run = tmp_path / "run"
+    assert cli.main(["sweep", str(config_path), "--out", str(run), "--limit", "1", "--dry-run"]) == 0
+    assert capsys.readouterr().out.startswith("4 planned, 0 done, 4 left")
+    assert cli.main(["sweep", str(config_path), "--out", str(run), "--limit", "1"]) == 0
+    rows = read_manifest(run)
+    assert len(rows) == 4 and {r["prompt"] for r in rows} == {"a red circle moving left"}
+    assert {(r["seed"], r["method"]["method"]) for r in rows} == {(s, m) for s in (0, 1) for m in ("cfg", "samg")}
+    capsys.readouterr()
+    assert cli.main(["sweep", str(config_path), "--out", str(run)]) == 0
+    assert "4 done, 4 already there" in capsys.readouterr().out
+    assert len(read_manifest(run)) == 8
+    assert cli.main(["sweep", str(config_path), "--out", str(run), "--limit", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert "0 done, 4 already there" in out and "0/0" not in err
+
+
+def test_eval_counts_one_video_in_the_singular(tmp_path, capsys):
+    import numpy as np
+
+    clip = media.write_video(np.zeros((3, 32, 32, 3), np.uint8), tmp_path / "still.mp4")
+    assert cli.main(["eval", str(clip)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("1 video, 0 failed")
