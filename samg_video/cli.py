@@ -126,12 +126,26 @@ def conditioning(args, card: dict) -> dict:
         raise ValueError(f"--strength applies to video-to-video models and must be in (0, 1], got {args.strength:g}.")
     inputs = {"image": media.load_image(args.image)} if args.image else {}
     if args.video:
-        inputs["video"] = media.load_clip(args.video)
+        inputs["video"] = source_frames(media.load_clip(args.video), card, getattr(args, "frames", None))
     if args.strength is not None:
         inputs["strength"] = args.strength
     if args.negative_prompt is not None:
         inputs["negative_prompt"] = args.negative_prompt
     return inputs
+
+
+def source_frames(clip: list, card: dict, frames: int | None) -> list:
+    """The source clip of a video-to-video run, cut to `--frames` (rounded to the card's frame rule)
+    when given: the first frames, with a note; more frames than the clip holds is refused."""
+    if not frames:
+        return clip
+    wanted, _ = cards.round_frames(card, frames)
+    if wanted > len(clip):
+        raise ValueError(f"--frames {frames} asks for {wanted} frames of a source clip of {len(clip)}; give at most "
+                         f"--frames {len(clip)}, or leave --frames out to use the whole clip.")
+    if wanted < len(clip):
+        print(f"note: using the first {wanted} of the source clip's {len(clip)} frames (--frames {frames}).")
+    return clip[:wanted]
 
 
 def add_output_options(p) -> None:

@@ -443,3 +443,20 @@ def test_a_given_strength_replaces_the_cards(standin_root, tmp_path, capsys):
     rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "clip.mp4"), "--strength", "0.5",
                    "--steps", "4", *model_args(name, standin_root)])
     assert rc == 0, capsys.readouterr().err
+
+
+def test_frames_cut_a_video_to_video_source_or_are_refused(standin_root, tmp_path, capsys):
+    """`--frames 5` on a video-to-video model with a 9-frame source: a 5-frame clip and a note; more
+    frames than the source holds: one sentence and exit code 2, before the model loads."""
+    name = "wan2.1-v2v-1.3b"
+    args = [a for a in model_args(name, standin_root) if a not in ("--frames", "9")]
+    rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "clip.mp4"), "--steps", "2",
+                   "--frames", "5", *args])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert media.read_video(tmp_path / "clip.mp4").shape[0] == 5
+    assert "using the first 5 of the source clip's 9 frames" in out
+    rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "long.mp4"), "--frames", "13", *args])
+    out, err = capsys.readouterr()
+    assert rc == 2 and "--frames 13 asks for 13 frames of a source clip of 9" in err and err.count("\n") == 1
+    assert not (tmp_path / "long.mp4").exists()
