@@ -254,9 +254,28 @@ def load_image(path: str | Path):
     try:
         with Image.open(path) as image:
             image.load()
-            return image.convert("RGB")
+            return rgb_image(image, path)
     except (UnidentifiedImageError, OSError) as err:
         raise ValueError(f"Cannot read the image {str(path)!r}: {err}.") from None
+
+
+def rgb_image(image, path: str | Path = "image"):
+    """A PIL image as RGB with its values kept: 16-bit grey (modes I;16*, and I as PNG's 16-bit grey
+    opens) maps 0..65535 to 0..255 (PIL's own convert would clip it to white); float images (F) are
+    refused, their range being unknown."""
+    from PIL import Image
+
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image, dtype=np.float64)
+        if values.min() < 0 or values.max() > 65535:
+            raise ValueError(f"Cannot read the image {str(path)!r}: its integer values span [{values.min():g}, "
+                             f"{values.max():g}], outside 16 bits.")
+        grey = np.round(values / 257).astype(np.uint8)
+        return Image.fromarray(grey).convert("RGB")
+    if image.mode == "F":
+        raise ValueError(f"Cannot read the image {str(path)!r}: a floating-point image (mode F) has no fixed value "
+                         "range; save it as 8- or 16-bit.")
+    return image.convert("RGB")
 
 
 def load_clip(path: str | Path) -> list:

@@ -645,3 +645,22 @@ def test_metrics_refuse_frames_they_cannot_measure(frames, options, sentence):
         clip[2, 5, 5, 1] = np.nan
     with pytest.raises(ValueError, match=sentence):
         metrics.compute(clip, metrics=["flicker", "warp_error", "motion"], **options)
+
+
+def test_a_16_bit_grey_image_is_read_as_its_values(tmp_path):
+    """A 16-bit grey PNG (PIL mode I;16) as --image: its values scaled to 8 bits (a ramp stays a ramp,
+    mean within 0.5 of value / 257), not clipped to white; a float image (mode F) is one sentence."""
+    import numpy as np
+    from PIL import Image
+
+    from samg_video import media
+
+    ramp = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode.startswith("I;16")
+    read = np.asarray(media.load_image(tmp_path / "grey16.png"))
+    assert read.shape == (64, 64, 3) and (read[..., 0] == read[..., 2]).all()
+    assert abs(read.mean() - (ramp / 257).mean()) < 0.5 and (read == 255).mean() < 0.01
+    Image.fromarray(np.random.default_rng(0).random((8, 8)).astype(np.float32)).save(tmp_path / "float.tiff")
+    with pytest.raises(ValueError, match="a floating-point image"):
+        media.load_image(tmp_path / "float.tiff")
