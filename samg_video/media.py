@@ -244,15 +244,18 @@ def _write_pngs(data: np.ndarray, folder: Path) -> Path:
     return folder
 
 
-def load_image(path: str | Path):
-    """An input image (PNG, JPEG, WebP, ...) as an RGB PIL image; one sentence if it cannot be read."""
+def load_image(path: str | Path, data: bytes | None = None):
+    """An input image (PNG, JPEG, WebP, ...) as an RGB PIL image; one sentence if it cannot be read.
+    `data`: the file's bytes, already read (the image is decoded from them, named by `path`)."""
+    import io
+
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise ValueError(f"Cannot read the image {str(path)!r}: no such file.")
     try:
-        with Image.open(path) as image:
+        with Image.open(path if data is None else io.BytesIO(data)) as image:
             image.load()
             return rgb_image(image, path)
     except (UnidentifiedImageError, OSError) as err:

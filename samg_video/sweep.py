@@ -82,8 +82,23 @@ class Item:
 
 
 def file_digest(path: str | Path) -> str:
-    """sha256 of a file's bytes, 16 hex digits."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    """sha256 of a file's bytes, 16 hex digits, read in 1 MiB chunks (bounded memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def item_image(item):
+    """The item's input image from one read of its file, whose bytes must be the ones its id names
+    (`image_digest`): an image replaced after the sweep was planned fails the item, in one sentence."""
+    data = Path(item.image).read_bytes()
+    found = hashlib.sha256(data).hexdigest()[:16]
+    if found != item.image_digest:
+        raise ValueError(f"{item.image} changed since this sweep was planned (content {item.image_digest} -> "
+                         f"{found}); run the sweep again to plan the new image as new items.")
+    return media.load_image(item.image, data)
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -467,7 +482,7 @@ def evaluate_items(target, items: list[Item], config: dict, on_step=None) -> lis
         raise ValueError("A sweep batch must share one method config.")
     start = time.perf_counter()
     method = guidance.from_dict(items[0].method)
-    inputs = {"image": media.load_image(items[0].image)} if items[0].image else None
+    inputs = {"image": item_image(items[0])} if items[0].image else None
     generations = generate_clips(target, [it.prompt for it in items], [it.seed for it in items], method, on_step,
                                  inputs)
     judge = scorer_of(target.card, config.get("scorer"))

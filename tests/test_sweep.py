@@ -328,3 +328,31 @@ def test_eval_counts_one_video_in_the_singular(tmp_path, capsys):
     clip = media.write_video(np.zeros((3, 32, 32, 3), np.uint8), tmp_path / "still.mp4")
     assert cli.main(["eval", str(clip)]) == 0
     assert capsys.readouterr().out.rstrip().endswith("1 video, 0 failed")
+
+
+def test_an_item_uses_the_image_bytes_its_id_names(tmp_path):
+    """The image is read once per item and must be the content the item's id names: a file replaced
+    after planning fails the item in one sentence (nothing is recorded under the old content's id);
+    the digest streams the file (a PNG followed by 64 MiB of bytes takes under 4 MiB)."""
+    import tracemalloc
+
+    import numpy as np
+    from PIL import Image
+
+    from samg_video.sweep import Item, file_digest, item_image
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "first.png"
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path)
+    item = Item("a cat", 0, {"method": "cfg", "scale": 5.0}, {}, (), str(path), file_digest(path))
+    assert np.array_equal(np.asarray(item_image(item)), np.asarray(Image.open(path).convert("RGB")))
+    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(path)  # replaced mid-run
+    with pytest.raises(ValueError, match="changed since this sweep was planned"):
+        item_image(item)
+    with open(path, "ab") as fh:
+        fh.write(b"\0" * (64 << 20))
+    tracemalloc.start()
+    file_digest(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 << 20, peak
