@@ -39,6 +39,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ from .media import check_writable
 from .metrics.vbench import DIMENSIONS as VBENCH_DIMENSIONS
 from .prompts import load_prompts, resolve, select, world_suite
 
+ID = re.compile(r"[0-9a-f]{16}")  # Item.id: 16 hex digits of a sha1
 SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model", "batch", "lpips")  # in every id
 RUN = ("model_path", "adapter_path", "controlnet_path", "device", "cpu_offload", "vae_tiling")  # how, not what
 ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "limit", "seeds", "methods", "reference",
@@ -385,8 +387,9 @@ def _record(line: str) -> dict | None:
         row = json.loads(line)
     except json.JSONDecodeError:
         return None
-    ok = isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("method"), dict)
-    return row if ok else None
+    ok = isinstance(row, dict) and isinstance(row.get("id"), str) and ID.fullmatch(row["id"]) is not None \
+        and isinstance(row.get("method"), dict)
+    return row if ok else None  # an id that is no item id (a quote, a path) never reaches a file name or a page
 
 
 class SweepLock:
@@ -453,6 +456,8 @@ def check_same_setting(run: Path, config: dict, force: bool) -> None:
 
 def clip_path(run_dir: Path, item_id: str, kind: str = "") -> Path:
     """clips/{id}.mp4, or clips/{id}_{kind}.mp4 (kind 'field': the scale-field heatmap)."""
+    if not ID.fullmatch(item_id):
+        raise ValueError(f"{item_id!r} is not a sweep item id (16 hex digits).")
     return Path(run_dir) / "clips" / (f"{item_id}_{kind}.mp4" if kind else f"{item_id}.mp4")
 
 

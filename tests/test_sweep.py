@@ -356,3 +356,23 @@ def test_an_item_uses_the_image_bytes_its_id_names(tmp_path):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 4 << 20, peak
+
+
+def test_manifest_ids_that_are_no_item_ids_never_reach_a_page_or_a_path(config_path, tmp_path):
+    """A manifest line whose id holds a quote and markup, or a path out of the run folder, is not an
+    item: the manifest reader drops it, so the report neither writes it into the page nor copies a
+    file from outside the run folder into gallery/."""
+    run = tmp_path / "run"
+    assert cli.main(["sweep", str(config_path), "--out", str(run), "--limit", "1"]) == 0
+    good = json.loads((run / "manifest.rank0.jsonl").read_text().splitlines()[0])
+    secret = tmp_path / "secret.mp4"
+    secret.write_bytes(b"not for the gallery")
+    with open(run / "manifest.rank0.jsonl", "a") as fh:
+        for bad in ('x" onerror="alert(1)', "../../secret"):
+            fh.write(json.dumps({**good, "id": bad, "seed": 99}) + "\n")
+    rows = read_manifest(run)
+    assert len(rows) == 4 and all(r["seed"] != 99 for r in rows)
+    assert cli.main(["report", str(run)]) == 0
+    page = (run / "report.html").read_text()
+    assert "onerror" not in page and "secret" not in page
+    assert not any(p.read_bytes() == secret.read_bytes() for p in (run / "gallery").rglob("*") if p.is_file())
