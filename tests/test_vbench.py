@@ -389,3 +389,74 @@ def test_the_command_line_names_the_dimensions_the_metrics_define():
 
     assert cli.VBENCH_DIMENSIONS == vb.DIMENSIONS
     assert set(cli.MODEL_METRICS) == set(vb.MODEL_OF)
+
+
+def test_every_missing_weight_file_is_named_at_once_and_a_fifo_is_refused(tmp_path):
+    import os
+
+    with pytest.raises(FileNotFoundError) as err:
+        vb.model_paths(list(vb.DIMENSIONS), cache=tmp_path)
+    assert all(name in str(err.value) for name in ("dino_vitbase16_pretrain.pth", "ViT-B-32.pt", "raft-things.pth"))
+    assert str(err.value).count("\n") == 0 and "--dino PATH" in str(err.value) and "--raft PATH" in str(err.value)
+    fifo = tmp_path / "weights.pth"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="is not a regular file"):
+        vb.model_paths(["dynamic_degree"], {"raft": fifo})
+    with pytest.raises(ValueError, match="is not a regular file"):
+        vb.load_raft(fifo)
+
+
+class Scripted(torch.nn.Module):
+    """A TorchScript module whose own __setstate__ changes what it loads (code that runs on load)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(2))
+        self.register_buffer("ran", torch.zeros(1))
+        self.inner = torch.nn.Linear(2, 3).half()
+
+    def forward(self, x):
+        return self.inner((x * self.weight).half())
+
+
+def test_a_torchscript_checkpoint_is_read_as_data(tmp_path):
+    """A TorchScript archive (OpenAI CLIP's .pt is one) gives the tensors its state_dict() names,
+    without running the archive's code: torch.jit.load runs a crafted __setstate__ (ran becomes 1),
+    the reader never does; a checkpoint of another architecture, and one naming block 99999 in 2 KB,
+    are one sentence naming the file, with nothing built."""
+    plain = torch.jit.script(Scripted())
+    plain.save(str(tmp_path / "plain.pt"))
+    want = torch.jit.load(str(tmp_path / "plain.pt")).state_dict()
+    got = vb._state_dict(tmp_path / "plain.pt")
+    assert sorted(got) == sorted(want) and all(torch.equal(got[k], want[k]) and got[k].dtype == want[k].dtype
+                                               for k in want)
+
+    class Evil(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("ran", torch.zeros(1))
+
+        def forward(self, x):
+            return x
+
+        @torch.jit.export
+        def __getstate__(self) -> tuple[torch.Tensor, bool]:
+            return (self.ran, self.training)
+
+        @torch.jit.export
+        def __setstate__(self, state: tuple[torch.Tensor, bool]) -> None:
+            self.ran = state[0] + 1
+            self.training = state[1]
+
+    torch.jit.script(Evil()).save(str(tmp_path / "evil.pt"))
+    assert torch.jit.load(str(tmp_path / "evil.pt")).ran.item() == 1  # torch's loader runs the archive's code
+    assert not any(torch.equal(v, torch.ones(1)) for v in vb._state_dict(tmp_path / "evil.pt").values())
+    with pytest.raises(ValueError, match=r"evil.pt is not a DINO ViT checkpoint"):
+        vb.load_dino(tmp_path / "evil.pt")
+    torch.save({"pos_embed": torch.zeros(1, 5, 64), "blocks.99999.norm1.weight": torch.zeros(1)}, tmp_path / "deep.pth")
+    assert (tmp_path / "deep.pth").stat().st_size < 4096
+    with pytest.raises(ValueError, match=r"deep.pth is not a DINO ViT checkpoint: the checkpoint's blocks.N blocks"):
+        vb.load_dino(tmp_path / "deep.pth")
+    torch.save({"something": torch.zeros(2)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match=r"other.pth is not a RAFT checkpoint"):
+        vb.load_raft(tmp_path / "other.pth")

@@ -73,32 +73,143 @@ def model_paths(dimensions, paths: dict | None = None, cache: str | Path | None 
     """{"dino" | "clip" | "raft": path} for the requested dimensions: the given path, else the file VBench
     caches under `cache` (default `vbench_cache()`). Missing ones raise FileNotFoundError, one sentence."""
     paths, root = dict(paths or {}), Path(cache) if cache else vbench_cache()
-    out = {}
+    out, missing = {}, []
     for dim in dimensions:
         kind = MODEL_OF[dim]
         path = Path(paths.get(kind) or root / VBENCH_FILES[kind])
+        if path.exists() and not (path.is_file() or (path.is_dir() and kind != "raft")):
+            raise ValueError(f"{path} is not a regular file (or, for DINO and CLIP, a transformers folder).")
         if not path.exists():
             flag = {"dino": "--dino", "clip": "--clip-vision", "raft": "--raft"}[kind]
-            raise FileNotFoundError(f"{dim} needs {path}, which does not exist; samg-video never downloads. Get "
-                                    f"{GET[kind]}, and pass it with {flag} PATH "
-                                    "(or name VBench's cache folder with --vbench-models).")
+            missing.append((f"{dim} needs {path}", f"{GET[kind]}, and pass it with {flag} PATH"))
         out[kind] = path
+    if missing:  # every missing file at once
+        needs, gets = "; ".join(m[0] for m in missing), "; ".join(m[1] for m in missing)
+        raise FileNotFoundError(f"{needs}, which {'does' if len(missing) == 1 else 'do'} not exist; samg-video never "
+                                f"downloads. Get {gets} (or name VBench's cache folder with --vbench-models).")
     return out
 
 
 # ---------------------------------------------------------------- weights
 
+STORAGES = {"FloatStorage": torch.float32, "HalfStorage": torch.float16, "BFloat16Storage": torch.bfloat16,
+            "DoubleStorage": torch.float64, "LongStorage": torch.int64, "IntStorage": torch.int32,
+            "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8,
+            "BoolStorage": torch.bool}
+
+
+class ScriptObject:
+    """A TorchScript object's pickled attributes, kept as data: the archive's own code (its
+    `__setstate__`) never runs."""
+
+    def __setstate__(self, state):
+        self.__dict__.update(state if isinstance(state, dict) else {"__state__": state})
+
+
+def is_torchscript(path: Path) -> bool:
+    """Whether a checkpoint is a TorchScript archive (a zip holding compiled code)."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(n.endswith("/constants.pkl") or "/code/" in n for n in archive.namelist())
+
+
+def torchscript_tensors(path: Path) -> dict:
+    """{name: tensor} of a TorchScript archive's modules (as its `state_dict()` names them), read
+    from its data.pkl with an unpickler that builds tensors and plain attribute holders only."""
+    import collections
+    import io
+    import pickle
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        pickled = next(n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1)
+        root = pickled.split("/")[0]
+
+        class Reader(pickle.Unpickler):
+            def find_class(self, module, name):
+                if module == "__torch__" or module.startswith("__torch__."):
+                    return ScriptObject
+                if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_parameter"):
+                    return getattr(torch._utils, name)
+                if module == "torch.jit._pickle" and name in ("build_intlist", "build_doublelist", "build_boollist",
+                                                              "build_tensorlist", "restore_type_tag"):
+                    import importlib  # typed lists and type tags: data in, data out
+
+                    return getattr(importlib.import_module("torch.jit._pickle"), name)
+                if (module, name) == ("collections", "OrderedDict"):
+                    return collections.OrderedDict
+                if module == "torch" and name in STORAGES:
+                    return name
+                raise pickle.UnpicklingError(f"{module}.{name} is neither a tensor nor a module attribute")
+
+            def persistent_load(self, pid):
+                _, kind, key, _, _ = pid
+                data = bytearray(archive.read(f"{root}/data/{key}"))
+                raw = torch.UntypedStorage.from_buffer(data, dtype=torch.uint8) if data else torch.UntypedStorage(0)
+                return torch.storage.TypedStorage(wrap_storage=raw, dtype=STORAGES[kind], _internal=True)
+
+        obj = Reader(io.BytesIO(archive.read(pickled))).load()
+    out, todo, seen = {}, [("", obj)], set()
+    while todo:  # the module tree, breadth first, each object once
+        prefix, node = todo.pop(0)
+        if id(node) in seen or not isinstance(node, ScriptObject):
+            continue
+        seen.add(id(node))
+        for key, value in node.__dict__.items():
+            if isinstance(value, torch.Tensor):
+                out[prefix + key] = value
+            elif isinstance(value, ScriptObject):
+                todo.append((f"{prefix}{key}.", value))
+    return out
+
+
 def _state_dict(path: Path) -> dict:
-    """A checkpoint file's tensors: a plain state dict, or a TorchScript archive (OpenAI CLIP's .pt)."""
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001  (a TorchScript archive is not a pickle of tensors)
+    """A checkpoint file's tensors, read as data: a plain state dict (`torch.load(weights_only=True)`),
+    or a TorchScript archive (OpenAI CLIP's .pt) read without running its code. Only regular files."""
+    if not path.is_file():
+        raise ValueError(f"{path} is not a regular file; a checkpoint is a file of weights.")
+    if is_torchscript(path):
         try:
-            sd = torch.jit.load(str(path), map_location="cpu").state_dict()
+            sd = torchscript_tensors(path)
+        except Exception as err:  # noqa: BLE001  (any malformed archive is one sentence)
+            raise ValueError(f"{path} is a TorchScript archive whose tensors cannot be read ({err}).") from None
+    else:
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # noqa: BLE001
-            raise ValueError(f"{path} is neither a state dict nor a TorchScript archive ({type(err).__name__}).") from None
+            raise ValueError(f"{path} is not a PyTorch checkpoint of tensors ({type(err).__name__}).") from None
     sd = sd.get("state_dict", sd) if isinstance(sd, dict) else sd
+    if not isinstance(sd, dict):
+        raise ValueError(f"{path} holds a {type(sd).__name__}, not a dict of tensors.")
     return {k.removeprefix("module."): v for k, v in sd.items()}
+
+
+MAX_BLOCKS = 64  # deeper than any ViT VBench's dimensions use (12); a bound before anything is allocated
+
+
+def block_count(sd: dict, prefix: str, field: int) -> int:
+    """The number of transformer blocks a state dict holds (keys `prefix{i}.`): every index from 0,
+    at most MAX_BLOCKS, else one sentence (a crafted key such as blocks.99999 builds nothing)."""
+    found = {k.split(".")[field] for k in sd if k.startswith(prefix)}
+    indices = sorted(int(i) for i in found if i.isdigit())
+    if not indices or indices != list(range(len(indices))) or len(indices) > MAX_BLOCKS:
+        shown = f"{indices[:3]}...{indices[-1:]}" if len(indices) > 4 else str(indices)
+        raise ValueError(f"the checkpoint's {prefix}N blocks are {shown}, not 0..N-1 with N <= {MAX_BLOCKS}.")
+    return len(indices)
+
+
+def built(build, path: Path, what: str):
+    """`build(_state_dict(path))`, with a missing or malformed tensor as one sentence naming the file."""
+    sd = _state_dict(path)
+    try:
+        return build(sd)
+    except KeyError as err:
+        raise ValueError(f"{path} is not a {what} checkpoint: it has no {err.args[0]!r}.") from None
+    except (ValueError, RuntimeError) as err:
+        raise ValueError(f"{path} is not a {what} checkpoint: {str(err).splitlines()[0]}") from None
 
 
 def dino_from_state_dict(sd: dict):
@@ -107,7 +218,7 @@ def dino_from_state_dict(sd: dict):
     from transformers import ViTConfig, ViTModel
 
     width = sd["pos_embed"].shape[-1]
-    depth = 1 + max(int(k.split(".")[1]) for k in sd if k.startswith("blocks."))
+    depth = block_count(sd, "blocks.", 1)
     patch = sd["patch_embed.proj.weight"].shape[-1]
     grid = int(math.isqrt(sd["pos_embed"].shape[1] - 1))
     config = ViTConfig(hidden_size=width, num_hidden_layers=depth, num_attention_heads=width // 64,
@@ -145,7 +256,7 @@ def clip_vision_from_state_dict(sd: dict):
     sd = {k.removeprefix("visual."): v for k, v in sd.items() if k.startswith("visual.")}
     width = sd["conv1.weight"].shape[0]
     patch = sd["conv1.weight"].shape[-1]
-    depth = 1 + max(int(k.split(".")[2]) for k in sd if k.startswith("transformer.resblocks."))
+    depth = block_count(sd, "transformer.resblocks.", 2)
     grid = int(math.isqrt(sd["positional_embedding"].shape[0] - 1))
     config = CLIPVisionConfig(hidden_size=width, intermediate_size=sd["transformer.resblocks.0.mlp.c_fc.weight"].shape[0],
                               projection_dim=sd["proj"].shape[1], num_hidden_layers=depth,
@@ -212,7 +323,7 @@ def load_dino(path: str | Path, device: str = "cpu"):
         from transformers import ViTModel
 
         return ViTModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False).eval().to(device)
-    return dino_from_state_dict(_state_dict(path)).to(device)
+    return built(dino_from_state_dict, path, "DINO ViT").to(device)
 
 
 def load_clip_vision(path: str | Path, device: str = "cpu"):
@@ -222,11 +333,11 @@ def load_clip_vision(path: str | Path, device: str = "cpu"):
         from transformers import CLIPVisionModelWithProjection
 
         return CLIPVisionModelWithProjection.from_pretrained(path, local_files_only=True).eval().to(device)
-    return clip_vision_from_state_dict(_state_dict(path)).to(device)
+    return built(clip_vision_from_state_dict, path, "CLIP ViT").to(device)
 
 
 def load_raft(path: str | Path, device: str = "cpu"):
-    return raft_from_state_dict(_state_dict(Path(path))).to(device)
+    return built(raft_from_state_dict, Path(path), "RAFT").to(device)
 
 
 # ---------------------------------------------------------------- features
