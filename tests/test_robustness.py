@@ -664,3 +664,26 @@ def test_a_16_bit_grey_image_is_read_as_its_values(tmp_path):
     Image.fromarray(np.random.default_rng(0).random((8, 8)).astype(np.float32)).save(tmp_path / "float.tiff")
     with pytest.raises(ValueError, match="a floating-point image"):
         media.load_image(tmp_path / "float.tiff")
+
+
+def test_non_finite_weights_stop_the_run_in_one_sentence():
+    """NaN in the denoiser's weights stops the guided run at the first step; NaN frames from any later
+    component (a VAE decoding NaN) are refused where the pipeline's output is read: never a black clip."""
+    import types
+
+    import numpy as np
+    import torch
+
+    from samg_video import guidance
+    from samg_video.generate import generate_clip, load_target
+    from samg_video.pipelines.registry import frames_of
+
+    target = load_target("demo", device="cpu", steps=2)
+    with torch.no_grad():
+        next(target.pipe.unet.parameters()).fill_(float("nan"))
+    with pytest.raises(ValueError, match="contains NaN or Inf at step 0"):
+        generate_clip(target, "a red circle moving left", guidance.create("cfg", scale=4.0))
+    frames = np.full((1, 3, 8, 8, 3), 0.5, np.float32)
+    frames[0, 1, 2, 2, 0] = np.nan  # what diffusers' postprocessing passes on from a NaN decode
+    with pytest.raises(ValueError, match="output holds NaN or infinite values"):
+        frames_of(types.SimpleNamespace(frames=frames))

@@ -186,4 +186,7 @@ def frames_of(output, index: int = 0) -> np.ndarray:
         clip = np.asarray(output.frames[index], dtype=np.float32)
     else:
         clip = np.asarray(output.images[index], dtype=np.float32)[None]
+    if not np.isfinite(clip).all():  # NaN weights or inputs anywhere upstream (VAE, text encoder, denoiser)
+        raise ValueError("The pipeline's output holds NaN or infinite values: a component's weights (VAE, text "
+                         "encoder, denoiser) or its inputs are not finite; nothing was written.")
     return frames_hwc(clip)
