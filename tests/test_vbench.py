@@ -136,11 +136,12 @@ def test_background_consistency_equals_vbench(tmp_path, checkpoints):
 
 
 @needs_vbench
-def test_dynamic_degree_equals_vbench(tmp_path, checkpoints, monkeypatch):
+@pytest.mark.parametrize("height,width", [(132, 170), (121, 126)])  # padded to 136 x 176; to 128 x 128
+def test_dynamic_degree_equals_vbench(tmp_path, checkpoints, monkeypatch, height, width):
     from easydict import EasyDict
     from vbench.dynamic_degree import DynamicDegree
 
-    folder = write_pngs(tmp_path / "frames", moving_frames(5, 132, 170, step=4, seed=2))  # padded to 136 x 176
+    folder = write_pngs(tmp_path / "frames", moving_frames(5, height, width, step=4, seed=2))
     ref = DynamicDegree.__new__(DynamicDegree)  # VBench's class with its model given, not loaded from the network
     ref.args, ref.device, ref.model = EasyDict(), "cpu", raft_reference()
     scores = {}
@@ -149,7 +150,7 @@ def test_dynamic_degree_equals_vbench(tmp_path, checkpoints, monkeypatch):
     moved = ref.infer(str(folder))
     raft = vb.load_raft(checkpoints["raft"])
     acc = vb.DynamicDegree(raft)
-    for f in moving_frames(5, 132, 170, step=4, seed=2):
+    for f in moving_frames(5, height, width, step=4, seed=2):
         acc.frame(f)
     np.testing.assert_allclose(acc.scores, scores["ref"], rtol=1e-5, atol=1e-4)
     assert acc.result()["dynamic_degree"] == moved

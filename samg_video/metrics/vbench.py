@@ -446,6 +446,11 @@ def padded_flow(raft, a: torch.Tensor, b: torch.Tensor, iters: int = 20) -> tupl
     return raft(2 * (a / 255.0) - 1, 2 * (b / 255.0) - 1, num_flow_updates=iters)[-1], pad
 
 
+def padded_side(side: int) -> int:
+    """A frame side after RAFT's InputPadder (the next multiple of 8), which VBench measures."""
+    return side + (-side) % 8
+
+
 class DynamicDegree(Metric):
     """VBench's dynamic degree (module docstring): RAFT on every `interval`-th frame."""
 
@@ -466,7 +471,7 @@ class DynamicDegree(Metric):
         image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float()[None].to(self.device)
         self.short_side = min(image.shape[-2:])
         self.sampled += 1
-        if self.short_side < 128:  # RAFT's correlation pyramid needs feature maps of 16 px: frames of 128
+        if padded_side(self.short_side) < 128:  # RAFT's pyramid needs 16 px feature maps of the padded frame
             self.too_small = f"{frame.shape[1]}x{frame.shape[0]}"
             return
         if self.previous is not None:
@@ -483,7 +488,8 @@ class DynamicDegree(Metric):
 
     def result(self) -> dict:
         if self.too_small:
-            return {self.name: None, "dynamic_degree_note": f"RAFT needs frames of at least 128 px a side; these "
+            return {self.name: None, "dynamic_degree_note": f"RAFT needs frames of at least 121 px a side (128 px "
+                                                            f"once padded to a multiple of 8); these "
                                                             f"are {self.too_small} (measure them at a larger --size)"}
         if self.sampled < 2:
             return {self.name: None}
@@ -516,7 +522,7 @@ class InterpolationSmoothness(Metric):
 
     def frame(self, frame: np.ndarray) -> None:
         image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float()[None].to(self.device)
-        if min(image.shape[-2:]) < 128:
+        if padded_side(min(image.shape[-2:])) < 128:
             self.too_small = f"{frame.shape[1]}x{frame.shape[0]}"
         elif self.index % 2 == 1:
             self.middle = frame
@@ -542,7 +548,8 @@ class InterpolationSmoothness(Metric):
 
     def result(self) -> dict:
         if self.too_small:
-            return {self.name: None, f"{self.name}_note": f"RAFT needs frames of at least 128 px a side; these "
+            return {self.name: None, f"{self.name}_note": f"RAFT needs frames of at least 121 px a side (128 px "
+                                                          f"once padded to a multiple of 8); these "
                                                           f"are {self.too_small}"}
         if not self.diffs:
             return {self.name: None}
