@@ -541,7 +541,8 @@ STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-c
          "text-align:center;font-size:11px;max-width:270px}video,img.input{width:128px;image-rendering:pixelated;margin:1px}"
          "img{max-width:100%}.note{color:#744}input{margin:0 1em .5em 0}")
 SCRIPT = """
-document.querySelectorAll('table.sort th').forEach((th, i) => th.addEventListener('click', () => {
+document.querySelectorAll('table.sort th').forEach(th => th.addEventListener('click', () => {
+  const i = th.cellIndex;  // the column within its own table
   const body = th.closest('table').tBodies[0], dir = th.dataset.dir = th.dataset.dir === '1' ? '-1' : '1';
   const key = r => r.cells[i].dataset.v;
   [...body.rows].sort((a, b) => {
