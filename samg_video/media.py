@@ -131,6 +131,9 @@ def check_not_inputs(outputs, inputs) -> None:
 def check_output(path: str | Path, fmt: str | None = None) -> str:
     """Check an output before any work: its format and that it can be written. Returns the format."""
     fmt = format_of(path, fmt)
+    if fmt != "png" and Path(path).is_dir():
+        raise ValueError(f"Cannot write {str(path)!r} as {fmt}: a folder of that name exists; name a file, or use "
+                         "--format png for a folder of frames.")
     check_writable(path)
     return fmt
 

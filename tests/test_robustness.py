@@ -687,3 +687,15 @@ def test_non_finite_weights_stop_the_run_in_one_sentence():
     frames[0, 1, 2, 2, 0] = np.nan  # what diffusers' postprocessing passes on from a NaN decode
     with pytest.raises(ValueError, match="output holds NaN or infinite values"):
         frames_of(types.SimpleNamespace(frames=frames))
+
+
+def test_a_video_format_into_an_existing_folder_is_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    """generate --out EXISTING_FOLDER --format mp4: one sentence and exit code 2 before any model loads."""
+    from samg_video import cli, generate
+
+    monkeypatch.setattr(generate, "load_target", lambda *a, **k: pytest.fail("the model was loaded"))
+    (tmp_path / "clips").mkdir()
+    rc = cli.main(["generate", "--prompt", "a red circle moving left", "--out", str(tmp_path / "clips"),
+                   "--format", "mp4"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "a folder of that name exists" in err and err.count("\n") == 1
