@@ -488,11 +488,15 @@ def cmd_report(args) -> int:
     return 0
 
 
+MAX_SIDE = 8192  # px: a frame size to analyse at (8K); larger is a typo, not a video
+
+
 def frame_size(text: str) -> tuple[int, int]:
     """'WxH' -> (W, H), positive integers."""
     w, sep, h = text.lower().partition("x")
-    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT such as 32x32, got {text!r}")
+    if not sep or not w.isdigit() or not h.isdigit() or not 1 <= int(w) <= MAX_SIDE or not 1 <= int(h) <= MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT from 1 to {MAX_SIDE} px a side such as 32x32, "
+                                         f"got {text!r}")
     return int(w), int(h)
 
 
@@ -608,8 +612,11 @@ def cmd_eval(args) -> int:
     import json
 
     check_outputs(args.json, args.csv, args.vbench_json, inputs=[*args.paths, args.reference])
-    if args.flow_downscale < 1:
-        raise ValueError(f"--flow-downscale must be at least 1, got {args.flow_downscale}.")
+    if not 1 <= args.flow_downscale <= 64:
+        raise ValueError(f"--flow-downscale must be from 1 to 64, got {args.flow_downscale}.")
+    if args.size and max(args.size) // args.flow_downscale < 12:
+        raise ValueError(f"--size {args.size[0]}x{args.size[1]} shrunk {args.flow_downscale}x by --flow-downscale "
+                         "leaves optical flow under 12 px a side; lower --flow-downscale.")
     if args.flow == "raft" and not args.raft_weights:
         raise ValueError("--flow raft needs --raft-weights FILE (torchvision's Raft_Large_Weights file); "
                          "samg-video never downloads.")

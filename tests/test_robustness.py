@@ -699,3 +699,25 @@ def test_a_video_format_into_an_existing_folder_is_refused_before_the_model_load
                    "--format", "mp4"])
     err = capsys.readouterr().err
     assert rc == 2 and "a folder of that name exists" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("options,sentence", [
+    (["--size", "100000x100000"], "from 1 to 8192 px a side"),
+    (["--flow-downscale", "1000"], "--flow-downscale must be from 1 to 64"),
+    (["--size", "32x32", "--flow-downscale", "4"], "leaves optical flow under 12 px a side"),
+])
+def test_eval_sizes_it_cannot_measure_are_refused_up_front(tmp_path, capsys, options, sentence):
+    """Sizes past any video, or a flow downscale that leaves nothing to measure: exit code 2 and one
+    line before any clip is read (they were an OpenCV error per clip)."""
+    import numpy as np
+
+    from samg_video import cli, media
+
+    clip = media.write_video(np.zeros((3, 32, 32, 3), np.uint8), tmp_path / "a.mp4")
+    try:
+        rc = cli.main(["eval", str(clip), *options])
+    except SystemExit as exit_:  # argparse's own refusal of a bad --size
+        rc = exit_.code
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert sentence in err and "Traceback" not in err
