@@ -418,8 +418,8 @@ def iter_frames(source, chunk: int = 32, decoder: str = "ffmpeg", value_range=No
 
 
 def _iter_image_folder(folder: Path, chunk: int):
-    import imageio.v3 as iio
-
+    """A folder's PNG / JPEG / BMP frames in name order, each read as `load_image` reads an input (every
+    PIL mode to 8-bit RGB with its values: 1-bit, 16-bit grey, palette, alpha dropped)."""
     files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ValueError(f"{folder} holds no PNG or JPEG frames.")
@@ -427,7 +427,7 @@ def _iter_image_folder(folder: Path, chunk: int):
         check_regular(f)
     first = None
     for i in range(0, len(files), chunk):
-        block = [rgb(np.asarray(iio.imread(f))) for f in files[i:i + chunk]]
+        block = [np.asarray(load_image(f)) for f in files[i:i + chunk]]
         first = first or (files[0].name, block[0].shape)
         for f, frame in zip(files[i:i + chunk], block):
             if frame.shape != first[1]:

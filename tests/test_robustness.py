@@ -721,3 +721,29 @@ def test_eval_sizes_it_cannot_measure_are_refused_up_front(tmp_path, capsys, opt
     assert rc == 2
     err = capsys.readouterr().err
     assert sentence in err and "Traceback" not in err
+
+
+def test_frame_folders_of_any_png_mode_are_read_as_their_values(tmp_path):
+    """Frames saved as 1-bit, 16-bit grey, palette and RGBA PNGs read as the same 8-bit RGB clip (a
+    square on black), and eval measures them (a 1-bit folder was an OpenCV error)."""
+    import numpy as np
+    from PIL import Image
+
+    from samg_video import cli, media
+
+    square = np.zeros((3, 32, 32), bool)
+    for t in range(3):
+        square[t, 8:16, 4 + 4 * t:12 + 4 * t] = True
+    want = np.repeat(square[..., None], 3, axis=-1).astype(np.uint8) * 255
+    modes = {"1": lambda m: Image.fromarray(m).convert("1"),
+             "I;16": lambda m: Image.fromarray(m.astype(np.uint16) * 65535),
+             "P": lambda m: Image.fromarray(m.astype(np.uint8) * 255).convert("P"),
+             "RGBA": lambda m: Image.fromarray(np.dstack([m.astype(np.uint8) * 255] * 3 + [np.full(m.shape, 9,
+                                                                                                  np.uint8)]))}
+    for mode, make in modes.items():
+        folder = tmp_path / mode.replace(";", "_")
+        folder.mkdir()
+        for t in range(3):
+            make(square[t]).save(folder / f"{t:04d}.png")
+        assert np.array_equal(media.read_video(folder), want), mode
+    assert cli.main(["eval", str(tmp_path / "1")]) == 0
