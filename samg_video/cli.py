@@ -483,7 +483,8 @@ def cmd_report(args) -> int:
         raise ValueError(f"--max-embed-mb must be above 0 and at most 4096, got {args.max_embed_mb:g}.")
     check_outputs(str(Path(args.out or args.run_dir) / "report.html"))
     md, page = write_report(args.run_dir, args.out, args.reference, args.single_file, args.gallery,
-                            int(args.max_embed_mb * 2**20))
+                            int(args.max_embed_mb * 2**20),
+                            say=lambda text: print(f"report: {text}", file=sys.stderr, flush=True))
     print(f"wrote {md} and {page}")
     return 0
 

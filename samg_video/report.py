@@ -566,17 +566,19 @@ document.querySelectorAll('button.play').forEach(b => b.addEventListener('click'
 
 
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None, reference: str | None = None,
-                 single_file: bool = False, gallery_size: int = 8, embed_budget: int = 20 << 20) -> tuple[Path, Path]:
+                 single_file: bool = False, gallery_size: int = 8, embed_budget: int = 20 << 20,
+                 say=lambda text: None) -> tuple[Path, Path]:
     """Write report.md (plots beside it), report.html and summary.json.
 
     `reference` (a method spec among the sweep's methods, e.g. "cfg:3") replaces the sweep's own
     reference in the paired table and the trade-off plots. The gallery shows `gallery_size`
     prompts (0: none). `single_file`: report.html embeds its plots and clips (clips up to
     `embed_budget` bytes, the page says how many it skipped); otherwise clips and posters go
-    to gallery/ beside it.
+    to gallery/ beside it. `say(text)` hears each stage as it starts (the command line's progress).
     """
     run = Path(run_dir)
     rows = read_manifest(run)
+    say(f"{len(rows)} item{'' if len(rows) == 1 else 's'} read; tables and paired differences")
     if not rows:
         raise ValueError(f"{run} holds no sweep results (manifest.rank*.jsonl); run `samg-video sweep` first.")
     out = Path(out_dir) if out_dir else run
@@ -586,6 +588,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
     table = summarise(rows)
     reference = pick_reference(table, {**config, "reference": reference} if reference else config)
     paired = paired_differences(rows, reference) if reference else {}
+    if reference:
+        say("trade-off plots")
     plots = tradeoff_plots(table, paired, reference, out) if reference else []
     failed, planned = sum("error" in r for r in rows), planned_items(run)
     status = f"{len(rows)} items recorded" + (f" of {planned} planned" if planned else "") + f", {failed} failed." \
@@ -629,6 +633,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
         body += [(f'<h3>{html.escape(path.stem.replace("_", " "))}</h3><img src="{files.image(path)}" '
                   f'alt="{html.escape(path.stem)}">')]
     if gallery_size:
+        say(f"gallery (up to {gallery_size} prompt{'' if gallery_size == 1 else 's'})")
         blocks = gallery(run, rows, table, files, gallery_size)
         body += ["<h2 id=gallery>Gallery</h2>", ("<p>The same prompts and seeds for every method; heatmaps show SAMG's "
                                       "scale field (bright = high scale).</p>"), *blocks]
