@@ -708,7 +708,7 @@ def test_a_video_format_into_an_existing_folder_is_refused_before_the_model_load
 ])
 def test_eval_sizes_it_cannot_measure_are_refused_up_front(tmp_path, capsys, options, sentence):
     """Sizes past any video, or a flow downscale that leaves nothing to measure: exit code 2 and one
-    line before any clip is read (they were an OpenCV error per clip)."""
+    line before any clip is read, never an OpenCV error per clip."""
     import numpy as np
 
     from samg_video import cli, media
@@ -725,7 +725,7 @@ def test_eval_sizes_it_cannot_measure_are_refused_up_front(tmp_path, capsys, opt
 
 def test_frame_folders_of_any_png_mode_are_read_as_their_values(tmp_path):
     """Frames saved as 1-bit, 16-bit grey, palette and RGBA PNGs read as the same 8-bit RGB clip (a
-    square on black), and eval measures them (a 1-bit folder was an OpenCV error)."""
+    square on black), and eval measures a 1-bit folder."""
     import numpy as np
     from PIL import Image
 
