@@ -614,7 +614,7 @@ def cmd_eval(args) -> int:
 
     check_outputs(args.json, args.csv, args.vbench_json, inputs=[*args.paths, args.reference])
     if not 1 <= args.flow_downscale <= 64:
-        raise ValueError(f"--flow-downscale must be from 1 to 64, got {args.flow_downscale}.")
+        raise ValueError(f"--flow-downscale must be at least 1 and at most 64, got {args.flow_downscale}.")
     if args.size and max(args.size) // args.flow_downscale < 12:
         raise ValueError(f"--size {args.size[0]}x{args.size[1]} shrunk {args.flow_downscale}x by --flow-downscale "
                          "leaves optical flow under 12 px a side; lower --flow-downscale.")

@@ -578,7 +578,6 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
     """
     run = Path(run_dir)
     rows = read_manifest(run)
-    say(f"{len(rows)} item{'' if len(rows) == 1 else 's'} read; tables and paired differences")
     if not rows:
         raise ValueError(f"{run} holds no sweep results (manifest.rank*.jsonl); run `samg-video sweep` first.")
     out = Path(out_dir) if out_dir else run
@@ -587,6 +586,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
     rows, others = current_setting(rows, config)
     table = summarise(rows)
     reference = pick_reference(table, {**config, "reference": reference} if reference else config)
+    say(f"{len(rows)} item{'' if len(rows) == 1 else 's'} read; paired differences")  # after every check
     paired = paired_differences(rows, reference) if reference else {}
     if reference:
         say("trade-off plots")

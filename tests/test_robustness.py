@@ -703,7 +703,7 @@ def test_a_video_format_into_an_existing_folder_is_refused_before_the_model_load
 
 @pytest.mark.parametrize("options,sentence", [
     (["--size", "100000x100000"], "from 1 to 8192 px a side"),
-    (["--flow-downscale", "1000"], "--flow-downscale must be from 1 to 64"),
+    (["--flow-downscale", "1000"], "--flow-downscale must be at least 1 and at most 64"),
     (["--size", "32x32", "--flow-downscale", "4"], "leaves optical flow under 12 px a side"),
 ])
 def test_eval_sizes_it_cannot_measure_are_refused_up_front(tmp_path, capsys, options, sentence):

@@ -322,7 +322,8 @@ def test_limit_runs_the_first_prompts_whole_and_a_later_run_adds_the_rest(config
     assert "0 done, 4 already there" in out and "0/0" not in err
     assert cli.main(["report", str(run)]) == 0  # the report says what it is doing while it works
     err = capsys.readouterr().err
-    assert "report: 8 items read" in err and "report: trade-off plots" in err and "report: gallery" in err
+    assert "report: 4 items read" in err and "report: trade-off plots" in err and "report: gallery" in err
+    assert "4 items of other settings or methods in this folder are left out" in (run / "report.md").read_text()
 
 
 def test_eval_counts_one_video_in_the_singular(tmp_path, capsys):
