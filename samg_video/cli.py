@@ -231,6 +231,10 @@ def prepare_run(args):
     judge = scorer_of(card)
     if judge is not None:
         judge.check_prompt(args.prompt)
+    if card.get("bundled"):  # the bundled U-Net's object slots, from its config: before it loads
+        from .demo import check_objects, object_slots
+
+        check_objects(args.prompt, object_slots(args.model_path))
     return card, judge
 
 

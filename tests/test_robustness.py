@@ -747,3 +747,14 @@ def test_frame_folders_of_any_png_mode_are_read_as_their_values(tmp_path):
             make(square[t]).save(folder / f"{t:04d}.png")
         assert np.array_equal(media.read_video(folder), want), mode
     assert cli.main(["eval", str(tmp_path / "1")]) == 0
+
+
+def test_a_prompt_with_more_objects_than_the_bundled_model_draws_is_refused_before_it_loads(capsys, monkeypatch,
+                                                                                           tmp_path):
+    from samg_video import cli, generate
+
+    monkeypatch.setattr(generate, "load_target", lambda *a, **k: pytest.fail("the model was loaded"))
+    prompt = "a red circle moving left and a blue square moving up and a green triangle moving down"
+    rc = cli.main(["generate", "--prompt", prompt, "--out", str(tmp_path / "clip.mp4")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "This model draws at most 2 objects" in err and err.count("\n") == 1

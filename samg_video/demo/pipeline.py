@@ -19,6 +19,7 @@ from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from . import check_objects
 from .world import NUM_FRAMES, SIZE, parse_prompt
 
 
@@ -82,9 +83,7 @@ class DemoVideoPipeline(DiffusionPipeline):
         objects than the U-Net has text slots."""
         slots = getattr(getattr(self.unet, "config", None), "slots", 1)
         for p in prompts:
-            objects = len(parse_prompt(p)) if p else 0
-            if objects > slots > 1:
-                raise ValueError(f"This model draws at most {slots} objects; {p!r} has {objects}.")
+            check_objects(p, slots)
 
     @torch.no_grad()
     def encode_prompt(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
