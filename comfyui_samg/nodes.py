@@ -39,6 +39,7 @@ import math
 import torch
 
 from samg_video import guidance
+from samg_video.guidance.spec import head_keys
 from samg_video.guidance.spec import value as option_value
 
 CATEGORY = "sampling/samg-video"
@@ -102,7 +103,7 @@ def check_widgets(name: str, params: dict):
             tail = ", or -1 to follow the sampler's cfg" if key in ("w_min", "w_max") else ""
             raise SettingError(f"{key} = {v:g} is a negative guidance scale; give a value >= 0{tail}.")
     probe = dict(params)
-    if "w_min" in guidance.create(name).to_dict():
+    if name in guidance.available() and head_keys(name) == ("w_min", "w_max"):
         lo, hi = probe.get("w_min", DERIVED), probe.get("w_max", DERIVED)
         numbers = [v for v in (lo, hi) if isinstance(v, (int, float)) and v != DERIVED]
         fill = numbers[0] if len(numbers) == 1 else 1.0  # a derived end: any value the given one admits
@@ -194,11 +195,11 @@ class PreCFGGuidance:
     def config(self, cond_scale: float) -> dict:
         """The method's full parameters for a sampler at `cond_scale`."""
         params = dict(self.options)
-        fields = guidance.create(self.name).to_dict()
-        if "w_min" in fields:
+        head = head_keys(self.name)  # read off the method's fields, no object made per step
+        if head == ("w_min", "w_max"):
             params["w_min"], params["w_max"] = derived_range(params.get("w_min", DERIVED), params.get("w_max", DERIVED),
                                                              cond_scale)
-        elif "scale" in fields:
+        elif head == ("scale",):
             params.setdefault("scale", cond_scale)
         return params
 

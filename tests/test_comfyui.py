@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +17,8 @@ import comfyui_samg
 from comfyui_samg.nodes import (DERIVED, GuidanceMethod, SAMGFieldPreview, SAMGVideo, SettingError, TemporalMetrics,
                                 parse_options)
 from samg_video import guidance
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class ModelPatcher:
@@ -977,7 +980,7 @@ def test_real_comfyui_refuses_bad_widgets_when_the_prompt_is_queued(tmp_path, no
     CFG branch still is, as ComfyUI does with every node error), and the sentence is what POST
     /prompt answers with (node_errors); with the bad node alone, the whole prompt is refused (400)."""
     _, nodes = clone_in_custom_nodes(tmp_path)
-    graph = json.loads((Path_root() / "comfyui_samg" / "api_workflows" / "wan21_t2v_cfg_vs_samg.json").read_text())
+    graph = json.loads((REPO / "comfyui_samg" / "api_workflows" / "wan21_t2v_cfg_vs_samg.json").read_text())
     graph[node]["inputs"].update(inputs)
     outputs, errors = queue_check(nodes, graph)
     assert node in errors and all(sentence in detail for detail in errors[node]), errors
@@ -989,12 +992,6 @@ def test_real_comfyui_refuses_bad_widgets_when_the_prompt_is_queued(tmp_path, no
                                                       for x in v["inputs"].values())}
     outputs, errors = queue_check(nodes, branch)
     assert outputs == [] and node in errors
-
-
-def Path_root():
-    from pathlib import Path
-
-    return Path(__file__).resolve().parents[1]
 
 
 def test_real_comfyui_model_and_sampler_facts_fail_before_the_first_model_call(tmp_path):
@@ -1031,7 +1028,7 @@ def test_real_comfyui_samg_stacks_with_rescale_cfg():
 
     comfy, nodes = comfyui()
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
-    assert asyncio.run(nodes.load_custom_node(str(Path_root() / "comfyui_samg")))
+    assert asyncio.run(nodes.load_custom_node(str(REPO / "comfyui_samg")))
     model = tiny_wan(comfy)
     rescale = nodes.NODE_CLASS_MAPPINGS["RescaleCFG"]()
     samg = Loaded(nodes, "SAMGVideo")
@@ -1057,10 +1054,10 @@ def test_workflow_ui_checks_everything_before_it_writes(tmp_path):
 
     def run_ui(*args, env=None):
         return subprocess.run([sys.executable, "-m", "comfyui_samg.workflow_ui", *args], capture_output=True,
-                              text=True, timeout=120, cwd=Path_root(),
+                              text=True, timeout=120, cwd=REPO,
                               env={k: v for k, v in {**os.environ, **(env or {})}.items() if k != "COMFYUI_PATH"})
 
-    templates = {p: p.read_bytes() for p in (Path_root() / "example_workflows").iterdir()}
+    templates = {p: p.read_bytes() for p in (REPO / "example_workflows").iterdir()}
     shown = run_ui("--help")
     assert shown.returncode == 0 and "--out" in shown.stdout
     cases = {"bad.json": "{not json", "deep.json": "[" * 10000 + "]" * 10000,
@@ -1077,9 +1074,9 @@ def test_workflow_ui_checks_everything_before_it_writes(tmp_path):
         done = run_ui("--api", str(folder), "--out", str(out))
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and wants[name] in done.stderr, done.stderr
         assert not out.exists() and (folder / name).read_text() == text
-    api = Path_root() / "comfyui_samg" / "api_workflows"
+    api = REPO / "comfyui_samg" / "api_workflows"
     same = run_ui("--api", str(api), "--out", str(api))
     assert same.returncode == 2 and "is the --api folder" in same.stderr and same.stderr.count("\n") == 1
     unset = run_ui("--out", str(tmp_path / "out"))
     assert unset.returncode == 2 and "COMFYUI_PATH" in unset.stderr and not (tmp_path / "out").exists()
-    assert {p: p.read_bytes() for p in (Path_root() / "example_workflows").iterdir()} == templates
+    assert {p: p.read_bytes() for p in (REPO / "example_workflows").iterdir()} == templates
