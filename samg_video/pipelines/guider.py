@@ -150,14 +150,20 @@ class MethodGuider(TwoPredictionGuider):
     is the pipeline's own CFG at w bit for bit); `on_step(step, num_steps, timestep, guided)`
     runs after each. Not saved with the pipeline."""
 
-    def __init__(self, method, layout: str, on_step):
+    def __init__(self, method, layout: str, on_step, plan=None):
         BaseGuidance.__init__(self, 0.0, 1.0, True)
-        self.method, self.layout, self.on_step = method, layout, on_step
+        self.method, self.layout, self.on_step, self.plan = method, layout, on_step, plan
+        self._plan_now = "compute"
 
     def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
         super().set_state(step, num_inference_steps, timestep)
         if step == 0:
             self.method.reset()
+        if self.plan is not None:  # a skip policy: "compute" asks for both predictions, else the conditional only
+            self._plan_now = self.plan(step, num_inference_steps)
+
+    def _is_enabled_now(self) -> bool:
+        return self._enabled and self._plan_now == "compute"
 
     def forward(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor | None = None) -> GuiderOutput:
         steps = self._num_inference_steps or 1

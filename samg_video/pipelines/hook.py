@@ -29,6 +29,7 @@ latents.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ import torch
 
 from ..guidance import Guidance
 from ..guidance.cfg import guided_line
-from ..guidance.layout import field_layout, from_canonical, guide, to_canonical
+from ..guidance.layout import canonical_to_tokens, field_layout, from_canonical, guide, to_canonical, tokens_to_canonical
+from ..guidance.skip import SkipPolicy, SkipState
 from .perturb import perturbed
 
 
@@ -57,6 +59,7 @@ class StepInfo:
     layout: str = "BCFHW"  # layout of scale_field (packed-token pipelines report BCFHW)
     extra_calls: int = 0  # perturbed denoiser calls made for this step (0 or 1)
     expert: str = "transformer"  # the denoiser that ran this step (Wan 2.2 A14B: transformer or transformer_2)
+    uncond: str = "compute"  # how the step got its unconditional prediction: compute, reuse or drop (guidance.skip)
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,87 @@ def call_grid(kwargs, tokens: int) -> tuple[int, int, int]:
     return grid
 
 
+def to_canonical_any(x: torch.Tensor, layout: str, grid: tuple[int, int, int] | None) -> torch.Tensor:
+    """`x` viewed in `B C F H W`: packed tokens on their grid, any other layout as `to_canonical`."""
+    return tokens_to_canonical(x, grid) if layout == "tokens" else to_canonical(x, layout)
+
+
+def from_canonical_any(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """The inverse of `to_canonical_any`."""
+    return canonical_to_tokens(x) if layout == "tokens" else from_canonical(x, layout)
+
+
+def output_extras(output: Any) -> list:
+    """The tensors a denoiser returns beside its prediction (LTX-2's audio prediction), else []."""
+    if isinstance(output, tuple):
+        return [x for x in output[1:] if torch.is_tensor(x)]
+    return []
+
+
+def with_tensors(output: Any, main: torch.Tensor, extras: list) -> Any:
+    """A new output of `output`'s kind holding `main` as the prediction and `extras` in place of
+    its other tensors (in order); `output` itself is left as it is."""
+    if torch.is_tensor(output):
+        return main
+    if isinstance(output, tuple):
+        rest = iter(extras)
+        return (main,) + tuple(next(rest) if torch.is_tensor(x) else x for x in output[1:])
+    return replace_output(copy.copy(output), main)
+
+
+class Skipper:
+    """A skip policy (`guidance.skip`) at work in one handle: each denoiser's `SkipState` (Wan 2.2's
+    experts keep their own), the plan of the step in flight, the plan of every guided step so far,
+    and the held deltas of any extra outputs (LTX-2's audio)."""
+
+    def __init__(self, policy: SkipPolicy):
+        self.policy = policy
+        self.plans: list[str] = []
+        self.now = "compute"
+        self.reset()
+
+    def reset(self) -> None:
+        self.states: dict[int, SkipState] = {}
+        self.extras: dict[int, list] = {}
+        self.now = "compute"
+
+    def decide(self, key: int, step: int, num_steps: int) -> str:
+        """This step's plan for the denoiser `key` (kept as `now` until the step is guided)."""
+        state = self.policy.entered(step, num_steps, self.states.get(key, SkipState()))
+        self.states[key] = state
+        self.now = self.policy.plan(step, num_steps, state)
+        return self.now
+
+    def stand_in(self, key: int, step: int, pred_cond: torch.Tensor, layout: str,
+                 grid: tuple[int, int, int] | None) -> torch.Tensor:
+        """The unconditional prediction of a skipped step, in `pred_cond`'s layout and dtype:
+        c - d^ ("reuse"), c ("drop")."""
+        if self.now == "drop":
+            return pred_cond
+        estimate = self.policy.estimate(self.states[key], step)
+        canonical = to_canonical_any(pred_cond, layout, grid).float() - estimate
+        return from_canonical_any(canonical, layout).to(pred_cond.dtype)
+
+    def extra_stand_ins(self, key: int, conds: list) -> list:
+        """Each extra output's unconditional stand-in: c_i - its last computed delta (c_i at "drop")."""
+        held = self.extras.get(key)
+        if self.now == "drop" or held is None or len(held) != len(conds):
+            return list(conds)
+        return [(c.float() - d).to(c.dtype) for c, d in zip(conds, held)]
+
+    def observe(self, key: int, step: int, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, layout: str,
+                grid: tuple[int, int, int] | None, extras: tuple[list, list] = ([], [])) -> None:
+        """After the step is guided: a computed delta is kept (the policy's state), the plan recorded."""
+        delta = cond = None
+        if self.now == "compute":
+            cond = to_canonical_any(pred_cond, layout, grid).float()
+            delta = cond - to_canonical_any(pred_uncond, layout, grid).float()
+            self.extras[key] = [c.float() - u.float() for u, c in zip(*extras)]
+        self.states[key] = self.policy.observe(self.states.get(key, SkipState()), step, delta, self.now, cond)
+        self.plans.append(self.now)
+        self.now = "compute"
+
+
 class RunStart:
     """A scheduler's `set_timesteps` that also tells the handle a run starts. It keeps the original's
     signature (pipelines inspect it for `timesteps` / `sigmas`), and a deep copy of the scheduler
@@ -287,11 +371,14 @@ class GuidanceHandle(Handle):
     """A method applied to a pipeline; `.remove()` (or leaving the `with` block) restores it."""
 
     def __init__(self, pipe, method: Guidance, adapter: Adapter, callback: Callable[[StepInfo], None] | None,
-                 experts: dict[str, Guidance] | None = None):
+                 experts: dict[str, Guidance] | None = None, skip: SkipPolicy | None = None):
         self.check_free(pipe)
         self.pipe, self.method, self.adapter, self.callback = pipe, method, adapter, callback
-        self.calls = 0  # the pipeline's denoiser calls seen
+        self.calls = 0  # denoiser calls the pipeline made (a skipped unconditional call is not made)
+        self.rows = 0  # batch rows those calls computed (a batched call on the conditional half: half its rows)
         self.extra_calls = 0  # perturbed calls made for perturbation guidance
+        self.skipper = Skipper(skip) if skip is not None else None
+        self._rows_now: int | None = None  # rows of the call in flight, where the skip wrapper changed them
         self.step = 0  # guided steps in the current run
         self._offset: int | None = None  # where the run's first step sits in the schedule
         self._pending: tuple | None = None  # two-call mode: (cond output, its input, module, args, kwargs)
@@ -311,6 +398,13 @@ class GuidanceHandle(Handle):
         self._names = {id(m): name for name, m in modules.items() if m is not None}
         self._hooks = [m.register_forward_hook(self._after_forward, with_kwargs=True)
                        for m in modules.values() if m is not None]
+        self._forwards = {}  # module id -> (module, its own forward attribute or None): the skip wrapper's undo
+        if self.skipper is not None:
+            for m in modules.values():
+                if m is not None:
+                    own = vars(m).get("forward")
+                    self._forwards[id(m)] = (m, own)
+                    m.forward = functools.partial(self._skipping_forward, m, m.forward)
         self._claim(pipe)
 
     def _set_timesteps(self, *args, **kwargs):
@@ -320,6 +414,8 @@ class GuidanceHandle(Handle):
         self.step = 0
         self._offset = None
         self._pending = None
+        if self.skipper is not None:
+            self.skipper.reset()
 
     def _no_cfg_error(self) -> ValueError:
         return ValueError(
@@ -333,10 +429,58 @@ class GuidanceHandle(Handle):
         flag = getattr(type(self.pipe), "do_classifier_free_guidance", None)
         return isinstance(flag, property) and not self.pipe.do_classifier_free_guidance
 
+    def _own_call(self, kwargs) -> bool:
+        """A call that is not one of the step's CFG calls: our perturbed call, or the pipeline's own
+        perturbed calls (LTX-2's STG and modality isolation)."""
+        return self._perturbing or bool(kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities"))
+
+    def _skipping_forward(self, module, forward, *args, **kwargs):
+        """The denoiser's forward under a skip policy: on a step whose plan is not "compute", a
+        batched call runs on its conditional half and hands back [u^, c]; a two-call pipeline's
+        unconditional call is not made and gets u^. The forward hook then guides as on any step."""
+        if self._own_call(kwargs) or self._cfg_off():
+            return forward(*args, **kwargs)
+        sample = call_input(args, kwargs)
+        if self.adapter.calls == "two":
+            if self._pending is None:  # the step's conditional call
+                return forward(*args, **kwargs)
+            if self._plan(module, args, kwargs) == "compute":
+                return forward(*args, **kwargs)
+            pred_cond, output = self._pending[0], self._pending[-1]
+            grid = self._grid(kwargs, pred_cond)
+            conds = output_extras(output)
+            self._rows_now = 0
+            return with_tensors(output, self.skipper.stand_in(id(module), self._step_index()[0], pred_cond,
+                                                              self.adapter.layout, grid),
+                                self.skipper.extra_stand_ins(id(module), conds))
+        batch = sample.shape[0]
+        if batch % 2 or not torch.equal(sample[:batch // 2], sample[batch // 2:]):
+            return forward(*args, **kwargs)  # not CFG: the forward hook says so
+        if self._plan(module, args, kwargs) == "compute":
+            return forward(*args, **kwargs)
+        output = forward(*(cond_half(a, batch) for a in args), **{k: cond_half(v, batch) for k, v in kwargs.items()})
+        self._rows_now = batch // 2
+        pred_cond = model_output_tensor(output)
+        uncond = self.skipper.stand_in(id(module), self._step_index()[0], pred_cond, self.adapter.layout,
+                                       self._grid(kwargs, pred_cond))
+        conds = output_extras(output)
+        extras = [torch.cat([u, c]) for u, c in zip(self.skipper.extra_stand_ins(id(module), conds), conds)]
+        return with_tensors(output, torch.cat([uncond, pred_cond]), extras)
+
+    def _plan(self, module, args, kwargs) -> str:
+        self._locate(args, kwargs)
+        return self.skipper.decide(id(module), *self._step_index())
+
+    def _grid(self, kwargs, pred: torch.Tensor) -> tuple[int, int, int] | None:
+        return call_grid(kwargs, pred.shape[1]) if self.adapter.layout == "tokens" else None
+
     def _after_forward(self, module, args, kwargs, output):
         if self._perturbing:  # our own extra call
             return output
-        self.calls += 1
+        rows, self._rows_now = self._rows_now, None
+        if rows != 0:
+            self.calls += 1
+        self.rows += call_input(args, kwargs).shape[0] if rows is None else rows
         if kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities"):
             return output  # the pipeline's own perturbed calls (LTX-2's STG and modality isolation)
         if self._cfg_off():  # before the latents check, which two equal prompts without CFG would pass
@@ -351,7 +495,8 @@ class GuidanceHandle(Handle):
         pred_uncond, pred_cond = pred.chunk(2)
         self._locate(args, kwargs)
         perturbed_pred = self._perturbed_prediction(module, args, kwargs, batch=sample.shape[0])
-        guided = self._guide(module, pred_uncond, pred_cond, args, kwargs, sample[:half], perturbed_pred)
+        extras = tuple(zip(*(x.chunk(2) for x in output_extras(output)))) or ((), ())
+        guided = self._guide(module, pred_uncond, pred_cond, args, kwargs, sample[:half], perturbed_pred, extras)
         if self.adapter.combine == "delta":
             return replace_output(output, torch.cat([self._delta_uncond(pred_uncond, pred_cond, guided), pred_cond]))
         return replace_output(output, torch.cat([guided, guided]))
@@ -369,9 +514,9 @@ class GuidanceHandle(Handle):
     def _two_call(self, module, args, kwargs, output):
         sample = call_input(args, kwargs)
         if self._pending is None:  # the cond call: remember it, change nothing yet
-            self._pending = (model_output_tensor(output), sample, tensor_version(sample), module, args, kwargs)
+            self._pending = (model_output_tensor(output), sample, tensor_version(sample), module, args, kwargs, output)
             return output
-        pred_cond, cond_input, version, cond_module, cond_args, cond_kwargs = self._pending
+        pred_cond, cond_input, version, cond_module, cond_args, cond_kwargs, cond_output = self._pending
         self._pending = None
         # a cond call of the next step, not this one's uncond call: other latents, or the same tensor
         # stepped in place (Kandinsky 5's loop): a new version, or (an inference-mode tensor keeps no
@@ -386,7 +531,9 @@ class GuidanceHandle(Handle):
             raise self._no_cfg_error()
         self._locate(args, kwargs)
         perturbed_pred = self._perturbed_prediction(cond_module, cond_args, cond_kwargs)
-        guided = self._guide(module, model_output_tensor(output), pred_cond, args, kwargs, sample, perturbed_pred)
+        extras = (output_extras(output), output_extras(cond_output))
+        guided = self._guide(module, model_output_tensor(output), pred_cond, args, kwargs, sample, perturbed_pred,
+                             extras)
         pred_cond.copy_(guided)  # the pipeline holds this tensor as its cond prediction
         return replace_output(output, guided)
 
@@ -408,7 +555,7 @@ class GuidanceHandle(Handle):
         inputs, or on their conditional half of a batched call of `batch` rows), or None where the
         method needs none."""
         perturbation = self._methods[id(module)].perturbation(*self._step_index())
-        if perturbation is None:
+        if perturbation is None or (self.skipper is not None and self.skipper.now == "drop"):
             return None
         if batch is not None:
             args = tuple(cond_half(a, batch) for a in args)
@@ -422,29 +569,42 @@ class GuidanceHandle(Handle):
         self.extra_calls += 1
         return model_output_tensor(output)
 
-    def _guide(self, module, pred_uncond, pred_cond, args, kwargs, latents, pred_perturbed=None):
+    def _guide(self, module, pred_uncond, pred_cond, args, kwargs, latents, pred_perturbed=None, extras=((), ())):
         method = self._methods[id(module)]
         t = self._locate(args, kwargs)
         step, num_steps = self._step_index()
         sigma = noise_level(self._scheduler, step, t)
-        grid = call_grid(kwargs, pred_cond.shape[1]) if self.adapter.layout == "tokens" else None
+        grid = self._grid(kwargs, pred_cond)
         dtype = torch.float32 if self.adapter.upcast else pred_uncond.dtype
+        plan = self.skipper.now if self.skipper is not None else "compute"
         generated = None
         if self.adapter.layout == "tokens":
             generated = generated_tokens(kwargs, pred_cond)
         elif self.adapter.kept:
             generated = generated_frames(self.adapter.kept, call_input(args, kwargs), pred_cond, self.adapter.layout)
-        guided = guide(method, pred_uncond, pred_cond, self.adapter.layout, grid, step=step, num_steps=num_steps,
-                       sigma=sigma, dtype=dtype, pred_perturbed=pred_perturbed, generated=generated)
+        if plan == "drop":  # outside the guidance interval: the conditional prediction
+            guided = pred_cond.clone()
+        else:
+            guided = guide(method, pred_uncond, pred_cond, self.adapter.layout, grid, step=step, num_steps=num_steps,
+                           sigma=sigma, dtype=dtype, pred_perturbed=pred_perturbed, generated=generated)
+        if self.skipper is not None:
+            self.skipper.observe(id(module), step, pred_uncond, pred_cond, self.adapter.layout, grid, extras)
         layout = field_layout(self.adapter.layout)
         self.step += 1
         if self.callback is not None:
-            self.callback(StepInfo(step, num_steps, t, sigma, latents, guided, self._field(method, layout), method.name,
-                                   layout, int(pred_perturbed is not None), self._names[id(module)]))
+            field = None if plan == "drop" else self._field(method, layout)
+            self.callback(StepInfo(step, num_steps, t, sigma, latents, guided, field, method.name,
+                                   layout, int(pred_perturbed is not None), self._names[id(module)], plan))
         return guided
 
     def _restore(self) -> None:
-        """The scheduler's own set_timesteps back (the hooks are dropped by `remove`)."""
+        """The scheduler's own set_timesteps back, and each denoiser's own forward (the hooks are
+        dropped by `remove`)."""
+        for module, own in self._forwards.values():
+            if own is None:
+                vars(module).pop("forward", None)
+            else:
+                module.forward = own
         if self._had_set_timesteps:
             self._scheduler.set_timesteps = self._orig_set_timesteps
         else:
@@ -457,7 +617,8 @@ class GuiderHandle(Handle):
     back. The denoiser is not wrapped: a pre-hook only counts its calls and keeps each call's
     input for `StepInfo.latents`."""
 
-    def __init__(self, pipe, method: Guidance, layout: str, callback: Callable[[StepInfo], None] | None):
+    def __init__(self, pipe, method: Guidance, layout: str, callback: Callable[[StepInfo], None] | None,
+                 skip: SkipPolicy | None = None):
         from .guider import MethodGuider
 
         self.check_free(pipe)
@@ -472,29 +633,46 @@ class GuiderHandle(Handle):
                              f"pipeline's loop, not in a guider slot; with {name} use diffusers' own "
                              "SkipLayerGuidance / PerturbedAttentionGuidance guiders, or a method without one.")
         self.pipe, self.method, self.layout, self.callback = pipe, method, layout, callback
-        self.calls = self.extra_calls = self.step = 0
+        self.calls = self.rows = self.extra_calls = self.step = 0
+        self.skipper = Skipper(skip) if skip is not None else None
         self._latents: torch.Tensor | None = None
         self._original = original
         denoiser = pipe.transformer
         self._hooks = [denoiser.register_forward_pre_hook(self._before_forward, with_kwargs=True)]
-        pipe.guider = MethodGuider(method, layout, self._on_step)
+        pipe.guider = MethodGuider(method, layout, self._on_step, self._plan if skip is not None else None)
         self._claim(pipe)
 
     def _before_forward(self, module, args, kwargs):
         self.calls += 1
         self._latents = call_input(args, kwargs)
+        self.rows += self._latents.shape[0]
+
+    def _plan(self, step: int, num_steps: int) -> str:
+        """The skip policy's plan for a step the guider is told of (a run starts at step 0)."""
+        if step == 0:
+            self.skipper.reset()
+        return self.skipper.decide(0, step, num_steps)
 
     def _on_step(self, step: int, num_steps: int, t: float, pred_uncond, pred_cond) -> torch.Tensor:
         if step == 0:
             self.step = 0
         sigma = noise_level(self.pipe.scheduler, step, t)
-        guided = guide(self.method, pred_uncond, pred_cond, self.layout, None, step=step, num_steps=num_steps,
-                       sigma=sigma, dtype=pred_uncond.dtype)
+        plan = self.skipper.now if self.skipper is not None else "compute"
+        if plan != "compute":
+            pred_uncond = self.skipper.stand_in(0, step, pred_cond, self.layout, None)
+        if plan == "drop":
+            guided = pred_cond
+        else:
+            guided = guide(self.method, pred_uncond, pred_cond, self.layout, None, step=step, num_steps=num_steps,
+                           sigma=sigma, dtype=pred_uncond.dtype)
+        if self.skipper is not None:
+            self.skipper.observe(0, step, pred_uncond, pred_cond, self.layout, None)
         self.step += 1
         if self.callback is not None:
             layout = field_layout(self.layout)
-            self.callback(StepInfo(step, num_steps, t, sigma, self._latents, guided, self._field(self.method, layout),
-                                   self.method.name, layout))
+            field = None if plan == "drop" else self._field(self.method, layout)
+            self.callback(StepInfo(step, num_steps, t, sigma, self._latents, guided, field,
+                                   self.method.name, layout, uncond=plan))
         return guided
 
     def _restore(self) -> None:
