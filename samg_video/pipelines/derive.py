@@ -98,7 +98,7 @@ def latent_shape(source: str) -> list[str]:
 
 
 def layout_of(pipe, denoiser) -> str:
-    forward = inspect.signature(denoiser.forward).parameters
+    forward = inspect.signature(type(denoiser).forward).parameters  # the class's: a wrapped instance forward hides it
     if {"num_frames", "height", "width"} <= set(forward) and "hidden_states" in forward:
         return "tokens"
     prepare = getattr(type(pipe), "prepare_latents", None)

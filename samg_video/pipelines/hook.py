@@ -157,11 +157,39 @@ def schedule_index(scheduler, timestep: float) -> int:
     return best if float(gaps[best]) <= 1e-3 * max(1.0, abs(timestep)) else 0
 
 
-def cond_half(value: Any, batch: int) -> Any:
-    """A batched call argument's conditional (second) half; anything else as it is."""
-    if torch.is_tensor(value) and value.ndim > 0 and value.shape[0] == batch:
-        return value[batch // 2:]
+POSITIONAL = ("rotary", "freqs", "position")  # argument names of position tables, shared by every sample
+
+
+def cond_half(value: Any, batch: int, frames: int = 1) -> Any:
+    """A batched call argument's conditional (second) half: a tensor whose leading dim is the batch, or
+    the batch times the call's `frames` with each sample's row repeated per frame ([uncond frames, cond
+    frames], as AnimateDiff's U-Net takes its text states); inside dicts, lists and tuples too (SDXL's
+    `added_cond_kwargs`); anything else as it is."""
+    if torch.is_tensor(value) and value.ndim > 0:
+        if value.shape[0] == batch:
+            return value[batch // 2:]
+        if frames > 1 and value.shape[0] == batch * frames and torch.equal(value[0], value[1]):
+            return value[value.shape[0] // 2:]
+        return value
+    if isinstance(value, dict):
+        return type(value)((k, cond_half(v, batch, frames)) for k, v in value.items())
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(cond_half(v, batch, frames) for v in value)
     return value
+
+
+def cond_call(args, kwargs, batch: int, frames: int) -> tuple[tuple, dict]:
+    """A batched call's arguments for its conditional half (`cond_half` on each), position tables
+    (arguments named after `POSITIONAL`) kept whole."""
+    kept = {k: v if any(p in k for p in POSITIONAL) else cond_half(v, batch, frames) for k, v in kwargs.items()}
+    return tuple(cond_half(a, batch, frames) for a in args), kept
+
+
+def call_frames(sample: torch.Tensor, layout: str) -> int:
+    """The frame count of a denoiser input in `layout` (1 for packed tokens and images)."""
+    if layout == "tokens" or sample.ndim != len(layout) or "F" not in layout:
+        return 1
+    return sample.shape[layout.index("F")]
 
 
 def generated_tokens(kwargs, pred: torch.Tensor) -> torch.Tensor | None:
@@ -458,7 +486,8 @@ class GuidanceHandle(Handle):
             return forward(*args, **kwargs)  # not CFG: the forward hook says so
         if self._plan(module, args, kwargs) == "compute":
             return forward(*args, **kwargs)
-        output = forward(*(cond_half(a, batch) for a in args), **{k: cond_half(v, batch) for k, v in kwargs.items()})
+        half_args, half_kwargs = cond_call(args, kwargs, batch, call_frames(sample, self.adapter.layout))
+        output = forward(*half_args, **half_kwargs)
         self._rows_now = batch // 2
         pred_cond = model_output_tensor(output)
         uncond = self.skipper.stand_in(id(module), self._step_index()[0], pred_cond, self.adapter.layout,
@@ -558,8 +587,7 @@ class GuidanceHandle(Handle):
         if perturbation is None or (self.skipper is not None and self.skipper.now == "drop"):
             return None
         if batch is not None:
-            args = tuple(cond_half(a, batch) for a in args)
-            kwargs = {k: cond_half(v, batch) for k, v in kwargs.items()}
+            args, kwargs = cond_call(args, kwargs, batch, call_frames(call_input(args, kwargs), self.adapter.layout))
         self._perturbing = True
         try:
             with perturbed(module, perturbation):
