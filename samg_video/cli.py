@@ -42,6 +42,22 @@ def guidance_from_args(args, card: dict):
     return guidance.from_dict(config)
 
 
+SKIP_HELP = ("steps without the unconditional pass (fewer denoiser calls): every:N (FasterCache-style: the pass every "
+             "N steps, its delta reused between; ,alpha_low=,alpha_high= reweight its frequency bands), adaptive:T "
+             "(reuse once the delta changes by at most T of the prediction per step; ,max_reuse=,estimate_by=linear), "
+             "interval:START-STOP (guidance only there), or off (default); ,start=,stop= bound where every and adaptive "
+             "act")
+
+
+def work_line(result) -> str:
+    """'25 steps, all with the unconditional pass' / '25 steps, 8 without it: 0.84x CFG's work'."""
+    steps = len(result.plans)
+    skipped = sum(p != "compute" for p in result.plans)
+    if not skipped:
+        return f"{steps} steps, all with the unconditional pass"
+    return f"{steps} steps, {skipped} without the unconditional pass: {result.denoiser_passes / 2:.2f}x CFG's work"
+
+
 def add_generate(sub) -> None:
     p = sub.add_parser("generate", help="generate a video with SAMG or a baseline",
                        description="Generate a clip. With no --model it uses the bundled model on the CPU.")
@@ -65,6 +81,8 @@ def add_generate(sub) -> None:
                    help="SAMG: map the energy to [0, 1] over the whole clip or per frame (default: clip)")
     p.add_argument("--bound", type=float, help="SAMG: cap on the guided update's norm relative to CFG's (default: none)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other method parameter")
+    p.add_argument("--skip", metavar="POLICY", help=(
+        SKIP_HELP))
     p.add_argument("--format", choices=["mp4", "webm", "avi", "gif", "png"],
                    help="file format (default: from the --out suffix; png for a folder)")
     p.add_argument("--save-scale-field", nargs="?", const="", metavar="PATH",
@@ -248,6 +266,9 @@ def cmd_generate(args) -> int:
     check_outputs(args.out, field_out, inputs=[args.config, args.image, args.video])
     inputs = conditioning(args, card)
     method = guidance_from_args(args, card)
+    from .guidance.skip import parse_policy
+
+    policy = parse_policy(args.skip)
     if field_out is not None and not method.has_field:
         raise ValueError(f"--save-scale-field needs a method with a scale field (samg, samg+stg), not {method.name!r}.")
     import numpy as np
@@ -256,13 +277,14 @@ def cmd_generate(args) -> int:
     from .generate import generate_clip
 
     target = target_from_args(args)
-    result = generate_clip(target, args.prompt, method, args.seed, inputs)
+    result = generate_clip(target, args.prompt, method, args.seed, inputs, skip=policy)
     scale = args.upscale or target.view_scale
     fps = args.fps or target.fps
     out = media.write_video(result.clip, args.out, fps=fps, fmt=args.format, scale=scale)
     print(f"wrote {out} in {time.perf_counter() - start:.1f} s")
     for name, value in method.to_dict().items():
         print(f"  {name}: {', '.join(map(str, value)) if isinstance(value, (list, tuple)) else value}")
+    print(f"  denoiser calls: {result.denoiser_calls:g} ({work_line(result)})")
     if scale > 1:
         h, w = result.clip.shape[1:3]
         print(f"  frames {w}x{h} shown {scale}x larger; `samg-video eval {out} --size {w}x{h}` measures them at "
@@ -334,6 +356,8 @@ def add_compare(sub) -> None:
     p.add_argument("--json", help="also write the metrics table as JSON")
     p.add_argument("--clip-model", help="CLIP weights (folder or cached repo id): adds clip_score")
     p.add_argument("--lpips", action="store_true", help="also LPIPS temporal consistency (slower)")
+    p.add_argument("--skip", nargs="+", metavar="POLICY", default=["off"], help=(
+        "skip policies, each crossed with every method (default: off): " + SKIP_HELP))
     add_model_options(p)
     add_input_options(p)
     add_output_options(p)
@@ -355,7 +379,10 @@ def cmd_compare(args) -> int:
     from .generate import generate_clip
     from .guidance.spec import label, parse_spec
 
-    methods = [parse_spec(s, card) for s in args.methods]
+    from .guidance.skip import parse_policy, with_skip
+
+    policies = [parse_policy(p) for p in args.skip]
+    runs = [(m, p) for m in (parse_spec(s, card) for s in args.methods) for p in policies]
     if args.clip_model:
         from .metrics.clip_score import load_clip
 
@@ -363,29 +390,31 @@ def cmd_compare(args) -> int:
     target = target_from_args(args)
     scale = args.upscale or target.view_scale
     columns, table = [], []
-    for method in methods:
-        result = generate_clip(target, args.prompt, method, args.seed, inputs)
-        row = {"method": label(method.to_dict()), "config": method.to_dict(),
+    for method, policy in runs:
+        result = generate_clip(target, args.prompt, method, args.seed, inputs, skip=policy)
+        config = with_skip(method.to_dict(), policy)
+        row = {"method": label(config), "config": config,
                **measure(result, args.prompt, args.lpips, args.clip_model, judge)}
         table.append(row)
-        column = viz.label(media.upscale(media.to_uint8(result.clip), scale), label(method.to_dict()))
+        column = viz.label(media.upscale(media.to_uint8(result.clip), scale), label(config))
         if result.fields:
             heat = viz.scale_map(result.mean_field(), method.w_min, method.w_max, scale)
             column = viz.stacked(column, heat)
         columns.append(column)
     fps = args.fps or target.fps
     print(f"wrote {media.write_video(np.ascontiguousarray(viz.side_by_side(columns)), args.out, fps=fps)}")
-    keys = [k for k in ("clip_score", "flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion",
+    keys = [k for k in ("denoiser_calls", "clip_score", "flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion",
                         "clipped_high", "saturation", "field_change", "field_change_warped")
             if any(row.get(k) is not None for row in table)]
-    short = {"flicker_compensated": "flicker_comp", "field_change_warped": "field_warped"}
+    short = {"flicker_compensated": "flicker_comp", "field_change_warped": "field_warped", "denoiser_calls": "calls"}
     judged = judge is not None
-    print(f"{'method':<28}" + "".join(short.get(k, k)[:12].rjust(13) for k in keys) + ("   prompt ok" if judged else ""))
+    width = max(28, *(len(row["method"]) + 2 for row in table))
+    print(f"{'method':<{width}}" + "".join(short.get(k, k)[:12].rjust(13) for k in keys) + ("   prompt ok" if judged else ""))
     for row in table:
-        print(f"{row['method']:<28}" + "".join("n/a".rjust(13) if row.get(k) is None else f"{row[k]:13.4f}"
+        print(f"{row['method']:<{width}}" + "".join("n/a".rjust(13) if row.get(k) is None else f"{row[k]:13.4f}"
                                                for k in keys) + (f"   {row['prompt_correct']}" if judged else ""))
-    print(f"motion: pixels per frame at {table[0].get('resolution')} (the model's frames); field_warped: the "
-          "field's frame-to-frame change along the clip's optical flow")
+    print(f"calls: denoiser evaluations per clip; motion: pixels per frame at {table[0].get('resolution')} (the "
+          "model's frames); field_warped: the field's frame-to-frame change along the clip's optical flow")
     if args.json:
         media.write_text(args.json, json.dumps(table, indent=2, default=float))
     return 0

@@ -6,7 +6,9 @@ A record (`measure`) holds
   saturation / clipped pixels, and lpips_temporal unless switched off), and clip_score
   with a CLIP model;
 - the scale-field diagnostics (`metrics.field`) where the method has a field;
-- `denoiser_passes`: denoiser calls per item and step (2, or 3 with a perturbed call);
+- `denoiser_passes`: denoiser calls per item and step (2, or 3 with a perturbed call; fewer
+  under a skip policy), `denoiser_calls`: per clip (all steps), `skipped_steps`: steps without
+  an unconditional pass;
 - the columns of an optional scorer, which judges the clip against its prompt.
 
 A scorer is named by the model card (`scorer:`) or a sweep config (`scorer:`, `none` to
@@ -80,6 +82,9 @@ def measure(generation, prompt: str, lpips: bool = True, clip_model: str | None 
         masks, regions = judge.regions(clip, prompt)
     row.update(field_diagnostics([f[0, 0].numpy() for f in generation.fields], clip, masks, regions))
     row["denoiser_passes"] = generation.denoiser_passes
+    if generation.denoiser_calls is not None:
+        row["denoiser_calls"] = generation.denoiser_calls
+        row["skipped_steps"] = sum(p != "compute" for p in generation.plans)
     return row
 
 

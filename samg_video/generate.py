@@ -71,6 +71,8 @@ class Generation:
     fields: list[torch.Tensor] = field(default_factory=list)  # canonical (1, 1, F', H', W') per step
     latents: torch.Tensor | None = None  # the final latents, where the pipeline's output carries them (`raw`)
     denoiser_passes: float = 2.0  # denoiser passes per item and step: cond + uncond, + the perturbed one (STG, ...)
+    denoiser_calls: float | None = None  # denoiser evaluations per clip (batch rows computed per item), all steps
+    plans: tuple[str, ...] = ()  # per guided step: how it got its unconditional prediction (guidance.skip)
 
     def mean_field(self) -> np.ndarray | None:
         """Scale field averaged over steps, resized (nearest) to the clip: (F, H, W)."""
@@ -127,11 +129,16 @@ def expert_methods(card: dict, method: Guidance) -> dict[str, Guidance]:
 
 
 def generate_clips(target: Target, prompts: list[str], seeds: list[int], method: Guidance,
-                   on_step: Callable[[StepInfo], None] | None = None, inputs: dict | None = None) -> list[Generation]:
+                   on_step: Callable[[StepInfo], None] | None = None, inputs: dict | None = None,
+                   skip=None) -> list[Generation]:
     """One batched run with `method` applied; item i uses prompts[i] and its own noise from seeds[i]
     (a generator per item), so a clip does not depend on what else is in the batch (up to float rounding).
     `inputs`: what the pipeline is conditioned on besides the prompt, shared by the batch (an
-    image-to-video model's `image`). `on_step` is called after each guided denoising step (progress)."""
+    image-to-video model's `image`). `on_step` is called after each guided denoising step (progress).
+    `skip`: a skip policy (`guidance.skip`), or None for an unconditional pass every step.
+
+    Work per clip: rows / B denoiser evaluations (the handle's batch rows, plus one row per item for
+    each perturbed call), `denoiser_passes` = that / guided steps (2 for CFG)."""
     steps: list[torch.Tensor] = []
 
     def record(info: StepInfo) -> None:
@@ -142,15 +149,18 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
 
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
     kwargs, inputs = call_arguments(target.pipe, target.card, target.kwargs, inputs or {})
-    with apply(target.pipe, method, callback=record, experts=expert_methods(target.card, method)) as handle:
+    with apply(target.pipe, method, callback=record, experts=expert_methods(target.card, method), skip=skip) as handle:
         if len(prompts) == 1:  # a single item as a plain prompt and generator (Wan VACE takes no lists)
             out = target.pipe(prompt=prompts[0], generator=generators[0], **kwargs, **inputs)
         else:
             out = target.pipe(prompt=list(prompts), generator=generators, **kwargs, **inputs)
     latents = getattr(out, "raw", None)
-    passes = 2 + handle.extra_calls / max(handle.step, 1)
-    return [Generation(frames_of(out, i), [s[i:i + 1] for s in steps], None if latents is None else latents[i], passes)
-            for i in range(len(prompts))]
+    items = len(prompts)
+    calls = (handle.rows + handle.extra_calls * items) / items
+    passes = calls / max(handle.step, 1)
+    plans = tuple(handle.skipper.plans) if handle.skipper is not None else ("compute",) * handle.step
+    return [Generation(frames_of(out, i), [s[i:i + 1] for s in steps], None if latents is None else latents[i], passes,
+                       calls, plans) for i in range(items)]
 
 
 # what pipelines call the clip they are conditioned on: a source clip (video-to-video, Wan VACE's
@@ -188,6 +198,8 @@ def call_arguments(pipe, card: dict, kwargs: dict, inputs: dict) -> tuple[dict, 
     return kwargs, {**inputs, next((n for n in VIDEO_INPUTS if n in takes), "video"): video}
 
 
-def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0, inputs: dict | None = None) -> Generation:
-    """Run the pipeline once with `method` applied; the pipeline is restored afterwards."""
-    return generate_clips(target, [prompt], [seed], method, inputs=inputs)[0]
+def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0, inputs: dict | None = None,
+                  skip=None) -> Generation:
+    """Run the pipeline once with `method` applied (and `skip`, a skip policy); the pipeline is restored
+    afterwards."""
+    return generate_clips(target, [prompt], [seed], method, inputs=inputs, skip=skip)[0]

@@ -288,6 +288,18 @@ def parse_policy(spec) -> SkipPolicy | None:
     return create_policy(name, **params)
 
 
+def split(config: dict) -> tuple[dict, SkipPolicy | None]:
+    """(the method config, its skip policy or None) of a run setting: a method config (`to_dict`) that
+    may carry `skip` (a policy's `to_dict`, or a spec), as sweep items and reports hold them."""
+    config = dict(config)
+    return config, parse_policy(config.pop("skip", None))
+
+
+def with_skip(config: dict, policy: SkipPolicy | None) -> dict:
+    """A method config carrying `policy` (unchanged, without a `skip` key, when there is none)."""
+    return dict(config) if policy is None else {**config, "skip": policy.to_dict()}
+
+
 def work_ratio(plans: list[str]) -> float:
     """Denoiser work of a run relative to CFG's (2 passes a step): (2 computed + 1 otherwise) / 2n."""
     if not plans:

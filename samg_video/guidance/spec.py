@@ -125,9 +125,23 @@ def options(config: dict) -> list[tuple[str, object]]:
     return shown
 
 
+def skip_suffix(config: dict) -> str:
+    """' skip every 3' for a config carrying a skip policy (`guidance.skip`), else ''."""
+    from .skip import parse_policy
+
+    policy = parse_policy(config.get("skip"))
+    return "" if policy is None else f" skip {policy.label()}"
+
+
+def without_skip(config: dict) -> dict:
+    return {k: v for k, v in config.items() if k != "skip"}
+
+
 def label(config: dict) -> str:
-    """'cfg 7.5', 'samg 3-9', 'samg 3-9 temporal_sigma=1', 'stg 5 scale_stg=1': a method config's
-    short name (the head, then `options`)."""
+    """'cfg 7.5', 'samg 3-9', 'samg 3-9 temporal_sigma=1', 'stg 5 scale_stg=1', 'samg 3-9 skip every 3':
+    a method config's short name (the head, then `options`, then its skip policy)."""
+    if "skip" in config:
+        return label(without_skip(config)) + skip_suffix(config)
     name = config["method"]
     keys = head_keys(name)
     if ranged(name):
@@ -140,22 +154,30 @@ def label(config: dict) -> str:
 
 def family(config: dict) -> str:
     """The method family a config belongs to, for grouping across scales: the name and its
-    options ('samg', 'samg temporal_sigma=1', 'stg scale_stg=1')."""
+    options ('samg', 'samg temporal_sigma=1', 'stg scale_stg=1', 'samg skip every 3')."""
+    if "skip" in config:
+        return family(without_skip(config)) + skip_suffix(config)
     return " ".join([config["method"]] + [f"{k}={_show(v)}" for k, v in options(config)])
 
 
 def full_config(config: dict) -> dict:
-    """A config with every parameter filled in from the method's defaults (as `to_dict` writes it)."""
+    """A config with every parameter filled in from the method's defaults (as `to_dict` writes it),
+    a skip policy's too."""
     from . import from_dict
+    from .skip import split, with_skip
 
-    return from_dict(dict(config)).to_dict()
+    method, policy = split(config)
+    return with_skip(from_dict(method).to_dict(), policy)
 
 
 def base_config(config: dict) -> dict | None:
     """The same method and scale without its options, as a full config; for perturbation guidance
     the method its term is added to, keeping that method's options ('samg+stg 1-3
     temporal_sigma=1 scale_stg=1' -> 'samg 1-3 temporal_sigma=1'; 'stg 2 scale_stg=1' -> 'cfg 2').
-    None for a config that is its own base."""
+    None for a config that is its own base. A config with a skip policy: the same config computing
+    every unconditional pass ('samg 3-9 skip every 3' -> 'samg 3-9')."""
+    if "skip" in config:
+        return full_config(without_skip(config))
     name = config["method"]
     under = getattr(REGISTRY[name], "without_perturbation", None)
     if under is not None:
