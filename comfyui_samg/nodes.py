@@ -26,6 +26,13 @@ ComfyUI's own block-replace patches and `calc_cond_batch` (as core's SkipLayerGu
 
     g = u + W (c - u) + s_p (c - p),   p: the conditional prediction with the blocks skipped.
 
+A skip policy (`skip` widget: every:N, adaptive:T, interval:START-STOP; samg_video.guidance.skip)
+saves unconditional passes: a CALC_COND_BATCH wrapper decides each step's plan before ComfyUI
+batches its conds; on a step without the pass it hands `calc_cond_batch` the conditional cond
+alone (ComfyUI then computes no unconditional rows) and fills the unconditional prediction with
+c - d^ (the reused delta) or c (outside a guidance interval: the step is not guided). `rows`
+counts the batch rows ComfyUI computed for the step's conds.
+
 Every widget value is checked when the prompt is queued (`VALIDATE_INPUTS`, one sentence naming
 the widget); what depends on the model (its blocks) is checked when the node runs, and what
 depends on the sampler (its cfg, the latent's frames) before the sampler's first model call.
@@ -39,7 +46,9 @@ import math
 import torch
 
 from samg_video import guidance
+from samg_video.guidance.skip import parse_policy
 from samg_video.guidance.spec import head_keys
+from samg_video.pipelines.hook import Skipper
 from samg_video.guidance.spec import value as option_value
 
 CATEGORY = "sampling/samg-video"
@@ -184,13 +193,16 @@ class PreCFGGuidance:
     `x - denoised` (`noise`: the model's own epsilon / velocity up to the step's sigma, where
     CFG-Zero* computes its projection)."""
 
-    def __init__(self, name: str, options: dict, guide_frames: int = 0, space: str = "denoised"):
+    def __init__(self, name: str, options: dict, guide_frames: int = 0, space: str = "denoised", skip: str = "off"):
         if space not in SPACES:
             raise SettingError(f"space must be one of {', '.join(SPACES)}, got {space!r}.")
         self.name, self.options, self.guide_frames, self.space = name, dict(options), int(guide_frames), space
         self.method, self.key = check_widgets(name, options), None  # a stand-in until the sampler's cfg is known
         self.previous_sigma = None
         self.fields: list[torch.Tensor] = []  # (B, 1, F, H, W) per step of the last run, on the CPU
+        self.skipper = skipper_of(skip)
+        self.rows = 0  # batch rows ComfyUI computed for the CFG conds (cond + uncond) under the skip policy
+        self._skip_sigma = None
 
     def config(self, cond_scale: float) -> dict:
         """The method's full parameters for a sampler at `cond_scale`."""
@@ -224,6 +236,27 @@ class PreCFGGuidance:
             self.check_sampling(cfg, noise.shape[2] if noise.ndim == 5 else None)
         return executor(noise, *args, **kwargs)
 
+    def calc_cond_batch(self, executor, model, conds, x_in, timestep, model_options):
+        """ComfyUI's CALC_COND_BATCH wrapper (installed with a skip policy): the step's plan first;
+        without the unconditional pass, ComfyUI computes the conditional cond alone and the
+        unconditional prediction is the policy's stand-in (module docstring)."""
+        if len(conds) < 2 or conds[1] is None:  # a perturbed call's single cond, or no CFG at this step
+            return executor(model, conds, x_in, timestep, model_options)
+        sigma = float(torch.as_tensor(timestep).reshape(-1)[0])
+        sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
+        step, num_steps = step_of(sigmas, sigma)
+        if self._skip_sigma is None or sigma > self._skip_sigma or step == 0:  # a new run
+            self.skipper.reset()
+        self._skip_sigma = sigma
+        plan = self.skipper.decide(0, step, num_steps)
+        if plan == "compute":
+            self.rows += 2 * x_in.shape[0]
+            return executor(model, conds, x_in, timestep, model_options)
+        out = executor(model, [conds[0], None, *conds[2:]], x_in, timestep, model_options)
+        self.rows += x_in.shape[0]
+        layout = "BCFHW" if x_in.ndim == 5 else "BCHW"
+        return [out[0], self.skipper.stand_in(0, step, out[0], layout, None), *out[2:]]
+
     def generated(self, x: torch.Tensor) -> torch.Tensor | None:
         """False on the trailing guide frames of a video latent (B C T H W), else None."""
         if not self.guide_frames or x.ndim != 5:
@@ -247,9 +280,14 @@ class PreCFGGuidance:
             self.fields = []
         method = self.method_for(s)
         self.previous_sigma = sigma
+        layout = "BCFHW" if x.ndim == 5 else "BCHW"
+        if self.skipper is not None:
+            plan = self.skipper.now
+            self.skipper.observe(0, step, u, c, layout, None)
+            if plan == "drop":  # outside the guidance interval: the conditional prediction, unguided
+                return [c, c, *out[2:]]
         perturbation = method.perturbation(step, num_steps)
         p = perturbed_prediction(args, perturbation) if perturbation is not None else None
-        layout = "BCFHW" if x.ndim == 5 else "BCHW"
         kwargs = dict(step=step, num_steps=num_steps, layout=layout, sigma=sigma, generated=self.generated(x))
         if self.space == "noise":  # the method on ComfyUI's x - denoised tensors
             guided = x - method(x - u, x - c, pred_perturbed=None if p is None else x - p, **kwargs)
@@ -261,10 +299,36 @@ class PreCFGGuidance:
         return [carried_cond(c, u, guided, s), u, *out[2:]]
 
 
+def skipper_of(text: str) -> Skipper | None:
+    """The skip widget's policy at work (None for off); a bad policy is one sentence naming the widget."""
+    try:
+        policy = parse_policy(text.strip() or "off")
+    except ValueError as err:
+        raise SettingError(f"skip: {err}") from None
+    return None if policy is None else Skipper(policy)
+
+
+SKIP_TOOLTIP = ("steps without the unconditional model pass (fewer model calls): off; every:N (the pass every N "
+                "steps, its delta reused between; ,alpha_low=1.1,alpha_high=1.1 reweight its frequency bands); "
+                "adaptive:T (reuse once the delta changes by at most T of the prediction per step, e.g. 0.01; "
+                ",max_reuse=2); interval:START-STOP (guidance only in that fraction of the steps); ,start=,stop= "
+                "bound where every / adaptive act")
+
+
 def pack_function(model) -> PreCFGGuidance | None:
     """The pack's pre-CFG function on a MODEL, or None."""
     functions = getattr(model, "model_options", {}).get("sampler_pre_cfg_function", [])
     return next((fn for fn in functions if isinstance(fn, PreCFGGuidance)), None)
+
+
+def wrapper_types() -> tuple[str, str]:
+    """ComfyUI's OUTER_SAMPLE and CALC_COND_BATCH wrapper types (comfy.patcher_extension.WrappersMP; their
+    values as of a125cd84 where that module is not importable)."""
+    try:
+        from comfy.patcher_extension import WrappersMP
+    except ImportError:
+        return "outer_sample", "calc_cond_batch"
+    return WrappersMP.OUTER_SAMPLE, WrappersMP.CALC_COND_BATCH
 
 
 def patched_with(model, fn: PreCFGGuidance):
@@ -278,9 +342,13 @@ def patched_with(model, fn: PreCFGGuidance):
     patched = model.clone()
     patched.set_model_sampler_pre_cfg_function(fn, disable_cfg1_optimization=True)
     if hasattr(patched, "add_wrapper_with_key"):
-        import comfy.patcher_extension
-
-        patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, WRAPPER_KEY, fn.outer_sample)
+        outer, calc = wrapper_types()
+        patched.add_wrapper_with_key(outer, WRAPPER_KEY, fn.outer_sample)
+        if fn.skipper is not None:
+            patched.add_wrapper_with_key(calc, WRAPPER_KEY, fn.calc_cond_batch)
+    elif fn.skipper is not None:
+        raise SettingError("skip: this ComfyUI has no model wrappers (comfy.patcher_extension), which a skip "
+                           "policy needs; update ComfyUI or set skip to off.")
     return patched
 
 
@@ -356,6 +424,7 @@ class SAMGVideo:
             "guide_frames": ("INT", tooltip("latent frames appended at the end as guides (LTXVAddGuide keyframes): "
                                             "left out of the field's statistics; fewer than the latent's frames",
                                             default=0, min=0, max=1024)),
+            "skip": ("STRING", tooltip(SKIP_TOOLTIP, default="off")),
         }}
 
     @staticmethod
@@ -378,26 +447,27 @@ class SAMGVideo:
                     interval=(start, end))
 
     @classmethod
-    def check(cls, **widgets) -> None:
+    def check(cls, skip="off", **widgets) -> None:
         """The widgets' values (any subset) on their own; raises SettingError naming the widget."""
         widget_bounds(cls, widgets)
         check_widgets("samg", cls.params(**widgets))
+        skipper_of(skip)
 
     @classmethod
-    def VALIDATE_INPUTS(cls, w_min, w_max, quantile_low, quantile_high, start, end):
+    def VALIDATE_INPUTS(cls, w_min, w_max, quantile_low, quantile_high, start, end, skip="off"):
         """ComfyUI's queue-time check (the inputs named here skip its own min / max, which `check` applies)."""
         return verdict(SAMGVideo.check, w_min=w_min, w_max=w_max, quantile_low=quantile_low,
-                       quantile_high=quantile_high, start=start, end=end)  # SAMGVideo's: V3's node reuses this
+                       quantile_high=quantile_high, start=start, end=end, skip=skip)  # V3's node reuses this
 
     def patch(self, model, w_min, w_max, normalize, temporal_sigma, temporal_mode, spatial_sigma, renormalize,
-              step_ema, quantile_low, quantile_high, bound, start, end, guide_frames):
+              step_ema, quantile_low, quantile_high, bound, start, end, guide_frames, skip="off"):
         widget_bounds(type(self), dict(w_min=w_min, w_max=w_max, temporal_sigma=temporal_sigma,
                                        spatial_sigma=spatial_sigma, step_ema=step_ema, quantile_low=quantile_low,
                                        quantile_high=quantile_high, bound=bound, start=start, end=end,
                                        guide_frames=guide_frames))  # a linked value has skipped the queue check
         params = self.params(w_min, w_max, normalize, temporal_sigma, temporal_mode, spatial_sigma, renormalize,
                              step_ema, quantile_low, quantile_high, bound, start, end)
-        return (patched_with(model, PreCFGGuidance("samg", params, guide_frames)),)
+        return (patched_with(model, PreCFGGuidance("samg", params, guide_frames, skip=skip)),)
 
 
 DEFAULT_SPACE = {"cfg_zero_star": "noise"}  # where each method's authors (and ComfyUI's own node) compute it
@@ -433,10 +503,11 @@ class GuidanceMethod:
             "guide_frames": ("INT", tooltip("latent frames appended at the end as guides (LTXVAddGuide keyframes): "
                                             "left out of SAMG's field statistics; fewer than the latent's frames",
                                             default=0, min=0, max=1024)),
+            "skip": ("STRING", tooltip(SKIP_TOOLTIP, default="off")),
         }}
 
     @classmethod
-    def check(cls, method: str, options: str) -> None:
+    def check(cls, method: str, options: str, skip: str = "off") -> None:
         """The method and its options text on their own; raises SettingError naming the widget."""
         if method not in cls.INPUT_TYPES()["required"]["method"][0]:
             raise SettingError(f"method {method!r} is not one of this node's methods.")
@@ -447,16 +518,17 @@ class GuidanceMethod:
         if getattr(made, "mode", "block") != "block":
             raise SettingError(f"options: mode={made.mode!r} cannot run in ComfyUI, where a perturbation skips whole "
                                "blocks; use mode=block.")
+        skipper_of(skip)
 
     @classmethod
-    def VALIDATE_INPUTS(cls, method, options):
-        """ComfyUI's queue-time check of the method and its options."""
-        return verdict(GuidanceMethod.check, method=method, options=options)  # V3's node reuses this
+    def VALIDATE_INPUTS(cls, method, options, skip="off"):
+        """ComfyUI's queue-time check of the method, its options and the skip policy."""
+        return verdict(GuidanceMethod.check, method=method, options=options, skip=skip)  # V3's node reuses this
 
-    def patch(self, model, method, options, space, guide_frames):
-        self.check(method, options)  # again here: a linked options string has no value at queue time
+    def patch(self, model, method, options, space, guide_frames, skip="off"):
+        self.check(method, options, skip)  # again here: a linked string has no value at queue time
         space = DEFAULT_SPACE.get(method, "denoised") if space == "auto" else space
-        fn = PreCFGGuidance(method, parse_options(options), guide_frames, space)
+        fn = PreCFGGuidance(method, parse_options(options), guide_frames, space, skip)
         return (patched_with(model, fn),)
 
 

@@ -51,18 +51,20 @@ FIELD = [("field_mean", "mean", False), ("field_spread", "spread", False), ("fie
          ("field_change_warped", "change (warped)", False), ("field_roughness", "roughness", False),
          ("field_object", "object", False), ("field_background", "background", False),
          ("field_object_1", "object 1", False), ("field_object_2", "object 2", False)]
-TABLES = [("Alignment", ALIGNMENT), ("Quality", QUALITY), ("Scale field", FIELD)]
+COST = [("denoiser_calls", "denoiser calls / clip", False), ("skipped_steps", "steps without uncond", False),
+        ("seconds", "seconds / clip", False)]
+TABLES = [("Alignment", ALIGNMENT), ("Quality", QUALITY), ("Cost", COST), ("Scale field", FIELD)]
 PAIRED = ["clip_score", "prompt_correct", "warp_error", "flicker", "flicker_compensated", "lpips_temporal",
           "clipped_high", "out_of_range", "field_change", "field_change_warped", "motion", "subject_consistency",
-          "background_consistency", "dynamic_degree"]
+          "background_consistency", "dynamic_degree", "denoiser_calls", "seconds"]
 PLOTS = [("warp_error", "warp error"), ("out_of_range", "latents out of range"), ("flicker", "flicker (higher = steadier)"),
          ("lpips_temporal", "LPIPS temporal"), ("clipped_high", "clipped pixels")]
-HEADERS = {k: h for _, columns in TABLES[:2] for k, h, _ in columns} | {k: f"field {h}" for k, h, _ in FIELD}
+HEADERS = {k: h for _, columns in TABLES[:3] for k, h, _ in columns} | {k: f"field {h}" for k, h, _ in FIELD}
 PERCENT = {k for _, columns in TABLES for k, _, p in columns if p}
 HIGHER = {"clip_score", "prompt_correct", "single", "double", "prompt_color", "prompt_shape", "prompt_motion",
           "object_1_correct", "object_2_correct", "flicker", "flicker_compensated", "subject_consistency",
           "background_consistency"}  # better when higher
-LOWER = {"warp_error", "lpips_temporal", "out_of_range", "clipped_high"}  # better when lower; others: no best
+LOWER = {"warp_error", "lpips_temporal", "out_of_range", "clipped_high", "denoiser_calls", "seconds"}  # better when lower; others: no best
 SMALL_N = 10  # fewer pairs than this: the page says the interval is rough
 
 

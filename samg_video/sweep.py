@@ -60,8 +60,8 @@ from .prompts import load_prompts, resolve, select, world_suite
 ID = re.compile(r"[0-9a-f]{16}")  # Item.id: 16 hex digits of a sha1
 SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model", "batch", "lpips")  # in every id
 RUN = ("model_path", "adapter_path", "controlnet_path", "device", "cpu_offload", "vae_tiling")  # how, not what
-ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "limit", "seeds", "methods", "reference",
-         "scorer")
+ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "limit", "seeds", "methods", "skips",
+         "reference", "scorer")
 METRICS = ("vbench", "vbench_models")  # VBench's dimensions: in the id when set (their weights' identity too)
 KEYS = SETTING + RUN + ITEMS + METRICS
 
@@ -167,6 +167,17 @@ def check_config(config: dict, where: str) -> None:
     methods = config.get("methods", [])
     if not isinstance(methods, list) or not methods or not all(isinstance(m, (str, dict)) for m in methods):
         raise ValueError(f"{where}: methods must be a list of method specs (e.g. cfg:2) or configs, got {methods!r}.")
+    skips = config.get("skips", ["off"])
+    if not isinstance(skips, list) or not skips or not all(p is False or isinstance(p, (str, dict)) for p in skips):
+        raise ValueError(f"{where}: skips must be a list of skip policies (off, every:3, adaptive:0.01, "
+                         f"interval:0.2-0.8), got {skips!r}.")
+    from .guidance.skip import parse_policy
+
+    for policy in skips:
+        try:
+            parse_policy(policy)
+        except ValueError as err:
+            raise ValueError(f"{where}: skips: {err}") from None
 
 
 def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
@@ -289,10 +300,17 @@ def sweep_prompts(config: dict) -> list[tuple[str, tuple[str, ...], str | None]]
 
 
 def method_configs(config: dict) -> list[dict]:
-    """Each entry: a 'cfg:7.5' style spec or a dict, completed from the model card; full configs."""
+    """Each entry: a 'cfg:7.5' style spec or a dict, completed from the model card; full configs, each
+    crossed with every policy of `skips` (default off; a policy rides in the config as `skip`, and
+    'off' adds no key, so a sweep without `skips` has the configs, and the item ids, it always had)."""
+    from .guidance.skip import parse_policy, with_skip
+
     card = cards.card(config.get("model", "demo"))
-    return [(parse_spec(e, card) if isinstance(e, str) else guidance.from_dict(dict(e))).to_dict()
-            for e in config["methods"]]
+    policies = list(dict.fromkeys(json.dumps(None if p is None else p.to_dict(), sort_keys=True)
+                                  for p in (parse_policy(p) for p in config.get("skips", ["off"]))))
+    return [with_skip((parse_spec(e, card) if isinstance(e, str) else guidance.from_dict(dict(e))).to_dict(),
+                      parse_policy(json.loads(p)))
+            for e in config["methods"] for p in policies]
 
 
 def items_of(config: dict) -> list[Item]:
@@ -485,11 +503,14 @@ def evaluate_items(target, items: list[Item], config: dict, on_step=None) -> lis
     methods = {json.dumps(it.method, sort_keys=True) for it in items}
     if len(methods) != 1:
         raise ValueError("A sweep batch must share one method config.")
+    from .guidance.skip import split
+
     start = time.perf_counter()
-    method = guidance.from_dict(items[0].method)
+    config_of_method, policy = split(items[0].method)
+    method = guidance.from_dict(config_of_method)
     inputs = {"image": item_image(items[0])} if items[0].image else None
     generations = generate_clips(target, [it.prompt for it in items], [it.seed for it in items], method, on_step,
-                                 inputs)
+                                 inputs, skip=policy)
     judge = scorer_of(target.card, config.get("scorer"))
     scale = target.view_scale
     out = [(measure(g, it.prompt, config.get("lpips", True), config.get("clip_model"), judge,

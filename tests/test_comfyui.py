@@ -26,11 +26,16 @@ class ModelPatcher:
 
     def __init__(self):
         self.model_options = {"transformer_options": {}}
+        self.wrappers = {}
 
     def clone(self):
         n = ModelPatcher()
         n.model_options = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.model_options.items()}
+        n.wrappers = {t: {k: list(w) for k, w in ws.items()} for t, ws in self.wrappers.items()}
         return n
+
+    def add_wrapper_with_key(self, wrapper_type: str, key: str, wrapper):
+        self.wrappers.setdefault(wrapper_type, {}).setdefault(key, []).append(wrapper)
 
     def set_model_sampler_cfg_function(self, sampler_cfg_function, disable_cfg1_optimization=False):
         if len(inspect.signature(sampler_cfg_function).parameters) == 3:
@@ -77,6 +82,22 @@ def sampling_function_tail(model, x, timestep, out, cond_scale, model_options, c
         out = fn(args)
     return cfg_function(model, out[0], out[1], cond_scale, x, timestep, model_options=model_options, cond=cond,
                         uncond=uncond)
+
+
+def calc_cond_batch(patched, conds, x, timestep, model_options, predict):
+    """comfy/samplers.py's calc_cond_batch through the model's CALC_COND_BATCH wrappers (patcher_extension's
+    WrapperExecutor: each wrapper gets the next as `executor`), with `_calc_cond_batch` reduced to what
+    the wrappers see: one prediction per cond (`predict(i)`), zeros for a None cond, as its
+    `out_conds` start."""
+    wrappers = [w for ws in patched.wrappers.get("calc_cond_batch", {}).values() for w in ws]
+
+    def executor_at(i):
+        def call(model, conds, x_in, t, options):
+            if i == len(wrappers):
+                return [predict(k) if cond is not None else torch.zeros_like(x_in) for k, cond in enumerate(conds)]
+            return wrappers[i](executor_at(i + 1), model, conds, x_in, t, options)
+        return call
+    return executor_at(0)(None, conds, x, timestep, model_options)
 
 
 def rescale_cfg_function(multiplier):
@@ -194,7 +215,44 @@ def test_guide_frames_take_no_part_in_the_field():
     assert generated.amin().item() == pytest.approx(2.0, abs=1e-4) and generated.amax().item() == pytest.approx(8.0)
 
 
-SAMG_WIDGETS = dict(w_min=DERIVED, w_max=DERIVED, quantile_low=0.0, quantile_high=1.0, start=0.0, end=1.0)
+def test_a_skip_policy_computes_the_uncond_only_on_its_steps_and_guides_with_the_reused_delta():
+    """Under skip every:2 the CALC_COND_BATCH wrapper hands ComfyUI's batch the conditional cond alone on
+    odd steps (the predictions computed are counted here, in the mirror of `_calc_cond_batch`), and
+    SAMG guides with u^ = c - (the last computed delta); under interval:0.5-1 the first half's steps
+    are the conditional prediction, unguided; with skip off no wrapper is installed."""
+    steps, shape, s = 4, (1, 16, 5, 8, 8), 5.0
+    sigmas = torch.linspace(1.0, 0.0, steps + 1)
+    for policy in ("every:2", "interval:0.5-1"):
+        (patched,) = SAMGVideo().patch(**node_inputs(w_min=2.0, w_max=8.0, skip=policy))
+        (fn,) = patched.model_options["sampler_pre_cfg_function"]
+        options = patched.model_options
+        options["transformer_options"]["sample_sigmas"] = sigmas
+        reference = guidance.create("samg", w_min=2.0, w_max=8.0, temporal_sigma=1.0)
+        g = torch.Generator().manual_seed(0)
+        computed, delta = [], None
+        for i in range(steps):
+            x, c, u = (torch.randn(shape, generator=g) for _ in range(3))
+            sigma = sigmas[i].expand(1)
+
+            def predict(k, c=c, u=u, i=i):
+                computed.append((i, k))
+                return (c, u)[k]
+            out = calc_cond_batch(patched, [["cond"], ["uncond"]], x, sigma, options, predict)
+            result = sampling_function_tail(None, x, sigma, out, s, options)
+            if policy == "interval:0.5-1" and i < 2:
+                assert torch.equal(result, c)
+                continue
+            used = u if i % 2 == 0 or policy != "every:2" else c - delta
+            assert_carried(result, reference(used, c, step=i, num_steps=steps, sigma=float(sigmas[i])), c, used, s)
+            delta = c - u
+        uncond_steps = [i for i, k in computed if k == 1]
+        assert uncond_steps == ([0, 2] if policy == "every:2" else [2, 3])
+        assert fn.rows == len(computed) == steps + len(uncond_steps)
+    (off,) = SAMGVideo().patch(**node_inputs(w_min=2.0, w_max=8.0))
+    assert "calc_cond_batch" not in off.wrappers
+
+
+SAMG_WIDGETS = dict(w_min=DERIVED, w_max=DERIVED, quantile_low=0.0, quantile_high=1.0, start=0.0, end=1.0, skip="off")
 
 
 @pytest.mark.parametrize("widgets,sentence", [
@@ -205,6 +263,8 @@ SAMG_WIDGETS = dict(w_min=DERIVED, w_max=DERIVED, quantile_low=0.0, quantile_hig
     (dict(start=0.8, end=0.2), "start = 0.8 must be below end = 0.2"),
     (dict(quantile_low=0.5, quantile_high=0.5), "quantile_low = 0.5 must be below quantile_high = 0.5"),
     (dict(w_max=300.0), "w_max = 300 is outside its range"),
+    (dict(skip="every:1"), "skip: skip every n must be an integer >= 2"),
+    (dict(skip="sometimes"), "skip: Unknown skip policy 'sometimes'"),
 ])
 def test_samg_widgets_are_refused_at_queue_time_naming_the_widget(widgets, sentence):
     """ComfyUI's validate step (VALIDATE_INPUTS) answers the bad value with one sentence naming the
@@ -564,6 +624,34 @@ def test_real_comfyui_loads_the_pack_and_samples_with_it():
     # SamplerCustomAdvanced's path: core CFGGuider with the patched MODEL gives KSampler's latents
     assert torch.equal(sample(comfy, ranged, custom=True), varied)
     assert torch.equal(sample(comfy, equal, custom=True), same)
+
+
+def test_real_comfyui_skip_policy_leaves_out_unconditional_rows():
+    """Against ComfyUI itself: with skip every:2 a tiny Wan 2.1 samples through KSampler's path with the
+    unconditional cond computed on steps 0 and 2 only (counted by a model function wrapper, which sees
+    ComfyUI's `cond_or_uncond` of every batch it runs); interval:0-0.5 computes it in the first half
+    only; off computes it on every step."""
+    comfy, nodes = comfyui()
+    import asyncio
+
+    root = Path(__file__).resolve().parents[1]
+    assert asyncio.run(nodes.load_custom_node(str(root / "comfyui_samg")))
+    model = tiny_wan(comfy)
+    samg = Loaded(nodes, "SAMGVideo")
+    for policy, uncond_steps in (("every:2", 2), ("interval:0-0.5", 2), ("off", 4)):
+        (patched,) = samg.patch(**node_inputs(model=model, w_min=2.0, w_max=8.0, skip=policy))
+        seen = []
+
+        def count(apply_model, args, seen=seen):
+            seen.append(list(args["cond_or_uncond"]))
+            return apply_model(args["input"], args["timestep"], **args["c"])
+        patched.set_model_unet_function_wrapper(count)
+        latents = sample(comfy, patched)
+        assert torch.isfinite(latents).all()
+        assert len(seen) == 4 and sum(batch.count(1) for batch in seen) == uncond_steps, (policy, seen)
+        assert all(batch.count(0) == 1 for batch in seen)
+        fn = [f for f in patched.model_options["sampler_pre_cfg_function"] if hasattr(f, "rows")][0]
+        assert fn.rows == (0 if policy == "off" else 6)  # off: no wrapper, nothing counted by the pack
 
 
 def test_real_comfyui_samg_stg_at_equal_scales_is_cfg_with_core_skip_layer_guidance():

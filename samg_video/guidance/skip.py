@@ -242,12 +242,14 @@ def create_policy(name: str, **params) -> SkipPolicy:
 
 
 def parse_policy(spec) -> SkipPolicy | None:
-    """A policy from what a user writes: None / 'off' / '' (no policy), a policy object, a dict
+    """A policy from what a user writes: None / 'off' / '' / False (no policy), a policy object, a dict
     ({"policy": name, ...}, as `to_dict` writes), or 'every:3', 'every:3,start=0.3,alpha_low=1.1',
     'adaptive:0.05,max_reuse=3,estimate_by=linear', 'interval:0.2-0.8'."""
     from .spec import value
 
-    if spec is None or isinstance(spec, SkipPolicy):
+    if spec is None or spec is False:  # YAML 1.1 reads a bare `off` as false
+        return None
+    if isinstance(spec, SkipPolicy):
         return spec
     if isinstance(spec, dict):
         params = dict(spec)
