@@ -7,7 +7,10 @@ built at the real repos' sizes (random init, bfloat16) give the time a study ite
 with the real weights: per denoising step one CFG forward pass on the batched
 [uncond, cond] latents (two passes for Wan), the SAMG combination on its output, and
 one VAE decode per clip. The text encoder is left out (one call per item). Sizes are the
-study configs' (configs/sweeps/*_study.yaml). Prints a markdown table.
+study configs' (configs/sweeps/*_study.yaml). Prints a markdown table, then one row per skip
+policy (`--skips`, samg_video.guidance.skip): its denoiser calls per clip and seconds per clip,
+from the policy's own plan of the run and the timed step with and without the unconditional pass
+(a conditional-only step: the batched call on half the batch, or Wan's one call of two).
 """
 
 from __future__ import annotations
@@ -106,6 +109,7 @@ def bench(name: str, repeats: int, device: str, dtype: torch.dtype, shrink: int)
     text = torch.randn((2, *spec["text"]), generator=g, device=device, dtype=dtype)
     samg = guidance.create("samg", w_min=3, w_max=8, temporal_sigma=1.0)
     with torch.no_grad():
+        cond_only = timed(lambda: forward(name, model, spec, latents[:1], text[:1]), repeats)
         step = timed(lambda: [forward(name, model, spec, latents[:1] if spec["calls"] == 2 else latents,
                                       text[:1] if spec["calls"] == 2 else text) for _ in range(spec["calls"])],
                      repeats)
@@ -115,8 +119,33 @@ def bench(name: str, repeats: int, device: str, dtype: torch.dtype, shrink: int)
         decode = timed(lambda: vae.decode(latents[:1].to(vae_dtype), return_dict=False), 1)
     steps = spec["steps"]
     return {"model": name, "clip": f"{frames} x {height} x {width}", "steps": steps, "step_s": step,
-            "cfg_ms": cfg_line * 1e3, "samg_ms": samg_line * 1e3, "decode_s": decode,
+            "cfg_ms": cfg_line * 1e3, "samg_ms": samg_line * 1e3, "decode_s": decode, "cond_only_s": cond_only,
             "item_cfg_s": steps * (step + cfg_line) + decode, "item_samg_s": steps * (step + samg_line) + decode}
+
+
+def plan_of(spec: str, steps: int) -> list[str]:
+    """The plans a data-independent skip policy (every, interval) makes over a run of `steps`."""
+    from samg_video.guidance.skip import SkipState, parse_policy
+
+    policy, state, plans = parse_policy(spec), SkipState(), []
+    for i in range(steps):
+        state = policy.entered(i, steps, state)
+        plan = policy.plan(i, steps, state)
+        state = policy.observe(state, i, torch.zeros(1) if plan == "compute" else None, plan, torch.ones(1))
+        plans.append(plan)
+    return plans
+
+
+def skip_rows(r: dict, calls: int, policies: list[str]) -> list[str]:
+    """Markdown rows: per policy, denoiser calls per clip (batch rows of one item) and seconds per clip."""
+    rows = []
+    for spec in policies:
+        plans = plan_of(spec, r["steps"]) if spec != "off" else ["compute"] * r["steps"]
+        full = plans.count("compute")
+        seconds = full * (r["step_s"] + r["samg_ms"] / 1e3) + (len(plans) - full) * r["cond_only_s"] + r["decode_s"]
+        rows.append(f"| {r['model']} | {spec} | {2 * full + len(plans) - full} | {seconds:.1f} | "
+                    f"{seconds / r['item_samg_s']:.2f} |")
+    return rows
 
 
 def main() -> None:
@@ -127,19 +156,34 @@ def main() -> None:
     p.add_argument("--models", nargs="+", default=list(MODELS))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--shrink", type=int, default=1, help="CPU dry run: 2 layers, clips this many times smaller")
+    p.add_argument("--skips", nargs="+", default=["off", "every:2", "every:3", "interval:0-0.6"],
+                   help="skip policies whose calls and seconds per clip to print (every / interval: their plan "
+                        "does not depend on the predictions)")
     args = p.parse_args()
+    from samg_video.guidance.skip import parse_policy
+
+    for spec in args.skips:
+        if parse_policy(spec) is not None and parse_policy(spec).name == "adaptive":
+            p.error(f"--skips {spec}: an adaptive policy's plan depends on the predictions; time it in a sweep")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
     print(f"{name}, torch {torch.__version__}, bfloat16, random weights at the real sizes, median of {args.repeats}")
     print("| model | clip F x H x W | steps | denoiser s/step | CFG line ms | SAMG ms | VAE decode s | "
           "item s (CFG) | item s (SAMG) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    results = []
     for model in args.models:
         r = bench(model, args.repeats, device, torch.bfloat16, args.shrink)
+        results.append(r)
         print(f"| {r['model']} | {r['clip']} | {r['steps']} | {r['step_s']:.3f} | {r['cfg_ms']:.2f} | "
               f"{r['samg_ms']:.2f} | {r['decode_s']:.2f} | {r['item_cfg_s']:.1f} | {r['item_samg_s']:.1f} |",
               flush=True)
         torch.cuda.empty_cache() if device == "cuda" else None
+    print("\nSAMG with a skip policy (calls: denoiser evaluations per clip, one item; ratio: to SAMG with every pass)")
+    print("| model | skip | denoiser calls / clip | item s | ratio |")
+    print("|---|---|---:|---:|---:|")
+    for r in results:
+        print("\n".join(skip_rows(r, MODELS[r["model"]]["calls"], args.skips)))
 
 
 if __name__ == "__main__":

@@ -14,13 +14,11 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from test_diffusers_pipelines import GUIDER, TWO_CALLS, built, denoiser  # noqa: F401  (the stand-in fixture)
 
-import standins
-from samg_video.guidance import create
 from samg_video.guidance.cfg import CFG
 from samg_video.guidance.skip import AdaptiveSkip, EverySkip, SkipState, parse_policy, reweight_bands, work_ratio
 from samg_video.pipelines import apply
-from test_diffusers_pipelines import GUIDER, TWO_CALLS, built, denoiser  # noqa: F401  (the stand-in fixture)
 
 STEPS = 4
 
@@ -195,9 +193,8 @@ def test_policy_off_leaves_forward_alone_and_removal_restores_it(built):
 
 
 def test_a_diffusers_cache_and_a_policy_are_refused_together(standin_root):
-    from diffusers import FasterCacheConfig, FirstBlockCacheConfig
-
     from conftest import load_standin
+    from diffusers import FasterCacheConfig, FirstBlockCacheConfig
 
     pipe = load_standin("wan2.1-t2v-1.3b", standin_root)
     for config in (FirstBlockCacheConfig(threshold=0.05),

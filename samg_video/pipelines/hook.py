@@ -39,7 +39,14 @@ import torch
 
 from ..guidance import Guidance
 from ..guidance.cfg import guided_line
-from ..guidance.layout import canonical_to_tokens, field_layout, from_canonical, guide, to_canonical, tokens_to_canonical
+from ..guidance.layout import (
+    canonical_to_tokens,
+    field_layout,
+    from_canonical,
+    guide,
+    to_canonical,
+    tokens_to_canonical,
+)
 from ..guidance.skip import SkipPolicy, SkipState
 from .perturb import perturbed
 
