@@ -158,3 +158,79 @@ def test_guider_parameters_are_samg_fields():
     guider = SAMGGuider(w_min=2.0, w_max=7.0, quantiles=(0.1, 0.9), bound=1.5, step_ema=0.3)
     expected = guidance.create("samg", w_min=2.0, w_max=7.0, quantiles=(0.1, 0.9), bound=1.5, step_ema=0.3)
     assert guider.method.to_dict() == expected.to_dict()
+
+
+# --- GuidanceGuider: every method as a saveable guider, with skip policies -------------------------
+
+GUIDER_METHODS = [m for m in guidance.available() if type(guidance.create(m)).perturbation is
+                  guidance.Guidance.perturbation]
+
+
+@pytest.mark.parametrize("name", GUIDER_METHODS)
+def test_every_method_saves_loads_and_guides_as_the_method_itself(name, tmp_path):
+    from samg_video import GuidanceGuider
+
+    guider = GuidanceGuider(method=name, layout="BCFHW")
+    guider.save_pretrained(tmp_path)
+    loaded = GuidanceGuider.from_pretrained(tmp_path)
+    assert loaded.method == guider.method
+    method = guidance.create(name)
+    for step in range(3):
+        u, c = pair(seed=step)
+        loaded.set_state(step=step, num_inference_steps=3, timestep=torch.tensor(999 - 300 * step))
+        torch.testing.assert_close(loaded.forward(c, u).pred, method(u, c, step=step, num_steps=3), atol=0, rtol=0)
+
+
+def test_guidance_scale_is_diffusers_name_for_a_single_scale():
+    from samg_video import GuidanceGuider
+
+    u, c = pair()
+    ours, theirs = GuidanceGuider(method="cfg", guidance_scale=4.0), ClassifierFreeGuidance(guidance_scale=4.0)
+    for g in (ours, theirs):
+        g.set_state(step=0, num_inference_steps=3, timestep=torch.tensor(999))
+    assert torch.equal(ours.forward(c, u).pred, theirs.forward(c, u).pred)
+    with pytest.raises(ValueError, match="takes w_min / w_max in params"):
+        GuidanceGuider(method="samg", guidance_scale=4.0)
+    with pytest.raises(ValueError, match="extra perturbed denoiser call"):
+        GuidanceGuider(method="stg")
+
+
+def test_a_skip_policy_asks_for_one_condition_and_reuses_the_delta(tmp_path):
+    from samg_video import GuidanceGuider
+
+    GuidanceGuider(method="cfg", guidance_scale=3.0, skip="every:2").save_pretrained(tmp_path)
+    guider = GuidanceGuider.from_pretrained(tmp_path)
+    conditions, delta = [], None
+    for step in range(4):
+        u, c = pair(seed=step)
+        guider.set_state(step=step, num_inference_steps=4, timestep=torch.tensor(999 - 250 * step))
+        both = guider.num_conditions == 2
+        conditions.append(guider.num_conditions)
+        out = guider.forward(c, u if both else None).pred
+        used = u if both else c - delta
+        torch.testing.assert_close(out, used + 3.0 * (c - used), atol=1e-5, rtol=1e-5)
+        if both:
+            delta = c - u
+    assert conditions == [2, 1, 2, 1]
+
+
+def test_guidance_guider_in_a_modular_pipeline_skips_calls(standin_root):
+    from samg_video import GuidanceGuider
+
+    run = modular("wan2.1-t2v-1.3b", standin_root)
+    cfg_lat, cfg_calls = run(ClassifierFreeGuidance(guidance_scale=4.0))
+    ours, calls = run(GuidanceGuider(method="cfg", guidance_scale=4.0))
+    assert torch.equal(ours, cfg_lat) and calls == cfg_calls == 6
+    skipped, calls = run(GuidanceGuider(method="samg", params={"w_min": 2.0, "w_max": 6.0}, skip="every:2"))
+    assert calls == 5 and torch.isfinite(skipped).all()  # 3 steps: cond + uncond, cond, cond + uncond
+
+
+def test_the_package_root_names_the_diffusers_surface_and_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, samg_video; assert 'diffusers' not in sys.modules and 'torch' not in sys.modules; "
+            "from samg_video import apply, SAMGGuider, GuidanceGuider, guidance; "
+            "from samg_video.pipelines import apply as a; assert apply is a; print('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "ok", done.stderr[-1500:]

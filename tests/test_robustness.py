@@ -758,3 +758,27 @@ def test_a_prompt_with_more_objects_than_the_bundled_model_draws_is_refused_befo
     rc = cli.main(["generate", "--prompt", prompt, "--out", str(tmp_path / "clip.mp4")])
     err = capsys.readouterr().err
     assert rc == 2 and "This model draws at most 2 objects" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("damage, named", [
+    (("model_index.json", "junk", "x" * (3 << 20)), "model_index.json is 3 MiB"),  # diffusers would echo it
+    (("transformer/config.json", "num_layers", 1_000_000), "num_layers = 1000000 is beyond any real model's"),
+    (("transformer/config.json", "ffn_dim", 1_000_000_000), "ffn_dim = 1000000000 is beyond any real model's"),
+    (("vae/config.json", "base_dim", float("inf")), "base_dim is inf"),
+])
+def test_a_model_folders_configs_are_checked_before_anything_is_built(tmp_path, capsys, damage, named):
+    """A stand-in Wan folder with one config damaged: one line naming the file and key, exit 2, before
+    any class is built (a 3 MiB key, a million layers, a billion-wide layer, a non-finite size)."""
+    import standins
+
+    folder = standins.write("wan2.1-t2v-1.3b", tmp_path / "wan")
+    rel, key, value = damage
+    config = json.loads((folder / rel).read_text())
+    config[key] = value
+    (folder / rel).write_text(json.dumps(config))
+    capsys.readouterr()  # the stand-in writer's progress bar
+    code = cli.main(["generate", "--model", "wan2.1-t2v-1.3b", "--model-path", str(folder), "--device", "cpu",
+                     "--prompt", "a fox", "--out", str(tmp_path / "x.mp4")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and named in err and len(err) < 600, err[:600]
+    assert not (tmp_path / "x.mp4").exists()

@@ -8,14 +8,15 @@ from ..guidance import Guidance, create, from_dict
 from ..guidance.skip import parse_policy
 from .hook import Adapter, GuiderHandle, GuidanceHandle, StepInfo
 
-__all__ = ["apply", "adapter_for", "Adapter", "GuidanceHandle", "GuiderHandle", "StepInfo", "SAMGGuider"]
+__all__ = ["apply", "adapter_for", "Adapter", "GuidanceHandle", "GuiderHandle", "StepInfo", "SAMGGuider",
+           "GuidanceGuider"]
 
 
 def __getattr__(name):
-    if name == "SAMGGuider":  # imported lazily: diffusers' guiders log a warning on construction
-        from .guider import SAMGGuider
+    if name in ("SAMGGuider", "GuidanceGuider"):  # imported lazily: diffusers' guiders log a warning on construction
+        from . import guider
 
-        return SAMGGuider
+        return getattr(guider, name)
     raise AttributeError(name)
 
 def adapter_for(pipe) -> Adapter:

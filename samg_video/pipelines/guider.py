@@ -143,6 +143,85 @@ class SAMGGuider(TwoPredictionGuider):
         return start <= self._step < stop
 
 
+class GuidanceGuider(TwoPredictionGuider):
+    """Any samg-video method as a config-registered diffusers guider: `save_pretrained` /
+    `from_pretrained` round trip, `pipe.guider = ...` or `update_components(guider=...)` on a
+    modular pipeline.
+
+    method: a registered name (`samg_video.guidance.available()`); params: its parameters;
+    guidance_scale: diffusers' name for a method's single `scale` (CFG-type methods; a SAMG
+    range is `params={"w_min": ..., "w_max": ...}`); skip: a skip policy ('every:3',
+    'adaptive:0.01', 'interval:0-0.6', or its dict): on a step without the unconditional pass
+    the guider asks the pipeline for the conditional prediction only and stands in `c - d` for
+    the unconditional one (`samg_video.guidance.skip`); layout / token_grid as `SAMGGuider`;
+    start / stop / enabled as diffusers' guiders.
+
+        GuidanceGuider(method="apg", guidance_scale=7.5, params={"eta": 0.5}).save_pretrained("g")
+        GuidanceGuider(method="samg", params={"w_min": 3, "w_max": 9}, skip="every:3")
+    """
+
+    @register_to_config
+    def __init__(self, method: str = "samg", params: dict | None = None, guidance_scale: float | None = None,
+                 skip=None, layout: str = "BCFHW", token_grid=None, start: float = 0.0, stop: float = 1.0,
+                 enabled: bool = True):
+        from ..guidance import available, create
+        from ..guidance.base import Guidance
+        from ..guidance.skip import parse_policy
+        from ..guidance.spec import head_keys
+        from .hook import Skipper
+
+        BaseGuidance.__init__(self, start, stop, enabled)
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be {', '.join(LAYOUTS[:-1])} or {LAYOUTS[-1]}, got {layout!r}.")
+        values = dict(params or {})
+        if guidance_scale is not None:
+            if method in available() and head_keys(method) != ("scale",):
+                raise ValueError(f"guidance_scale is the single scale of a CFG-type method; {method!r} takes "
+                                 f"{' / '.join(head_keys(method)) or 'no scale'} in params.")
+            values["scale"] = guidance_scale
+        self.method = create(method, **values)
+        if type(self.method).perturbation is not Guidance.perturbation:
+            raise ValueError(f"{method!r} needs an extra perturbed denoiser call, which a guider cannot make; use "
+                             "diffusers' SkipLayerGuidance / PerturbedAttentionGuidance guiders, or samg_video.apply.")
+        self.layout, self.token_grid = layout, tuple(token_grid) if token_grid is not None else None
+        policy = parse_policy(skip)
+        self.skipper = Skipper(policy) if policy is not None else None
+
+    def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
+        super().set_state(step, num_inference_steps, timestep)
+        if step == 0:
+            self.method.reset()
+            if self.skipper is not None:
+                self.skipper.reset()
+        if self.skipper is not None and self._enabled and self._in_range():
+            self.skipper.decide(0, step, num_inference_steps)
+
+    def _in_range(self) -> bool:
+        if self._num_inference_steps is None:
+            return True
+        start, stop = int(self._start * self._num_inference_steps), int(self._stop * self._num_inference_steps)
+        return start <= (self._step or 0) < stop
+
+    def _is_enabled_now(self) -> bool:
+        plan = self.skipper.now if self.skipper is not None else "compute"
+        return self._enabled and self._in_range() and plan == "compute"
+
+    def forward(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor | None = None) -> GuiderOutput:
+        if not (self._enabled and self._in_range()):
+            return GuiderOutput(pred=pred_cond, pred_cond=pred_cond, pred_uncond=pred_uncond)
+        steps = self._num_inference_steps or 1
+        step = min(self._step or 0, steps - 1)
+        grid = (self.token_grid or (1, 1, pred_cond.shape[1])) if self.layout == "tokens" else None
+        plan = self.skipper.now if self.skipper is not None else "compute"
+        if plan != "compute":
+            pred_uncond = self.skipper.stand_in(0, step, pred_cond, self.layout, grid)
+        pred = pred_cond if plan == "drop" else guide(self.method, pred_uncond, pred_cond, self.layout, grid,
+                                                      step=step, num_steps=steps)
+        if self.skipper is not None:
+            self.skipper.observe(0, step, pred_uncond, pred_cond, self.layout, grid)
+        return GuiderOutput(pred=pred, pred_cond=pred_cond, pred_uncond=pred_uncond)
+
+
 class MethodGuider(TwoPredictionGuider):
     """Any samg-video method in a pipeline's `guider` slot, put there by `samg_video.apply`:
     each step, `g = method(pred_uncond, pred_cond)` in the predictions' own dtype (diffusers'

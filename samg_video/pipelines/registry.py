@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +43,61 @@ def cached_repo(candidates: list[str], filename: str = "model_index.json") -> st
     return None
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a component's JSON config is a few KB; tokenizer files are not configs
+MAX_DEPTH = 1024  # layers / blocks of one stack (the largest video transformers have 60)
+MAX_INT = 1 << 22  # any other integer: widths, heads, vocabularies (256k), positions (131k)
+DEPTH_WORDS = ("layers", "blocks", "depth")
+
+
+def config_files(folder: Path) -> list[Path]:
+    """The JSON configs a diffusers folder's components are built from: model_index.json, each
+    component's config.json, its scheduler_config.json."""
+    found = [folder / "model_index.json"]
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        found += [sub / name for name in ("config.json", "scheduler_config.json") if (sub / name).exists()]
+    return found
+
+
+def check_numbers(value, where: str, key: str = "") -> None:
+    """Every number of a config, nested: finite; an integer whose key names a depth at most MAX_DEPTH,
+    any other at most MAX_INT; ValueError naming the file and key."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_numbers(v, where, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for v in value:
+            check_numbers(v, where, key)
+    elif isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}: {key} is {value}, not a finite number; this config cannot build a model.")
+    elif isinstance(value, int):
+        depth = any(word in key.rsplit(".", 1)[-1].lower() for word in DEPTH_WORDS)
+        bound = MAX_DEPTH if depth else MAX_INT
+        if abs(value) > bound:
+            what = "a depth" if depth else "a size"
+            raise ValueError(f"{where}: {key} = {value} is beyond any real model's ({what} of at most {bound}); "
+                             "the folder's config is damaged or not a model's, so nothing is built from it.")
+
+
+def check_configs(folder: Path) -> None:
+    """A model folder's configs read as data before anything is built from them (`config_files`):
+    regular files under MAX_CONFIG_BYTES that parse as JSON, with sane numbers (`check_numbers`).
+    Each refusal is one sentence naming the file (and key)."""
+    for path in config_files(folder):
+        if not path.is_file():
+            raise ValueError(f"{path} is not a regular file; a model folder's configs are plain JSON files.")
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ValueError(f"{path} is {size / 2 ** 20:.0f} MiB; a component config is a few KB, so this one is "
+                             "damaged or not a config, and the folder is refused.")
+        try:
+            config = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path} is not valid JSON ({err}).") from None
+        check_numbers(config, str(path))
+
+
 def folder_pipeline(folder: Path) -> str:
     """The pipeline class a diffusers folder holds (its model_index.json), or a clear error."""
     if not folder.is_dir():
@@ -50,6 +106,7 @@ def folder_pipeline(folder: Path) -> str:
     if not index.is_file():
         raise FileNotFoundError(f"{folder} holds no model_index.json, so it is not a diffusers pipeline folder; "
                                 "pass the folder that `hf download` made (the one with model_index.json).")
+    check_configs(folder)
     try:
         return json.loads(index.read_text())["_class_name"]
     except (json.JSONDecodeError, KeyError, TypeError) as err:
@@ -71,6 +128,7 @@ def weights_source(card: dict, model_path: str | None = None) -> str:
             f"Weights for {card['name']} ({card['repo']}) are not on this machine and samg-video never downloads; "
             f"fetch them once with `{download_hint(card['repo'], card.get('download_include'))}` "
             "or pass --model-path /folder/with/the/pipeline.")
+    check_configs(Path(try_to_load_from_cache(repo, "model_index.json")).parent)  # the cached snapshot's folder
     return repo
 
 
