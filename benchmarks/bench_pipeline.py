@@ -3,7 +3,8 @@
     python benchmarks/bench_pipeline.py [--repeats 7] [--steps 25] [--batch 1] [--standins DIR] [--device cpu]
 
 On the bundled model, and with --standins on every registry model's stand-in in DIR (the real
-repo layout and scheduler with tiny weights, written by `python tests/standins/build.py DIR`). Each repeat runs the pipeline's own CFG, then the same
+repo layout and scheduler with tiny weights, written by `python tests/standins/build.py DIR`). Each repeat
+runs the pipeline's own CFG, then the same
 generation with SAMG applied (`pipelines.apply`), alternating, so all runs see the same
 machine state. Prints medians and ratios. Target: SAMG / CFG <= 1.03 on the bundled model.
 """

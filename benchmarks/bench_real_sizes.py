@@ -31,7 +31,8 @@ MODELS = {
             patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16, out_channels=16,
             text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
             qk_norm="rms_norm_across_heads", eps=1e-6, rope_max_seq_len=1024)),
-        vae=("AutoencoderKLWan", {}), vae_dtype=torch.float32, frames=49, size=(480, 832), steps=30, spatial=8, temporal=4, channels=16,
+        vae=("AutoencoderKLWan", {}), vae_dtype=torch.float32, frames=49, size=(480, 832), steps=30, spatial=8,
+        temporal=4, channels=16,
         text=(512, 4096), calls=2),
     "cogvideox-5b": dict(
         transformer=("CogVideoXTransformer3DModel", dict(
@@ -101,7 +102,8 @@ def bench(name: str, repeats: int, device: str, dtype: torch.dtype, shrink: int)
         vae = getattr(diffusers, spec["vae"][0])(**spec["vae"][1]).to(vae_dtype).eval()
     frames, (height, width) = spec["frames"], spec["size"]
     if shrink > 1:
-        frames, height, width = spec["temporal"] + 1, height // shrink // 16 * 16 or 64, width // shrink // 16 * 16 or 64
+        frames = spec["temporal"] + 1
+        height, width = height // shrink // 16 * 16 or 64, width // shrink // 16 * 16 or 64
     f = (frames - 1) // spec["temporal"] + 1
     h, w = height // spec["spatial"], width // spec["spatial"]
     g = torch.Generator(device).manual_seed(0)

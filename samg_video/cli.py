@@ -45,8 +45,8 @@ def guidance_from_args(args, card: dict):
 SKIP_HELP = ("steps without the unconditional pass (fewer denoiser calls): every:N (FasterCache-style: the pass every "
              "N steps, its delta reused between; ,alpha_low=,alpha_high= reweight its frequency bands), adaptive:T "
              "(reuse once the delta changes by at most T of the prediction per step; ,max_reuse=,estimate_by=linear), "
-             "interval:START-STOP (guidance only there), or off (default); ,start=,stop= bound where every and adaptive "
-             "act")
+             "interval:START-STOP (guidance only there), or off (default); ,start=,stop= bound where every and "
+             "adaptive act")
 
 
 def work_line(result) -> str:
@@ -79,7 +79,8 @@ def add_generate(sub) -> None:
                    help="SAMG: weight of the previous step's field, 0 to 1 (default 0: none)")
     p.add_argument("--normalize", choices=["clip", "frame"],
                    help="SAMG: map the energy to [0, 1] over the whole clip or per frame (default: clip)")
-    p.add_argument("--bound", type=float, help="SAMG: cap on the guided update's norm relative to CFG's (default: none)")
+    p.add_argument("--bound", type=float,
+                   help="SAMG: cap on the guided update's norm relative to CFG's (default: none)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other method parameter")
     p.add_argument("--skip", metavar="POLICY", help=(
         SKIP_HELP))
@@ -90,8 +91,8 @@ def add_generate(sub) -> None:
     p.set_defaults(func=cmd_generate)
 
 
-MODEL_OPTIONS = ("model", "model_path", "adapter_path", "controlnet_path", "device", "dtype", "cpu_offload", "vae_tiling", "frames",
-                 "height", "width", "steps")  # the one set of model options (generate, compare, sweep)
+MODEL_OPTIONS = ("model", "model_path", "adapter_path", "controlnet_path", "device", "dtype", "cpu_offload",
+                 "vae_tiling", "frames", "height", "width", "steps")  # the one set (generate, compare, sweep)
 
 
 def add_model_options(p, sweep: bool = False) -> None:
@@ -102,7 +103,8 @@ def add_model_options(p, sweep: bool = False) -> None:
                    help=f"a registry name (`samg-video models`); default: {given}demo, the bundled model")
     p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (default: the Hub cache)")
     p.add_argument("--adapter-path", help="AnimateDiff: folder holding the motion adapter (default: the Hub cache)")
-    p.add_argument("--controlnet-path", help="a ControlNet card: folder holding the ControlNet (default: the Hub cache)")
+    p.add_argument("--controlnet-path",
+                   help="a ControlNet card: folder holding the ControlNet (default: the Hub cache)")
     p.add_argument("--device", default=None if sweep else "auto",
                    help=f"auto (the card's device, else CUDA when available, else the CPU), cpu, cuda, cuda:N; "
                         f"default: {given}auto")
@@ -296,8 +298,8 @@ def cmd_generate(args) -> int:
         print(f"wrote {media.write_video(np.ascontiguousarray(pair), field_out, fps=fps)}")
     if judge is not None:
         row = judge.row(media.to_uint8(result.clip), args.prompt, result)
-        print("prompt check: " + ", ".join(f"{k} {row['prompt_' + k]:.0%}" for k in ("color", "shape", "motion", "count"))
-              + f", whole prompt {'yes' if row['prompt_correct'] else 'no'}")
+        parts = ", ".join(f"{k} {row['prompt_' + k]:.0%}" for k in ("color", "shape", "motion", "count"))
+        print(f"prompt check: {parts}, whole prompt {'yes' if row['prompt_correct'] else 'no'}")
     return 0
 
 
@@ -311,7 +313,8 @@ def model_row(c: dict) -> dict:
         weights = f"cached ({found})" if found else "not found"
     else:
         weights = "bundled"
-    return {"name": c["name"], "pipeline": c["pipeline"], "input": "prompt" + (f" + {c['input']}" if "input" in c else ""),
+    given = "prompt" + (f" + {c['input']}" if "input" in c else "")
+    return {"name": c["name"], "pipeline": c["pipeline"], "input": given,
             "frames x H x W": "{} x {} x {}".format(
                 c["frames"], *c["resolution"]), "fps": str(c.get("fps", "-") if c["frames"] > 1 else "-"),
             "steps": str(c["steps"]), "CFG": f"{c['guidance_scale']:g}",
@@ -403,13 +406,14 @@ def cmd_compare(args) -> int:
         columns.append(column)
     fps = args.fps or target.fps
     print(f"wrote {media.write_video(np.ascontiguousarray(viz.side_by_side(columns)), args.out, fps=fps)}")
-    keys = [k for k in ("denoiser_calls", "clip_score", "flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion",
-                        "clipped_high", "saturation", "field_change", "field_change_warped")
+    keys = [k for k in ("denoiser_calls", "clip_score", "flicker", "flicker_compensated", "warp_error",
+                        "lpips_temporal", "motion", "clipped_high", "saturation", "field_change", "field_change_warped")
             if any(row.get(k) is not None for row in table)]
     short = {"flicker_compensated": "flicker_comp", "field_change_warped": "field_warped", "denoiser_calls": "calls"}
     judged = judge is not None
     width = max(28, *(len(row["method"]) + 2 for row in table))
-    print(f"{'method':<{width}}" + "".join(short.get(k, k)[:12].rjust(13) for k in keys) + ("   prompt ok" if judged else ""))
+    header = "".join(short.get(k, k)[:12].rjust(13) for k in keys)
+    print(f"{'method':<{width}}" + header + ("   prompt ok" if judged else ""))
     for row in table:
         print(f"{row['method']:<{width}}" + "".join("n/a".rjust(13) if row.get(k) is None else f"{row[k]:13.4f}"
                                                for k in keys) + (f"   {row['prompt_correct']}" if judged else ""))
@@ -656,8 +660,8 @@ def cmd_eval(args) -> int:
                          "samg-video never downloads.")
     missing = [p for p in [*args.paths, args.reference] if p and not Path(p).exists()]
     if missing:
-        raise FileNotFoundError(f"{missing[0]} does not exist" + (f" (nor {len(missing) - 1} more of the inputs)"
-                                                                 if len(missing) > 1 else "") + "; nothing was measured.")
+        more = f" (nor {len(missing) - 1} more of the inputs)" if len(missing) > 1 else ""
+        raise FileNotFoundError(f"{missing[0]} does not exist{more}; nothing was measured.")
     dims = [m for m in args.metrics or [] if m in MODEL_METRICS]
     if args.vbench:
         dims = list(dict.fromkeys([*dims, *VBENCH_DIMENSIONS]))
@@ -730,7 +734,8 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="samg-video", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error (anywhere on the line)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error (anywhere on the line)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     add_generate(sub)

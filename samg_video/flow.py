@@ -114,7 +114,8 @@ def raft_flow(a: np.ndarray, b: np.ndarray, weights: str | None) -> np.ndarray:
                          "(torchvision's Raft_Large_Weights file); samg-video never downloads.")
     h, w = a.shape
     pad_h, pad_w = (-h) % 8, (-w) % 8
-    to_t = lambda g: torch.from_numpy(np.pad(g, ((0, pad_h), (0, pad_w)), mode="edge")).float().div(127.5).sub(1)[None, None].repeat(1, 3, 1, 1)
+    to_t = lambda g: (torch.from_numpy(np.pad(g, ((0, pad_h), (0, pad_w)), mode="edge")).float()
+                      .div(127.5).sub(1)[None, None].repeat(1, 3, 1, 1))
     with torch.no_grad():
         out = _raft(weights)(to_t(a), to_t(b))[-1][0]
     return out.permute(1, 2, 0).numpy()[:h, :w].astype(np.float32)
@@ -189,7 +190,8 @@ def flow_torch(a: torch.Tensor, b: torch.Tensor, *, window: float = 1.5, iterati
             bw = warp_torch(lb, flow_ab)
             gbx, gby = _gradients(bw)
             ix, iy, it = (gax + gbx) / 2, (gay + gby) / 2, bw - la
-            sxx, sxy, syy, sxt, syt = _blur(torch.cat((ix * ix, ix * iy, iy * iy, ix * it, iy * it), 1), window).unbind(1)
+            products = torch.cat((ix * ix, ix * iy, iy * iy, ix * it, iy * it), 1)
+            sxx, sxy, syy, sxt, syt = _blur(products, window).unbind(1)
             lam = damping * (sxx + syy).mean(dim=(-2, -1), keepdim=True)
             sxx, syy = sxx + lam, syy + lam
             det = sxx * syy - sxy * sxy

@@ -115,7 +115,8 @@ def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
         if tok is None:
             continue
         limit = tok.model_max_length if "CLIP" in type(tok).__name__ or not isinstance(sequence, int) else sequence
-        count = len(tok(text=prompt, truncation=False, verbose=False)["input_ids"])  # by name: a processor takes images first
+        # by name: a processor takes images first
+        count = len(tok(text=prompt, truncation=False, verbose=False)["input_ids"])
         if count > limit:
             notes.append(f"the prompt is {count} tokens long but {name} keeps {limit}; the rest is cut off "
                          "(shorten the prompt).")

@@ -414,7 +414,8 @@ def iter_frames(source, chunk: int = 32, decoder: str = "ffmpeg", value_range=No
     elif path.suffix.lower() == ".gif":
         yield from iter_frames(read_video(path), chunk)
     else:
-        raise ValueError(f"Cannot read {path}: use a video ({', '.join(VIDEO_SUFFIXES)}), a .gif or a folder of frames.")
+        raise ValueError(f"Cannot read {path}: use a video ({', '.join(VIDEO_SUFFIXES)}), a .gif or a folder "
+                         "of frames.")
 
 
 def _iter_image_folder(folder: Path, chunk: int):

@@ -33,7 +33,8 @@ def load_prompts(path: str | Path) -> list[dict]:
     """The prompts of a suite file, checked: each has a prompt and only declared tags."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Prompt file {path} does not exist; the shipped suites are: {', '.join(shipped_suites())}.")
+        raise FileNotFoundError(f"Prompt file {path} does not exist; the shipped suites are: "
+                                f"{', '.join(shipped_suites())}.")
     data = yaml.safe_load(path.read_text())
     if not isinstance(data, dict) or not isinstance(data.get("prompts"), list):
         raise ValueError(f"{path} needs 'categories' and a list of 'prompts' ({{prompt: ..., tags: [...]}}).")

@@ -57,14 +57,16 @@ TABLES = [("Alignment", ALIGNMENT), ("Quality", QUALITY), ("Cost", COST), ("Scal
 PAIRED = ["clip_score", "prompt_correct", "warp_error", "flicker", "flicker_compensated", "lpips_temporal",
           "clipped_high", "out_of_range", "field_change", "field_change_warped", "motion", "subject_consistency",
           "background_consistency", "dynamic_degree", "denoiser_calls", "seconds"]
-PLOTS = [("warp_error", "warp error"), ("out_of_range", "latents out of range"), ("flicker", "flicker (higher = steadier)"),
-         ("lpips_temporal", "LPIPS temporal"), ("clipped_high", "clipped pixels")]
+PLOTS = [("warp_error", "warp error"), ("out_of_range", "latents out of range"),
+         ("flicker", "flicker (higher = steadier)"), ("lpips_temporal", "LPIPS temporal"),
+         ("clipped_high", "clipped pixels")]
 HEADERS = {k: h for _, columns in TABLES[:3] for k, h, _ in columns} | {k: f"field {h}" for k, h, _ in FIELD}
 PERCENT = {k for _, columns in TABLES for k, _, p in columns if p}
 HIGHER = {"clip_score", "prompt_correct", "single", "double", "prompt_color", "prompt_shape", "prompt_motion",
           "object_1_correct", "object_2_correct", "flicker", "flicker_compensated", "subject_consistency",
           "background_consistency"}  # better when higher
-LOWER = {"warp_error", "lpips_temporal", "out_of_range", "clipped_high", "denoiser_calls", "seconds"}  # better when lower; others: no best
+# better when lower; others: no best
+LOWER = {"warp_error", "lpips_temporal", "out_of_range", "clipped_high", "denoiser_calls", "seconds"}
 SMALL_N = 10  # fewer pairs than this: the page says the interval is rough
 
 
@@ -253,7 +255,8 @@ class Table:
         head = "".join(f"<th title='sort'>{html.escape(h)}</th>" for h in self.head)
         rows = []
         for i, r in enumerate(self.body):
-            cells = "".join(f"<td{sort_value(c)}{' class=best' if i in self.best.get(j, ()) else ''}>{html.escape(c)}</td>"
+            best = self.best
+            cells = "".join(f"<td{sort_value(c)}{' class=best' if i in best.get(j, ()) else ''}>{html.escape(c)}</td>"
                             for j, c in enumerate(r))
             rows.append(f"<tr{' class=ref' if r[0] == self.reference else ''}>{cells}</tr>")
         ident = f" id='{table_id}'" if table_id else ""
@@ -537,7 +540,8 @@ def plain(value):
 
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;font-size:12px;"
          "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}td:first-child,"
-         "#items td:nth-child(3){text-align:left}th{cursor:pointer;background:#f4f4f4}th::after{content:' ⇅';color:#999;font-size:10px}th:hover{background:#e4e4e4}"
+         "#items td:nth-child(3){text-align:left}th{cursor:pointer;background:#f4f4f4}"
+         "th::after{content:' ⇅';color:#999;font-size:10px}th:hover{background:#e4e4e4}"
          "td.best{font-weight:bold;background:#e6f4e6}tr.ref td{background:#eef3fb}tr.ref td:first-child::after"
          "{content:' (reference)';color:#557}.row{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;"
          "text-align:center;font-size:11px;max-width:270px}video,img.input{width:128px;image-rendering:pixelated;margin:1px}"
@@ -557,7 +561,8 @@ document.querySelectorAll('table.sort th').forEach(th => th.addEventListener('cl
 const filter = () => {
   const m = document.getElementById('fm').value.toLowerCase(), p = document.getElementById('fp').value.toLowerCase();
   document.querySelectorAll('#items tbody tr').forEach(r => {
-    r.style.display = r.cells[2].textContent.toLowerCase().includes(m) && r.cells[0].textContent.toLowerCase().includes(p) ? '' : 'none';
+    const shown = r.cells[2].textContent.toLowerCase().includes(m) && r.cells[0].textContent.toLowerCase().includes(p);
+    r.style.display = shown ? '' : 'none';
   });
 };
 document.querySelectorAll('#fm, #fp').forEach(e => e && e.addEventListener('input', filter));
@@ -643,7 +648,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
             body += [(f"<p class=note>{files.skipped} clips are not embedded: they pass the "
                       f"{embed_budget / 2**20:g} MB budget of this single-file page. `samg-video report` without "
                       "--single-file links every clip.</p>")]
-    body += ["<h2 id=items-table>Every item</h2>", "<p>Filter: <input id=fm placeholder='method'><input id=fp placeholder='prompt'></p>",
+    body += ["<h2 id=items-table>Every item</h2>",
+             "<p>Filter: <input id=fm placeholder='method'><input id=fp placeholder='prompt'></p>",
              items_table(rows).html("items")]
     write_text(out / "report.md", "\n".join(md))
     write_text(out / "summary.json", json.dumps(plain({"methods": table, "reference": reference, "paired": paired,

@@ -125,8 +125,8 @@ class StrictLoader(yaml.SafeLoader):
 MAX_CONFIG_BYTES = 1 << 20
 LIMITS = {"frames": 1025, "height": 4096, "width": 4096, "steps": 1000, "batch": 256, "per_category": 100_000,
           "limit": 1_000_000}
-TEXT = ("model", "model_path", "adapter_path", "controlnet_path", "device", "dtype", "clip_model", "suite", "prompt_file", "reference",
-        "scorer")
+TEXT = ("model", "model_path", "adapter_path", "controlnet_path", "device", "dtype", "clip_model", "suite",
+        "prompt_file", "reference", "scorer")
 
 
 def _is_int(value) -> bool:
@@ -151,7 +151,8 @@ def check_config(config: dict, where: str) -> None:
         raise ValueError(f"{where}: vbench must be true (every dimension) or a list of "
                          f"{', '.join(VBENCH_DIMENSIONS)}; got {dims!r}.")
     if config.get("vbench_models") is not None and not isinstance(config["vbench_models"], str):
-        raise ValueError(f"{where}: vbench_models must be a folder (VBench's cache layout), got {config['vbench_models']!r}.")
+        raise ValueError(f"{where}: vbench_models must be a folder (VBench's cache layout), "
+                         f"got {config['vbench_models']!r}.")
     seeds = config.get("seeds", [])
     if not isinstance(seeds, list) or not seeds or not all(_is_int(x) and 0 <= x < 2**63 for x in seeds):
         raise ValueError(f"{where}: seeds must be a list of whole numbers from 0 to 2^63 - 1, got {seeds!r}.")
@@ -493,7 +494,8 @@ def heatmap_of(generation, method: dict, scale: int) -> np.ndarray | None:
     return viz.scale_map(mean, method["w_min"], method["w_max"], scale)
 
 
-def evaluate_items(target, items: list[Item], config: dict, on_step=None) -> list[tuple[dict, np.ndarray, np.ndarray | None]]:
+def evaluate_items(target, items: list[Item], config: dict,
+                   on_step=None) -> list[tuple[dict, np.ndarray, np.ndarray | None]]:
     """Generate the clips of items that share one method config (one batch) and measure each:
     (record, clip as uint8 for saving, heatmap or None); clips are stored at the card's `view_scale`.
     Each record carries `seconds`: the batch's wall time (generation and measurement) per item.
@@ -610,7 +612,8 @@ def _run_share(config, run, shard, items, process_index, num_processes, progress
     counts = {"items": len(mine), "skipped": len(mine) - len(todo), "done": 0, "failed": 0}
     size = int(config.get("batch", 1))
     bar = tqdm(total=len(todo), desc=f"sweep [{process_index + 1}/{num_processes}]", unit="item",
-               disable=not progress or not todo, bar_format="{l_bar}{bar}| {n:.1f}/{total} items [{elapsed}<{remaining}]")
+               disable=not progress or not todo,
+               bar_format="{l_bar}{bar}| {n:.1f}/{total} items [{elapsed}<{remaining}]")
     for batch in batches(mine, size):  # fixed by the plan, so a resumed batch is the batch of the first run
         if all(it.id in skip for it in batch):
             continue

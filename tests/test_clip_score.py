@@ -54,7 +54,8 @@ def test_clip_score_matches_hand_computation(clip_dir, prompt):
     mean = scorer.result()["clip_score"]
     cos = by_hand(frames, clip_dir, prompt)
     assert {"red": (cos > 0).all(), "a cat": (cos < 0).all()}.get(prompt, (cos > 0).any() and (cos < 0).any())
-    np.testing.assert_allclose(scorer.scores, 100 * np.clip(cos, 0, None), atol=0.02)  # 2e-4 in cosine: resampling rounding
+    # 2e-4 in cosine: resampling rounding
+    np.testing.assert_allclose(scorer.scores, 100 * np.clip(cos, 0, None), atol=0.02)
     assert mean == pytest.approx(float(np.mean(100 * np.clip(cos, 0, None))), abs=0.02)
     assert metrics.compute(frames, metrics=["clip_score"], clip_model=clip_dir, prompt=prompt)["clip_score"] == mean
 

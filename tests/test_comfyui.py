@@ -124,7 +124,8 @@ def rescale_cfg_function(multiplier):
 def node_inputs(**overrides) -> dict:
     """Every input at its node default, then `overrides`."""
     required = SAMGVideo.INPUT_TYPES()["required"]
-    values = {k: (spec[1]["default"] if len(spec) > 1 and "default" in spec[1] else None) for k, spec in required.items()}
+    values = {k: (spec[1]["default"] if len(spec) > 1 and "default" in spec[1] else None)
+              for k, spec in required.items()}
     return {**values, "model": ModelPatcher(), **overrides}
 
 

@@ -22,10 +22,13 @@ from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card, cards
 from samg_video.generate import VIDEO_INPUTS, call_arguments
 
-TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "WanVACEPipeline", "HunyuanVideoPipeline", "SkyReelsV2Pipeline",
-             "SkyReelsV2ImageToVideoPipeline", "SkyReelsV2DiffusionForcingPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline",
-             "Kandinsky5T2VPipeline", "Kandinsky5I2VPipeline", "HunyuanVideoImageToVideoPipeline"}  # the guider asks for cond, then uncond
-GUIDER = {"HunyuanVideo15Pipeline": "BCFHW", "HunyuanVideo15ImageToVideoPipeline": "BCFHW"}  # CFG in a guider component, read by hand: its latents' layout
+# the guider asks for cond, then uncond
+TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "WanVACEPipeline",
+             "HunyuanVideoPipeline", "SkyReelsV2Pipeline", "SkyReelsV2ImageToVideoPipeline",
+             "SkyReelsV2DiffusionForcingPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline",
+             "Kandinsky5T2VPipeline", "Kandinsky5I2VPipeline", "HunyuanVideoImageToVideoPipeline"}
+# CFG in a guider component, read by hand: its latents' layout
+GUIDER = {"HunyuanVideo15Pipeline": "BCFHW", "HunyuanVideo15ImageToVideoPipeline": "BCFHW"}
 
 CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BFHWC": -1, "BCHW": 1, "tokens": -1}
 STEPS = 3

@@ -68,7 +68,8 @@ def test_motion_compensated_smoothing_keeps_a_moving_field_intact():
     inner = (slice(None), slice(None), slice(1, -1))  # the ends replicate their own frame
     moved_err, fixed_err = ((m - field)[inner].abs().max() for m in (moved, fixed))
     assert fixed_err > 0.25 and moved_err < fixed_err / 3, (moved_err, fixed_err)
-    still = field[:, :, :1].expand(1, 1, f, size, size).contiguous() * torch.linspace(0.5, 1, f)[None, None, :, None, None]
+    ramp = torch.linspace(0.5, 1, f)[None, None, :, None, None]
+    still = field[:, :, :1].expand(1, 1, f, size, size).contiguous() * ramp
     assert torch.allclose(smooth_along_motion(still, 1.0), smooth_along(still, "f", 1.0), atol=0.03)
     u, c = torch.randn(1, 4, f, 16, 16), torch.randn(1, 4, f, 16, 16)
     samg = guidance.create("samg", w_min=3, w_max=3, temporal_sigma=1, temporal_mode="motion")

@@ -39,7 +39,8 @@ def test_wheel_installs_and_generates(tmp_path):
     if not cli.exists():  # pip --target does not write console scripts: call the entry point as it would
         cli.write_text(f"#!{python}\nfrom samg_video.cli import main\nraise SystemExit(main())\n")
         cli.chmod(0o755)
-    done = subprocess.run([str(cli), "generate", "--prompt", "a red circle moving left", "--steps", "4", "--out", "clip.gif"],
+    done = subprocess.run([str(cli), "generate", "--prompt", "a red circle moving left", "--steps", "4",
+                           "--out", "clip.gif"],
                           capture_output=True, text=True, cwd=work)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (work / "clip.gif").is_file()

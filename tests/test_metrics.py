@@ -27,7 +27,8 @@ def translated_photo(frames=6, shift=SHIFT, size=160):
 
 def static_with_flicker(amplitude, frames=6):
     base = translated_photo(1)[0].astype(int)
-    return np.stack([np.clip(base + (amplitude if t % 2 else -amplitude), 0, 255) for t in range(frames)]).astype(np.uint8)
+    frames_ = [np.clip(base + (amplitude if t % 2 else -amplitude), 0, 255) for t in range(frames)]
+    return np.stack(frames_).astype(np.uint8)
 
 
 # Farneback underestimates this photo's motion by ~15% (measured); DIS is within 1%.

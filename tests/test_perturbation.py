@@ -113,7 +113,8 @@ def demo():
 
 def run_demo(pipe, method: dict, steps: int = 4):
     with apply(pipe, method) as handle:
-        frames = pipe("a red circle moving left", num_frames=6, num_inference_steps=steps, guidance_scale=2.0, generator=torch.Generator().manual_seed(0)).frames[0]
+        frames = pipe("a red circle moving left", num_frames=6, num_inference_steps=steps, guidance_scale=2.0,
+                      generator=torch.Generator().manual_seed(0)).frames[0]
     return frames, handle
 
 

@@ -183,7 +183,8 @@ def test_a_missing_package_of_the_pipeline_is_named_before_loading(standin_root,
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "av" else find_spec(name, *a))
     standins.inputs("ltx-2-i2v")["image"].save(tmp_path / "first.png")
     rc = cli.main(["generate", "--model", "ltx-2-i2v", "--model-path", str(standin_root / "ltx-2-i2v"), "--image",
-                   str(tmp_path / "first.png"), "--prompt", PROMPT, "--out", str(tmp_path / "x.mp4"), "--device", "cpu"])
+                   str(tmp_path / "first.png"), "--prompt", PROMPT, "--out", str(tmp_path / "x.mp4"),
+                   "--device", "cpu"])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
     assert "ltx-2-i2v needs av" in err and "pip install av" in err
@@ -232,7 +233,8 @@ def test_two_experts_each_at_their_own_scale(standin_root):
     native = pipe(**kwargs, guidance_scale=4.0, guidance_scale_2=3.0, generator=torch.Generator().manual_seed(0)).frames
     experts = []
     low = guidance.create("samg", w_min=3, w_max=3)
-    with apply(pipe, "samg", w_min=4, w_max=4, experts={"transformer_2": low}, callback=lambda i: experts.append(i.expert)):
+    with apply(pipe, "samg", w_min=4, w_max=4, experts={"transformer_2": low},
+               callback=lambda i: experts.append(i.expert)):
         guided = pipe(**kwargs, guidance_scale=9.0, generator=torch.Generator().manual_seed(0)).frames
     assert torch.equal(guided, native)
     assert experts == ["transformer"] * 3 + ["transformer_2"]  # the switch at boundary_ratio 0.875
@@ -260,7 +262,8 @@ def test_image_to_video_sweep_runs_resumes_and_reports(standin_root, tmp_path, c
     config = {"model": name, "model_path": str(standin_root / name), "device": "cpu", "steps": STEPS,
               "frames": frames, "height": height, "width": width, "seeds": [0], "lpips": False, "batch": 2,
               "methods": ["cfg:5", "samg:3-8"],
-              "prompts": [{"prompt": PROMPT, "image": "first0.png"}, {"prompt": "a cat on the beach", "image": "first1.png"}]}
+              "prompts": [{"prompt": PROMPT, "image": "first0.png"},
+                          {"prompt": "a cat on the beach", "image": "first1.png"}]}
     path = tmp_path / "i2v.yaml"
     path.write_text(yaml.safe_dump(config))
     run = tmp_path / "run"

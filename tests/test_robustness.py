@@ -476,7 +476,8 @@ def test_killed_anywhere_the_sweep_resumes_to_the_same_result(tmp_path, repo_roo
 def test_an_output_never_replaces_an_input(tmp_path, capsys):
     video = media.write_video(np.zeros((4, 16, 16, 3), np.uint8), tmp_path / "v.mp4")
     before = video.read_bytes()
-    for args in (["eval", str(video), "--csv", str(video)], ["eval", str(video), "--json", str(tmp_path / "." / "v.mp4")],
+    for args in (["eval", str(video), "--csv", str(video)],
+                 ["eval", str(video), "--json", str(tmp_path / "." / "v.mp4")],
                  ["eval", str(video), "--reference", str(video), "--json", str(video)]):
         rc = cli.main(args)
         one_line_error(capsys, rc, "would overwrite the input")
@@ -559,7 +560,8 @@ def test_a_model_folder_never_runs_code(tmp_path):
     (folder / "evil_mod.py").write_text("from pathlib import Path\nPath('RAN').write_text('code ran')\n"
                                         "class AutoencoderKLWan: pass\n")
     (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "WanPipeline", "vae": ["evil_mod", "AutoencoderKLWan"], "transformer": ["diffusers", "WanTransformer3DModel"],
+        "_class_name": "WanPipeline", "vae": ["evil_mod", "AutoencoderKLWan"],
+        "transformer": ["diffusers", "WanTransformer3DModel"],
         "text_encoder": ["transformers", "UMT5EncoderModel"], "tokenizer": ["transformers", "AutoTokenizer"],
         "scheduler": ["diffusers", "UniPCMultistepScheduler"]}))
     done = subprocess.run([sys.executable, "-m", "samg_video.cli", "generate", "--model", "wan2.1-t2v-1.3b",
@@ -611,7 +613,8 @@ def test_missing_weights_are_named_before_any_work(tmp_path, capsys, monkeypatch
 
 @pytest.mark.parametrize("call,sentence", [
     (lambda pipe: __import__("samg_video").pipelines.apply(pipe, 42), "method must be a samg_video method object"),
-    (lambda pipe: __import__("samg_video").pipelines.apply(pipe, object()), "method must be a samg_video method object"),
+    (lambda pipe: __import__("samg_video").pipelines.apply(pipe, object()),
+     "method must be a samg_video method object"),
     (lambda pipe: __import__("samg_video").pipelines.apply(pipe, "samg", callback=5), "callback must be a function"),
     (lambda pipe: __import__("samg_video").pipelines.apply(pipe, "samg", experts={"transformer_2": 3}),
      r"experts\['transformer_2'\] must be"),
@@ -619,8 +622,6 @@ def test_missing_weights_are_named_before_any_work(tmp_path, capsys, monkeypatch
 def test_apply_refuses_what_is_no_method_before_touching_the_pipeline(call, sentence):
     """A wrong method, callback or expert is one sentence from `apply` itself, and the pipeline keeps
     no handle: a later `apply` works."""
-    from samg_video.pipelines import apply
-
     pipe = object()  # the refusal comes before anything reads the pipeline
     with pytest.raises(ValueError, match=sentence):
         call(pipe)

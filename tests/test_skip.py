@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-from test_diffusers_pipelines import GUIDER, TWO_CALLS, built, denoiser  # noqa: F401  (the stand-in fixture)
+from test_diffusers_pipelines import GUIDER, TWO_CALLS, built, denoiser  # noqa: F401  (`built`: the stand-in fixture)
 
 from samg_video.guidance.cfg import CFG
 from samg_video.guidance.skip import AdaptiveSkip, EverySkip, SkipState, parse_policy, reweight_bands, work_ratio
@@ -51,7 +51,8 @@ def test_adaptive_reuses_once_the_delta_change_relative_to_the_prediction_is_sma
     steep = policy.observe(steep, 1, torch.full_like(cond, 1.5), "compute", cond)  # r = 0.15 > 0.11
     assert policy.plan(2, 10, steep) == "compute"
     linear = AdaptiveSkip(threshold=0.11, estimate_by="linear")
-    torch.testing.assert_close(linear.estimate(state, 4), torch.full_like(cond, 4.0))  # d_1 + (4 - 1)(d_1 - d_0) / (1 - 0)
+    # d_1 + (4 - 1)(d_1 - d_0) / (1 - 0)
+    torch.testing.assert_close(linear.estimate(state, 4), torch.full_like(cond, 4.0))
 
 
 def test_band_reweighting_is_fastercaches_split():
@@ -140,7 +141,7 @@ def expected_work(pipe, plans: list[str], batch: int = 1) -> tuple[int, int]:
     return len(plans), batch * (2 * computed + (len(plans) - computed))
 
 
-def test_every_policy_does_the_counted_work_and_reuses_the_last_delta(built):
+def test_every_policy_does_the_counted_work_and_reuses_the_last_delta(built):  # noqa: F811  (the imported fixture)
     pipe, kwargs, _ = built
     counted = [Counted(m) for m in (denoiser(pipe), getattr(pipe, "transformer_2", None)) if m is not None]
     method = Recording(scale=5.0)
@@ -162,7 +163,7 @@ def test_every_policy_does_the_counted_work_and_reuses_the_last_delta(built):
     assert not (method.seen[1] - method.seen[2]).abs().max() < 1e-7  # a computed step measures anew
 
 
-def test_interval_policy_equals_the_interval_method_with_fewer_calls(built):
+def test_interval_policy_equals_the_interval_method_with_fewer_calls(built):  # noqa: F811  (the imported fixture)
     """Except where the denoiser returns a second prediction (LTX-2's audio): the interval method
     leaves it to the pipeline's own CFG on every step, while a dropped step has no unconditional
     pass for it either (the counts still hold there)."""
@@ -182,7 +183,7 @@ def test_interval_policy_equals_the_interval_method_with_fewer_calls(built):
         torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-5)
 
 
-def test_policy_off_leaves_forward_alone_and_removal_restores_it(built):
+def test_policy_off_leaves_forward_alone_and_removal_restores_it(built):  # noqa: F811  (the imported fixture)
     pipe, kwargs, _ = built
     module = denoiser(pipe)
     with apply(pipe, "samg", skip="every:2"):  # a guider pipeline's policy lives in its guider slot

@@ -119,7 +119,8 @@ def test_report_from_a_sweep(tmp_path):
     assert summary["paired"]["cfg 6"]["warp_error"] == [0.0, 0.0]
     rows = read_manifest(tmp_path / "run")
     pick = lambda method: {(r["prompt"], r["seed"]): r for r in rows if r["method"] == method}  # noqa: E731
-    plain_samg = next(r["method"] for r in rows if r["method"]["method"] == "samg" and r["method"]["normalize"] == "clip")
+    plain_samg = next(r["method"] for r in rows
+                      if r["method"]["method"] == "samg" and r["method"]["normalize"] == "clip")
     ours = pick(plain_samg)
     base = pick({"method": "cfg", "scale": 6.0})
     expected = np.mean([ours[k]["warp_error"] - base[k]["warp_error"] for k in ours])

@@ -253,7 +253,8 @@ class ResBlock(nn.Module):
         h = self.norm2(h) * (1 + scale) + shift
         h = self.conv2(F.silu(h)) + self.skip(x)
         t = self.tnorm(h)
-        return h + in_moving_frames(lambda z: self._temporal(z, frames), t, slots.offsets, slots.weights(self.assign, t))
+        weights = slots.weights(self.assign, t)
+        return h + in_moving_frames(lambda z: self._temporal(z, frames), t, slots.offsets, weights)
 
     def _temporal(self, t: torch.Tensor, frames: int) -> torch.Tensor:
         """The temporal conv on normalised features (B*F, C, H, W) -> same shape."""
@@ -388,7 +389,8 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         self.temporal_attn1 = TemporalAttention(c1, text_dim, slots)
         self.attn1 = CrossAttention(c1, text_dim)
         self.downsample = nn.Conv2d(c1, c2, 3, stride=2, padding=1)
-        self.mid = nn.ModuleList([ResBlock(c2, c2, cond_dim, text_dim, slots), ResBlock(c2, c2, cond_dim, text_dim, slots)])
+        self.mid = nn.ModuleList([ResBlock(c2, c2, cond_dim, text_dim, slots),
+                                  ResBlock(c2, c2, cond_dim, text_dim, slots)])
         self.frame_attn = FrameAttention(c2)
         self.temporal_attn2 = TemporalAttention(c2, text_dim, slots)
         self.temporal_attn3 = TemporalAttention(c1, text_dim, slots)
@@ -426,7 +428,8 @@ class TinyVideoUNet(ModelMixin, ConfigMixin):
         """Time + pooled-text (+ object count, slots > 1) conditioning, repeated per frame:
         (B*F, cond_dim); present: (B, K) bool, the slots that hold a phrase."""
         t = timestep.reshape(-1).expand(batch) if timestep.numel() == 1 else timestep
-        temb = self.time_mlp(timestep_embedding(t, self.config.cond_dim)) + self.text_proj(self._pooled(text, text_mask))
+        temb = (self.time_mlp(timestep_embedding(t, self.config.cond_dim))
+                + self.text_proj(self._pooled(text, text_mask)))
         if self.count_embed is not None:
             temb = temb + self.count_embed((present.sum(-1) - 1).clamp(min=0))
         return temb.repeat_interleave(frames, dim=0)

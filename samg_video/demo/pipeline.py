@@ -20,7 +20,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from . import check_objects
-from .world import NUM_FRAMES, SIZE, parse_prompt
+from .world import NUM_FRAMES, SIZE
 
 
 @contextmanager
@@ -136,7 +136,8 @@ class DemoVideoPipeline(DiffusionPipeline):
                 noise_pred = noise_uncond + guidance_scale * (noise_cond - noise_uncond)
             latents = self.scheduler.step(noise_pred, t, latents, generator=generator).prev_sample
         frames = ((latents + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1)
-        frames = {"np": lambda: frames.cpu().float().numpy(), "pt": lambda: frames, "latent": lambda: latents}[output_type]()
+        frames = {"np": lambda: frames.cpu().float().numpy(), "pt": lambda: frames,
+                  "latent": lambda: latents}[output_type]()
         out = DemoVideoOutput(frames=frames, raw=latents)
         return out if return_dict else (frames,)
 

@@ -1,6 +1,6 @@
 """Train the bundled text-to-video model on the synthetic world, from scratch or from a model folder.
 
-    samg-video-train                                       # the first stage of the shipped recipe, ~88 min on 2 CPU cores
+    samg-video-train                       # the first stage of the shipped recipe, ~88 min on 2 CPU cores
     samg-video-train --max-minutes 5       # a quick smoke run
 
 The shipped weights are four stages (their commands: the model card and `training.json`

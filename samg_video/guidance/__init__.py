@@ -43,7 +43,8 @@ def create(name: str, **params) -> Guidance:
 def from_dict(config: dict) -> Guidance:
     """Inverse of `method.to_dict()`: {"method": name, **params}."""
     if "method" not in config:
-        raise ValueError(f"A guidance config needs a 'method' key (one of {', '.join(available())}); got {sorted(config)}.")
+        raise ValueError(f"A guidance config needs a 'method' key (one of {', '.join(available())}); "
+                         f"got {sorted(config)}.")
     params = dict(config)
     return create(params.pop("method"), **params)
 

@@ -37,7 +37,8 @@ class APGState:
 
 
 @register("apg",
-          "adaptive projected guidance: the delta's part parallel to c scaled by eta, norm-clipped, with momentum (Sadat et al. 2024)")
+          "adaptive projected guidance: the delta's part parallel to c scaled by eta, norm-clipped, with momentum "
+          "(Sadat et al. 2024)")
 @dataclass
 class APG(Guidance):
     scale: float = 7.5
@@ -80,7 +81,8 @@ def projected_delta(delta: torch.Tensor, pred_cond: torch.Tensor, dims: tuple[in
 
 
 @register("apg_mix",
-          "CFG for the first steps, then APG from the momentum gathered meanwhile (diffusers' APG-mix, HunyuanImage 2.1)")
+          "CFG for the first steps, then APG from the momentum gathered meanwhile "
+          "(diffusers' APG-mix, HunyuanImage 2.1)")
 @dataclass
 class APGMix(APG):
     """APG (its parameters, other defaults) after `start_step` steps of CFG at `cfg_scale`."""

@@ -144,7 +144,8 @@ def bound_scale(scale: torch.Tensor, sq_sum: torch.Tensor, pred_cond: torch.Tens
     prediction, then in-place field ops (no latent-sized temporary).
     """
     b, c = pred_cond.shape[:2]
-    cond_rms = torch.linalg.vector_norm(pred_cond, dim=(1, 2, 3, 4)).view(b, 1, 1, 1, 1) / math.sqrt(pred_cond[0].numel())
+    cond_rms = (torch.linalg.vector_norm(pred_cond, dim=(1, 2, 3, 4)).view(b, 1, 1, 1, 1)
+                / math.sqrt(pred_cond[0].numel()))
     cap = (sq_sum / c).sqrt_().add_(EPS).reciprocal_().mul_(bound * cond_rms).add_(1)
     return torch.minimum(scale, cap)
 

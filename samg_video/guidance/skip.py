@@ -157,7 +157,8 @@ def reweight_bands(delta: torch.Tensor, alpha_low: float, alpha_high: float) -> 
         return delta
     spectrum = torch.fft.fftshift(torch.fft.fft2(delta), dim=(-2, -1))
     low = band_masks(*delta.shape[-2:], delta.device)
-    weight = torch.where(low, torch.tensor(alpha_low, device=delta.device), torch.tensor(alpha_high, device=delta.device))
+    weight = torch.where(low, torch.tensor(alpha_low, device=delta.device),
+                         torch.tensor(alpha_high, device=delta.device))
     return torch.fft.ifft2(torch.fft.ifftshift(spectrum * weight, dim=(-2, -1))).real.to(delta.dtype)
 
 

@@ -99,7 +99,8 @@ def smooth_along_motion(x: torch.Tensor, sigma: float) -> torch.Tensor:
 TEMPORAL_MODES = ("fixed", "motion")
 
 
-def smooth_field(x: torch.Tensor, spatial_sigma: float, temporal_sigma: float, temporal_mode: str = "fixed") -> torch.Tensor:
+def smooth_field(x: torch.Tensor, spatial_sigma: float, temporal_sigma: float,
+                 temporal_mode: str = "fixed") -> torch.Tensor:
     """Spatial (H, W) then temporal (F) Gaussian smoothing of a field (B, 1, F, H, W); the
     temporal part at fixed positions ("fixed") or along the field's motion ("motion")."""
     x = smooth_along(smooth_along(x, "h", spatial_sigma), "w", spatial_sigma)

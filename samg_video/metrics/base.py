@@ -43,7 +43,7 @@ class Pair:
                              f"{size[0]}x{size[1]}" + (f" after flow_downscale {s}" if s > 1 else "") + ".")
         ga, gb = flowlib.gray(a), flowlib.gray(b)
         if s > 1:
-            ga, gb = cv2.resize(ga, size, interpolation=cv2.INTER_AREA), cv2.resize(gb, size, interpolation=cv2.INTER_AREA)
+            ga, gb = (cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (ga, gb))
         f = flowlib.flow(ga, gb, self.options.backend, self.options.raft_weights)
         if s > 1:
             f = cv2.resize(f, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_LINEAR) * s

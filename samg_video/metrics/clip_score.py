@@ -5,7 +5,8 @@ CLIPScore (Hessel et al. 2021) with the convention most video papers use:
     clip_score = mean over frames t of 100 * max(cos(E_img(frame_t), E_txt(prompt)), 0)
 
 E_img / E_txt are the projected embeddings of `CLIPModel.get_image_features` /
-`get_text_features` (their `pooler_output` in transformers 5); frames are preprocessed by the model's own `CLIPImageProcessor` (resize
+`get_text_features` (their `pooler_output` in transformers 5); frames are preprocessed by the
+model's own `CLIPImageProcessor` (resize
 the shortest side to 224 bicubic, centre crop 224, scale to [0, 1], normalise with the
 CLIP mean and std), the prompt by its tokenizer (truncated to the model's 77 tokens).
 Scores are comparable only between runs with the same CLIP weights; record them

@@ -50,7 +50,8 @@ def warped_change(field: np.ndarray, flows: list[np.ndarray]) -> float:
 def step_diagnostics(field: np.ndarray) -> dict:
     """Flow-free numbers of one step's field (F', H', W')."""
     out = {"field_mean": float(field.mean()), "field_spread": float(field.std()),
-           "field_roughness": float((np.abs(np.diff(field, axis=2)).mean() + np.abs(np.diff(field, axis=1)).mean()) / 2)}
+           "field_roughness": float((np.abs(np.diff(field, axis=2)).mean()
+                                     + np.abs(np.diff(field, axis=1)).mean()) / 2)}
     out["field_change"] = float(np.abs(np.diff(field, axis=0)).mean()) if len(field) > 1 else None
     return out
 

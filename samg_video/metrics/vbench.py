@@ -258,7 +258,8 @@ def clip_vision_from_state_dict(sd: dict):
     patch = sd["conv1.weight"].shape[-1]
     depth = block_count(sd, "transformer.resblocks.", 2)
     grid = int(math.isqrt(sd["positional_embedding"].shape[0] - 1))
-    config = CLIPVisionConfig(hidden_size=width, intermediate_size=sd["transformer.resblocks.0.mlp.c_fc.weight"].shape[0],
+    config = CLIPVisionConfig(hidden_size=width,
+                              intermediate_size=sd["transformer.resblocks.0.mlp.c_fc.weight"].shape[0],
                               projection_dim=sd["proj"].shape[1], num_hidden_layers=depth,
                               num_attention_heads=width // 64, image_size=grid * patch, patch_size=patch,
                               hidden_act="quick_gelu", layer_norm_eps=1e-5)
@@ -277,8 +278,10 @@ def clip_vision_from_state_dict(sd: dict):
                 o + "self_attn.q_proj.bias": qb, o + "self_attn.k_proj.bias": kb, o + "self_attn.v_proj.bias": vb}
         for part in ("weight", "bias"):
             out |= {o + f"self_attn.out_proj.{part}": sd[b + f"attn.out_proj.{part}"],
-                    o + f"layer_norm1.{part}": sd[b + f"ln_1.{part}"], o + f"layer_norm2.{part}": sd[b + f"ln_2.{part}"],
-                    o + f"mlp.fc1.{part}": sd[b + f"mlp.c_fc.{part}"], o + f"mlp.fc2.{part}": sd[b + f"mlp.c_proj.{part}"]}
+                    o + f"layer_norm1.{part}": sd[b + f"ln_1.{part}"],
+                    o + f"layer_norm2.{part}": sd[b + f"ln_2.{part}"],
+                    o + f"mlp.fc1.{part}": sd[b + f"mlp.c_fc.{part}"],
+                    o + f"mlp.fc2.{part}": sd[b + f"mlp.c_proj.{part}"]}
     model = CLIPVisionModelWithProjection(config)
     model.load_state_dict(out, strict=False)  # position_ids: a buffer the checkpoint does not carry
     missing = [k for k in model.state_dict() if k not in out and not k.endswith("position_ids")]

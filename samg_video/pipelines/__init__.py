@@ -56,7 +56,8 @@ def check_no_cache(pipe, names: tuple[str, ...], policy) -> None:
 
 
 def apply(pipe, method: Guidance | str | dict, *, callback: Callable[[StepInfo], None] | None = None,
-          experts: dict[str, Guidance | str | dict] | None = None, skip=None, **params) -> GuidanceHandle | GuiderHandle:
+          experts: dict[str, Guidance | str | dict] | None = None, skip=None,
+          **params) -> GuidanceHandle | GuiderHandle:
     """Make `pipe` guide with `method` until the returned handle is removed.
 
     A pipeline that combines its predictions in a `guider` component (HunyuanVideo 1.5) gets

@@ -120,8 +120,8 @@ def noise_level(scheduler, step: int, timestep: float) -> float | None:
     Schedulers with a `sigmas` table (Euler, flow matching with or without dynamic
     shifting, UniPC with flow sigmas, DPM-Solver): `sigmas[step]`; for flow matching
     that is the flow time t in [0, 1] (1 - the entry where the scheduler inverts its table,
-    `invert_sigmas`, as Mochi's does: the level runs from noise to clip either way). Schedulers without one (DDIM, PNDM, CogVideoX's
-    DDIM and DPM): the VP noise level sqrt((1 - abar_t) / abar_t) at this timestep,
+    `invert_sigmas`, as Mochi's does: the level runs from noise to clip either way). Schedulers
+    without one (DDIM, PNDM, CogVideoX's DDIM and DPM): the VP noise level sqrt((1 - abar_t) / abar_t) at this timestep,
     which is `inf` at a zero-terminal-SNR start (abar_T = 0, CogVideoX): a valid answer,
     "pure noise", not an error.
     """
@@ -467,7 +467,8 @@ class GuidanceHandle(Handle):
     def _own_call(self, kwargs) -> bool:
         """A call that is not one of the step's CFG calls: our perturbed call, or the pipeline's own
         perturbed calls (LTX-2's STG and modality isolation)."""
-        return self._perturbing or bool(kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities"))
+        pipelines_own = kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities")
+        return self._perturbing or bool(pipelines_own)
 
     def _skipping_forward(self, module, forward, *args, **kwargs):
         """The denoiser's forward under a skip policy: on a step whose plan is not "compute", a

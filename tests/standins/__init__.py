@@ -102,7 +102,8 @@ def llama3_tokenizer(template: str):
     model = Tokenizer(models.WordLevel(vocab={t: i for i, t in enumerate(special + sorted(pieces))}, unk_token="<unk>"))
     model.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(" +"), behavior="removed"),
                                                    pre_tokenizers.Split(Regex(pattern), behavior="isolated")])
-    tokenizer = LlamaTokenizerFast(tokenizer_object=model, bos_token=special[0], eos_token=special[1], pad_token="<pad>",
+    tokenizer = LlamaTokenizerFast(tokenizer_object=model, bos_token=special[0], eos_token=special[1],
+                                   pad_token="<pad>",
                                    unk_token="<unk>", add_bos_token=True, add_eos_token=False)
     tokenizer.add_special_tokens({"additional_special_tokens": special[2:6]})
     return tokenizer
@@ -409,7 +410,8 @@ def ltx2():
         caption_channels=width, text_proj_in_factor=text.config.text_config.num_hidden_layers + 1,
         video_connector_num_attention_heads=4, video_connector_attention_head_dim=8, video_connector_num_layers=1,
         video_connector_num_learnable_registers=None, audio_connector_num_attention_heads=4,
-        audio_connector_attention_head_dim=8, audio_connector_num_layers=1, audio_connector_num_learnable_registers=None,
+        audio_connector_attention_head_dim=8, audio_connector_num_layers=1,
+        audio_connector_num_learnable_registers=None,
         connector_rope_base_seq_len=32, rope_theta=10000.0, rope_double_precision=False,
         causal_temporal_positioning=False, rope_type="split")
     torch.manual_seed(0)
@@ -503,7 +505,8 @@ def hunyuan_vae(latent_channels: int):
 
     torch.manual_seed(0)
     return AutoencoderKLHunyuanVideo(
-        in_channels=3, out_channels=3, latent_channels=latent_channels, down_block_types=("HunyuanVideoDownBlock3D",) * 4,
+        in_channels=3, out_channels=3, latent_channels=latent_channels,
+        down_block_types=("HunyuanVideoDownBlock3D",) * 4,
         up_block_types=("HunyuanVideoUpBlock3D",) * 4, block_out_channels=(8, 8, 8, 8), layers_per_block=1,
         act_fn="silu", norm_num_groups=4, scaling_factor=0.476986, spatial_compression_ratio=8,
         temporal_compression_ratio=4, mid_block_add_attention=True)
@@ -544,7 +547,8 @@ def hunyuan_i2v():
     image tokens the prompt template makes room for) with a Llama 3-style tokenizer; CLIP text."""
     from diffusers import HunyuanVideoTransformer3DModel
     from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video_image2video import DEFAULT_PROMPT_TEMPLATE
-    from transformers import CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
+    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+                              LlavaForConditionalGeneration)
 
     tokenizer = llama3_tokenizer(DEFAULT_PROMPT_TEMPLATE["template"])
     torch.manual_seed(0)
@@ -692,12 +696,23 @@ COMPONENTS = {
 
 # per model: frames, height, width of a generation that takes seconds (frame rules respected)
 SIZES = {
-    "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32), "cogvideox-5b-v2v": (9, 32, 32), "cogvideox-fun-v1.1-5b-pose": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
-    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32), "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-i2v-14b-720p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32), "wan2.1-vace-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-i2v-a14b": (9, 32, 32), "wan2.2-ti2v-5b": (9, 64, 64),
-    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64), "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64), "sana-video-2b-480p": (9, 36, 64), "easyanimate-v5.1-7b-zh": (9, 64, 64),
+    "cogvideox-2b": (9, 32, 32), "cogvideox-5b": (9, 32, 32), "cogvideox-5b-i2v": (9, 32, 32),
+    "cogvideox-5b-v2v": (9, 32, 32), "cogvideox-fun-v1.1-5b-pose": (9, 32, 32), "cogvideox1.5-5b": (17, 32, 32),
+    "modelscope-1.7b": (4, 32, 32), "zeroscope-v2": (4, 32, 32), "wan2.1-t2v-1.3b": (9, 32, 32),
+    "wan2.1-i2v-14b-480p": (9, 32, 32), "wan2.1-i2v-14b-720p": (9, 32, 32), "wan2.1-v2v-1.3b": (9, 32, 32),
+    "wan2.1-vace-1.3b": (9, 32, 32), "wan2.2-t2v-a14b": (9, 32, 32), "wan2.2-i2v-a14b": (9, 32, 32),
+    "wan2.2-ti2v-5b": (9, 64, 64),
+    "ltx-video": (9, 64, 64), "ltx-video-i2v": (9, 64, 64), "ltx-video-0.9.5": (9, 64, 64),
+    "mochi-1-preview": (7, 32, 32), "latte-1": (4, 64, 64), "allegro": (8, 64, 64),
+    "sana-video-2b-480p": (9, 36, 64), "easyanimate-v5.1-7b-zh": (9, 64, 64),
     "kandinsky-5.0-t2v-lite-sft-5s": (9, 32, 32),
-    "kandinsky-5.0-i2v-pro-sft-5s": (21, 32, 32),  # the I2V loop renormalises its first 4 latent frames by the next ones
-    "ltx-2": (9, 32, 32), "ltx-2-i2v": (9, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32), "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32), "hunyuanvideo-i2v": (9, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64), "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32), "animatediff-controlnet": (4, 32, 32),
+    # the I2V loop renormalises its first 4 latent frames by the next ones
+    "kandinsky-5.0-i2v-pro-sft-5s": (21, 32, 32),
+    "ltx-2": (9, 32, 32), "ltx-2-i2v": (9, 32, 32), "skyreels-v2-t2v-14b-540p": (9, 32, 32),
+    "skyreels-v2-i2v-14b-540p": (9, 32, 32), "skyreels-v2-df-14b-540p": (9, 32, 32), "hunyuanvideo": (5, 32, 32),
+    "hunyuanvideo-i2v": (9, 32, 32), "hunyuanvideo-1.5-480p-t2v": (5, 64, 64),
+    "hunyuanvideo-1.5-480p-i2v": (5, 64, 64), "animatediff": (4, 32, 32), "animatediff-v2v": (4, 32, 32),
+    "animatediff-controlnet": (4, 32, 32),
     "sd15": (1, 32, 32), "sdxl": (1, 32, 32), "animatediff-sdxl": (4, 32, 32), "sd35-medium": (1, 32, 32),
 }
 
