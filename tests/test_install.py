@@ -59,7 +59,7 @@ def test_declared_ranges_admit_the_tested_set_and_a_users_torch():
     """pyproject.toml declares ranges, constraints.txt the tested pins: every pin lies in its
     range (so `pip install -c constraints.txt` resolves), the torch range admits the torch a
     ComfyUI environment runs (2.7 to 2.9) so installing the project keeps it, and the README's
-    and CI's install commands use the constraints."""
+    and the Makefile's (which CI runs) install commands use the constraints."""
     import tomllib
 
     from packaging.requirements import Requirement
@@ -74,8 +74,10 @@ def test_declared_ranges_admit_the_tested_set_and_a_users_torch():
         assert version in ranges[name.lower()], (name, version, str(ranges[name.lower()]))
     assert all(v in ranges["torch"] for v in ("2.7.0", "2.8.0", "2.9.1")) and not any(
         "==" in str(spec) for spec in ranges.values())
-    for command_file in ("README.md", ".ci/run"):
+    for command_file in ("README.md", "Makefile"):
         assert "-c constraints.txt" in (ROOT / command_file).read_text(), command_file
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make lint" in ci and "make test" in ci  # CI sets up exactly as the README's `make test` does
 
 
 def stub_environment(folder: Path, replace: dict[str, tuple[str, list[str]]]) -> Path:
