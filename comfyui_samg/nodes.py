@@ -49,7 +49,7 @@ from samg_video import guidance
 from samg_video.guidance.skip import parse_policy
 from samg_video.guidance.spec import head_keys
 from samg_video.pipelines.hook import Skipper
-from samg_video.guidance.spec import value as option_value
+from samg_video.guidance.spec import key_values
 
 CATEGORY = "sampling/samg-video"
 DERIVED = -1.0  # w_min / w_max at this value follow the sampler's cfg: 2/3 cfg and 1.6 cfg
@@ -91,14 +91,10 @@ def step_of(sigmas, sigma: float) -> tuple[int, int]:
 def parse_options(text: str) -> dict:
     """'KEY=VALUE KEY=VALUE' (spaces or new lines between them; values as `samg-video --set`
     reads them: numbers, booleans, [lists]) -> {key: value}."""
-    options = {}
-    for item in text.split():
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise SettingError(f"options: write KEY=VALUE separated by spaces (e.g. scale_stg=1 layers=[9]); "
-                               f"got {item!r}.")
-        options[key] = option_value(raw)
-    return options
+    try:
+        return key_values(text.split(), "options", "scale_stg=1 layers=[9], separated by spaces")
+    except ValueError as err:
+        raise SettingError(str(err)) from None
 
 
 def check_widgets(name: str, params: dict):

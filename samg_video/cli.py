@@ -22,7 +22,7 @@ PARAMETER_FLAGS = ("scale", "w_min", "w_max", "spatial_sigma", "temporal_sigma",
 def guidance_from_args(args, card: dict):
     """The method named by --method / --config / flags, over the model card's defaults."""
     from . import guidance
-    from .guidance.spec import method_defaults, value
+    from .guidance.spec import key_values, method_defaults
 
     if args.config:
         config = guidance.load_config(args.config).to_dict()
@@ -34,11 +34,7 @@ def guidance_from_args(args, card: dict):
     for param in PARAMETER_FLAGS:
         if getattr(args, param) is not None:
             config[param] = getattr(args, param)
-    for item in args.set or []:
-        if "=" not in item:
-            raise ValueError(f"--set takes KEY=VALUE, got {item!r}.")
-        key, text = item.split("=", 1)
-        config[key.strip()] = value(text)
+    config.update(key_values(args.set or [], "--set", "--set temporal_sigma=1"))
     return guidance.from_dict(config)
 
 

@@ -246,7 +246,7 @@ def parse_policy(spec) -> SkipPolicy | None:
     """A policy from what a user writes: None / 'off' / '' / False (no policy), a policy object, a dict
     ({"policy": name, ...}, as `to_dict` writes), or 'every:3', 'every:3,start=0.3,alpha_low=1.1',
     'adaptive:0.05,max_reuse=3,estimate_by=linear', 'interval:0.2-0.8'."""
-    from .spec import value
+    from .spec import key_values, value
 
     if spec is None or spec is False:  # YAML 1.1 reads a bare `off` as false
         return None
@@ -283,11 +283,7 @@ def parse_policy(spec) -> SkipPolicy | None:
             params.update(start=value(lo), stop=value(hi))
         else:
             params[cls.head] = value(head)
-    for item in parts:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ValueError(f"Skip settings are KEY=VALUE after the head, e.g. every:3,start=0.3; got {item!r}.")
-        params[key] = value(text)
+    params.update(key_values(parts, f"skip settings after the head in {spec!r}", "every:3,start=0.3"))
     return create_policy(name, **params)
 
 

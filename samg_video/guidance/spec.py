@@ -33,6 +33,19 @@ def value(text: str):
         return text
 
 
+def key_values(items, where: str, example: str) -> dict:
+    """{key: value} of 'KEY=VALUE' items, each value as `value` reads it: the one parser of a
+    method's options, wherever they are written (a spec's ',' parts, `--set`, the ComfyUI node's
+    options text). An item without '=' or a key is one sentence naming `where`."""
+    out = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{where}: write KEY=VALUE (e.g. {example}); got {item!r}.")
+        out[key.strip()] = value(text)
+    return out
+
+
 def method_defaults(card: dict | None, name: str | None) -> dict:
     """One rule for unspecified parameters: the card's recommended setting when `name` is its
     method (or no method is named), else the method's defaults with the card's guidance_scale
@@ -75,11 +88,7 @@ def parse_spec(spec: str, card: dict | None = None) -> Guidance:
             params.update(w_min=float(lo), w_max=float(hi))
         else:
             params["scale"] = float(head)
-    for item in parts:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ValueError(f"Method options are KEY=VALUE after the scale, e.g. apg:7.5,eta=0.5; got {item!r}.")
-        params[key] = value(text)
+    params.update(key_values(parts, f"method options after the scale in {spec!r}", "apg:7.5,eta=0.5"))
     return create(name, **params)
 
 
