@@ -48,7 +48,7 @@ import torch
 from samg_video import guidance
 from samg_video.guidance.skip import parse_policy
 from samg_video.guidance.spec import head_keys
-from samg_video.pipelines.hook import Skipper
+from samg_video.guidance.skip import Skipper
 from samg_video.guidance.spec import key_values
 
 CATEGORY = "sampling/samg-video"

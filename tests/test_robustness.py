@@ -765,11 +765,11 @@ def test_a_prompt_with_more_objects_than_the_bundled_model_draws_is_refused_befo
     (("model_index.json", "junk", "x" * (3 << 20)), "model_index.json is 3 MiB"),  # diffusers would echo it
     (("transformer/config.json", "num_layers", 1_000_000), "num_layers = 1000000 is beyond any real model's"),
     (("transformer/config.json", "ffn_dim", 1_000_000_000), "ffn_dim = 1000000000 is beyond any real model's"),
-    (("vae/config.json", "base_dim", float("inf")), "base_dim is inf"),
+    (("vae/config.json", "base_dim", float("nan")), "base_dim is NaN"),
 ])
 def test_a_model_folders_configs_are_checked_before_anything_is_built(tmp_path, capsys, damage, named):
     """A stand-in Wan folder with one config damaged: one line naming the file and key, exit 2, before
-    any class is built (a 3 MiB key, a million layers, a billion-wide layer, a non-finite size)."""
+    any class is built (a 3 MiB key, a million layers, a billion-wide layer, a NaN size)."""
     import standins
 
     folder = standins.write("wan2.1-t2v-1.3b", tmp_path / "wan")

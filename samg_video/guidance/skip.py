@@ -27,8 +27,10 @@ Policies (the run's progress p = step / num_steps, as `in_interval` reads [start
   computes again and re-measures). `estimate="hold"`: d^ = d_k; `"linear"`: the affine
   extrapolation d^ = d_k + (s - k) (d_k - d_j) / (k - j) (an online LinearAG).
 
-Everything here is in the canonical `B C F H W` layout, float32. State is explicit
-(`SkipState`); `plan` is pure, `observe` returns the new state.
+Policies compute in the canonical `B C F H W` layout, float32. State is explicit (`SkipState`);
+`plan` is pure, `observe` returns the new state. `Skipper` runs a policy over a run in any
+prediction layout (packed tokens too): the one piece the diffusers hook, the guider slot, the
+saveable guider and the ComfyUI nodes share.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import ClassVar
 import torch
 
 from .base import check_field, check_interval, field_types, in_interval
+from .layout import canonical_to_tokens, from_canonical, to_canonical, tokens_to_canonical
 
 PLANS = ("compute", "reuse", "drop")
 POLICIES: dict[str, type["SkipPolicy"]] = {}
@@ -260,7 +263,7 @@ def parse_policy(spec) -> SkipPolicy | None:
                              f"got {sorted(spec)}.")
         return None if name == "off" else create_policy(name, **params)
     if not isinstance(spec, str):
-        raise ValueError(f"skip must be a policy such as 'every:3', 'adaptive:0.05' or 'interval:0.2-0.8', or "
+        raise ValueError(f"skip must be a policy such as 'every:3', 'adaptive:0.01' or 'interval:0.2-0.8', or "
                          f"'off'; got {spec!r} ({type(spec).__name__}).")
     text = spec.strip().replace(" ", ":", 1) if ":" not in spec else spec.strip()
     name, _, rest = text.partition(":")
@@ -304,3 +307,66 @@ def work_ratio(plans: list[str]) -> float:
     if not plans:
         return math.nan
     return sum(2 if p == "compute" else 1 for p in plans) / (2 * len(plans))
+
+
+def to_canonical_any(x: torch.Tensor, layout: str, grid: tuple[int, int, int] | None) -> torch.Tensor:
+    """`x` viewed in `B C F H W`: packed tokens on their grid, any other layout as `to_canonical`."""
+    return tokens_to_canonical(x, grid) if layout == "tokens" else to_canonical(x, layout)
+
+
+def from_canonical_any(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """The inverse of `to_canonical_any`."""
+    return canonical_to_tokens(x) if layout == "tokens" else from_canonical(x, layout)
+
+
+class Skipper:
+    """A skip policy (`guidance.skip`) at work in one handle: each denoiser's `SkipState` (Wan 2.2's
+    experts keep their own), the plan of the step in flight, the plan of every guided step so far,
+    and the held deltas of any extra outputs (LTX-2's audio)."""
+
+    def __init__(self, policy: SkipPolicy):
+        self.policy = policy
+        self.plans: list[str] = []
+        self.now = "compute"
+        self.reset()
+
+    def reset(self) -> None:
+        self.states: dict[int, SkipState] = {}
+        self.extras: dict[int, list] = {}
+        self.now = "compute"
+
+    def decide(self, key: int, step: int, num_steps: int) -> str:
+        """This step's plan for the denoiser `key` (kept as `now` until the step is guided)."""
+        state = self.policy.entered(step, num_steps, self.states.get(key, SkipState()))
+        self.states[key] = state
+        self.now = self.policy.plan(step, num_steps, state)
+        return self.now
+
+    def stand_in(self, key: int, step: int, pred_cond: torch.Tensor, layout: str,
+                 grid: tuple[int, int, int] | None) -> torch.Tensor:
+        """The unconditional prediction of a skipped step, in `pred_cond`'s layout and dtype:
+        c - d^ ("reuse"), c ("drop")."""
+        if self.now == "drop":
+            return pred_cond
+        estimate = self.policy.estimate(self.states[key], step)
+        canonical = to_canonical_any(pred_cond, layout, grid).float() - estimate
+        return from_canonical_any(canonical, layout).to(pred_cond.dtype)
+
+    def extra_stand_ins(self, key: int, conds: list) -> list:
+        """Each extra output's unconditional stand-in: c_i - its last computed delta (c_i at "drop")."""
+        held = self.extras.get(key)
+        if self.now == "drop" or held is None or len(held) != len(conds):
+            return list(conds)
+        return [(c.float() - d).to(c.dtype) for c, d in zip(conds, held)]
+
+    def observe(self, key: int, step: int, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, layout: str,
+                grid: tuple[int, int, int] | None, extras: tuple[list, list] = ([], [])) -> None:
+        """After the step is guided: a computed delta is kept (the policy's state), the plan recorded."""
+        delta = cond = None
+        if self.now == "compute":
+            cond = to_canonical_any(pred_cond, layout, grid).float()
+            delta = cond - to_canonical_any(pred_uncond, layout, grid).float()
+            self.extras[key] = [c.float() - u.float() for u, c in zip(*extras)]
+        self.states[key] = self.policy.observe(self.states.get(key, SkipState()), step, delta, self.now, cond)
+        self.plans.append(self.now)
+        self.now = "compute"

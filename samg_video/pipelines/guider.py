@@ -168,7 +168,7 @@ class GuidanceGuider(TwoPredictionGuider):
         from ..guidance.base import Guidance
         from ..guidance.skip import parse_policy
         from ..guidance.spec import head_keys
-        from .hook import Skipper
+        from ..guidance.skip import Skipper
 
         BaseGuidance.__init__(self, start, stop, enabled)
         if layout not in LAYOUTS:

@@ -39,15 +39,8 @@ import torch
 
 from ..guidance import Guidance
 from ..guidance.cfg import guided_line
-from ..guidance.layout import (
-    canonical_to_tokens,
-    field_layout,
-    from_canonical,
-    guide,
-    to_canonical,
-    tokens_to_canonical,
-)
-from ..guidance.skip import SkipPolicy, SkipState
+from ..guidance.layout import field_layout, from_canonical, guide, to_canonical
+from ..guidance.skip import SkipPolicy, Skipper
 from .perturb import perturbed
 
 
@@ -256,16 +249,6 @@ def call_grid(kwargs, tokens: int) -> tuple[int, int, int]:
     return grid
 
 
-def to_canonical_any(x: torch.Tensor, layout: str, grid: tuple[int, int, int] | None) -> torch.Tensor:
-    """`x` viewed in `B C F H W`: packed tokens on their grid, any other layout as `to_canonical`."""
-    return tokens_to_canonical(x, grid) if layout == "tokens" else to_canonical(x, layout)
-
-
-def from_canonical_any(x: torch.Tensor, layout: str) -> torch.Tensor:
-    """The inverse of `to_canonical_any`."""
-    return canonical_to_tokens(x) if layout == "tokens" else from_canonical(x, layout)
-
-
 def output_extras(output: Any) -> list:
     """The tensors a denoiser returns beside its prediction (LTX-2's audio prediction), else []."""
     if isinstance(output, tuple):
@@ -282,59 +265,6 @@ def with_tensors(output: Any, main: torch.Tensor, extras: list) -> Any:
         rest = iter(extras)
         return (main,) + tuple(next(rest) if torch.is_tensor(x) else x for x in output[1:])
     return replace_output(copy.copy(output), main)
-
-
-class Skipper:
-    """A skip policy (`guidance.skip`) at work in one handle: each denoiser's `SkipState` (Wan 2.2's
-    experts keep their own), the plan of the step in flight, the plan of every guided step so far,
-    and the held deltas of any extra outputs (LTX-2's audio)."""
-
-    def __init__(self, policy: SkipPolicy):
-        self.policy = policy
-        self.plans: list[str] = []
-        self.now = "compute"
-        self.reset()
-
-    def reset(self) -> None:
-        self.states: dict[int, SkipState] = {}
-        self.extras: dict[int, list] = {}
-        self.now = "compute"
-
-    def decide(self, key: int, step: int, num_steps: int) -> str:
-        """This step's plan for the denoiser `key` (kept as `now` until the step is guided)."""
-        state = self.policy.entered(step, num_steps, self.states.get(key, SkipState()))
-        self.states[key] = state
-        self.now = self.policy.plan(step, num_steps, state)
-        return self.now
-
-    def stand_in(self, key: int, step: int, pred_cond: torch.Tensor, layout: str,
-                 grid: tuple[int, int, int] | None) -> torch.Tensor:
-        """The unconditional prediction of a skipped step, in `pred_cond`'s layout and dtype:
-        c - d^ ("reuse"), c ("drop")."""
-        if self.now == "drop":
-            return pred_cond
-        estimate = self.policy.estimate(self.states[key], step)
-        canonical = to_canonical_any(pred_cond, layout, grid).float() - estimate
-        return from_canonical_any(canonical, layout).to(pred_cond.dtype)
-
-    def extra_stand_ins(self, key: int, conds: list) -> list:
-        """Each extra output's unconditional stand-in: c_i - its last computed delta (c_i at "drop")."""
-        held = self.extras.get(key)
-        if self.now == "drop" or held is None or len(held) != len(conds):
-            return list(conds)
-        return [(c.float() - d).to(c.dtype) for c, d in zip(conds, held)]
-
-    def observe(self, key: int, step: int, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, layout: str,
-                grid: tuple[int, int, int] | None, extras: tuple[list, list] = ([], [])) -> None:
-        """After the step is guided: a computed delta is kept (the policy's state), the plan recorded."""
-        delta = cond = None
-        if self.now == "compute":
-            cond = to_canonical_any(pred_cond, layout, grid).float()
-            delta = cond - to_canonical_any(pred_uncond, layout, grid).float()
-            self.extras[key] = [c.float() - u.float() for u, c in zip(*extras)]
-        self.states[key] = self.policy.observe(self.states.get(key, SkipState()), step, delta, self.now, cond)
-        self.plans.append(self.now)
-        self.now = "compute"
 
 
 class RunStart:
