@@ -14,6 +14,7 @@ import dataclasses
 import inspect
 
 import pytest
+import references
 import torch
 
 import standins
@@ -132,22 +133,9 @@ def denoiser(pipe):
 
 
 def reference_samg(u, c, w_min, w_max, channel_dim, keep=None):
-    """The paper's SAMG formula, per sample, on whatever layout (channel axis given); with `keep`
-    (bool, the energy's shape) the energy's range is taken over the kept entries only."""
-    d = c - u
-    e = (d ** 2).mean(dim=channel_dim, keepdim=True)
-    flat = e.flatten(1)
-    shape = (-1,) + (1,) * (e.ndim - 1)
-    if keep is None:
-        lo, hi = flat.min(1).values.view(shape), flat.max(1).values.view(shape)
-    else:
-        kept = keep.flatten(1)
-        lo = flat.where(kept, torch.inf).min(1).values.view(shape)
-        hi = flat.where(kept, -torch.inf).max(1).values.view(shape)
-    w = (w_max - (e - lo) / (hi - lo + 1e-8) * (w_max - w_min))
-    if keep is not None:
-        w = w.clamp(w_min, w_max)  # entries outside the kept range (the conditioning frame)
-    return u + w * d
+    """The paper's SAMG formula (tests/references.py), per sample, on whatever layout (channel axis
+    given); with `keep` (bool, the energy's shape) the energy's range is taken over the kept entries."""
+    return references.samg(u, c, w_min, w_max, channel_dim, keep)[0]
 
 
 class ReferenceCombiner:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import references
 import torch
 import yaml
 
@@ -29,15 +30,8 @@ def run(method, u, c, steps=3, layout="BCFHW"):
 
 
 def reference_samg(u, c, w_min, w_max):
-    """The paper's SAMG formula, written independently, BCFHW, per-clip min-max."""
-    d = c - u
-    e = (d ** 2).mean(dim=1, keepdim=True)
-    flat = e.flatten(1)
-    lo = flat.min(dim=1).values.view(-1, 1, 1, 1, 1)
-    hi = flat.max(dim=1).values.view(-1, 1, 1, 1, 1)
-    e_n = (e - lo) / (hi - lo + 1e-8)
-    w = w_max - e_n * (w_max - w_min)
-    return u + w * d, w
+    """The paper's SAMG formula (tests/references.py), BCFHW, per-clip min-max: (out, W)."""
+    return references.samg(u, c, w_min, w_max)
 
 
 def test_available_lists_all_methods():

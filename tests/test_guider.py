@@ -1,6 +1,7 @@
 """SAMGGuider: the diffusers guider API around the SAMG core."""
 
 import pytest
+import references
 import torch
 from diffusers.guiders import ClassifierFreeGuidance
 
@@ -67,14 +68,9 @@ class ReferenceSAMG(ClassifierFreeGuidance):
 
     def forward(self, pred_cond, pred_uncond=None):
         out = super().forward(pred_cond, pred_uncond)
-        d = (pred_cond - pred_uncond).double()
-        energy = (d ** 2).mean(dim=self.dim, keepdim=True)
-        flat = energy.flatten(1)
-        shape = (-1,) + (1,) * (d.ndim - 1)
-        lo, hi = flat.min(1).values.view(shape), flat.max(1).values.view(shape)
-        w = self.w_hi - (energy - lo) / (hi - lo + 1e-8) * (self.w_hi - self.w_lo)
+        guided, w = references.samg(pred_uncond.double(), pred_cond.double(), self.w_lo, self.w_hi, self.dim)
         self.fields.append(w)
-        out.pred = (pred_uncond.double() + w * d).to(pred_cond.dtype)
+        out.pred = guided.to(pred_cond.dtype)
         return out
 
 

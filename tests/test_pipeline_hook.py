@@ -1,6 +1,7 @@
 """Tier (b): `pipelines.apply` on the demo pipeline, with a tiny random U-Net and the closed form."""
 
 import pytest
+import references
 import torch
 from diffusers import DDIMScheduler
 
@@ -58,17 +59,14 @@ def test_equal_scales_reproduce_pipeline_cfg(which, request):
 
 
 def reference_loop(pipe, w_min, w_max, steps=6, seed=0, frames=4):
-    """Independent sampler: the pipeline's loop re-written with the paper's SAMG formula inline."""
+    """Independent sampler: the pipeline's loop re-written with the paper's SAMG formula (tests/references.py)."""
     states, mask = pipe.encode_prompt(["", PROMPT])
     latents = torch.randn((1, 3, frames, 32, 32), generator=torch.Generator().manual_seed(seed))
     sched = DDIMScheduler.from_config(pipe.scheduler.config)
     sched.set_timesteps(steps)
     for t in sched.timesteps:
         u, c = pipe.unet(torch.cat([latents] * 2), t, states, mask, return_dict=False)[0].chunk(2)
-        d = c - u
-        e = (d ** 2).mean(1, keepdim=True)
-        e_n = (e - e.min()) / (e.max() - e.min() + 1e-8)
-        latents = sched.step(u + (w_max - e_n * (w_max - w_min)) * d, t, latents).prev_sample
+        latents = sched.step(references.samg(u, c, w_min, w_max)[0], t, latents).prev_sample
     return latents
 
 
