@@ -32,7 +32,7 @@ import numpy as np
 from scipy import stats
 
 from . import cards, media
-from .atomic import write_bytes, write_text
+from .atomic import atomic_path, write_bytes, write_text
 from .guidance.spec import base_config, family, full_config, label, parse_spec, scale_of
 from .sweep import clip_path, items_of, read_manifest, setting_of
 
@@ -359,7 +359,8 @@ def tradeoff_plots(table: dict, paired: dict, reference: str, out: Path) -> list
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0, title="family")
         path = out / f"tradeoff_{x_key}.png"
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
         plt.close(fig)
         files.append(path)
     return files

@@ -65,4 +65,6 @@ def load_config(path: str | Path) -> Guidance:
 
 def save_config(method: Guidance, path: str | Path) -> None:
     """Write a method's full config as YAML (loads back with `load_config`)."""
-    Path(path).write_text(yaml.safe_dump(method.to_dict(), sort_keys=False))
+    from ..atomic import write_text
+
+    write_text(path, yaml.safe_dump(method.to_dict(), sort_keys=False))
