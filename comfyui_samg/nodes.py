@@ -289,7 +289,7 @@ class PreCFGGuidance:
             guided = x - method(x - u, x - c, pred_perturbed=None if p is None else x - p, **kwargs)
         else:
             guided = method(u, c, pred_perturbed=p, **kwargs)
-        field = getattr(method.state, "scale_field", None)
+        field = method.last_field()
         if field is not None:
             self.fields.append(field.detach().float().cpu())
         return [carried_cond(c, u, guided, s), u, *out[2:]]

@@ -301,6 +301,11 @@ class Guidance:
         self.state = state
         return from_canonical(out, layout).to(dtype)
 
+    def last_field(self) -> torch.Tensor | None:
+        """The scale field of the last step (canonical (B, 1, F, H, W)), or None: a method without a
+        field, or no step yet."""
+        return getattr(self.state, "scale_field", None) if self.has_field else None
+
     def values_to_check(self, out: torch.Tensor, state: Any) -> torch.Tensor:
         """The tensor checked for NaN / Inf after a step: non-finite whenever an input was
         (default: the output itself; SAMG checks its smaller scale field)."""

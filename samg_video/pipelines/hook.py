@@ -322,7 +322,7 @@ class Handle:
     @staticmethod
     def _field(method: Guidance, layout: str) -> torch.Tensor | None:
         """The scale field of `method`'s last step in `layout`, or None (a method without one)."""
-        field = getattr(method.state, "scale_field", None)
+        field = method.last_field()
         return None if field is None else from_canonical(field, layout)
 
     def __enter__(self):
