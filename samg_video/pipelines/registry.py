@@ -227,8 +227,15 @@ def load_model(card: dict, model_path: str | None = None, device: str = "cpu", d
     dtype = resolve_dtype(card, dtype, device)
     source = weights_source(card, model_path)
     extra = extra_components(card, source, dtype, adapter_path, controlnet_path)
-    pipe = getattr(diffusers, card["pipeline"]).from_pretrained(source, dtype=getattr(torch, dtype),
-                                                                local_files_only=True, **extra)
+    try:
+        pipe = getattr(diffusers, card["pipeline"]).from_pretrained(source, dtype=getattr(torch, dtype),
+                                                                    local_files_only=True, **extra)
+    except RuntimeError as err:  # transformers / diffusers: a weight's shape is not the one its config builds
+        if "mismatched" not in str(err) and "size mismatch" not in str(err):
+            raise
+        raise ValueError(f"{source}: a component's weights do not have the shapes its config.json gives (a config "
+                         "from another model, or damaged weights); nothing was generated. Restore the folder as "
+                         "downloaded, or pass the folder of the model these files belong to.") from None
     if (vae_tiling or card.get("vae_tiling")) and hasattr(pipe, "vae"):  # Allegro's VAE decodes tiled only
         pipe.vae.enable_tiling()
     if cpu_offload:
