@@ -370,3 +370,17 @@ class Skipper:
         self.states[key] = self.policy.observe(self.states.get(key, SkipState()), step, delta, self.now, cond)
         self.plans.append(self.now)
         self.now = "compute"
+
+
+def skipping_step(skipper: Skipper | None, step: int, pred_uncond: torch.Tensor | None, pred_cond: torch.Tensor,
+                  layout: str, grid: tuple[int, int, int] | None, combine) -> tuple[torch.Tensor, str]:
+    """(guided, plan) of one step where the caller holds the step's predictions (a guider): the
+    unconditional stand-in where the plan skips the pass, `combine(u, c)` (c itself at "drop"),
+    then the step observed. No skipper: `combine(u, c)`, plan "compute"."""
+    plan = skipper.now if skipper is not None else "compute"
+    if plan != "compute":
+        pred_uncond = skipper.stand_in(0, step, pred_cond, layout, grid)
+    guided = pred_cond if plan == "drop" else combine(pred_uncond, pred_cond)
+    if skipper is not None:
+        skipper.observe(0, step, pred_uncond, pred_cond, layout, grid)
+    return guided, plan

@@ -35,6 +35,7 @@ from ..guidance import SAMG
 from ..guidance.base import field_types
 from ..guidance.layout import LAYOUTS as TENSOR_LAYOUTS
 from ..guidance.layout import guide
+from ..guidance.skip import Skipper, parse_policy, skipping_step
 
 # SAMG's parameters, from its dataclass (its own interval is the guider's start / stop) ...
 SAMG_PARAMETERS = {f.name: f.default for f in fields(SAMG) if f.name not in ("interval", "outside")}
@@ -77,6 +78,13 @@ def _init(self, *args, **kwargs):
 
 _init.__signature__ = _signature()
 assert all(default is not MISSING for default in SAMG_PARAMETERS.values())
+
+
+def in_start_stop(guider: BaseGuidance) -> bool:
+    """Whether the guider's current step lies in [int(start n), int(stop n)) of its n steps (every step
+    before it is told the run's length), as diffusers' guiders read start / stop."""
+    n = guider._num_inference_steps
+    return n is None or int(guider._start * n) <= (guider._step or 0) < int(guider._stop * n)
 
 
 class TwoPredictionGuider(BaseGuidance):
@@ -135,12 +143,7 @@ class SAMGGuider(TwoPredictionGuider):
         return self.token_grid or (1, 1, tokens.shape[1])
 
     def _is_enabled_now(self) -> bool:
-        if not self._enabled:
-            return False
-        if self._num_inference_steps is None:
-            return True
-        start, stop = int(self._start * self._num_inference_steps), int(self._stop * self._num_inference_steps)
-        return start <= self._step < stop
+        return self._enabled and in_start_stop(self)
 
 
 class GuidanceGuider(TwoPredictionGuider):
@@ -166,9 +169,7 @@ class GuidanceGuider(TwoPredictionGuider):
                  enabled: bool = True):
         from ..guidance import available, create
         from ..guidance.base import Guidance
-        from ..guidance.skip import parse_policy
         from ..guidance.spec import head_keys
-        from ..guidance.skip import Skipper
 
         BaseGuidance.__init__(self, start, stop, enabled)
         if layout not in LAYOUTS:
@@ -193,32 +194,21 @@ class GuidanceGuider(TwoPredictionGuider):
             self.method.reset()
             if self.skipper is not None:
                 self.skipper.reset()
-        if self.skipper is not None and self._enabled and self._in_range():
+        if self.skipper is not None and self._enabled and in_start_stop(self):
             self.skipper.decide(0, step, num_inference_steps)
-
-    def _in_range(self) -> bool:
-        if self._num_inference_steps is None:
-            return True
-        start, stop = int(self._start * self._num_inference_steps), int(self._stop * self._num_inference_steps)
-        return start <= (self._step or 0) < stop
 
     def _is_enabled_now(self) -> bool:
         plan = self.skipper.now if self.skipper is not None else "compute"
-        return self._enabled and self._in_range() and plan == "compute"
+        return self._enabled and in_start_stop(self) and plan == "compute"
 
     def forward(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor | None = None) -> GuiderOutput:
-        if not (self._enabled and self._in_range()):
+        if not (self._enabled and in_start_stop(self)):
             return GuiderOutput(pred=pred_cond, pred_cond=pred_cond, pred_uncond=pred_uncond)
         steps = self._num_inference_steps or 1
         step = min(self._step or 0, steps - 1)
         grid = (self.token_grid or (1, 1, pred_cond.shape[1])) if self.layout == "tokens" else None
-        plan = self.skipper.now if self.skipper is not None else "compute"
-        if plan != "compute":
-            pred_uncond = self.skipper.stand_in(0, step, pred_cond, self.layout, grid)
-        pred = pred_cond if plan == "drop" else guide(self.method, pred_uncond, pred_cond, self.layout, grid,
-                                                      step=step, num_steps=steps)
-        if self.skipper is not None:
-            self.skipper.observe(0, step, pred_uncond, pred_cond, self.layout, grid)
+        pred, _ = skipping_step(self.skipper, step, pred_uncond, pred_cond, self.layout, grid, lambda u, c: guide(
+            self.method, u, c, self.layout, grid, step=step, num_steps=steps))
         return GuiderOutput(pred=pred, pred_cond=pred_cond, pred_uncond=pred_uncond)
 
 

@@ -40,7 +40,7 @@ import torch
 from ..guidance import Guidance
 from ..guidance.cfg import guided_line
 from ..guidance.layout import field_layout, from_canonical, guide, to_canonical
-from ..guidance.skip import SkipPolicy, Skipper
+from ..guidance.skip import SkipPolicy, Skipper, skipping_step
 from .perturb import perturbed
 
 
@@ -623,16 +623,8 @@ class GuiderHandle(Handle):
         if step == 0:
             self.step = 0
         sigma = noise_level(self.pipe.scheduler, step, t)
-        plan = self.skipper.now if self.skipper is not None else "compute"
-        if plan != "compute":
-            pred_uncond = self.skipper.stand_in(0, step, pred_cond, self.layout, None)
-        if plan == "drop":
-            guided = pred_cond
-        else:
-            guided = guide(self.method, pred_uncond, pred_cond, self.layout, None, step=step, num_steps=num_steps,
-                           sigma=sigma, dtype=pred_uncond.dtype)
-        if self.skipper is not None:
-            self.skipper.observe(0, step, pred_uncond, pred_cond, self.layout, None)
+        guided, plan = skipping_step(self.skipper, step, pred_uncond, pred_cond, self.layout, None, lambda u, c: guide(
+            self.method, u, c, self.layout, None, step=step, num_steps=num_steps, sigma=sigma, dtype=u.dtype))
         self.step += 1
         if self.callback is not None:
             layout = field_layout(self.layout)
