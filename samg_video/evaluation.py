@@ -24,13 +24,13 @@ from typing import Protocol
 
 import numpy as np
 
-from . import media, metrics
+from . import catalogue, media, metrics
 from .metrics.field import field_diagnostics
 
 SCORERS = {  # name -> "module:class"; the class takes no arguments
     "shapes": "samg_video.demo.evaluate:ShapeScorer",
 }
-TEMPORAL = ["flicker", "warp_error", "motion", "saturation"]
+TEMPORAL = [n for n in catalogue.DEFAULT if n != "lpips_temporal"]  # lpips_temporal: its own switch
 
 
 class Scorer(Protocol):
@@ -71,9 +71,7 @@ def measure(generation, prompt: str, lpips: bool = True, clip_model: str | None 
     names = TEMPORAL + (["lpips_temporal"] if lpips else []) + (["clip_score"] if clip_model else [])
     extra = {}
     if vbench:
-        from .metrics.vbench import DIMENSIONS, MODEL_OF
-
-        names += [d for d in DIMENSIONS if MODEL_OF[d] in vbench["models"]]
+        names += [d for d in catalogue.VBENCH if catalogue.MODEL_OF[d] in vbench["models"]]
         extra = {"vbench_models": vbench["models"], "device": vbench["device"]}
     row = metrics.compute(clip, metrics=names, clip_model=clip_model, prompt=prompt, **extra)
     masks, regions = None, None

@@ -51,10 +51,10 @@ from tqdm.auto import tqdm
 
 from . import cards, guidance, media, viz
 from .atomic import remove_stale, write_text
+from .catalogue import VBENCH as VBENCH_DIMENSIONS
 from .evaluation import measure, scorer_of
 from .guidance.spec import parse_spec
 from .media import check_writable
-from .metrics.vbench import DIMENSIONS as VBENCH_DIMENSIONS
 from .prompts import load_prompts, resolve, select, world_suite
 
 ID = re.compile(r"[0-9a-f]{16}")  # Item.id: 16 hex digits of a sha1

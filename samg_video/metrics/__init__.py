@@ -14,6 +14,7 @@ are computed once and shared. Temporal metrics on a one-frame video are None, wi
 
 from __future__ import annotations
 
+from .. import catalogue
 from . import vbench
 from .base import FlowOptions, Metric, Pair
 from .clip_score import CLIPScore
@@ -24,31 +25,31 @@ from .saturation import Saturation
 from .warp_error import WarpError
 
 METRICS = {"flicker": Flicker, "warp_error": WarpError, "lpips_temporal": LPIPSTemporal, "motion": Motion,
-           "saturation": Saturation, "clip_score": CLIPScore}
-DEFAULT = ["flicker", "warp_error", "motion", "saturation", "lpips_temporal"]  # + clip_score when clip_model is given
+           "saturation": Saturation, "clip_score": CLIPScore}  # those of VBench's models: metrics.vbench
+DEFAULT = list(catalogue.DEFAULT)  # + clip_score when clip_model is given
 
 __all__ = ["compute", "available", "METRICS", "Metric", "Pair", "FlowOptions", "vbench_flicker", "vbench"]
 
 
 def available() -> list[str]:
-    return [*METRICS, *vbench.DIMENSIONS, *vbench.EXTRA]
+    return list(catalogue.NAMES)
 
 
 def _make(names, lpips_net: str, clip_model: str | None = None, prompt: str | None = None,
           vbench_models: dict | None = None, device: str = "cpu", fps: float | None = None) -> list[Metric]:
-    unknown = [n for n in names if n not in METRICS and n not in vbench.MODEL_OF]
+    unknown = [n for n in names if n not in catalogue.BY_NAME]
     if unknown:
         raise ValueError(f"Unknown metric {unknown[0]!r}; available: {', '.join(available())}.")
     if "clip_score" in names and not clip_model:
         raise ValueError("clip_score needs CLIP weights: pass clip_model (--clip-model DIR or a cached repo id).")
-    dims = [n for n in names if n in vbench.MODEL_OF]
-    lacking = [n for n in dims if vbench.MODEL_OF[n] not in (vbench_models or {})]
+    dims = [n for n in names if n in catalogue.MODEL_OF]
+    lacking = [n for n in dims if catalogue.MODEL_OF[n] not in (vbench_models or {})]
     if lacking:
-        raise ValueError(f"{lacking[0]} needs its model: pass vbench_models={{{vbench.MODEL_OF[lacking[0]]!r}: ...}} "
-                         "(metrics.vbench.load_models).")
+        raise ValueError(f"{lacking[0]} needs its model: pass vbench_models={{{catalogue.MODEL_OF[lacking[0]]!r}: "
+                         "...}} (metrics.vbench.load_models).")
     special = {"lpips_temporal": lambda: LPIPSTemporal(lpips_net), "clip_score": lambda: CLIPScore(clip_model, prompt)}
-    return ([special.get(n, METRICS[n])() for n in names if n in METRICS]
-            + vbench.make(dims, vbench_models or {}, device, fps))
+    made = [special.get(n, METRICS[n])() for n in names if n in METRICS]
+    return made + vbench.make(dims, vbench_models or {}, device, fps)
 
 
 def resized(frame, size: tuple[int, int] | None):

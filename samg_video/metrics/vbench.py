@@ -41,6 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .. import catalogue
 from .base import Metric
 
 FRAMES_PER_BATCH = 16
@@ -58,10 +59,9 @@ GET = {
             "(https://dl.dropboxusercontent.com/s/4j4z58wuv8o0mfz/models.zip, what VBench downloads) or torchvision's "
             "raft_large_C_T_V1 file",
 }
-DIMENSIONS = ("subject_consistency", "background_consistency", "dynamic_degree")
-EXTRA = ("interpolation_smoothness",)  # VBench's protocol with another interpolator: not a VBench number
-MODEL_OF = {"subject_consistency": "dino", "background_consistency": "clip", "dynamic_degree": "raft",
-            "interpolation_smoothness": "raft"}
+DIMENSIONS = catalogue.VBENCH
+EXTRA = tuple(n for n in catalogue.NEEDS_MODEL if n not in DIMENSIONS)  # another interpolator: not a VBench number
+MODEL_OF = catalogue.MODEL_OF
 
 
 def vbench_cache() -> Path:
