@@ -439,7 +439,8 @@ def add_sweep(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import load_sweep, plan, read_manifest, run_sweep, setting_of
+    from .manifest import read_manifest
+    from .sweep import load_sweep, plan, run_sweep, setting_of
 
     overrides = {k: getattr(args, k) for k in MODEL_OPTIONS + ("batch", "clip_model", "limit")}
     config = load_sweep(args.config, overrides)

@@ -252,7 +252,7 @@ def test_image_to_video_sweep_runs_resumes_and_reports(standin_root, tmp_path, c
     import yaml
     from PIL import Image
 
-    from samg_video.sweep import read_manifest
+    from samg_video.manifest import read_manifest
 
     name = "wan2.1-i2v-14b-480p"
     frames, height, width = standins.SIZES[name]

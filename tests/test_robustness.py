@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from samg_video import cli, guidance, media, metrics
-from samg_video.sweep import read_manifest
+from samg_video.manifest import read_manifest
 
 PROMPT = "a red circle moving left"
 
@@ -364,7 +364,7 @@ def test_a_manifest_that_cannot_take_lines_is_refused_before_work(tmp_path, caps
 def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
-    code = ("import sys, time; from pathlib import Path; from samg_video.sweep import SweepLock\n"
+    code = ("import sys, time; from pathlib import Path; from samg_video.manifest import SweepLock\n"
             "with SweepLock(Path(sys.argv[1]), 0):\n    print('held', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE, text=True)
     try:
@@ -382,13 +382,13 @@ def test_a_second_sweep_on_the_same_folder_is_refused(tmp_path, capsys):
 def test_a_lock_file_without_a_holder_is_taken_and_racers_exclude_each_other(tmp_path):
     """An empty or half-written lock file (its writer killed) is not a lock; of two processes racing
     for the same shard, exactly one holds it."""
-    from samg_video.sweep import SweepLock
+    from samg_video.manifest import SweepLock
 
     (tmp_path / "manifest.rank0.lock").write_text("")
     with SweepLock(tmp_path, 0):
         with pytest.raises(ValueError, match="is being written by process"):
             SweepLock(tmp_path, 0).__enter__()
-    code = ("import sys, time; from pathlib import Path; from samg_video.sweep import SweepLock\n"
+    code = ("import sys, time; from pathlib import Path; from samg_video.manifest import SweepLock\n"
             "try:\n    lock = SweepLock(Path(sys.argv[1]), 0).__enter__()\nexcept ValueError:\n    print('refused')\n"
             "else:\n    print('held', flush=True); time.sleep(10)")
     racers = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)

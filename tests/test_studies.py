@@ -12,7 +12,7 @@ import yaml
 import standins
 from samg_video import cli
 from samg_video.prompts import load_prompts, resolve
-from samg_video.sweep import read_manifest
+from samg_video.manifest import read_manifest
 
 STUDIES = {"wan_study": "wan2.1-t2v-1.3b", "cogvideox_study": "cogvideox-5b", "ltx_study": "ltx-video"}
 

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from samg_video import cli, media
-from samg_video.sweep import items_of, load_sweep, read_manifest
+from samg_video.manifest import read_manifest
+from samg_video.sweep import items_of, load_sweep
 
 
 @pytest.fixture
@@ -267,7 +268,7 @@ def test_another_checkpoint_is_another_sweep(tmp_path):
 
 
 def test_resume_redoes_a_deleted_or_broken_clip(tmp_path):
-    from samg_video.sweep import done_ids, read_manifest
+    from samg_video.manifest import done_ids
 
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump({"methods": ["cfg:2"], "seeds": [0, 1], "prompts": ["a red circle moving left"],

@@ -298,7 +298,8 @@ def test_a_sweep_measures_vbench_dimensions_and_the_report_pairs_them(tmp_path):
     from scipy import stats
 
     from samg_video import cli
-    from samg_video.sweep import items_of, read_manifest
+    from samg_video.manifest import read_manifest
+    from samg_video.sweep import items_of
 
     cache = tmp_path / "cache"
     (cache / "dino_model").mkdir(parents=True)

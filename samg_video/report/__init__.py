@@ -29,7 +29,7 @@ from pathlib import Path
 
 from .. import catalogue
 from ..atomic import write_text
-from ..sweep import read_manifest
+from ..manifest import read_manifest
 from .gallery import Media, gallery
 from .page import Page
 from .plots import tradeoff_plots

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import catalogue, media
 from ..atomic import write_bytes
-from ..sweep import clip_path
+from ..manifest import clip_path
 from .stats import config_key, method_names
 from .tables import verdict
 
