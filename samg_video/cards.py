@@ -9,9 +9,8 @@ card's on an accelerator, float32 on the CPU).
 
 from __future__ import annotations
 
-import yaml
-
 from .resources import package_path
+from .yamlfile import read_yaml
 
 REGISTRY_DIR = package_path("models", "registry")
 MODELS_DIR = package_path("models")
@@ -22,7 +21,7 @@ def cards() -> dict[str, dict]:
     """All registry cards by name."""
     found = {}
     for path in sorted(REGISTRY_DIR.glob("*.yaml")):
-        card = yaml.safe_load(path.read_text())
+        card = read_yaml(path, "Model card")
         found[card["name"]] = card
     return found
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from .demo.suites import suite as world_suite  # noqa: F401  ('single:N', 'double:N', 'mixed:N'; re-exported)
 from .resources import package_path
+from .yamlfile import read_yaml
 
 
 def resolve(path: str | Path) -> Path:
@@ -32,11 +31,8 @@ def shipped_suites() -> list[str]:
 def load_prompts(path: str | Path) -> list[dict]:
     """The prompts of a suite file, checked: each has a prompt and only declared tags."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Prompt file {path} does not exist; the shipped suites are: "
-                                f"{', '.join(shipped_suites())}.")
-    data = yaml.safe_load(path.read_text())
-    if not isinstance(data, dict) or not isinstance(data.get("prompts"), list):
+    data = read_yaml(path, "Prompt file", hint=f"the shipped suites are: {', '.join(shipped_suites())}")
+    if not isinstance(data.get("prompts"), list):
         raise ValueError(f"{path} needs 'categories' and a list of 'prompts' ({{prompt: ..., tags: [...]}}).")
     categories = set(data.get("categories") or {})
     for entry in data["prompts"]:

@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 from tqdm.auto import tqdm
 
 from . import cards, guidance, media, viz
@@ -54,6 +53,7 @@ from .evaluation import measure, scorer_of
 from .guidance.spec import parse_spec
 from .media import check_writable
 from .prompts import load_prompts, resolve, select, world_suite
+from .yamlfile import read_yaml
 
 SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model", "batch", "lpips")  # in every id
 RUN = ("model_path", "adapter_path", "controlnet_path", "device", "cpu_offload", "vae_tiling")  # how, not what
@@ -100,26 +100,6 @@ def item_image(item):
     return media.load_image(item.image, data)
 
 
-class StrictLoader(yaml.SafeLoader):
-    """YAML without aliases (an alias bomb expands a small file into gigabytes) and without duplicate keys
-    (where the last would silently win)."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed in a sweep config; write the "
-                                 "values out")
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
-        repeated = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
-        if repeated is not None:
-            raise yaml.YAMLError(f"the key {repeated!r} is given twice")
-        return super().construct_mapping(node, deep)
-
-
-MAX_CONFIG_BYTES = 1 << 20
 LIMITS = {"frames": 1025, "height": 4096, "width": 4096, "steps": 1000, "batch": 256, "per_category": 100_000,
           "limit": 1_000_000}
 TEXT = ("model", "model_path", "adapter_path", "controlnet_path", "device", "dtype", "clip_model", "suite",
@@ -180,16 +160,7 @@ def check_config(config: dict, where: str) -> None:
 
 def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
     """A sweep config (YAML, checked against the schema) with command-line `overrides` (None values ignored)."""
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"Sweep config {str(path)!r} is not a file; see configs/sweeps/.")
-    if Path(path).stat().st_size > MAX_CONFIG_BYTES:
-        raise ValueError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB; a sweep config is a short YAML file.")
-    try:
-        config = yaml.load(Path(path).read_text(), Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid YAML ({str(err).splitlines()[0]}).") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{path} does not hold a mapping of sweep settings.")
+    config = read_yaml(path, "Sweep config", hint="see configs/sweeps/")
     config.update({k: v for k, v in (overrides or {}).items() if v is not None})
     unknown = sorted(set(config) - set(KEYS))
     if unknown:

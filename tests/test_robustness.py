@@ -801,3 +801,31 @@ def test_a_component_whose_weights_do_not_fit_its_config_is_one_sentence(tmp_pat
     assert code == 2 and len(err.splitlines()) == 1, err[:800]
     assert str(folder) in err and "do not have the shapes its config.json gives" in err and "above report" not in err
     assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.parametrize("what", ["preset", "prompts", "sweep"])
+def test_every_yaml_file_is_read_by_the_one_strict_reader(tmp_path, what):
+    """A guidance preset, a prompt suite and a sweep config refuse the same things in the same
+    sentence: a FIFO (which would block), more than 1 MiB, aliases, a repeated key."""
+    import os
+
+    from samg_video import guidance
+    from samg_video.prompts import load_prompts
+    from samg_video.sweep import load_sweep
+
+    read = {"preset": guidance.load_config, "prompts": load_prompts, "sweep": load_sweep}[what]
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    cases = {fifo: "is not a file but a FIFO"}
+    big = tmp_path / "big.yaml"
+    big.write_text("a: " + "x" * (1 << 20) + "\n")
+    cases[big] = "larger than 1 MiB"
+    alias = tmp_path / "alias.yaml"
+    alias.write_text("a: &a [x, x]\nb: [*a, *a]\n")
+    cases[alias] = "aliases"
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("method: cfg\nmethod: samg\n")
+    cases[twice] = "given twice"
+    for path, message in cases.items():
+        with pytest.raises(ValueError, match=message):
+            read(path)

@@ -51,16 +51,9 @@ def from_dict(config: dict) -> Guidance:
 
 def load_config(path: str | Path) -> Guidance:
     """A method from a YAML preset (see configs/guidance/)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Guidance preset {str(path)!r} is not a file; see configs/guidance/ for presets.")
-    try:
-        config = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path} is not valid YAML ({str(err).splitlines()[0]}).") from None
-    if not isinstance(config, dict):
-        raise ValueError(f"{path} does not hold a mapping; write 'method: NAME' and its parameters.")
-    return from_dict(config)
+    from ..yamlfile import read_yaml
+
+    return from_dict(read_yaml(path, "Guidance preset", hint="see configs/guidance/ for presets"))
 
 
 def save_config(method: Guidance, path: str | Path) -> None:

@@ -1,0 +1,65 @@
+"""The one YAML reader for files the project loads (sweep configs, guidance presets, prompt
+suites, model cards): a regular file of at most `max_bytes`, read with a strict safe loader (no
+aliases, which expand a small file into gigabytes; no repeated keys, where the last would
+silently win), every failure one sentence naming the file.
+
+    config = read_yaml("configs/sweeps/smoke.yaml", "Sweep config", hint="see configs/sweeps/")
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import yaml
+
+MAX_BYTES = 1 << 20  # a config, preset or suite is a short text file
+
+
+class StrictLoader(yaml.SafeLoader):
+    """YAML without aliases and without repeated keys."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"YAML aliases (*{event.anchor}) are not allowed; write the values out")
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        repeated = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if repeated is not None:
+            raise yaml.YAMLError(f"the key {repeated!r} is given twice")
+        return super().construct_mapping(node, deep)
+
+
+def kind(mode: int) -> str:
+    return "folder" if stat.S_ISDIR(mode) else "FIFO" if stat.S_ISFIFO(mode) else "device or socket"
+
+
+def parse_yaml(text: str):
+    """YAML text as the strict loader reads it (raises yaml.YAMLError)."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506  (a SafeLoader subclass)
+
+
+def read_yaml(path: str | Path, what: str, hint: str = "", mapping: bool = True, max_bytes: int = MAX_BYTES,
+              missing: type[Exception] = FileNotFoundError):
+    """The YAML document of `path`; `what` names the file in messages ("Sweep config"), `hint`
+    ends the missing-file sentence ("see configs/sweeps/"). `mapping`: the document must be a
+    mapping. Raises `missing` for an absent path, ValueError for anything else wrong."""
+    path = Path(path)
+    try:
+        info = path.stat()
+    except OSError:
+        raise missing(f"{what} {str(path)!r} is not a file{'; ' + hint if hint else ''}.") from None
+    if not stat.S_ISREG(info.st_mode):  # a folder, a FIFO (which would block), a device
+        raise ValueError(f"{what} {str(path)!r} is not a file but a {kind(info.st_mode)}{'; ' + hint if hint else ''}.")
+    if info.st_size > max_bytes:
+        raise ValueError(f"{path} is larger than {max_bytes / 2**20:g} MiB; a {what.lower()} is a short YAML file.")
+    try:
+        data = parse_yaml(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid YAML ({str(err).splitlines()[0]}).") from None
+    if mapping and not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a mapping ({what.lower()} keys and values).")
+    return data
