@@ -136,11 +136,22 @@ def warp_torch(image: torch.Tensor, flow_ab: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
+def gaussian_kernel(sigma: float, device=None, truncate: float = 3.0) -> torch.Tensor:
+    """The project's one Gaussian: normalised, float64, shape (2r + 1,), radius r = max(1, ceil(truncate
+    sigma)) (scipy.ndimage's `truncate`); k_i = exp(-i^2 / (2 sigma^2)) / sum_j exp(-j^2 / (2 sigma^2)),
+    i = -r..r. The scale field's smoothing keeps 3 sigma; the flow's window 2 sigma (`_blur`)."""
+    radius = max(1, math.ceil(truncate * sigma))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64, device=device)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of x (N, C, H, W), radius ceil(2 sigma), replicate borders."""
-    r = max(1, math.ceil(2 * sigma))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, device=x.device, dtype=x.dtype) / sigma) ** 2)
-    k = (k / k.sum()).repeat(x.shape[1], 1, 1, 1)
+    """Separable Gaussian blur of x (N, C, H, W), `gaussian_kernel` truncated at 2 sigma (the Lucas-Kanade
+    window: a local neighbourhood), replicate borders."""
+    k = gaussian_kernel(sigma, x.device, truncate=2.0).to(x.dtype)
+    r = (len(k) - 1) // 2
+    k = k.repeat(x.shape[1], 1, 1, 1)
     x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(-1, 1, 1, 2 * r + 1), groups=x.shape[1])
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(-1, 1, 2 * r + 1, 1), groups=x.shape[1])
 

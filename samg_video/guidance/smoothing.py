@@ -18,15 +18,7 @@ import math
 
 import torch
 
-from ..flow import flow_torch, warp_torch
-
-
-def gaussian_kernel(sigma: float, device=None) -> torch.Tensor:
-    """Normalised 1-D Gaussian of radius ceil(3 sigma), shape (2r + 1,)."""
-    radius = max(1, math.ceil(3 * sigma))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float64, device=device)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    return k / k.sum()
+from ..flow import flow_torch, gaussian_kernel, warp_torch
 
 
 @functools.lru_cache(maxsize=128)
