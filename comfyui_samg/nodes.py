@@ -561,12 +561,7 @@ class SAMGFieldPreview:
             raise ValueError("The SAMG (video) model has not sampled yet; run a sampler with it first.")
         if step >= len(fn.fields):
             raise ValueError(f"step {step} is past the last run's {len(fn.fields)} steps.")
-        field = torch.stack(fn.fields).mean(0) if step < 0 else fn.fields[step]
-        field = field[0, 0] if field.ndim == 5 else field[0]  # (F, H, W) of the first sample
-        if field.ndim == 2:
-            field = field[None]
-        method = fn.method
-        frames = viz.scale_map(field.numpy(), method.w_min, method.w_max, upscale)  # uint8 (F, H, W, 3)
+        frames = viz.field_heatmap(fn.fields, fn.method.w_min, fn.method.w_max, upscale, step)  # uint8 (F, H, W, 3)
         return (torch.from_numpy(frames).float() / 255,)
 
 

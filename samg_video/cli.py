@@ -288,7 +288,7 @@ def cmd_generate(args) -> int:
         print(f"  frames {w}x{h} shown {scale}x larger; `samg-video eval {out} --size {w}x{h}` measures them at "
               f"the model's resolution")
     if field_out is not None:
-        heat = viz.scale_map(result.mean_field(), method.w_min, method.w_max, scale)
+        heat = result.heatmap(method.w_min, method.w_max, scale)
         pair = viz.side_by_side([viz.label(media.upscale(media.to_uint8(result.clip), scale), "video"),
                                  viz.label(heat, "guidance scale")])
         print(f"wrote {media.write_video(np.ascontiguousarray(pair), field_out, fps=fps)}")
@@ -397,7 +397,7 @@ def cmd_compare(args) -> int:
         table.append(row)
         column = viz.label(media.upscale(media.to_uint8(result.clip), scale), label(config))
         if result.fields:
-            heat = viz.scale_map(result.mean_field(), method.w_min, method.w_max, scale)
+            heat = result.heatmap(method.w_min, method.w_max, scale)
             column = viz.stacked(column, heat)
         columns.append(column)
     fps = args.fps or target.fps

@@ -75,12 +75,16 @@ class Generation:
     plans: tuple[str, ...] = ()  # per guided step: how it got its unconditional prediction (guidance.skip)
 
     def mean_field(self) -> np.ndarray | None:
-        """Scale field averaged over steps, resized (nearest) to the clip: (F, H, W)."""
-        if not self.fields:
-            return None
-        mean = torch.stack(self.fields).mean(0)[:1, :1]
-        size = (len(self.clip),) + self.clip.shape[1:3]
-        return torch.nn.functional.interpolate(mean, size=size, mode="nearest")[0, 0].numpy()
+        """Scale field averaged over steps, resized (nearest) to the clip: (F, H, W) (`viz.field_frames`)."""
+        from . import viz
+
+        return viz.field_frames(self.fields, size=self.clip.shape[:3]) if self.fields else None
+
+    def heatmap(self, w_min: float, w_max: float, scale: int = 1) -> np.ndarray | None:
+        """The mean field's heatmap at the clip's size times `scale` (`viz.field_heatmap`), or None."""
+        from . import viz
+
+        return viz.field_heatmap(self.fields, w_min, w_max, scale, size=self.clip.shape[:3]) if self.fields else None
 
 
 def load_target(model: str = "demo", model_path: str | None = None, device: str = "auto", dtype: str | None = None,

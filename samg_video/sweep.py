@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import cards, guidance, media, viz
+from . import cards, guidance, media
 from .atomic import remove_stale, write_text
 from .catalogue import VBENCH as VBENCH_DIMENSIONS
 from .manifest import SweepLock, append_line, check_appendable, compact_shard, done_ids, read_manifest, save_clips
@@ -310,10 +310,7 @@ def check_same_setting(run: Path, config: dict, force: bool) -> None:
 
 
 def heatmap_of(generation, method: dict, scale: int) -> np.ndarray | None:
-    mean = generation.mean_field()
-    if mean is None:
-        return None
-    return viz.scale_map(mean, method["w_min"], method["w_max"], scale)
+    return generation.heatmap(method["w_min"], method["w_max"], scale) if generation.fields else None
 
 
 def evaluate_items(target, items: list[Item], config: dict,

@@ -36,6 +36,29 @@ def scale_map(field, vmin: float, vmax: float, scale: int = 1) -> np.ndarray:
     return np.concatenate([heat, np.broadcast_to(bar, (len(heat), *bar.shape))], axis=2)
 
 
+def field_frames(fields: list, step: int = -1, size: tuple[int, int, int] | None = None) -> np.ndarray:
+    """One sample's scale field as (F, H, W) float32: the field of `step`, or with step -1 the mean
+    over the steps; resized (nearest) to size = (F, H, W) when given (e.g. the clip's frames).
+
+    fields: one tensor per guided step, (B, 1, F, H, W) (the canonical layout), (B, F, H, W) or
+    (B, H, W) (an image model's); the first sample is shown."""
+    import torch
+
+    field = (torch.stack(list(fields)).mean(0) if step < 0 else fields[step]).float()
+    field = field[0, 0] if field.ndim == 5 else field[0]
+    field = field[None] if field.ndim == 2 else field  # (F, H, W)
+    if size is not None:
+        field = torch.nn.functional.interpolate(field[None, None], size=tuple(size), mode="nearest")[0, 0]
+    return field.cpu().numpy()
+
+
+def field_heatmap(fields: list, w_min: float, w_max: float, scale: int = 1, step: int = -1,
+                  size: tuple[int, int, int] | None = None) -> np.ndarray:
+    """`scale_map` of `field_frames(fields, step, size)`: the heatmap of a method's field between
+    its w_min (dark) and w_max (bright), uint8 (F, H * scale, W * scale + bar, 3)."""
+    return scale_map(field_frames(fields, step, size), w_min, w_max, scale)
+
+
 def label(frames: np.ndarray, text: str, height: int = 18) -> np.ndarray:
     """Add a black strip with `text` above every frame of (F, H, W, 3) uint8."""
     import cv2

@@ -187,6 +187,25 @@ def test_scale_map_has_a_colour_bar_from_w_min_to_w_max():
     np.testing.assert_array_equal(frames[0, 0, 0], viz.heatmap(np.array([[[2.0]]]), 2.0, 6.0)[0, 0, 0])
 
 
+def test_one_field_picture_for_every_layout_the_field_comes_in():
+    """The mean over steps, one step, the first sample, image fields and the resize to the clip,
+    as the CLI, the sweep and the ComfyUI preview all draw them (viz.field_frames)."""
+    import torch
+
+    from samg_video import viz
+
+    video = [torch.full((2, 1, 3, 4, 4), v) for v in (1.0, 3.0)]  # two steps, canonical (B, 1, F, H, W)
+    video[1][1] = 9.0  # the second sample differs: not shown
+    assert np.all(viz.field_frames(video) == 2.0) and viz.field_frames(video).shape == (3, 4, 4)
+    assert np.all(viz.field_frames(video, step=1) == 3.0)
+    image = [torch.arange(16.0).view(1, 4, 4)]  # (B, H, W): an image model's field
+    assert viz.field_frames(image).shape == (1, 4, 4)
+    big = viz.field_frames(image, size=(2, 8, 8))  # nearest: each cell repeated 2 x 2, every frame the same
+    np.testing.assert_array_equal(big[1], np.arange(16.0).reshape(4, 4).repeat(2, 0).repeat(2, 1))
+    heat = viz.field_heatmap(video, 1.0, 3.0, scale=2)
+    np.testing.assert_array_equal(heat, viz.scale_map(np.full((3, 4, 4), 2.0), 1.0, 3.0, 2))
+
+
 def test_motion_units_follow_the_analysed_size(tmp_path, capsys):
     """A square moving 2 px/frame in a 32x32 clip, written 8x upscaled (lossless PNG frames):
     `eval --size 32x32` analyses exactly the native frames (same numbers as the array), and
