@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from . import cards, catalogue, media
+from .settings import DEFAULT_MODEL, LIMITS, RunSettings
 
 PARAMETER_FLAGS = ("scale", "w_min", "w_max", "spatial_sigma", "temporal_sigma", "step_ema", "normalize",
                    "bound")  # guidance parameters with a flag of their own (--w-min ...); the rest go through --set
@@ -87,16 +88,15 @@ def add_generate(sub) -> None:
     p.set_defaults(func=cmd_generate)
 
 
-MODEL_OPTIONS = ("model", "model_path", "adapter_path", "controlnet_path", "device", "dtype", "cpu_offload",
-                 "vae_tiling", "frames", "height", "width", "steps")  # the one set (generate, compare, sweep)
+MODEL_OPTIONS = RunSettings.keys()  # the one set (generate, compare, sweep)
 
 
 def add_model_options(p, sweep: bool = False) -> None:
     """Options shared by every command that generates: which model, where, how, how much. In a sweep
     each defaults to the sweep config's value (a flag given overrides it), then to the same default."""
     given = "the sweep config's, else " if sweep else ""
-    p.add_argument("--model", default=None if sweep else "demo",
-                   help=f"a registry name (`samg-video models`); default: {given}demo, the bundled model")
+    p.add_argument("--model", default=None if sweep else DEFAULT_MODEL,
+                   help=f"a registry name (`samg-video models`); default: {given}{DEFAULT_MODEL}, the bundled model")
     p.add_argument("--model-path", help="folder holding the model's diffusers pipeline (default: the Hub cache)")
     p.add_argument("--adapter-path", help="AnimateDiff: folder holding the motion adapter (default: the Hub cache)")
     p.add_argument("--controlnet-path",
@@ -189,16 +189,14 @@ def target_from_args(args):
 
         diffusers.utils.logging.disable_progress_bar()
         transformers.utils.logging.disable_progress_bar()
-    target = load_target(args.model, args.model_path, args.device, args.dtype, bool(args.cpu_offload),
-                         bool(args.vae_tiling), args.frames, args.height, args.width, args.steps, args.adapter_path,
-                         args.controlnet_path)
+    target = load_target(RunSettings.from_args(args))
     target.pipe.set_progress_bar_config(disable=not sys.stderr.isatty(), leave=False, desc="denoising")
     for note in target.notes + prompt_notes(target.pipe, args.prompt, target.kwargs):
         print(f"note: {note}")
     return target
 
 
-NUMBER_LIMITS = {"steps": 1000, "frames": 1025, "fps": 240, "upscale": 64, "height": 4096, "width": 4096}
+NUMBER_LIMITS = {**LIMITS, "fps": 240, "upscale": 64}  # the model's, and the written file's
 
 
 def check_numbers(args) -> None:
@@ -238,11 +236,9 @@ def prepare_run(args):
     from .evaluation import scorer_of
 
     check_numbers(args)
-    card = cards.card(args.model)
-    cards.check_applicable(card, {"height": args.height, "width": args.width, "dtype": args.dtype})
-    from .generate import resolve_device
-
-    resolve_device(args.device, bool(args.cpu_offload), card.get("device"))  # a missing GPU before missing weights
+    settings = RunSettings.from_args(args)
+    card = settings.card
+    settings.check_applicable()  # fixed values, and a missing GPU before missing weights
     check_weights(card, args.model_path)
     judge = scorer_of(card)
     if judge is not None:
@@ -440,7 +436,7 @@ def add_sweep(sub) -> None:
 
 def cmd_sweep(args) -> int:
     from .manifest import read_manifest
-    from .sweep import load_sweep, plan, run_sweep, setting_of
+    from .sweep import load_sweep, plan, run_sweep
 
     overrides = {k: getattr(args, k) for k in MODEL_OPTIONS + ("batch", "clip_model", "limit")}
     config = load_sweep(args.config, overrides)
@@ -450,12 +446,10 @@ def cmd_sweep(args) -> int:
     import torch
     from accelerate import PartialState
 
-    from .generate import resolve_device
-
     check_outputs(Path(args.out) / "sweep.json", inputs=[args.config, config.get("prompt_file")])
-    card = cards.card(setting_of(config)["model"])
-    resolve_device(config.get("device", "auto"), bool(config.get("cpu_offload")), card.get("device"))
-    check_weights(card, config.get("model_path"))
+    settings = RunSettings.from_sweep_config(config)
+    settings.resolved_device()
+    check_weights(settings.card, settings.model_path)
     state = PartialState(cpu=not torch.cuda.is_available())  # CPU-only: gloo across processes
     counts = run_sweep(config, args.out, state.process_index, state.num_processes,
                        progress=state.is_local_main_process, retry_failed=args.retry_failed, force=args.force)
@@ -666,11 +660,9 @@ def cmd_eval(args) -> int:
 
         paths = vbench.model_paths(dims, {"dino": args.dino, "clip": args.clip_vision, "raft": args.raft},
                                    args.vbench_models)
-        import torch
+        from .settings import resolve_device
 
-        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: this machine has no CUDA GPU; use --device cpu.")
+        device, _ = resolve_device(args.device or "auto")
         options |= {"vbench_models": vbench.load_models(paths, device), "device": device}
     if args.clip_model:  # checked once, before any video: missing weights are one error, not one per video
         from .metrics.clip_score import load_clip

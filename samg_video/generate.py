@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from .guidance.layout import to_canonical
 from .guidance.spec import rescaled
 from .pipelines import StepInfo, apply
 from .pipelines.registry import frames_of, load_model
+from .settings import RunSettings
 
 
 @dataclass
@@ -45,26 +46,6 @@ class Target:
         return int(self.card.get("view_scale", 1))
 
 
-def resolve_device(device: str, cpu_offload: bool = False, preferred: str | None = None) -> tuple[str, str | None]:
-    """`auto` -> `preferred` when the card names one (the bundled model: the CPU), else cuda when
-    available, else cpu (with a note); an unavailable accelerator is an error."""
-    if device == "auto" and preferred:
-        device = preferred
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda", None
-        device, note = "cpu", "no CUDA device found; running on the CPU."
-    else:
-        note = None
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"--device {device} needs a CUDA GPU, but torch sees none on this machine "
-                             "(torch.cuda.is_available() is False); use --device cpu or --device auto.")
-    if cpu_offload and device == "cpu":
-        raise ValueError("--cpu-offload moves modules between the CPU and an accelerator, and this run has none "
-                         "(device cpu); drop --cpu-offload or run on a GPU.")
-    return device, note
-
-
 @dataclass
 class Generation:
     clip: np.ndarray  # (F, H, W, 3) floats in [0, 1]
@@ -87,23 +68,23 @@ class Generation:
         return viz.field_heatmap(self.fields, w_min, w_max, scale, size=self.clip.shape[:3]) if self.fields else None
 
 
-def load_target(model: str = "demo", model_path: str | None = None, device: str = "auto", dtype: str | None = None,
-                cpu_offload: bool = False, vae_tiling: bool = False, frames: int | None = None,
-                height: int | None = None, width: int | None = None, steps: int | None = None,
-                adapter_path: str | None = None, controlnet_path: str | None = None) -> Target:
-    """A registry model (`samg-video models`; "demo" is the bundled one) from local files, with call defaults.
+def load_target(settings: RunSettings | None = None, **values) -> Target:
+    """A registry model (`samg-video models`; "demo" is the bundled one) from local files, with call
+    defaults: `settings` (a `RunSettings`; default: the bundled model) with `values` (any of its
+    fields) over it, e.g. `load_target(model="demo", steps=4)`.
 
     `device="auto"` is the card's `device` when it names one, else CUDA when available, else the CPU.
     """
-    c = cards.card(model)
-    device, note = resolve_device(device, cpu_offload, c.get("device"))
+    s = replace(settings or RunSettings(), **values)
+    c = s.card
+    device, note = s.resolved_device()
     notes = [note] if note else []
-    if frames and c.get("frames", 1) > 1:
-        notes += [n for n in [cards.round_frames(c, frames)[1]] if n]
-    pipe = load_model(c, model_path, device, dtype, cpu_offload, vae_tiling, adapter_path, controlnet_path)
-    if (height or width) and "height" not in inspect.signature(type(pipe).__call__).parameters:
+    if s.frames and c.get("frames", 1) > 1:
+        notes += [n for n in [cards.round_frames(c, s.frames)[1]] if n]
+    pipe = load_model(c, s.model_path, device, s.dtype, s.cpu_offload, s.vae_tiling, s.adapter_path, s.controlnet_path)
+    if (s.height or s.width) and "height" not in inspect.signature(type(pipe).__call__).parameters:
         notes.append(f"{type(pipe).__name__} sizes its clip from the input image; --height / --width are not used.")
-    return Target(pipe, cards.call_kwargs(c, frames, height, width, steps), c, notes)
+    return Target(pipe, cards.call_kwargs(c, s.frames, s.height, s.width, s.steps), c, notes)
 
 
 def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:

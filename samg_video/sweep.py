@@ -53,6 +53,7 @@ from .evaluation import measure, scorer_of
 from .guidance.spec import parse_spec
 from .media import check_writable
 from .prompts import load_prompts, resolve, select, world_suite
+from .settings import DEFAULT_MODEL, RunSettings
 from .yamlfile import read_yaml
 
 SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model", "batch", "lpips")  # in every id
@@ -100,10 +101,8 @@ def item_image(item):
     return media.load_image(item.image, data)
 
 
-LIMITS = {"frames": 1025, "height": 4096, "width": 4096, "steps": 1000, "batch": 256, "per_category": 100_000,
-          "limit": 1_000_000}
-TEXT = ("model", "model_path", "adapter_path", "controlnet_path", "device", "dtype", "clip_model", "suite",
-        "prompt_file", "reference", "scorer")
+LIMITS = {"batch": 256, "per_category": 100_000, "limit": 1_000_000}  # the model's own: settings.LIMITS
+TEXT = ("clip_model", "suite", "prompt_file", "reference", "scorer")
 
 
 def _is_int(value) -> bool:
@@ -112,6 +111,7 @@ def _is_int(value) -> bool:
 
 def check_config(config: dict, where: str) -> None:
     """The sweep schema: each key's type and range, one sentence naming the key on the first violation."""
+    RunSettings.from_sweep_config(config, where)
     for key, high in LIMITS.items():
         value = config.get(key)
         if value is not None and (not _is_int(value) or not 1 <= value <= high):
@@ -119,7 +119,7 @@ def check_config(config: dict, where: str) -> None:
     for key in TEXT:
         if config.get(key) is not None and not isinstance(config[key], str):
             raise ValueError(f"{where}: {key} must be text, got {config[key]!r}.")
-    for key in ("lpips", "cpu_offload", "vae_tiling"):
+    for key in ("lpips",):
         if config.get(key) is not None and not isinstance(config[key], bool):
             raise ValueError(f"{where}: {key} must be true or false, got {config[key]!r}.")
     dims = config.get("vbench")
@@ -170,7 +170,7 @@ def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
         raise ValueError(f"{path} needs 'methods', 'seeds' and 'prompts' (or 'suite' / 'prompt_file'); missing: "
                          f"{', '.join(missing) or 'prompts'}.")
     check_config(config, str(path))
-    card = cards.card(config.get("model", "demo"))
+    card = cards.card(config.get("model", DEFAULT_MODEL))
     cards.check_applicable(card, config)
     check_images(config, card, Path(path).parent)
     return config
@@ -235,7 +235,7 @@ def weights_fingerprint(folder: str | Path) -> str:
 
 def setting_of(config: dict) -> dict:
     """The result-changing settings, with the model card's defaults filled in."""
-    card = cards.card(config.get("model", "demo"))
+    card = cards.card(config.get("model", DEFAULT_MODEL))
     frames = config.get("frames") or card.get("frames", 1)
     if card.get("frame_step"):
         frames = cards.round_frames(card, frames)[0]
@@ -274,7 +274,7 @@ def method_configs(config: dict) -> list[dict]:
     'off' adds no key, so a sweep without `skips` has the configs, and the item ids, it always had)."""
     from .guidance.skip import parse_policy, with_skip
 
-    card = cards.card(config.get("model", "demo"))
+    card = cards.card(config.get("model", DEFAULT_MODEL))
     policies = list(dict.fromkeys(json.dumps(None if p is None else p.to_dict(), sort_keys=True)
                                   for p in (parse_policy(p) for p in config.get("skips", ["off"]))))
     return [with_skip((parse_spec(e, card) if isinstance(e, str) else guidance.from_dict(dict(e))).to_dict(),
@@ -375,11 +375,7 @@ def batches(items: list[Item], size: int) -> list[list[Item]]:
 def load_target_of(config: dict):
     from .generate import load_target
 
-    s = setting_of(config)
-    dtype = None if s["dtype"] == "default" else s["dtype"]
-    target = load_target(s["model"], config.get("model_path"), config.get("device", "auto"), dtype,
-                         bool(config.get("cpu_offload")), bool(config.get("vae_tiling")), s["frames"], s["height"],
-                         s["width"], s["steps"], config.get("adapter_path"), config.get("controlnet_path"))
+    target = load_target(RunSettings.from_sweep_config(config))
     target.pipe.set_progress_bar_config(disable=True)  # the sweep has its own bar
     return target
 

@@ -43,7 +43,7 @@ def main() -> None:
     p.add_argument("--json", help="default: evaluation/results/demo_model_<version>_eval.json (_validation.json "
                                   "with --validation), named by the model card's version")
     args = p.parse_args()
-    target = load_target("demo", args.model_path, steps=args.steps, frames=args.frames)
+    target = load_target(model="demo", model_path=args.model_path, steps=args.steps, frames=args.frames)
     target.pipe.set_progress_bar_config(disable=True)
     try:
         methods = [parse_spec(spec, target.card) for spec in args.settings or SETTINGS]

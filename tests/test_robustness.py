@@ -679,7 +679,7 @@ def test_non_finite_weights_stop_the_run_in_one_sentence():
     from samg_video.generate import generate_clip, load_target
     from samg_video.pipelines.registry import frames_of
 
-    target = load_target("demo", device="cpu", steps=2)
+    target = load_target(model="demo", device="cpu", steps=2)
     with torch.no_grad():
         next(target.pipe.unet.parameters()).fill_(float("nan"))
     with pytest.raises(ValueError, match="contains NaN or Inf at step 0"):

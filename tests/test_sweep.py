@@ -233,7 +233,8 @@ def test_report_keeps_two_configs_apart_that_differ_in_one_option():
     ("categories: str\n", "categories must be a list"),
     ("seeds: [1]\nseeds: [2]\n", "the key 'seeds' is given twice"),
     ("a: &a [x, x]\nb: &b [*a, *a]\n", "aliases"),
-    ("dtype: float64\n", "takes dtype float32 only"),
+    ("dtype: float16\n", "takes dtype float32 only"),
+    ("dtype: float64\n", "dtype must be one of float32, float16, bfloat16"),
     ("height: 64\n", "takes height 32 only"),
 ])
 def test_sweep_configs_are_checked_before_use(tmp_path, text, message):
