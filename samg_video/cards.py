@@ -56,19 +56,6 @@ def round_frames(card: dict, frames: int) -> tuple[int, str | None]:
     return rounded, f"{card['name']} takes {step}k+1 frames; using {rounded} instead of {frames}."
 
 
-def call_kwargs(card: dict, frames: int | None, height: int | None, width: int | None, steps: int | None) -> dict:
-    """Arguments for the pipeline call: card defaults, overridden where given; CFG switched on."""
-    h, w = card["resolution"]
-    kwargs = dict(height=height or h, width=width or w, num_inference_steps=steps or card["steps"],
-                  guidance_scale=card.get("guidance_scale", 5.0), output_type="np")
-    if card.get("frames", 1) > 1 and card.get("input") != "video":  # video-to-video: the source sets the frames
-        kwargs["num_frames"] = round_frames(card, frames or card["frames"])[0]
-    for key in ("true_cfg_scale", "negative_prompt", "guidance_scale_2", "strength"):
-        if key in card:
-            kwargs[key] = card[key]
-    return kwargs
-
-
 def experts(card: dict) -> dict[str, float]:
     """{denoiser: its share of the main guidance scale} for a model with a second expert that its
     pipeline guides at its own scale (Wan 2.2 A14B: transformer_2 at guidance_scale_2)."""

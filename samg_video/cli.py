@@ -128,17 +128,12 @@ def add_input_options(p) -> None:
 
 def conditioning(args, card: dict) -> dict:
     """Extra pipeline inputs from the command line, checked against what the model takes (before it loads)."""
-    wants = card.get("input")
-    needs = {"image": "an image-to-video model: pass --image PATH (the clip's first frame)",
-             "video": "a video-to-video model: pass --video PATH (the source clip)"}
-    for kind, given, what in (("image", args.image, needs["image"]), ("video", args.video, needs["video"])):
-        if wants == kind and not given:
-            raise ValueError(f"{card['name']} is {what}.")
-        if given and wants != kind:
-            takes = {"image": "a prompt and an image", "video": "a prompt and a video"}.get(wants, "a prompt only")
-            raise ValueError(f"--{kind} needs {'an image' if kind == 'image' else 'a video'}-to-video model; "
-                             f"{card['name']} takes {takes} (`samg-video models` lists the models and their inputs).")
-    if args.strength is not None and (wants != "video" or not 0 < args.strength <= 1):
+    from .arguments import check_inputs
+
+    check_inputs(card, {"image": bool(args.image), "video": bool(args.video)},
+                 {"image": ("--image", "pass --image PATH (the clip's first frame)"),
+                  "video": ("--video", "pass --video PATH (the source clip)")})
+    if args.strength is not None and (card.get("input") != "video" or not 0 < args.strength <= 1):
         raise ValueError(f"--strength applies to video-to-video models and must be in (0, 1], got {args.strength:g}.")
     inputs = {"image": media.load_image(args.image)} if args.image else {}
     if args.video:
@@ -181,7 +176,8 @@ def field_path(out: Path, requested: str) -> Path:
 
 def target_from_args(args):
     """The model loaded from the shared model options; its progress bar shows only in a terminal."""
-    from .generate import load_target, prompt_notes
+    from .arguments import prompt_notes
+    from .generate import load_target
 
     if not sys.stderr.isatty():  # the libraries' loading bars only where someone watches
         import diffusers

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import cards
+from .arguments import call_arguments, call_kwargs
 from .guidance import Guidance
 from .guidance.layout import to_canonical
 from .guidance.spec import rescaled
@@ -84,28 +85,7 @@ def load_target(settings: RunSettings | None = None, **values) -> Target:
     pipe = load_model(c, s.model_path, device, s.dtype, s.cpu_offload, s.vae_tiling, s.adapter_path, s.controlnet_path)
     if (s.height or s.width) and "height" not in inspect.signature(type(pipe).__call__).parameters:
         notes.append(f"{type(pipe).__name__} sizes its clip from the input image; --height / --width are not used.")
-    return Target(pipe, cards.call_kwargs(c, s.frames, s.height, s.width, s.steps), c, notes)
-
-
-def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
-    """A note for every tokenizer of `pipe` that would cut `prompt`: CLIP tokenizers keep their
-    model_max_length (77), the others the call's max_sequence_length (the pipeline's default)."""
-    notes = []
-    if hasattr(pipe, "check_prompts"):  # a pipeline's own prompt check comes first
-        pipe.check_prompts([prompt])
-    parameter = inspect.signature(type(pipe).__call__).parameters.get("max_sequence_length")
-    sequence = kwargs.get("max_sequence_length") or (parameter.default if parameter is not None else None)
-    for name in ("tokenizer", "tokenizer_2", "tokenizer_3"):
-        tok = getattr(pipe, name, None)
-        if tok is None:
-            continue
-        limit = tok.model_max_length if "CLIP" in type(tok).__name__ or not isinstance(sequence, int) else sequence
-        # by name: a processor takes images first
-        count = len(tok(text=prompt, truncation=False, verbose=False)["input_ids"])
-        if count > limit:
-            notes.append(f"the prompt is {count} tokens long but {name} keeps {limit}; the rest is cut off "
-                         "(shorten the prompt).")
-    return notes
+    return Target(pipe, call_kwargs(c, s.frames, s.height, s.width, s.steps), c, notes)
 
 
 def expert_methods(card: dict, method: Guidance) -> dict[str, Guidance]:
@@ -147,41 +127,6 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
     plans = tuple(handle.skipper.plans) if handle.skipper is not None else ("compute",) * handle.step
     return [Generation(frames_of(out, i), [s[i:i + 1] for s in steps], None if latents is None else latents[i], passes,
                        calls, plans) for i in range(items)]
-
-
-# what pipelines call the clip they are conditioned on: a source clip (video-to-video, Wan VACE's
-# control video), CogVideoX Fun's control video, AnimateDiff ControlNet's conditioning frames
-VIDEO_INPUTS = ("video", "control_video", "conditioning_frames")
-FRAME_COUNTS = ("num_frames", "video_length", "frames")  # Latte calls it video_length, Sana-Video frames
-
-
-def call_arguments(pipe, card: dict, kwargs: dict, inputs: dict) -> tuple[dict, dict]:
-    """The card's call arguments (`cards.call_kwargs`) and the inputs (`image`, `video`, ...) in the
-    names and the set that `pipe`'s call takes: no `guidance_scale` for a pipeline that guides in its
-    guider component (which `apply` replaces), no height / width for one that sizes its clip from its
-    image (HunyuanVideo 1.5 I2V), the frame count and the clip under the pipeline's own names
-    (FRAME_COUNTS, VIDEO_INPUTS). A pipeline that takes both the clip and a frame count (Wan VACE,
-    AnimateDiff ControlNet) gets the longest run of the clip that the card's frame rule allows, and
-    that count; video-to-video pipelines take their length from the source. An input the user
-    gave (`strength`) replaces the card's default of the same name."""
-    takes = inspect.signature(type(pipe).__call__).parameters
-    kwargs, inputs = {k: v for k, v in kwargs.items() if k not in inputs}, dict(inputs)
-    if "guidance_scale" not in takes:
-        kwargs.pop("guidance_scale", None)
-    if "height" not in takes:
-        kwargs.pop("height", None)
-        kwargs.pop("width", None)
-    count = next((n for n in FRAME_COUNTS if n in takes), None)
-    if "num_frames" in kwargs and count not in (None, "num_frames"):
-        kwargs[count] = kwargs.pop("num_frames")
-    video = inputs.pop("video", None)
-    if video is None:
-        return kwargs, inputs
-    if count == "num_frames" and "num_frames" not in kwargs:
-        step = card.get("frame_step") or 1
-        kwargs["num_frames"] = (len(video) - 1) // step * step + 1
-        video = video[:kwargs["num_frames"]]
-    return kwargs, {**inputs, next((n for n in VIDEO_INPUTS if n in takes), "video"): video}
 
 
 def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0, inputs: dict | None = None,

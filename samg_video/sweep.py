@@ -180,15 +180,14 @@ def check_images(config: dict, card: dict, base: Path) -> None:
     """Image-to-video prompts: every prompt has an `image` when the model takes one (and none
     otherwise); each path, relative to the config's folder, is made absolute and must be a
     readable image, all before any work."""
+    from .arguments import check_inputs
+
     entries = [p for p in config.get("prompts", []) if isinstance(p, dict)]
     with_image = [p for p in entries if "image" in p]
-    if card.get("input") == "image":
-        if "prompts" not in config or len(with_image) != len(config["prompts"]):
-            raise ValueError(f"{card['name']} is an image-to-video model: give every prompt its first frame, "
-                             "prompts: [{prompt: ..., image: path}, ...].")
-    elif with_image:
-        raise ValueError(f"{card['name']} takes a prompt only; `image` applies to image-to-video models "
-                         "(`samg-video models` lists their inputs).")
+    every = "prompts" in config and len(with_image) == len(config["prompts"])
+    given = {"image": every if card.get("input") == "image" else bool(with_image)}
+    check_inputs(card, given, {"image": ("a prompt's `image`", "give every prompt its first frame, prompts: "
+                                         "[{prompt: ..., image: path}, ...]")})
     for entry in with_image:
         image = Path(entry["image"]).expanduser()
         entry["image"] = str(image if image.is_absolute() else (base / image).resolve())

@@ -21,7 +21,7 @@ import standins
 from conftest import load_standin
 from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card, cards
-from samg_video.generate import VIDEO_INPUTS, call_arguments
+from samg_video.arguments import VIDEO_INPUTS, call_arguments
 
 # the guider asks for cond, then uncond
 TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "WanVACEPipeline",
@@ -70,9 +70,10 @@ BY_HAND = {
     "AnimateDiffVideoToVideoPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffSDXLPipeline": Adapter(("unet",), "BCFHW"),
     "AnimateDiffControlNetPipeline": Adapter(("unet",), "BCFHW"),
-    "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True),
-    "LTXImageToVideoPipeline": Adapter(("transformer",), "tokens", upcast=True),
-    "LTXConditionPipeline": Adapter(("transformer",), "tokens"),  # its CFG line in the model's dtype
+    # LTXVideoTransformer3DModel.forward takes video_coords, the per-token coordinates (LTXCondition passes them)
+    "LTXPipeline": Adapter(("transformer",), "tokens", upcast=True, token_coords="video_coords"),
+    "LTXImageToVideoPipeline": Adapter(("transformer",), "tokens", upcast=True, token_coords="video_coords"),
+    "LTXConditionPipeline": Adapter(("transformer",), "tokens", token_coords="video_coords"),  # CFG in its dtype
     "WanPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "WanImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "WanVideoToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
@@ -85,8 +86,11 @@ BY_HAND = {
     "AllegroPipeline": Adapter(("transformer",), "BCFHW"),
     "SanaVideoPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "EasyAnimatePipeline": Adapter(("transformer",), "BCFHW"),
-    "LTX2Pipeline": Adapter(("transformer",), "tokens", combine="delta"),  # c + (w - 1)(c - u) in x0, + STG
-    "LTX2ImageToVideoPipeline": Adapter(("transformer",), "tokens", combine="delta"),
+    # c + (w - 1)(c - u) in x0, + STG and modality isolation from calls its transformer marks by these arguments
+    "LTX2Pipeline": Adapter(("transformer",), "tokens", combine="delta", token_coords="video_coords",
+                            own_passes=("spatio_temporal_guidance_blocks", "isolate_modalities")),
+    "LTX2ImageToVideoPipeline": Adapter(("transformer",), "tokens", combine="delta", token_coords="video_coords",
+                                        own_passes=("spatio_temporal_guidance_blocks", "isolate_modalities")),
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2DiffusionForcingPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
@@ -300,3 +304,25 @@ def test_a_per_frame_cfg_ramp_is_refused_in_one_sentence():
     with pytest.raises(ValueError, match="ramps its CFG scale across frames") as err:
         adapter_for(object.__new__(StableVideoDiffusionPipeline))
     assert "\n" not in str(err.value)
+
+
+def test_a_long_prompt_is_noted_at_each_tokenizers_limit(built):
+    """prompt_notes reads each tokenizer's limit off its encoder (positions) and the call's
+    max_sequence_length; the reference here is the rule diffusers' encode_prompt functions follow:
+    a CLIP tokenizer truncates at its model_max_length, the others at max_sequence_length."""
+    from samg_video.arguments import prompt_notes
+
+    pipe, kwargs, _ = built
+    parameter = inspect.signature(type(pipe).__call__).parameters.get("max_sequence_length")
+    sequence = kwargs.get("max_sequence_length") or (parameter.default if parameter is not None else None)
+    prompt = "a red fox runs on the beach " * 120
+    notes = prompt_notes(pipe, prompt, kwargs) if not hasattr(pipe, "check_prompts") else []
+    for name in ("tokenizer", "tokenizer_2", "tokenizer_3"):
+        tok = getattr(pipe, name, None)
+        if tok is None:
+            continue
+        clip = "CLIP" in type(tok).__name__
+        limit = tok.model_max_length if clip or not isinstance(sequence, int) else sequence
+        count = len(tok(text=prompt, truncation=False, verbose=False)["input_ids"])
+        if count > limit:
+            assert any(f"{name} keeps {limit};" in n for n in notes), (name, limit, notes)

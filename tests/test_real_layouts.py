@@ -23,7 +23,7 @@ from samg_video import cli, media
 from samg_video.pipelines import apply
 from samg_video.pipelines.hook import noise_level
 from samg_video.cards import card
-from samg_video.generate import VIDEO_INPUTS, call_arguments
+from samg_video.arguments import VIDEO_INPUTS, call_arguments
 from samg_video.pipelines.registry import load_model
 
 PROMPT = "a red fox runs on the beach"
@@ -436,12 +436,9 @@ def test_a_two_call_pipeline_under_inference_mode(standin_root):
 def test_a_given_strength_replaces_the_cards(standin_root, tmp_path, capsys):
     """`--strength` on a video-to-video model whose card also sets a strength: the pipeline gets one
     strength, the flag's, and the run goes through."""
-    from samg_video import generate
-
     name = "wan2.1-v2v-1.3b"
     pipe = load(name, standin_root, "float32")
-    kwargs, inputs = generate.call_arguments(pipe, card(name), {"strength": 0.8, "num_inference_steps": 4},
-                                             {"strength": 0.5})
+    kwargs, inputs = call_arguments(pipe, card(name), {"strength": 0.8, "num_inference_steps": 4}, {"strength": 0.5})
     assert {**kwargs, **inputs}["strength"] == 0.5 and "strength" not in kwargs
     rc = cli.main(["generate", "--prompt", PROMPT, "--out", str(tmp_path / "clip.mp4"), "--strength", "0.5",
                    "--steps", "4", *model_args(name, standin_root)])

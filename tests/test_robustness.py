@@ -261,7 +261,7 @@ def test_a_prompt_longer_than_the_tokenizer_gets_a_note():
     16 tokens of the whole prompt)."""
     from samg_video.demo import load_pipeline
     from samg_video.demo.model import TinyVideoUNet
-    from samg_video.generate import prompt_notes
+    from samg_video.arguments import prompt_notes
 
     pipe = load_pipeline()
     pipe.unet = TinyVideoUNet(slots=1)

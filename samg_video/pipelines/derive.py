@@ -14,6 +14,10 @@
                `width`: packed (B, F*H*W, C) sequences, LTX-Video); BFCHW when `prepare_latents`
                puts frames before channels (CogVideoX), BFHWC when it puts channels last (Kandinsky
                5); BCHW for a 2-D denoiser; else BCFHW
+    own_passes the denoiser's keyword arguments (of those in OWN_PASSES it takes) that mark the
+               pipeline's calls for guidance terms of its own (LTX-2's STG and modality isolation)
+    token_coords  the keyword argument of per-token coordinates (of TOKEN_COORDS) a packed-token
+               denoiser takes, where the call may give no grid sizes (LTXConditionPipeline)
     kept       frames the loop keeps as given: "mask" when a channels-last denoiser's config has
                `visual_cond` (Kandinsky 5: its input is [latents, condition, mask] along the channels,
                the mask 1 on the image's frame); "first_frame" when its `image_condition_type` is
@@ -43,6 +47,9 @@ UPCAST = re.compile(r"\bnoise_pred\s*=\s*noise_pred\.(float\(\)|to\(torch\.float
 DELTA = re.compile(r"\(\s*self\.guidance_scale\s*-\s*1\s*\)\s*\*")  # c + (w - 1)(c - u): LTX-2
 SHAPE = re.compile(r"\bshape\s*=\s*\(")
 RAMP = re.compile(r"\bguidance_scale\s*=\s*torch\.linspace\(")  # one CFG scale per frame (Stable Video Diffusion)
+
+OWN_PASSES = ("spatio_temporal_guidance_blocks", "isolate_modalities")  # diffusers' names for them
+TOKEN_COORDS = ("video_coords",)
 
 # class name -> adapter, for what the rules above cannot read (none of diffusers' own at present)
 EXCEPTIONS: dict[str, Adapter] = {}
@@ -141,10 +148,14 @@ def derive_adapter(pipe) -> Adapter:
                          "for one call on [uncond, cond] (torch.cat([latents] * 2)) nor makes a second, "
                          "unconditional denoiser call after the conditional one, so it may not run "
                          "classifier-free guidance at all.")
-    layout = layout_of(pipe, getattr(pipe, names[0]))
+    denoiser = getattr(pipe, names[0])
+    layout = layout_of(pipe, denoiser)
     combine = "delta" if DELTA.search(source) else "line"
+    takes = set(inspect.signature(type(denoiser).forward).parameters)
     return Adapter(names, layout, calls, upcast=bool(UPCAST.search(source)), combine=combine,
-                   kept=kept_frames(getattr(getattr(pipe, names[0]), "config", None), layout))
+                   kept=kept_frames(getattr(denoiser, "config", None), layout),
+                   own_passes=tuple(k for k in OWN_PASSES if k in takes),
+                   token_coords=next((k for k in TOKEN_COORDS if k in takes), None) if layout == "tokens" else None)
 
 
 def kept_frames(config, layout: str) -> str | None:

@@ -76,7 +76,10 @@ class Adapter:
     kept: frames the loop keeps as given (an image's), which then take no part in the field's
     statistics: "mask" where the denoiser's input ends in a channel that is 1 on them (Kandinsky
     5's `visual_cond_mask`, channels last), "first_frame" where the first latent frame is the
-    image's (HunyuanVideo I2V's `token_replace`), None where every frame is generated.
+    image's (HunyuanVideo I2V's `token_replace`), None where every frame is generated;
+    own_passes: the denoiser's keyword arguments that, when set, mark a call the pipeline makes for
+    guidance terms of its own (left as it is); token_coords: the keyword argument that carries each
+    packed token's (frame, row, column) where a call gives no grid sizes (layout "tokens").
     """
 
     denoisers: tuple[str, ...] = ("unet",)
@@ -85,6 +88,8 @@ class Adapter:
     upcast: bool = False
     combine: str = "line"
     kept: str | None = None
+    own_passes: tuple[str, ...] = ()
+    token_coords: str | None = None
 
 
 def model_output_tensor(output: Any) -> torch.Tensor:
@@ -227,20 +232,20 @@ def tensor_version(x: torch.Tensor) -> int | None:
         return None
 
 
-def call_grid(kwargs, tokens: int) -> tuple[int, int, int]:
-    """The latent (frames, height, width) of an LTX transformer call's `tokens` packed tokens: the
-    call's num_frames / height / width, or, where the pipeline passes each token's coordinates
-    instead (LTXConditionPipeline's `video_coords`, (B, 3, N)), the distinct frame, row and column
+def call_grid(kwargs, tokens: int, coords_key: str | None = None) -> tuple[int, int, int]:
+    """The latent (frames, height, width) of a packed-token call's `tokens` tokens: the call's
+    num_frames / height / width, or, where the pipeline passes each token's coordinates instead
+    (the argument `coords_key`, (B, 3, N); `Adapter.token_coords`), the distinct frame, row and column
     coordinates. A keyframe that pipeline appends after the grid (a condition away from frame 0)
     has coordinates of its own and so reads as one more frame at the end; tokens the loop keeps
     (a per-token timestep below the step's) take no part in the field's statistics
     (`generated_tokens`)."""
     if all(k in kwargs for k in ("num_frames", "height", "width")):
         return tuple(int(kwargs[k]) for k in ("num_frames", "height", "width"))
-    coords = kwargs.get("video_coords")
+    coords = kwargs.get(coords_key) if coords_key else None
     if not torch.is_tensor(coords):
-        raise ValueError("The transformer call gives neither num_frames / height / width nor video_coords, so the "
-                         "packed tokens have no latent grid for samg_video.")
+        raise ValueError("The transformer call gives neither num_frames / height / width nor token coordinates, so "
+                         "the packed tokens have no latent grid for samg_video.")
     grid = tuple(int(torch.unique(coords[0, axis]).numel()) for axis in range(3))
     if math.prod(grid) != tokens:
         raise ValueError(f"The call's {tokens} tokens do not form a latent grid: their coordinates give {grid} "
@@ -394,11 +399,13 @@ class GuidanceHandle(Handle):
         flag = getattr(type(self.pipe), "do_classifier_free_guidance", None)
         return isinstance(flag, property) and not self.pipe.do_classifier_free_guidance
 
+    def _pipelines_own(self, kwargs) -> bool:
+        """A call the pipeline makes for guidance terms of its own (`Adapter.own_passes`)."""
+        return any(bool(kwargs.get(k)) for k in self.adapter.own_passes)
+
     def _own_call(self, kwargs) -> bool:
-        """A call that is not one of the step's CFG calls: our perturbed call, or the pipeline's own
-        perturbed calls (LTX-2's STG and modality isolation)."""
-        pipelines_own = kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities")
-        return self._perturbing or bool(pipelines_own)
+        """A call that is not one of the step's CFG calls: our perturbed call, or the pipeline's own."""
+        return self._perturbing or self._pipelines_own(kwargs)
 
     def _skipping_forward(self, module, forward, *args, **kwargs):
         """The denoiser's forward under a skip policy: on a step whose plan is not "compute", a
@@ -439,7 +446,7 @@ class GuidanceHandle(Handle):
         return self.skipper.decide(id(module), *self._step_index())
 
     def _grid(self, kwargs, pred: torch.Tensor) -> tuple[int, int, int] | None:
-        return call_grid(kwargs, pred.shape[1]) if self.adapter.layout == "tokens" else None
+        return call_grid(kwargs, pred.shape[1], self.adapter.token_coords) if self.adapter.layout == "tokens" else None
 
     def _after_forward(self, module, args, kwargs, output):
         if self._perturbing:  # our own extra call
@@ -448,8 +455,8 @@ class GuidanceHandle(Handle):
         if rows != 0:
             self.calls += 1
         self.rows += call_input(args, kwargs).shape[0] if rows is None else rows
-        if kwargs.get("spatio_temporal_guidance_blocks") or kwargs.get("isolate_modalities"):
-            return output  # the pipeline's own perturbed calls (LTX-2's STG and modality isolation)
+        if self._pipelines_own(kwargs):
+            return output
         if self._cfg_off():  # before the latents check, which two equal prompts without CFG would pass
             raise self._no_cfg_error()
         if self.adapter.calls == "two":

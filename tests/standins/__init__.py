@@ -738,7 +738,7 @@ def inputs(name: str) -> dict:
 
     import diffusers
 
-    from samg_video.generate import VIDEO_INPUTS
+    from samg_video.arguments import VIDEO_INPUTS
 
     takes = inspect.signature(getattr(diffusers, card(name)["pipeline"]).__call__).parameters
     return {next(n for n in VIDEO_INPUTS if n in takes): clip}  # a source, control video or conditioning frames
