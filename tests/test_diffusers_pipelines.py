@@ -23,12 +23,7 @@ from samg_video.pipelines import Adapter, adapter_for, apply
 from samg_video.cards import card, cards
 from samg_video.arguments import VIDEO_INPUTS, call_arguments
 
-# the guider asks for cond, then uncond
-TWO_CALLS = {"WanPipeline", "WanImageToVideoPipeline", "WanVideoToVideoPipeline", "WanVACEPipeline",
-             "HunyuanVideoPipeline", "SkyReelsV2Pipeline", "SkyReelsV2ImageToVideoPipeline",
-             "SkyReelsV2DiffusionForcingPipeline", "HunyuanVideo15Pipeline", "HunyuanVideo15ImageToVideoPipeline",
-             "Kandinsky5T2VPipeline", "Kandinsky5I2VPipeline", "HunyuanVideoImageToVideoPipeline"}
-# CFG in a guider component, read by hand: its latents' layout
+# CFG in a guider component, read by hand: its latents' layout (the guider asks for cond, then uncond)
 GUIDER = {"HunyuanVideo15Pipeline": "BCFHW", "HunyuanVideo15ImageToVideoPipeline": "BCFHW"}
 
 CHANNEL_DIM = {"BCFHW": 1, "BFCHW": 2, "BFHWC": -1, "BCHW": 1, "tokens": -1}
@@ -101,6 +96,8 @@ BY_HAND = {
     "StableDiffusionXLPipeline": Adapter(("unet",), "BCHW"),
     "StableDiffusion3Pipeline": Adapter(("transformer",), "BCHW"),
 }
+# the pipelines that call their denoiser twice per step, cond then uncond: BY_HAND's, and the guider ones
+TWO_CALLS = {name for name, adapter in BY_HAND.items() if adapter.calls == "two"} | set(GUIDER)
 
 
 def test_derived_adapter_is_the_one_read_by_hand(built):
