@@ -9,6 +9,9 @@ card's on an accelerator, float32 on the CPU).
 
 from __future__ import annotations
 
+import copy
+import functools
+
 from .resources import package_path
 from .yamlfile import read_yaml
 
@@ -17,8 +20,9 @@ MODELS_DIR = package_path("models")
 DTYPES = ("float32", "float16", "bfloat16")
 
 
-def cards() -> dict[str, dict]:
-    """All registry cards by name."""
+@functools.lru_cache(maxsize=1)
+def _registry() -> dict[str, dict]:
+    """The registry files, parsed once per process (package data: they do not change while it runs)."""
     found = {}
     for path in sorted(REGISTRY_DIR.glob("*.yaml")):
         card = read_yaml(path, "Model card")
@@ -26,12 +30,17 @@ def cards() -> dict[str, dict]:
     return found
 
 
+def cards() -> dict[str, dict]:
+    """All registry cards by name (copies: a caller may change its own)."""
+    return copy.deepcopy(_registry())
+
+
 def card(name: str) -> dict:
     """The card of model `name` (`samg-video models` lists them); an unknown name is one sentence."""
-    known = cards()
+    known = _registry()
     if name not in known:
         raise ValueError(f"Unknown model {name!r}; available: {', '.join(known)} (see `samg-video models`).")
-    return known[name]
+    return copy.deepcopy(known[name])
 
 
 def repos(card: dict) -> list[str]:

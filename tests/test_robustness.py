@@ -433,33 +433,32 @@ def test_partial_sweep_report_says_what_is_missing(tmp_path):
 def test_killed_anywhere_the_sweep_resumes_to_the_same_result(tmp_path, repo_root):
     """Fault injection: the process is ended (os._exit, as by a kill) at a fault point: mid
     manifest line, between a clip's temporary file and its rename, between heatmap and clip;
-    each time the same command resumes. After 20+ kills the manifest and clips equal an
+    each time the same command resumes. After 6+ kills of both kinds the manifest and clips equal an
     uninterrupted run's bit for bit, with two items per batch (a batch cut short is generated
     whole again, so no number sees another batch composition)."""
-    config = sweep_config(tmp_path, prompts=[PROMPT, "a green triangle moving up", "a blue square moving down",
-                                             "a yellow circle standing still"], batch=2)
+    config = sweep_config(tmp_path, batch=2)  # two prompts x cfg and samg: two batches of two items
     env = dict(os.environ, PYTHONPATH=str(repo_root))
-    runner = str(repo_root / "tests" / "fault_runner.py")
+    runner = subprocess.Popen([sys.executable, str(repo_root / "tests" / "fault_runner.py"), "serve"], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
-    def run(folder, fault=0):  # fault 0: never
-        return subprocess.run([sys.executable, runner, str(fault), "sweep", config, "--out", str(folder)], env=env,
-                              capture_output=True, text=True, timeout=300).returncode
+    def run(folder, fault=0):  # fault 0: never; each run a process of its own, forked by the runner
+        runner.stdin.write(json.dumps({"fault": fault, "argv": ["sweep", config, "--out", str(folder)]}) + "\n")
+        runner.stdin.flush()
+        line = runner.stdout.readline()
+        assert line, "the fault runner stopped"
+        return int(line)
 
     assert run(tmp_path / "whole") == 0
-    rng = np.random.default_rng(0)
-    kills = 0
-    for _ in range(60):
-        rc = run(tmp_path / "killed", fault=int(rng.integers(1, 8)))  # sweep.json, then 2 (cfg) or 3 (samg) per item
+    # each invocation killed at its k-th fault point, k = 1 (sweep.json) ... 7, over and over, each resuming
+    # the last: every kind of point (sweep.json, a clip's or heatmap's rename, a manifest line) in every position
+    kills = []
+    for k in [*range(1, 8)] * 6:
+        rc = run(tmp_path / "killed", fault=k)
         if rc == 0:
-            if kills >= 20:
-                break
-            (tmp_path / "killed" / "manifest.rank0.jsonl").unlink()  # start over for more kill points
-            for clip in (tmp_path / "killed" / "clips").glob("*"):
-                clip.unlink()
-            continue
-        assert rc == 137
-        kills += 1
-    assert kills >= 20
+            break
+        assert rc in (137, 143), rc
+        kills.append(rc)
+    assert len(kills) >= 6 and set(kills) == {137, 143}, kills  # renames and torn lines, many times
     assert run(tmp_path / "killed") == 0
     whole, killed = (read_manifest(tmp_path / name) for name in ("whole", "killed"))
     assert all(r.pop("seconds") > 0 for r in whole + killed)  # wall time: the one field that may differ
@@ -468,6 +467,8 @@ def test_killed_anywhere_the_sweep_resumes_to_the_same_result(tmp_path, repo_roo
     assert names == sorted(p.name for p in (tmp_path / "killed" / "clips").iterdir())  # no temporaries left
     for name in names:
         assert (tmp_path / "whole" / "clips" / name).read_bytes() == (tmp_path / "killed" / "clips" / name).read_bytes()
+    runner.stdin.close()
+    assert runner.wait(timeout=60) == 0
 
 
 # --- nothing lost, nothing silently wrong: outputs, model folders, the metrics API -------------------
