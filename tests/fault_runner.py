@@ -8,7 +8,8 @@ ends with 143, as a SIGTERM would, so a caller can tell the two kinds apart).
 
 `serve` reads one JSON line per run from stdin, {"fault": K, "argv": [...]}, runs it in a forked
 child (a process of its own, ended by os._exit as before; the libraries are imported once, in
-the parent, before any fork) and writes the child's exit code as one line to stdout (the child's own output goes to /dev/null).
+the parent, before any fork) and writes the child's exit code as one line to stdout (the child's
+own output goes to /dev/null).
 """
 
 import json
