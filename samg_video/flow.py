@@ -98,11 +98,21 @@ def masked_channel_mean(image: np.ndarray, mask: np.ndarray | None = None) -> fl
     return float(np.mean(means[:image.shape[2] if image.ndim == 3 else 1]))
 
 
+def torchvision(what: str):
+    """The torchvision package, which is optional (RAFT flow and VBench's dimensions use it), or one
+    sentence naming `what` needs it."""
+    try:
+        import torchvision as tv
+    except ImportError:
+        raise ValueError(f"{what} needs torchvision, which is not installed: install the build made for torch "
+                         f"{torch.__version__} (pip install torchvision, or pip install 'samg-video[vision]')."
+                         ) from None
+    return tv
+
+
 @lru_cache(maxsize=1)
 def _raft(weights: str):
-    from torchvision.models.optical_flow import raft_large
-
-    model = raft_large(weights=None)
+    model = torchvision("RAFT optical flow").models.optical_flow.raft_large(weights=None)
     model.load_state_dict(torch.load(weights, map_location="cpu"))
     return model.eval()
 

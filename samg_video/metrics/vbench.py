@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import catalogue
+from ..flow import torchvision
 from .base import Metric
 
 FRAMES_PER_BATCH = 16
@@ -293,8 +294,7 @@ def clip_vision_from_state_dict(sd: dict):
 def raft_from_state_dict(sd: dict):
     """torchvision's `raft_large` with RAFT's own weights (princeton-vl/RAFT, as in VBench) renamed to its
     module names, or with torchvision's own file as it is."""
-    from torchvision.models.optical_flow import raft_large
-
+    raft_large = torchvision("RAFT (dynamic_degree)").models.optical_flow.raft_large
     if any(k.startswith("fnet.") for k in sd):
         renamed = {}
         for k, v in sd.items():
@@ -375,7 +375,7 @@ def dino_features(vit, pixels: torch.Tensor) -> torch.Tensor:
 
 def dino_pixels(frames: np.ndarray) -> torch.Tensor:
     """VBench's `dino_transform(224)` on frames (n, H, W, 3) uint8 -> (n, 3, h, w) float32."""
-    from torchvision import transforms as T
+    T = torchvision("subject_consistency").transforms
 
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     x = T.Resize(size=224, antialias=False)(x)
@@ -384,7 +384,7 @@ def dino_pixels(frames: np.ndarray) -> torch.Tensor:
 
 def clip_pixels(frames: np.ndarray) -> torch.Tensor:
     """VBench's `clip_transform(224)` on frames (n, H, W, 3) uint8 -> (n, 3, 224, 224) float32."""
-    from torchvision import transforms as T
+    T = torchvision("background_consistency").transforms
 
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     x = T.CenterCrop(224)(T.Resize(224, interpolation=T.InterpolationMode.BICUBIC, antialias=False)(x))
@@ -577,6 +577,7 @@ def make(dimensions, models: dict, device: str = "cpu", fps: float | None = None
 
 
 def load_models(paths: dict[str, Path], device: str = "cpu") -> dict:
+    torchvision("VBench's dimensions")  # before any weights load
     loaders = {"dino": load_dino, "clip": load_clip_vision, "raft": load_raft}
     return {kind: loaders[kind](path, device) for kind, path in paths.items()}
 
