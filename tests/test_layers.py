@@ -14,8 +14,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "samg_video"
 
 # Low to high: a part may import its own layer and the layers below, never one above.
 LAYERS = [
-    {"resources", "atomic"},        # package files, atomic writes
-    {"cards", "media", "flow"},     # model cards, video files, optical flow
+    {"resources", "atomic", "yamlfile", "catalogue"},  # package files, atomic writes, YAML, the metric catalogue
+    {"cards", "media", "flow", "settings", "arguments", "manifest"},  # model cards, video files, optical flow,
+    # a run's settings, the argument adapter, a run folder's records
     {"guidance"},                   # the tensor math
     {"metrics", "viz"},             # temporal metrics, pictures
     {"demo"},                       # the bundled model: a diffusers pipeline and its world
