@@ -161,9 +161,7 @@ def write_video(frames, path: str | Path, fps: int = 8, fmt: str | None = None, 
             if fmt in FFMPEG_CODECS:
                 _write_ffmpeg(data, tmp, fps, fmt)
             else:
-                import imageio.v3 as iio
-
-                iio.imwrite(tmp, data, duration=1000 / fps, loop=0)
+                _write_encoded(tmp, data, ".gif", duration=1000 / fps, loop=0)
         except (OSError, RuntimeError) as err:  # ffmpeg's broken pipe, ENOSPC, ...
             raise write_error(path, tmp, err) from None
         check_written(tmp, path, len(data))
@@ -219,14 +217,22 @@ def _write_ffmpeg(data: np.ndarray, path: Path, fps: int, fmt: str) -> None:
     writer.close()
 
 
+def _write_encoded(path: Path, data: np.ndarray, extension: str, **options) -> None:
+    """Encode with imageio in memory, then write the bytes with a plain file: a failed write or close
+    (a full disk) raises here, once, instead of again from imageio's file handle at garbage collection."""
+    import imageio.v3 as iio
+
+    encoded = iio.imwrite("<bytes>", data, extension=extension, **options)
+    with open(path, "wb") as f:
+        f.write(encoded)
+
+
 FRAME_NAME = re.compile(r"^frame_\d{4,}\.png$")
 
 
 def _write_pngs(data: np.ndarray, folder: Path) -> Path:
     """PNG frames written whole into a fresh folder, then swapped in for `folder` (whose old frames,
     if any, go: a folder holding anything else is refused, never mixed with a new clip)."""
-    import imageio.v3 as iio
-
     if folder.is_dir():
         check_frame_folder(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -235,7 +241,7 @@ def _write_pngs(data: np.ndarray, folder: Path) -> Path:
         tmp.mkdir()
         for i, frame in enumerate(data):
             try:
-                iio.imwrite(tmp / f"frame_{i:04d}.png", frame)
+                _write_encoded(tmp / f"frame_{i:04d}.png", frame, ".png")
             except OSError as err:
                 raise write_error(folder, tmp, err) from None
         if folder.exists():
@@ -357,7 +363,7 @@ def array_frames(video, value_range: tuple[float, float] | None = None) -> np.nd
         raise ValueError(f"Frame {first} holds NaN or infinite values; frames must be finite.")
     if value_range is not None:
         low, high = (float(v) for v in value_range)
-        if not (math.isfinite(low) and math.isfinite(high) and 0 < high - low <= np.finfo(np.float32).max):
+        if not (math.isfinite(low) and math.isfinite(high) and 0 < high - low <= float(np.finfo(np.float32).max)):
             raise ValueError(f"value_range must be (low, high), finite, with 0 < high - low within float32; got "
                              f"{tuple(value_range)}.")
         return to_uint8((arr.astype(np.float32) - low) / (high - low))

@@ -531,10 +531,12 @@ def test_a_full_disk_is_one_sentence_and_replaces_nothing(tmp_path):
             media.write_video(noise, disk / "frames")  # PNG frames: written whole or not at all
         assert sorted(p.name for p in disk.iterdir()) == ["x.mp4"]
         (disk / "fill").write_bytes(b"\0" * (disk_free(disk) - 4096))
-        run = subprocess.run([sys.executable, "-m", "samg_video.cli", "generate", "--prompt", PROMPT, "--steps", "1",
-                              "--frames", "16", "--out", str(disk / "x.mp4")], capture_output=True, text=True)
-        assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr  # no encoder log, no traceback
-        assert "no space left on the device" in run.stderr and good.read_bytes() == before
+        for out in ("x.mp4", "frames", "x.gif"):  # imageio's handle once printed "Exception ignored" for PNG / GIF
+            run = subprocess.run([sys.executable, "-m", "samg_video.cli", "generate", "--prompt", PROMPT, "--steps",
+                                  "1", "--frames", "16", "--out", str(disk / out)], capture_output=True, text=True)
+            assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr  # no encoder log, no traceback
+            assert "no space left on the device" in run.stderr and good.read_bytes() == before
+        assert sorted(p.name for p in disk.iterdir()) == ["fill", "x.mp4"]
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
 
