@@ -788,21 +788,24 @@ def test_a_model_folders_configs_are_checked_before_anything_is_built(tmp_path, 
     assert not (tmp_path / "x.mp4").exists()
 
 
-def test_a_component_whose_weights_do_not_fit_its_config_is_one_sentence(tmp_path, capsys):
-    """A Wan stand-in whose text encoder's config.json asks for another width than its weights hold:
-    one line naming the folder and what is wrong (not transformers' 'look at the above report')."""
+@pytest.mark.parametrize("component, key", [("text_encoder", "d_ff"), ("transformer", "ffn_dim")])
+def test_a_component_whose_weights_do_not_fit_its_config_is_one_sentence(tmp_path, capsys, component, key):
+    """A Wan stand-in whose text encoder's (transformers) or transformer's (diffusers) config.json asks
+    for another width than its weights hold: one line naming the folder, the component and what is
+    wrong (not transformers' 'look at the above report')."""
     import standins
 
     folder = standins.write("wan2.1-t2v-1.3b", tmp_path / "wan")
-    config = json.loads((folder / "text_encoder" / "config.json").read_text())
-    config["d_ff"] *= 2
-    (folder / "text_encoder" / "config.json").write_text(json.dumps(config))
+    config = json.loads((folder / component / "config.json").read_text())
+    config[key] *= 2
+    (folder / component / "config.json").write_text(json.dumps(config))
     capsys.readouterr()
     code = cli.main(["generate", "--model", "wan2.1-t2v-1.3b", "--model-path", str(folder), "--device", "cpu",
                      "--prompt", "a fox", "--out", str(tmp_path / "x.mp4"), "--steps", "2"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err[:800]
-    assert str(folder) in err and "do not have the shapes its config.json gives" in err and "above report" not in err
+    assert str(folder) in err and f"the {component} component's weights ({component}/)" in err
+    assert "do not have the shapes its config.json gives" in err and "above report" not in err
     assert not (tmp_path / "x.mp4").exists()
 
 

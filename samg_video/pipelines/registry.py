@@ -230,12 +230,14 @@ def load_model(card: dict, model_path: str | None = None, device: str = "cpu", d
     try:
         pipe = getattr(diffusers, card["pipeline"]).from_pretrained(source, dtype=getattr(torch, dtype),
                                                                     local_files_only=True, **extra)
-    except RuntimeError as err:  # transformers / diffusers: a weight's shape is not the one its config builds
-        if "mismatched" not in str(err) and "size mismatch" not in str(err):
+    except (RuntimeError, ValueError) as err:  # transformers / diffusers: a weight's shape is not its config's
+        if not any(sign in str(err) for sign in ("mismatched", "size mismatch", "ignore_mismatched_sizes")):
             raise
-        raise ValueError(f"{source}: a component's weights do not have the shapes its config.json gives (a config "
-                         "from another model, or damaged weights); nothing was generated. Restore the folder as "
-                         "downloaded, or pass the folder of the model these files belong to.") from None
+        name = failed_component(err)
+        which = f"the {name} component's weights ({name}/)" if name else "a component's weights"
+        raise ValueError(f"{source}: {which} do not have the shapes its config.json gives (a config from another "
+                         "model, or damaged weights); nothing was generated. Restore the folder as downloaded, or "
+                         "pass the folder of the model these files belong to.") from None
     if (vae_tiling or card.get("vae_tiling")) and hasattr(pipe, "vae"):  # Allegro's VAE decodes tiled only
         pipe.vae.enable_tiling()
     if cpu_offload:
@@ -243,6 +245,17 @@ def load_model(card: dict, model_path: str | None = None, device: str = "cpu", d
     else:
         pipe.to(device)
     return pipe
+
+
+def failed_component(err: BaseException) -> str | None:
+    """The pipeline component whose loading raised `err`: the `name` argument of diffusers' own
+    `load_sub_model` frame in the traceback (transformers' shape error does not name it), or None."""
+    import traceback
+
+    for frame, _ in traceback.walk_tb(err.__traceback__):
+        if frame.f_code.co_name == "load_sub_model" and isinstance(frame.f_locals.get("name"), str):
+            return frame.f_locals["name"]
+    return None
 
 
 def frames_of(output, index: int = 0) -> np.ndarray:
