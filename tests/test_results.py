@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import re
 import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+import pytest
+
+from samg_video.report.page import SORT_SCRIPT
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML_REF = re.compile(r"""\b(?:src|href|poster)\s*=\s*["']([^"']+)["']""")
@@ -68,3 +73,44 @@ def test_a_missing_clip_is_caught(tmp_path):
     (tmp_path / "doc.md").write_text("![plot](p.png) and [the report](r.html) and [gone](sub/gone.md)")
     files = {"r.html", "p.png", "doc.md"}
     assert missing_references(files, tmp_path) == ["doc.md -> sub/gone.md", "r.html -> gallery/absent.mp4"]
+
+
+class Tables(HTMLParser):
+    """Each <table> of a page as (its class, its header cells, the cell count of each body row)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.part = [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.tables.append({"class": dict(attrs).get("class"), "head": 0, "rows": []})
+        elif tag in ("thead", "tbody"):
+            self.part = tag
+        elif tag == "tr" and self.part == "tbody":
+            self.tables[-1]["rows"].append(0)
+        elif tag in ("th", "td") and self.tables:
+            if self.part == "thead":
+                self.tables[-1]["head"] += 1
+            elif self.part == "tbody":
+                self.tables[-1]["rows"][-1] += 1
+
+
+def committed_reports() -> list[Path]:
+    return [ROOT / f for f in sorted(tracked()) if f.startswith("evaluation/") and f.endswith("report.html")]
+
+
+@pytest.mark.parametrize("path", committed_reports(), ids=lambda p: p.parent.relative_to(ROOT).as_posix())
+def test_every_committed_report_has_tables_that_sort(path):
+    """The DOM check run where no browser is (test_report_browser clicks them in Chromium): a committed
+    report carries the current report's sorting script (the one that sorts each table by its own
+    header's cellIndex), and every table is sortable, with a header row and a cell under each header
+    in every row."""
+    text = path.read_text()
+    assert SORT_SCRIPT in text, f"{path}: no sorting script or an older one; regenerate it with `samg-video report`"
+    parser = Tables()
+    parser.feed(text)
+    assert parser.tables, path
+    for k, table in enumerate(parser.tables):
+        assert table["class"] == "sort" and table["head"] > 0 and table["rows"], (path, k, table["class"])
+        assert set(table["rows"]) == {table["head"]}, (path, k, table["head"], sorted(set(table["rows"])))

@@ -183,6 +183,42 @@ def test_option_bases():
         "samg 1-3 temporal_sigma=1 step_ema=0.5": "samg 1-3"}
 
 
+def test_plot_labels_do_not_pile_up(tmp_path, monkeypatch):
+    """Eight methods whose points nearly coincide (as SAMG's option rows do): every scale label is
+    drawn, and no two labels' boxes overlap on the saved figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from samg_video.report.plots import tradeoff_plots
+
+    specs = ["cfg:2", "cfg:3", "samg:1-3", "samg:1-3,normalize=frame", "samg:1-3,temporal_sigma=1", "samg:1.5-4.5",
+             "apg:2", "tcfg:2"]
+    from samg_video import cards
+    from samg_video.guidance.spec import family, label, parse_spec
+
+    table, paired = {}, {}
+    for k, spec in enumerate(specs):
+        config = parse_spec(spec, cards.card("demo")).to_dict()
+        name = label(config)
+        table[name] = {"config": config, "family": family(config), "prompt_correct": 0.8, "clip_score": float("nan")}
+        paired[name] = {"prompt_correct": (-0.04 + 0.001 * k, 0.02), "flicker": (-0.001 - 0.00002 * k, 0.0003)}
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
+    files = tradeoff_plots(table, paired, "cfg 2", tmp_path)
+    assert [f.name for f in files] == ["tradeoff_flicker.png"] and len(figures) == 1
+    fig = figures[0]
+    renderer = fig.canvas.get_renderer()
+    texts = [t for t in fig.axes[0].texts if t.get_text()]
+    assert len(texts) == len(specs)
+    boxes = [Text.get_window_extent(t, renderer) for t in texts]  # the label, without its leader line
+    overlapping = [(texts[i].get_text(), texts[j].get_text()) for i in range(len(boxes))
+                   for j in range(i + 1, len(boxes)) if boxes[i].overlaps(boxes[j])]
+    assert not overlapping, overlapping
+
+
 def test_report_of_empty_folder_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["report", str(tmp_path)]) == 2
     assert "run `samg-video sweep` first" in capsys.readouterr().err

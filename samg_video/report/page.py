@@ -15,7 +15,7 @@ STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-c
          "text-align:center;font-size:11px;max-width:270px}video,img.input{width:128px;image-rendering:pixelated;margin:1px}"
          "img{max-width:100%}.note{color:#744}input{margin:0 1em .5em 0}")
 
-SCRIPT = """
+SORT_SCRIPT = """
 document.querySelectorAll('table.sort th').forEach(th => th.addEventListener('click', () => {
   const i = th.cellIndex;  // the column within its own table
   const body = th.closest('table').tBodies[0], dir = th.dataset.dir = th.dataset.dir === '1' ? '-1' : '1';
@@ -27,7 +27,8 @@ document.querySelectorAll('table.sort th').forEach(th => th.addEventListener('cl
     return a.cells[i].textContent.localeCompare(b.cells[i].textContent) * dir;
   }).forEach(r => body.appendChild(r));
 }));
-const filter = () => {
+"""
+SCRIPT = SORT_SCRIPT + """const filter = () => {
   const m = document.getElementById('fm').value.toLowerCase(), p = document.getElementById('fp').value.toLowerCase();
   document.querySelectorAll('#items tbody tr').forEach(r => {
     const shown = r.cells[2].textContent.toLowerCase().includes(m) && r.cells[0].textContent.toLowerCase().includes(p);
