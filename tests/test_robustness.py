@@ -788,6 +788,24 @@ def test_a_model_folders_configs_are_checked_before_anything_is_built(tmp_path, 
     assert not (tmp_path / "x.mp4").exists()
 
 
+@pytest.mark.parametrize("kind", ["fifo", "dangling link"])
+def test_a_model_folder_of_anything_but_plain_files_is_refused(tmp_path, capsys, kind):
+    """A FIFO or a link to nothing in place of a component's weights: one line naming the file, exit 2
+    (diffusers said 'no file named ... found', fell back to the .bin name, 3 lines)."""
+    import standins
+
+    folder = standins.write("wan2.1-t2v-1.3b", tmp_path / "wan")
+    weights = next((folder / "transformer").glob("*.safetensors"))
+    weights.unlink()
+    os.mkfifo(weights) if kind == "fifo" else weights.symlink_to(tmp_path / "gone")
+    capsys.readouterr()
+    code = cli.main(["generate", "--model", "wan2.1-t2v-1.3b", "--model-path", str(folder), "--device", "cpu",
+                     "--prompt", "a fox", "--out", str(tmp_path / "x.mp4")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and str(weights) in err, err[:600]
+    assert ("link to nothing" if kind != "fifo" else "not a regular file") in err
+
+
 @pytest.mark.parametrize("component, key", [("text_encoder", "d_ff"), ("transformer", "ffn_dim")])
 def test_a_component_whose_weights_do_not_fit_its_config_is_one_sentence(tmp_path, capsys, component, key):
     """A Wan stand-in whose text encoder's (transformers) or transformer's (diffusers) config.json asks

@@ -83,7 +83,13 @@ def check_numbers(value, where: str, key: str = "") -> None:
 def check_configs(folder: Path) -> None:
     """A model folder's configs read as data before anything is built from them (`config_files`):
     regular files under MAX_CONFIG_BYTES that parse as JSON, with sane numbers (`check_numbers`).
-    Each refusal is one sentence naming the file (and key)."""
+    Each refusal is one sentence naming the file (and key). Every file of the folder and of its
+    component folders must be a regular file (a link to one is fine): a FIFO would block a reader, a
+    dangling link (a cache whose blob is gone) reads as a missing file."""
+    for path in [*folder.iterdir(), *(q for sub in folder.iterdir() if sub.is_dir() for q in sub.iterdir())]:
+        if not (path.is_file() or path.is_dir()):
+            what = "a link to nothing" if path.is_symlink() and not path.exists() else "not a regular file"
+            raise ValueError(f"{path} is {what}; a model folder holds plain files (restore it as downloaded).")
     for path in config_files(folder):
         if not path.is_file():
             raise ValueError(f"{path} is not a regular file; a model folder's configs are plain JSON files.")
