@@ -7,7 +7,9 @@
 - `call_arguments`: those and the inputs under the names and in the set the pipeline's own
   `__call__` takes (read off its signature; `FRAME_COUNTS` and `VIDEO_INPUTS` list the names
   diffusers pipelines use);
-- `prompt_notes`: a note for every tokenizer that would cut the prompt.
+- `prompt_notes`: a note for every tokenizer that would cut the prompt;
+- `size_multiple` / `check_size`: the multiple a pipeline's height and width must be, read off
+  its VAE and its denoiser.
 """
 
 from __future__ import annotations
@@ -109,3 +111,41 @@ def prompt_notes(pipe, prompt: str, kwargs: dict) -> list[str]:
             notes.append(f"the prompt is {count} tokens long but {name} keeps {limit}; the rest is cut off "
                          "(shorten the prompt).")
     return notes
+
+
+SPATIAL_RATIOS = ("vae_spatial_compression_ratio", "vae_scale_factor_spatial", "vae_spatial_scale_factor",
+                  "vae_scale_factor")
+DENOISERS = ("transformer", "unet")
+
+
+def size_multiple(pipe) -> int:
+    """What height and width must be a multiple of: the VAE's spatial compression (the pipeline's
+    `vae_spatial_compression_ratio`, `vae_scale_factor_spatial`, Mochi's `vae_spatial_scale_factor`
+    or `vae_scale_factor`) times the
+    denoiser's spatial patch (`transformer_spatial_patch_size`, else its config's `patch_size`, the
+    last entry of a (t, h, w) tuple; 1 for a U-Net). Wan: 8 x 2 = 16, LTX-Video: 32 x 1, CogVideoX:
+    8 x 2 (its own check asks for 8 only, and a 40 px size then fails inside the transformer)."""
+    ratio = next((getattr(pipe, a) for a in SPATIAL_RATIOS if isinstance(getattr(pipe, a, None), int)), 1)
+    patch = getattr(pipe, "transformer_spatial_patch_size", None)
+    if not isinstance(patch, int):
+        denoiser = next((getattr(pipe, n) for n in DENOISERS if getattr(pipe, n, None) is not None), None)
+        patch = getattr(getattr(denoiser, "config", None), "patch_size", None) or 1
+        patch = patch[-1] if isinstance(patch, (list, tuple)) else patch
+    return int(ratio) * int(patch)
+
+
+def check_size(pipe, name: str, height: int | None, width: int | None) -> None:
+    """A height or width the user gave that `pipe` cannot make: one sentence naming the multiple and
+    the nearest sizes, before any denoising (nothing is rounded silently). A pipeline that bins
+    sizes itself (`use_resolution_binning`, on by default: Sana-Video) makes any size: it generates at
+    the nearest bin and resizes back."""
+    binning = inspect.signature(type(pipe).__call__).parameters.get("use_resolution_binning")
+    if binning is not None and binning.default is True:
+        return
+    multiple = size_multiple(pipe)
+    for flag, value in (("--height", height), ("--width", width)):
+        if value and value % multiple:
+            low, high = value // multiple * multiple, (value // multiple + 1) * multiple
+            nearest = f"{low} or {high}" if low else str(high)
+            raise ValueError(f"{flag} {value}: {name} makes sizes in multiples of {multiple} (its VAE's compression "
+                             f"times its denoiser's patch); use {nearest}.")

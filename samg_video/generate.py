@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from . import cards
-from .arguments import call_arguments, call_kwargs
+from .arguments import call_arguments, call_kwargs, check_size
 from .guidance import Guidance
 from .guidance.layout import to_canonical
 from .guidance.spec import rescaled
@@ -85,6 +85,8 @@ def load_target(settings: RunSettings | None = None, **values) -> Target:
     pipe = load_model(c, s.model_path, device, s.dtype, s.cpu_offload, s.vae_tiling, s.adapter_path, s.controlnet_path)
     if (s.height or s.width) and "height" not in inspect.signature(type(pipe).__call__).parameters:
         notes.append(f"{type(pipe).__name__} sizes its clip from the input image; --height / --width are not used.")
+    elif not c.get("bundled"):
+        check_size(pipe, c["name"], s.height, s.width)
     return Target(pipe, call_kwargs(c, s.frames, s.height, s.width, s.steps), c, notes)
 
 

@@ -303,6 +303,22 @@ def test_a_per_frame_cfg_ramp_is_refused_in_one_sentence():
     assert "\n" not in str(err.value)
 
 
+def test_the_size_check_admits_every_size_the_stand_ins_run_at(built):
+    """check_size (VAE compression x denoiser patch, or nothing for a pipeline that bins sizes)
+    refuses none of the sizes every pipeline here runs at; a size one pixel off is refused unless
+    the pipeline bins sizes itself."""
+    from samg_video.arguments import check_size, size_multiple
+
+    pipe, kwargs, _ = built
+    if "height" not in kwargs:
+        pytest.skip("sizes its clip from the input image")
+    check_size(pipe, "model", kwargs["height"], kwargs["width"])
+    binning = inspect.signature(type(pipe).__call__).parameters.get("use_resolution_binning")
+    if size_multiple(pipe) > 1 and binning is None:
+        with pytest.raises(ValueError, match="makes sizes in multiples of"):
+            check_size(pipe, "model", kwargs["height"] + 1, kwargs["width"])
+
+
 def test_a_long_prompt_is_noted_at_each_tokenizers_limit(built):
     """prompt_notes reads each tokenizer's limit off its encoder (positions) and the call's
     max_sequence_length; the reference here is the rule diffusers' encode_prompt functions follow:

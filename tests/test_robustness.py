@@ -788,6 +788,22 @@ def test_a_model_folders_configs_are_checked_before_anything_is_built(tmp_path, 
     assert not (tmp_path / "x.mp4").exists()
 
 
+@pytest.mark.parametrize("name, multiple", [("cogvideox-2b", 16), ("ltx-video", 32)])
+def test_a_size_the_model_cannot_make_is_one_sentence_before_any_step(tmp_path, capsys, name, multiple):
+    """--height 40: CogVideoX (VAE 8 x patch 2) failed inside its transformer with 'The size of tensor
+    a (7) must match ...'; LTX-Video (VAE 32) answered with its own check. Both now say the multiple
+    and the nearest sizes, before a step runs."""
+    import standins
+
+    folder = standins.write(name, tmp_path / "model")
+    capsys.readouterr()
+    code = cli.main(["generate", "--model", name, "--model-path", str(folder), "--device", "cpu", "--prompt", "a fox",
+                     "--out", str(tmp_path / "x.mp4"), "--steps", "1", "--height", "40", "--width", str(multiple)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err[:600]
+    assert f"--height 40: {name} makes sizes in multiples of {multiple}" in err and not (tmp_path / "x.mp4").exists()
+
+
 @pytest.mark.parametrize("kind", ["fifo", "dangling link"])
 def test_a_model_folder_of_anything_but_plain_files_is_refused(tmp_path, capsys, kind):
     """A FIFO or a link to nothing in place of a component's weights: one line naming the file, exit 2
