@@ -17,8 +17,12 @@ stack, so RescaleCFG, CFGNorm, SkipLayerGuidanceDiT and other packs' nodes see S
 as the guided prediction. Where g is ComfyUI's CFG bit for bit (w_min == w_max == s), g - cfg
 is zero, c' is c and the sampler's result is ComfyUI's CFG bit for bit.
 
-The step index comes from `model_options["transformer_options"]["sample_sigmas"]`, and a sigma
-above the previous one starts a new run (state reset), as ComfyUI's APG node does. Guide
+The clock, each clip's state, the skip plans and the recorded fields live in one
+`samg_video.guidance.run.GuidanceRun`: the step of an evaluation is where its sigma falls in
+`model_options["transformer_options"]["sample_sigmas"]` (a new schedule is a new run; Heun's second
+evaluation, a midpoint, an adaptive step: one rule, documented there). ComfyUI's `clone()`
+deep-copies `model_options`; the pre-CFG object copies as itself, so every clone of the patched
+MODEL (the sampler's, the preview's) reaches the run that sampled. Guide
 latents appended at the end of the frame axis (LTXVAddGuide's keyframes) take no part in the
 field's statistics (`guide_frames`). A method with a perturbation (samg+stg, stg, slg) gets the
 conditional prediction with blocks skipped from one more model call per step, made with
@@ -47,7 +51,8 @@ import torch
 
 from samg_video import guidance
 from samg_video.catalogue import DEFAULT, column
-from samg_video.guidance.skip import Skipper, parse_policy
+from samg_video.guidance.run import GuidanceRun
+from samg_video.guidance.skip import parse_policy
 from samg_video.guidance.spec import head_keys, key_values
 
 CATEGORY = "sampling/samg-video"
@@ -77,14 +82,6 @@ def derived_range(w_min: float, w_max: float, cond_scale: float) -> tuple[float,
         raise SettingError(f"SAMG's range is empty: {said[0]} exceeds {said[1]}; set both widgets, or change the "
                            "sampler's cfg.")
     return low, high
-
-
-def step_of(sigmas, sigma: float) -> tuple[int, int]:
-    """(index of `sigma` in the sampler's schedule, number of steps); (0, 1) without a schedule."""
-    if not torch.is_tensor(sigmas) or sigmas.numel() < 2:
-        return 0, 1
-    index = int((sigmas.float().cpu() - sigma).abs().argmin())
-    return min(index, len(sigmas) - 2), len(sigmas) - 1
 
 
 def parse_options(text: str) -> dict:
@@ -192,12 +189,28 @@ class PreCFGGuidance:
         if space not in SPACES:
             raise SettingError(f"space must be one of {', '.join(SPACES)}, got {space!r}.")
         self.name, self.options, self.guide_frames, self.space = name, dict(options), int(guide_frames), space
-        self.method, self.key = check_widgets(name, options), None  # a stand-in until the sampler's cfg is known
-        self.previous_sigma = None
-        self.fields: list[torch.Tensor] = []  # (B, 1, F, H, W) per step of the last run, on the CPU
-        self.skipper = skipper_of(skip)
-        self.rows = 0  # batch rows ComfyUI computed for the CFG conds (cond + uncond) under the skip policy
-        self._skip_sigma = None
+        self.key = None
+        # the run: clock, per-clip state, skip plans, fields, counts (guidance.run); a stand-in method until
+        # the sampler's cfg is known. Its copies (ComfyUI's clone() deep-copies model_options) are itself.
+        self.run = GuidanceRun(check_widgets(name, options), policy_of(skip), record_fields=True)
+        self._sigmas = None  # the schedule object of the run in flight
+
+    def __deepcopy__(self, memo):  # one object for every clone of the patched MODEL: the preview sees the run
+        return self
+
+    @property
+    def method(self):
+        return self.run.method
+
+    @property
+    def fields(self) -> list[torch.Tensor]:
+        """(B, 1, F, H, W) per step of the last run, on the CPU."""
+        return self.run.fields
+
+    @property
+    def rows(self) -> int:
+        """Batch rows ComfyUI computed for the CFG conds (cond + uncond) under the skip policy."""
+        return self.run.rows
 
     def config(self, cond_scale: float) -> dict:
         """The method's full parameters for a sampler at `cond_scale`."""
@@ -214,8 +227,9 @@ class PreCFGGuidance:
         params = self.config(cond_scale)
         key = repr(sorted(params.items()))
         if key != self.key:
-            self.method, self.key = guidance.create(self.name, **params), key
-        return self.method
+            self.run.with_method(guidance.create(self.name, **params))
+            self.key = key
+        return self.run.method
 
     def check_sampling(self, cond_scale: float, frames: int | None) -> None:
         """What only the sampler knows: its cfg (a derived range end, cfg 0) and the latent's frames."""
@@ -231,26 +245,37 @@ class PreCFGGuidance:
             self.check_sampling(cfg, noise.shape[2] if noise.ndim == 5 else None)
         return executor(noise, *args, **kwargs)
 
-    def calc_cond_batch(self, executor, model, conds, x_in, timestep, model_options):
-        """ComfyUI's CALC_COND_BATCH wrapper (installed with a skip policy): the step's plan first;
-        without the unconditional pass, ComfyUI computes the conditional cond alone and the
-        unconditional prediction is the policy's stand-in (module docstring)."""
-        if len(conds) < 2 or conds[1] is None:  # a perturbed call's single cond, or no CFG at this step
-            return executor(model, conds, x_in, timestep, model_options)
+    def begin(self, timestep, model_options: dict, batch: int) -> list[str]:
+        """Open the evaluation at the noise level `timestep` (B,) on the sampler's schedule
+        (`sample_sigmas`; a new schedule object is a new run) and return each clip's plan."""
         sigma = float(torch.as_tensor(timestep).reshape(-1)[0])
         sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
-        step, num_steps = step_of(sigmas, sigma)
-        if self._skip_sigma is None or sigma > self._skip_sigma or step == 0:  # a new run
-            self.skipper.reset()
-        self._skip_sigma = sigma
-        plan = self.skipper.decide(0, step, num_steps)
-        if plan == "compute":
-            self.rows += 2 * x_in.shape[0]
+        if sigmas is not self._sigmas or self.run.schedule is None:
+            self._sigmas = sigmas
+            self.run.start(sigmas if torch.is_tensor(sigmas) and sigmas.numel() >= 2 else [sigma, 0.0])
+        return self.run.begin(sigma, batch)
+
+    def calc_cond_batch(self, executor, model, conds, x_in, timestep, model_options):
+        """ComfyUI's CALC_COND_BATCH wrapper (installed with a skip policy): each clip's plan first;
+        ComfyUI computes the conditional cond for every clip and the unconditional one for the clips
+        that compute it (none, some or all rows of the batch); the others get the policy's stand-in
+        (module docstring)."""
+        if len(conds) < 2 or conds[1] is None:  # a perturbed call's single cond, or no CFG at this step
+            return executor(model, conds, x_in, timestep, model_options)
+        self.begin(timestep, model_options, x_in.shape[0])
+        rows = self.run.uncond_rows()
+        if len(rows) == x_in.shape[0]:
+            self.run.count(1, 2 * x_in.shape[0])
             return executor(model, conds, x_in, timestep, model_options)
         out = executor(model, [conds[0], None, *conds[2:]], x_in, timestep, model_options)
-        self.rows += x_in.shape[0]
+        computed = None
+        if rows:
+            t = torch.as_tensor(timestep)
+            (computed,) = executor(model, [conds[1]], x_in[rows], t[rows] if t.ndim and len(t) == len(x_in) else t,
+                                   model_options)
+        self.run.count(1 + bool(rows), x_in.shape[0] + len(rows))
         layout = "BCFHW" if x_in.ndim == 5 else "BCHW"
-        return [out[0], self.skipper.stand_in(0, step, out[0], layout, None), *out[2:]]
+        return [out[0], self.run.fill_uncond(computed, out[0], layout), *out[2:]]
 
     def generated(self, x: torch.Tensor) -> torch.Tensor | None:
         """False on the trailing guide frames of a video latent (B C T H W), else None."""
@@ -266,41 +291,31 @@ class PreCFGGuidance:
             return out
         x, c, u = args["input"], out[0], out[1]
         s = float(args["cond_scale"])
-        sigma = float(torch.as_tensor(args["sigma"]).reshape(-1)[0])
-        sigmas = args.get("model_options", {}).get("transformer_options", {}).get("sample_sigmas")
-        step, num_steps = step_of(sigmas, sigma)
-        if self.previous_sigma is None or sigma > self.previous_sigma or step == 0:  # a new run
+        plans = self.begin(args["sigma"], args.get("model_options", {}), x.shape[0])
+        if self.run.step == 0 and not self.run.history:
             self.check_sampling(s, x.shape[2] if x.ndim == 5 else None)
-            self.method_for(s).reset()
-            self.fields = []
         method = self.method_for(s)
-        self.previous_sigma = sigma
         layout = "BCFHW" if x.ndim == 5 else "BCHW"
-        if self.skipper is not None:
-            plan = self.skipper.now
-            self.skipper.observe(0, step, u, c, layout, None)
-            if plan == "drop":  # outside the guidance interval: the conditional prediction, unguided
-                return [c, c, *out[2:]]
-        perturbation = method.perturbation(step, num_steps)
+        perturbation = None if all(p == "drop" for p in plans) else method.perturbation(self.run.step,
+                                                                                      self.run.num_steps)
         p = perturbed_prediction(args, perturbation) if perturbation is not None else None
-        kwargs = dict(step=step, num_steps=num_steps, layout=layout, sigma=sigma, generated=self.generated(x))
+        kwargs = dict(layout=layout, sigma=float(torch.as_tensor(args["sigma"]).reshape(-1)[0]),
+                      generated=self.generated(x))
         if self.space == "noise":  # the method on ComfyUI's x - denoised tensors
-            guided = x - method(x - u, x - c, pred_perturbed=None if p is None else x - p, **kwargs)
+            guided = x - self.run.guide(x - u, x - c, pred_perturbed=None if p is None else x - p, **kwargs)
         else:
-            guided = method(u, c, pred_perturbed=p, **kwargs)
-        field = method.last_field()
-        if field is not None:
-            self.fields.append(field.detach().float().cpu())
+            guided = self.run.guide(u, c, pred_perturbed=p, **kwargs)
+        if all(pl == "drop" for pl in plans):  # outside the guidance interval: the conditional prediction, unguided
+            return [c, c, *out[2:]]
         return [carried_cond(c, u, guided, s), u, *out[2:]]
 
 
-def skipper_of(text: str) -> Skipper | None:
-    """The skip widget's policy at work (None for off); a bad policy is one sentence naming the widget."""
+def policy_of(text: str):
+    """The skip widget's policy (None for off); a bad policy is one sentence naming the widget."""
     try:
-        policy = parse_policy(text.strip() or "off")
+        return parse_policy(text.strip() or "off")
     except ValueError as err:
         raise SettingError(f"skip: {err}") from None
-    return None if policy is None else Skipper(policy)
 
 
 SKIP_TOOLTIP = ("steps without the unconditional model pass (fewer model calls): off; every:N (the pass every N "
@@ -339,9 +354,9 @@ def patched_with(model, fn: PreCFGGuidance):
     if hasattr(patched, "add_wrapper_with_key"):
         outer, calc = wrapper_types()
         patched.add_wrapper_with_key(outer, WRAPPER_KEY, fn.outer_sample)
-        if fn.skipper is not None:
+        if fn.run.policy is not None:
             patched.add_wrapper_with_key(calc, WRAPPER_KEY, fn.calc_cond_batch)
-    elif fn.skipper is not None:
+    elif fn.run.policy is not None:
         raise SettingError("skip: this ComfyUI has no model wrappers (comfy.patcher_extension), which a skip "
                            "policy needs; update ComfyUI or set skip to off.")
     return patched
@@ -446,7 +461,7 @@ class SAMGVideo:
         """The widgets' values (any subset) on their own; raises SettingError naming the widget."""
         widget_bounds(cls, widgets)
         check_widgets("samg", cls.params(**widgets))
-        skipper_of(skip)
+        policy_of(skip)
 
     @classmethod
     def VALIDATE_INPUTS(cls, w_min, w_max, quantile_low, quantile_high, start, end, skip="off"):
@@ -513,7 +528,7 @@ class GuidanceMethod:
         if getattr(made, "mode", "block") != "block":
             raise SettingError(f"options: mode={made.mode!r} cannot run in ComfyUI, where a perturbation skips whole "
                                "blocks; use mode=block.")
-        skipper_of(skip)
+        policy_of(skip)
 
     @classmethod
     def VALIDATE_INPUTS(cls, method, options, skip="off"):

@@ -124,11 +124,20 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
             out = target.pipe(prompt=list(prompts), generator=generators, **kwargs, **inputs)
     latents = getattr(out, "raw", None)
     items = len(prompts)
-    calls = (handle.rows + handle.extra_calls * items) / items
-    passes = calls / max(handle.step, 1)
-    plans = tuple(handle.skipper.plans) if handle.skipper is not None else ("compute",) * handle.step
-    return [Generation(frames_of(out, i), [s[i:i + 1] for s in steps], None if latents is None else latents[i], passes,
-                       calls, plans) for i in range(items)]
+    work = clip_work(handle, items)
+    return [Generation(frames_of(out, i), [s[i:i + 1] for s in steps], None if latents is None else latents[i],
+                       calls / max(handle.step, 1), calls, plans) for i, (calls, plans) in enumerate(work)]
+
+
+def clip_work(handle, items: int) -> list[tuple[float, tuple[str, ...]]]:
+    """(denoiser rows, plan of each step) per clip: the rows its own plans cost in every run (its
+    conditional row each evaluation, its unconditional row where computed), plus an equal share of
+    the rows no plan accounts for (the pipeline's own passes) and one row per perturbed call."""
+    runs = handle.runs
+    own = [sum(r.clip_rows[i] if i < len(r.clip_rows) else 0 for r in runs) for i in range(items)]
+    shared = (handle.rows - sum(own)) / items
+    plans = [tuple(p for r in runs for p in r.clip_plans(i)) for i in range(items)]
+    return [(own[i] + shared + handle.extra_calls, plans[i]) for i in range(items)]
 
 
 def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0, inputs: dict | None = None,

@@ -152,15 +152,16 @@ def test_every_policy_does_the_counted_work_and_reuses_the_last_delta(built):  #
     finally:
         for c in counted:
             c.remove()
-    plans = [i.uncond for i in infos]
-    assert plans[:3] == ["compute", "reuse", "compute"]
+    plans = [i.uncond for i in infos]  # per evaluation (PNDM evaluates its second level twice: one step)
+    assert list({i.step: i.uncond for i in infos}.values())[:3] == ["compute", "reuse", "compute"]
     work = sum(c.calls for c in counted), sum(c.rows for c in counted)
     perturbed = sum(c.perturbed for c in counted)
     assert work == expected_work(pipe, plans) == (handle.calls - perturbed, handle.rows - perturbed)
     for step, plan in enumerate(plans):
         if plan == "reuse":  # c - u^ = the delta of the step before (to float32 rounding of c - (c - d))
             torch.testing.assert_close(method.seen[step], method.seen[step - 1], atol=1e-5, rtol=1e-4)
-    assert not (method.seen[1] - method.seen[2]).abs().max() < 1e-7  # a computed step measures anew
+    first, second = [k for k, p in enumerate(plans) if p == "compute"][:2]
+    assert not (method.seen[first] - method.seen[second]).abs().max() < 1e-7  # a computed step measures anew
 
 
 def test_interval_policy_equals_the_interval_method_with_fewer_calls(built):  # noqa: F811  (the imported fixture)

@@ -34,13 +34,13 @@ from diffusers.guiders.guider_utils import BaseGuidance, GuiderOutput
 from ..guidance import SAMG
 from ..guidance.base import field_types
 from ..guidance.layout import LAYOUTS as TENSOR_LAYOUTS
-from ..guidance.layout import guide
-from ..guidance.skip import Skipper, parse_policy, skipping_step
+from ..guidance.run import GuidanceRun
+from ..guidance.skip import parse_policy
 
 # SAMG's parameters, from its dataclass (its own interval is the guider's start / stop) ...
 SAMG_PARAMETERS = {f.name: f.default for f in fields(SAMG) if f.name not in ("interval", "outside")}
 # ... then the guider's own
-GUIDER_PARAMETERS = {"layout": "BCFHW", "token_grid": None, "start": 0.0, "stop": 1.0, "enabled": True}
+GUIDER_PARAMETERS = {"layout": "BCFHW", "token_grid": None, "start": 0.0, "stop": 1.0, "enabled": True, "skip": None}
 LAYOUTS = (*TENSOR_LAYOUTS, "tokens")
 
 
@@ -56,7 +56,7 @@ def _signature() -> inspect.Signature:
 
 
 def _init(self, *args, **kwargs):
-    """SAMG's parameters (see `samg_video.guidance.SAMG`), then layout, token_grid, start, stop, enabled."""
+    """SAMG's parameters (see `samg_video.guidance.SAMG`), then layout, token_grid, start, stop, enabled, skip."""
     bound = _signature().bind(self, *args, **kwargs)
     bound.apply_defaults()
     values = dict(bound.arguments)
@@ -73,7 +73,7 @@ def _init(self, *args, **kwargs):
                          "width // 32)).")
     self.layout = layout
     self.token_grid = tuple(token_grid) if token_grid is not None else None
-    self.method = SAMG(**values)
+    self.run = GuidanceRun(SAMG(**values), parse_policy(guider["skip"]))
 
 
 _init.__signature__ = _signature()
@@ -89,9 +89,20 @@ def in_start_stop(guider: BaseGuidance) -> bool:
 
 class TwoPredictionGuider(BaseGuidance):
     """A guider that asks the pipeline for the conditional and the unconditional prediction
-    (while it is enabled) and combines them; subclasses define `forward`."""
+    (while it guides and some clip's plan computes the unconditional one) and combines them with
+    its `GuidanceRun` (`samg_video.guidance.run`: the clock, each clip's state and skip plan). A
+    guider knows the step index i of n only: its run's levels are the steps left, n - i."""
 
     _input_predictions = ["pred_cond", "pred_uncond"]
+    run: GuidanceRun
+    layout: str = "BCFHW"
+    token_grid: tuple[int, int, int] | None = None
+    _batch = 1
+
+    @property
+    def method(self):
+        """The guidance method the run guides with."""
+        return self.run.method
 
     def prepare_inputs(self, data):
         indices = [0] if self.num_conditions == 1 else [0, 1]
@@ -110,39 +121,63 @@ class TwoPredictionGuider(BaseGuidance):
     def num_conditions(self) -> int:
         return 2 if self._is_enabled_now() else 1
 
-    def _is_enabled_now(self) -> bool:
+    def _guiding(self) -> bool:
         return self._enabled
+
+    def _level(self) -> tuple[float, int]:
+        n = self._num_inference_steps or 1
+        return float(n - min(self._step or 0, n - 1)), n
+
+    def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
+        super().set_state(step, num_inference_steps, timestep)
+        n = num_inference_steps or 1
+        if step == 0 or self.run.schedule is None or self.run.num_steps != n:
+            self.run.start(list(range(n, -1, -1)))
+        if self._guiding():
+            self.run.begin(self._level()[0], self._batch)  # the plans, with the batch of the last step
+
+    def _is_enabled_now(self) -> bool:
+        if not self._guiding():
+            return False
+        return self.run.now is None or not self.run._open or any(p == "compute" for p in self.run.now.plans)
+
+    def _grid(self, pred: torch.Tensor) -> tuple[int, int, int] | None:
+        if self.layout != "tokens":
+            return None
+        if pred.ndim != 3:
+            raise ValueError(f"layout='tokens' expects predictions (B, N, C), got shape {tuple(pred.shape)}.")
+        return self.token_grid or (1, 1, pred.shape[1])
+
+    def guided(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor | None, sigma: float | None = None):
+        """The run's guided prediction of this step: the unconditional rows the pipeline computed (all
+        clips' or none), the run's stand-in for each clip whose plan skips them."""
+        self._batch = pred_cond.shape[0]
+        self.run.begin(self._level()[0], self._batch)  # the same evaluation; again where the batch was new
+        grid = self._grid(pred_cond)
+        rows = self.run.uncond_rows()
+        if pred_uncond is None or len(rows) < self._batch:
+            pred_uncond = self.run.fill_uncond(None if pred_uncond is None or not rows else pred_uncond[rows],
+                                               pred_cond, self.layout, grid)
+        return self.run.guide(pred_uncond, pred_cond, layout=self.layout, grid=grid, sigma=sigma,
+                              dtype=pred_uncond.dtype)
+
+    def forward(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor | None = None) -> GuiderOutput:
+        if not self._guiding():
+            return GuiderOutput(pred=pred_cond, pred_cond=pred_cond, pred_uncond=pred_uncond)
+        return GuiderOutput(pred=self.guided(pred_cond, pred_uncond), pred_cond=pred_cond, pred_uncond=pred_uncond)
 
 
 class SAMGGuider(TwoPredictionGuider):
     """Spatial Adaptive Multi Guidance for diffusers' guider API (start / stop: fractions of the run).
 
     Its parameters are SAMG's (`samg_video.guidance.SAMG`, minus `interval` / `outside`, which
-    start / stop replace), then `layout`, `token_grid`, `start`, `stop`, `enabled`.
+    start / stop replace), then `layout`, `token_grid`, `start`, `stop`, `enabled`, `skip` (a skip
+    policy, as `GuidanceGuider` takes).
     """
 
     __init__ = register_to_config(_init)
 
-    def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
-        super().set_state(step, num_inference_steps, timestep)
-        if step == 0:
-            self.method.reset()
-
-    def forward(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor | None = None) -> GuiderOutput:
-        if not self._is_enabled_now():
-            return GuiderOutput(pred=pred_cond, pred_cond=pred_cond, pred_uncond=pred_uncond)
-        steps = self._num_inference_steps or 1
-        step = min(self._step or 0, steps - 1)
-        grid = self._grid(pred_cond) if self.layout == "tokens" else None
-        pred = guide(self.method, pred_uncond, pred_cond, self.layout, grid, step=step, num_steps=steps)
-        return GuiderOutput(pred=pred, pred_cond=pred_cond, pred_uncond=pred_uncond)
-
-    def _grid(self, tokens: torch.Tensor) -> tuple[int, int, int]:
-        if tokens.ndim != 3:
-            raise ValueError(f"layout='tokens' expects predictions (B, N, C), got shape {tuple(tokens.shape)}.")
-        return self.token_grid or (1, 1, tokens.shape[1])
-
-    def _is_enabled_now(self) -> bool:
+    def _guiding(self) -> bool:
         return self._enabled and in_start_stop(self)
 
 
@@ -154,10 +189,10 @@ class GuidanceGuider(TwoPredictionGuider):
     method: a registered name (`samg_video.guidance.available()`); params: its parameters;
     guidance_scale: diffusers' name for a method's single `scale` (CFG-type methods; a SAMG
     range is `params={"w_min": ..., "w_max": ...}`); skip: a skip policy ('every:3',
-    'adaptive:0.01', 'interval:0-0.6', or its dict): on a step without the unconditional pass
-    the guider asks the pipeline for the conditional prediction only and stands in `c - d` for
-    the unconditional one (`samg_video.guidance.skip`); layout / token_grid as `SAMGGuider`;
-    start / stop / enabled as diffusers' guiders.
+    'adaptive:0.01', 'interval:0-0.6', or its dict): on a step where no clip computes the
+    unconditional pass the guider asks the pipeline for the conditional prediction only and stands
+    in `c - d` for the unconditional one (`samg_video.guidance.skip`); layout / token_grid as
+    `SAMGGuider`; start / stop / enabled as diffusers' guiders.
 
         GuidanceGuider(method="apg", guidance_scale=7.5, params={"eta": 0.5}).save_pretrained("g")
         GuidanceGuider(method="samg", params={"w_min": 3, "w_max": 9}, skip="every:3")
@@ -180,63 +215,32 @@ class GuidanceGuider(TwoPredictionGuider):
                 raise ValueError(f"guidance_scale is the single scale of a CFG-type method; {method!r} takes "
                                  f"{' / '.join(head_keys(method)) or 'no scale'} in params.")
             values["scale"] = guidance_scale
-        self.method = create(method, **values)
-        if type(self.method).perturbation is not Guidance.perturbation:
+        made = create(method, **values)
+        if type(made).perturbation is not Guidance.perturbation:
             raise ValueError(f"{method!r} needs an extra perturbed denoiser call, which a guider cannot make; use "
                              "diffusers' SkipLayerGuidance / PerturbedAttentionGuidance guiders, or samg_video.apply.")
         self.layout, self.token_grid = layout, tuple(token_grid) if token_grid is not None else None
-        policy = parse_policy(skip)
-        self.skipper = Skipper(policy) if policy is not None else None
+        self.run = GuidanceRun(made, parse_policy(skip))
 
-    def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
-        super().set_state(step, num_inference_steps, timestep)
-        if step == 0:
-            self.method.reset()
-            if self.skipper is not None:
-                self.skipper.reset()
-        if self.skipper is not None and self._enabled and in_start_stop(self):
-            self.skipper.decide(0, step, num_inference_steps)
-
-    def _is_enabled_now(self) -> bool:
-        plan = self.skipper.now if self.skipper is not None else "compute"
-        return self._enabled and in_start_stop(self) and plan == "compute"
-
-    def forward(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor | None = None) -> GuiderOutput:
-        if not (self._enabled and in_start_stop(self)):
-            return GuiderOutput(pred=pred_cond, pred_cond=pred_cond, pred_uncond=pred_uncond)
-        steps = self._num_inference_steps or 1
-        step = min(self._step or 0, steps - 1)
-        grid = (self.token_grid or (1, 1, pred_cond.shape[1])) if self.layout == "tokens" else None
-        pred, _ = skipping_step(self.skipper, step, pred_uncond, pred_cond, self.layout, grid, lambda u, c: guide(
-            self.method, u, c, self.layout, grid, step=step, num_steps=steps))
-        return GuiderOutput(pred=pred, pred_cond=pred_cond, pred_uncond=pred_uncond)
+    def _guiding(self) -> bool:
+        return self._enabled and in_start_stop(self)
 
 
 class MethodGuider(TwoPredictionGuider):
     """Any samg-video method in a pipeline's `guider` slot, put there by `samg_video.apply`:
-    each step, `g = method(pred_uncond, pred_cond)` in the predictions' own dtype (diffusers'
+    each step, the run's guided prediction in the predictions' own dtype (diffusers'
     ClassifierFreeGuidance computes `u + w (c - u)` the same way, so SAMG at w_min == w_max == w
     is the pipeline's own CFG at w bit for bit); `on_step(step, num_steps, timestep, guided)`
     runs after each. Not saved with the pipeline."""
 
-    def __init__(self, method, layout: str, on_step, plan=None):
+    def __init__(self, run: GuidanceRun, layout: str, on_step):
         BaseGuidance.__init__(self, 0.0, 1.0, True)
-        self.method, self.layout, self.on_step, self.plan = method, layout, on_step, plan
-        self._plan_now = "compute"
-
-    def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
-        super().set_state(step, num_inference_steps, timestep)
-        if step == 0:
-            self.method.reset()
-        if self.plan is not None:  # a skip policy: "compute" asks for both predictions, else the conditional only
-            self._plan_now = self.plan(step, num_inference_steps)
-
-    def _is_enabled_now(self) -> bool:
-        return self._enabled and self._plan_now == "compute"
+        self.run, self.layout, self.on_step = run, layout, on_step
 
     def forward(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor | None = None) -> GuiderOutput:
         steps = self._num_inference_steps or 1
         step = min(self._step or 0, steps - 1)
         t = float(torch.as_tensor(self._timestep).max()) if self._timestep is not None else float("nan")
-        pred = self.on_step(step, steps, t, pred_uncond, pred_cond)
+        pred = self.guided(pred_cond, pred_uncond)
+        self.on_step(step, steps, t, pred)
         return GuiderOutput(pred=pred, pred_cond=pred_cond, pred_uncond=pred_uncond)

@@ -39,8 +39,9 @@ import torch
 
 from ..guidance import Guidance
 from ..guidance.cfg import guided_line
-from ..guidance.layout import field_layout, from_canonical, guide, to_canonical
-from ..guidance.skip import SkipPolicy, Skipper, skipping_step
+from ..guidance.layout import field_layout, from_canonical, to_canonical
+from ..guidance.run import GuidanceRun, stride_schedule
+from ..guidance.skip import SkipPolicy
 from .perturb import perturbed
 
 
@@ -59,7 +60,9 @@ class StepInfo:
     layout: str = "BCFHW"  # layout of scale_field (packed-token pipelines report BCFHW)
     extra_calls: int = 0  # perturbed denoiser calls made for this step (0 or 1)
     expert: str = "transformer"  # the denoiser that ran this step (Wan 2.2 A14B: transformer or transformer_2)
-    uncond: str = "compute"  # how the step got its unconditional prediction: compute, reuse or drop (guidance.skip)
+    uncond: str = "compute"  # how the step got its unconditional prediction: compute, reuse or drop (guidance.skip);
+    # "mixed" where the clips of a batch differ
+    plans: tuple[str, ...] = ()  # each clip's plan
 
 
 @dataclass(frozen=True)
@@ -151,43 +154,37 @@ def call_timestep(args, kwargs) -> float:
     return float(torch.as_tensor(t).max())
 
 
-def schedule_index(scheduler, timestep: float) -> int:
-    """Where `timestep` sits in the scheduler's table (its first occurrence; 0 if absent): a loop
-    that skips the start of the schedule (video-to-video `strength`) starts there."""
-    table = getattr(scheduler, "timesteps", None)
-    if not torch.is_tensor(table) or table.ndim != 1 or not len(table) or math.isnan(timestep):
-        return 0
-    gaps = (table.float().cpu() - timestep).abs()
-    best = int(gaps.argmin())
-    return best if float(gaps[best]) <= 1e-3 * max(1.0, abs(timestep)) else 0
-
-
 POSITIONAL = ("rotary", "freqs", "position")  # argument names of position tables, shared by every sample
 
 
-def cond_half(value: Any, batch: int, frames: int = 1) -> Any:
-    """A batched call argument's conditional (second) half: a tensor whose leading dim is the batch, or
+def take_rows(value: Any, batch: int, index: list[int], frames: int = 1) -> Any:
+    """A batched call argument's rows `index` (of `batch`): a tensor whose leading dim is the batch, or
     the batch times the call's `frames` with each sample's row repeated per frame ([uncond frames, cond
     frames], as AnimateDiff's U-Net takes its text states); inside dicts, lists and tuples too (SDXL's
     `added_cond_kwargs`); anything else as it is."""
     if torch.is_tensor(value) and value.ndim > 0:
         if value.shape[0] == batch:
-            return value[batch // 2:]
+            return value[index]
         if frames > 1 and value.shape[0] == batch * frames and torch.equal(value[0], value[1]):
-            return value[value.shape[0] // 2:]
+            return value.reshape(batch, frames, *value.shape[1:])[index].reshape(-1, *value.shape[1:])
         return value
     if isinstance(value, dict):
-        return type(value)((k, cond_half(v, batch, frames)) for k, v in value.items())
+        return type(value)((k, take_rows(v, batch, index, frames)) for k, v in value.items())
     if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        return type(value)(cond_half(v, batch, frames) for v in value)
+        return type(value)(take_rows(v, batch, index, frames) for v in value)
     return value
 
 
+def rows_call(args, kwargs, batch: int, index: list[int], frames: int) -> tuple[tuple, dict]:
+    """A call's arguments for its rows `index` (`take_rows` on each), position tables (arguments named
+    after `POSITIONAL`) kept whole."""
+    kept = {k: v if any(p in k for p in POSITIONAL) else take_rows(v, batch, index, frames) for k, v in kwargs.items()}
+    return tuple(take_rows(a, batch, index, frames) for a in args), kept
+
+
 def cond_call(args, kwargs, batch: int, frames: int) -> tuple[tuple, dict]:
-    """A batched call's arguments for its conditional half (`cond_half` on each), position tables
-    (arguments named after `POSITIONAL`) kept whole."""
-    kept = {k: v if any(p in k for p in POSITIONAL) else cond_half(v, batch, frames) for k, v in kwargs.items()}
-    return tuple(cond_half(a, batch, frames) for a in args), kept
+    """A batched call's arguments for its conditional half."""
+    return rows_call(args, kwargs, batch, list(range(batch // 2, batch)), frames)
 
 
 def call_frames(sample: torch.Tensor, layout: str) -> int:
@@ -338,19 +335,18 @@ class Handle:
 
 
 class GuidanceHandle(Handle):
-    """A method applied to a pipeline; `.remove()` (or leaving the `with` block) restores it."""
+    """A method applied to a pipeline; `.remove()` (or leaving the `with` block) restores it.
+
+    The clock, each clip's state and plan, the fields and the counts live in a `GuidanceRun` per
+    method (experts that share a method share it); the hook hands it each call's timestep (its
+    level on the scheduler's table) and predictions."""
 
     def __init__(self, pipe, method: Guidance, adapter: Adapter, callback: Callable[[StepInfo], None] | None,
                  experts: dict[str, Guidance] | None = None, skip: SkipPolicy | None = None):
         self.check_free(pipe)
         self.pipe, self.method, self.adapter, self.callback = pipe, method, adapter, callback
-        self.calls = 0  # denoiser calls the pipeline made (a skipped unconditional call is not made)
-        self.rows = 0  # batch rows those calls computed (a batched call on the conditional half: half its rows)
-        self.extra_calls = 0  # perturbed calls made for perturbation guidance
-        self.skipper = Skipper(skip) if skip is not None else None
+        self.skip = skip
         self._rows_now: int | None = None  # rows of the call in flight, where the skip wrapper changed them
-        self.step = 0  # guided steps in the current run
-        self._offset: int | None = None  # where the run's first step sits in the schedule
         self._pending: tuple | None = None  # two-call mode: (cond output, its input, module, args, kwargs)
         self._perturbing = False
         self._scheduler = pipe.scheduler
@@ -363,13 +359,18 @@ class GuidanceHandle(Handle):
         if unknown:
             raise ValueError(f"{type(pipe).__name__} has no denoiser {unknown[0]!r}; its experts are "
                              f"{', '.join(n for n, m in modules.items() if m is not None)}.")
-        # each expert (denoiser) guides with its own method and state; by default all share `method`
-        self._methods = {id(m): (experts or {}).get(name, method) for name, m in modules.items() if m is not None}
+        # each expert (denoiser) guides with its own method and run; by default all share `method`
+        by_method: dict[int, GuidanceRun] = {}
+        self._runs: dict[int, GuidanceRun] = {}
+        for name, m in modules.items():
+            if m is not None:
+                chosen = (experts or {}).get(name, method)
+                self._runs[id(m)] = by_method.setdefault(id(chosen), GuidanceRun(chosen, skip))
         self._names = {id(m): name for name, m in modules.items() if m is not None}
         self._hooks = [m.register_forward_hook(self._after_forward, with_kwargs=True)
                        for m in modules.values() if m is not None]
         self._forwards = {}  # module id -> (module, its own forward attribute or None): the skip wrapper's undo
-        if self.skipper is not None:
+        if skip is not None:
             for m in modules.values():
                 if m is not None:
                     own = vars(m).get("forward")
@@ -377,15 +378,56 @@ class GuidanceHandle(Handle):
                     m.forward = functools.partial(self._skipping_forward, m, m.forward)
         self._claim(pipe)
 
+    @property
+    def runs(self) -> list[GuidanceRun]:
+        """The distinct runs (one per method)."""
+        return list({id(r): r for r in self._runs.values()}.values())
+
+    @property
+    def run(self) -> GuidanceRun:
+        """The run of the pipeline's first denoiser."""
+        return next(iter(self._runs.values()))
+
+    @property
+    def calls(self) -> int:
+        """Denoiser calls the pipeline made (a skipped unconditional call is not made)."""
+        return sum(r.calls for r in self.runs)
+
+    @property
+    def rows(self) -> int:
+        """Batch rows those calls computed (a batched call without some clips' unconditional rows: fewer)."""
+        return sum(r.rows for r in self.runs)
+
+    @property
+    def extra_calls(self) -> int:
+        """Perturbed calls made for perturbation guidance."""
+        return sum(r.extra_calls for r in self.runs)
+
+    @property
+    def step(self) -> int:
+        """Guided evaluations in the current run."""
+        return sum(r.evaluations for r in self.runs)
+
     def _set_timesteps(self, *args, **kwargs):
         self._orig_set_timesteps(*args, **kwargs)
-        for method in {id(m): m for m in self._methods.values()}.values():
-            method.reset()
-        self.step = 0
-        self._offset = None
+        self._start()
+
+    def _start(self) -> None:
+        """A new run on the scheduler's table, at its order's stride (Heun and KDPM2 list each level of a
+        step's second evaluation: `guidance.run.stride_schedule`)."""
+        table = self._scheduler.timesteps
+        table = table.float().cpu() if torch.is_tensor(table) else torch.as_tensor(table, dtype=torch.float64)
+        order = int(getattr(self._scheduler, "order", 1) or 1)
+        for run in self.runs:
+            run.start(stride_schedule(table.tolist(), order), entries=table)
         self._pending = None
-        if self.skipper is not None:
-            self.skipper.reset()
+
+    def _begin(self, module, args, kwargs, batch: int) -> list[str]:
+        """Open the evaluation of this call's timestep for `batch` clips in its run; each clip's plan."""
+        run = self._runs[id(module)]
+        if run.schedule is None:
+            self._start()
+        return run.begin(call_timestep(args, kwargs), batch)
 
     def _no_cfg_error(self) -> ValueError:
         return ValueError(
@@ -408,42 +450,52 @@ class GuidanceHandle(Handle):
         return self._perturbing or self._pipelines_own(kwargs)
 
     def _skipping_forward(self, module, forward, *args, **kwargs):
-        """The denoiser's forward under a skip policy: on a step whose plan is not "compute", a
-        batched call runs on its conditional half and hands back [u^, c]; a two-call pipeline's
-        unconditional call is not made and gets u^. The forward hook then guides as on any step."""
+        """The denoiser's forward under a skip policy: a batched call runs on the unconditional rows of
+        the clips whose plan computes them and every conditional row, and hands back [u, c] with the
+        run's stand-ins for the other clips; a two-call pipeline's unconditional call runs on the
+        computing clips' rows (or is not made). The forward hook then guides as on any step."""
         if self._own_call(kwargs) or self._cfg_off():
             return forward(*args, **kwargs)
         sample = call_input(args, kwargs)
+        run = self._runs[id(module)]
+        frames = call_frames(sample, self.adapter.layout)
         if self.adapter.calls == "two":
             if self._pending is None:  # the step's conditional call
+                self._begin(module, args, kwargs, sample.shape[0])
                 return forward(*args, **kwargs)
-            if self._plan(module, args, kwargs) == "compute":
+            rows = run.uncond_rows()
+            if len(rows) == sample.shape[0]:
                 return forward(*args, **kwargs)
             pred_cond, output = self._pending[0], self._pending[-1]
+            computed = None
+            if rows:
+                rows_args, rows_kwargs = rows_call(args, kwargs, sample.shape[0], rows, frames)
+                computed = forward(*rows_args, **rows_kwargs)
+            self._rows_now = len(rows)
             grid = self._grid(kwargs, pred_cond)
-            conds = output_extras(output)
-            self._rows_now = 0
-            return with_tensors(output, self.skipper.stand_in(id(module), self._step_index()[0], pred_cond,
-                                                              self.adapter.layout, grid),
-                                self.skipper.extra_stand_ins(id(module), conds))
+            uncond = run.fill_uncond(None if computed is None else model_output_tensor(computed), pred_cond,
+                                     self.adapter.layout, grid)
+            extras = run.fill_extras([] if computed is None else output_extras(computed), output_extras(output))
+            return with_tensors(output, uncond, extras)
         batch = sample.shape[0]
         if batch % 2 or not torch.equal(sample[:batch // 2], sample[batch // 2:]):
             return forward(*args, **kwargs)  # not CFG: the forward hook says so
-        if self._plan(module, args, kwargs) == "compute":
+        half = batch // 2
+        self._begin(module, args, kwargs, half)
+        rows = run.uncond_rows()
+        if len(rows) == half:
             return forward(*args, **kwargs)
-        half_args, half_kwargs = cond_call(args, kwargs, batch, call_frames(sample, self.adapter.layout))
-        output = forward(*half_args, **half_kwargs)
-        self._rows_now = batch // 2
-        pred_cond = model_output_tensor(output)
-        uncond = self.skipper.stand_in(id(module), self._step_index()[0], pred_cond, self.adapter.layout,
-                                       self._grid(kwargs, pred_cond))
-        conds = output_extras(output)
-        extras = [torch.cat([u, c]) for u, c in zip(self.skipper.extra_stand_ins(id(module), conds), conds)]
-        return with_tensors(output, torch.cat([uncond, pred_cond]), extras)
-
-    def _plan(self, module, args, kwargs) -> str:
-        self._locate(args, kwargs)
-        return self.skipper.decide(id(module), *self._step_index())
+        index = [*rows, *range(half, batch)]
+        rows_args, rows_kwargs = rows_call(args, kwargs, batch, index, frames)
+        output = forward(*rows_args, **rows_kwargs)
+        self._rows_now = len(index)
+        pred = model_output_tensor(output)
+        k = len(rows)
+        pred_cond = pred[k:]
+        uncond = run.fill_uncond(pred[:k] if k else None, pred_cond, self.adapter.layout, self._grid(kwargs, pred_cond))
+        conds = [x[k:] for x in output_extras(output)]
+        filled = run.fill_extras([x[:k] for x in output_extras(output)] if k else [], conds)
+        return with_tensors(output, torch.cat([uncond, pred_cond]), [torch.cat([u, c]) for u, c in zip(filled, conds)])
 
     def _grid(self, kwargs, pred: torch.Tensor) -> tuple[int, int, int] | None:
         return call_grid(kwargs, pred.shape[1], self.adapter.token_coords) if self.adapter.layout == "tokens" else None
@@ -452,9 +504,7 @@ class GuidanceHandle(Handle):
         if self._perturbing:  # our own extra call
             return output
         rows, self._rows_now = self._rows_now, None
-        if rows != 0:
-            self.calls += 1
-        self.rows += call_input(args, kwargs).shape[0] if rows is None else rows
+        self._runs[id(module)].count(int(rows != 0), call_input(args, kwargs).shape[0] if rows is None else rows)
         if self._pipelines_own(kwargs):
             return output
         if self._cfg_off():  # before the latents check, which two equal prompts without CFG would pass
@@ -467,7 +517,7 @@ class GuidanceHandle(Handle):
             raise self._no_cfg_error()
         pred = model_output_tensor(output)
         pred_uncond, pred_cond = pred.chunk(2)
-        self._locate(args, kwargs)
+        self._begin(module, args, kwargs, half)
         perturbed_pred = self._perturbed_prediction(module, args, kwargs, batch=sample.shape[0])
         extras = tuple(zip(*(x.chunk(2) for x in output_extras(output)))) or ((), ())
         guided = self._guide(module, pred_uncond, pred_cond, args, kwargs, sample[:half], perturbed_pred, extras)
@@ -503,7 +553,7 @@ class GuidanceHandle(Handle):
             stepped = call_timestep(args, kwargs) != call_timestep(cond_args, cond_kwargs)
         if stepped:
             raise self._no_cfg_error()
-        self._locate(args, kwargs)
+        self._begin(module, args, kwargs, sample.shape[0])
         perturbed_pred = self._perturbed_prediction(cond_module, cond_args, cond_kwargs)
         extras = (output_extras(output), output_extras(cond_output))
         guided = self._guide(module, model_output_tensor(output), pred_cond, args, kwargs, sample, perturbed_pred,
@@ -511,25 +561,13 @@ class GuidanceHandle(Handle):
         pred_cond.copy_(guided)  # the pipeline holds this tensor as its cond prediction
         return replace_output(output, guided)
 
-    def _locate(self, args, kwargs) -> float:
-        """The call's timestep; on a run's first guided call, where the run starts in the schedule."""
-        t = call_timestep(args, kwargs)
-        if self._offset is None:
-            self._offset = schedule_index(self._scheduler, t)
-        return t
-
-    def _step_index(self) -> tuple[int, int]:
-        """(index of this step in the scheduler's table, the table's length): the run's guided steps
-        counted from where its first one sat, so a truncated schedule keeps its real progress."""
-        num_steps = len(self._scheduler.timesteps)
-        return min((self._offset or 0) + self.step, num_steps - 1), num_steps
-
     def _perturbed_prediction(self, module, args, kwargs, batch: int | None = None) -> torch.Tensor | None:
         """The conditional prediction with this step's perturbation (one extra call on the call's
         inputs, or on their conditional half of a batched call of `batch` rows), or None where the
         method needs none."""
-        perturbation = self._methods[id(module)].perturbation(*self._step_index())
-        if perturbation is None or (self.skipper is not None and self.skipper.now == "drop"):
+        run = self._runs[id(module)]
+        perturbation = run.method.perturbation(run.step, run.num_steps)
+        if perturbation is None or run.all_drop():
             return None
         if batch is not None:
             args, kwargs = cond_call(args, kwargs, batch, call_frames(call_input(args, kwargs), self.adapter.layout))
@@ -539,35 +577,30 @@ class GuidanceHandle(Handle):
                 output = module(*args, **kwargs)
         finally:
             self._perturbing = False
-        self.extra_calls += 1
+        run.extra_calls += 1
         return model_output_tensor(output)
 
     def _guide(self, module, pred_uncond, pred_cond, args, kwargs, latents, pred_perturbed=None, extras=((), ())):
-        method = self._methods[id(module)]
-        t = self._locate(args, kwargs)
-        step, num_steps = self._step_index()
-        sigma = noise_level(self._scheduler, step, t)
+        run = self._runs[id(module)]
+        t = call_timestep(args, kwargs)
+        step, num_steps = run.step, run.num_steps
+        sigma = noise_level(self._scheduler, run.position, t)
         grid = self._grid(kwargs, pred_cond)
         dtype = torch.float32 if self.adapter.upcast else pred_uncond.dtype
-        plan = self.skipper.now if self.skipper is not None else "compute"
+        plans = tuple(run.now.plans)
         generated = None
         if self.adapter.layout == "tokens":
             generated = generated_tokens(kwargs, pred_cond)
         elif self.adapter.kept:
             generated = generated_frames(self.adapter.kept, call_input(args, kwargs), pred_cond, self.adapter.layout)
-        if plan == "drop":  # outside the guidance interval: the conditional prediction
-            guided = pred_cond.clone()
-        else:
-            guided = guide(method, pred_uncond, pred_cond, self.adapter.layout, grid, step=step, num_steps=num_steps,
-                           sigma=sigma, dtype=dtype, pred_perturbed=pred_perturbed, generated=generated)
-        if self.skipper is not None:
-            self.skipper.observe(id(module), step, pred_uncond, pred_cond, self.adapter.layout, grid, extras)
-        layout = field_layout(self.adapter.layout)
-        self.step += 1
+        guided = run.guide(pred_uncond, pred_cond, layout=self.adapter.layout, grid=grid, sigma=sigma, dtype=dtype,
+                           pred_perturbed=pred_perturbed, generated=generated, extras=extras)
         if self.callback is not None:
-            field = None if plan == "drop" else self._field(method, layout)
-            self.callback(StepInfo(step, num_steps, t, sigma, latents, guided, field, method.name,
-                                   layout, int(pred_perturbed is not None), self._names[id(module)], plan))
+            layout = field_layout(self.adapter.layout)
+            uncond = plans[0] if len(set(plans)) == 1 else "mixed"
+            self.callback(StepInfo(step, num_steps, t, sigma, latents, guided, run.field_in(self.adapter.layout),
+                                   run.method.name, layout, int(pred_perturbed is not None), self._names[id(module)],
+                                   uncond, plans))
         return guided
 
     def _restore(self) -> None:
@@ -606,39 +639,31 @@ class GuiderHandle(Handle):
                              f"pipeline's loop, not in a guider slot; with {name} use diffusers' own "
                              "SkipLayerGuidance / PerturbedAttentionGuidance guiders, or a method without one.")
         self.pipe, self.method, self.layout, self.callback = pipe, method, layout, callback
-        self.calls = self.rows = self.extra_calls = self.step = 0
-        self.skipper = Skipper(skip) if skip is not None else None
+        self.run = GuidanceRun(method, skip)
         self._latents: torch.Tensor | None = None
         self._original = original
         denoiser = pipe.transformer
         self._hooks = [denoiser.register_forward_pre_hook(self._before_forward, with_kwargs=True)]
-        pipe.guider = MethodGuider(method, layout, self._on_step, self._plan if skip is not None else None)
+        pipe.guider = MethodGuider(self.run, layout, self._on_step)
         self._claim(pipe)
 
+    runs = property(lambda self: [self.run])
+    calls = property(lambda self: self.run.calls)
+    rows = property(lambda self: self.run.rows)
+    extra_calls = property(lambda self: self.run.extra_calls)
+    step = property(lambda self: self.run.evaluations)
+
     def _before_forward(self, module, args, kwargs):
-        self.calls += 1
         self._latents = call_input(args, kwargs)
-        self.rows += self._latents.shape[0]
+        self.run.count(1, self._latents.shape[0])
 
-    def _plan(self, step: int, num_steps: int) -> str:
-        """The skip policy's plan for a step the guider is told of (a run starts at step 0)."""
-        if step == 0:
-            self.skipper.reset()
-        return self.skipper.decide(0, step, num_steps)
-
-    def _on_step(self, step: int, num_steps: int, t: float, pred_uncond, pred_cond) -> torch.Tensor:
-        if step == 0:
-            self.step = 0
-        sigma = noise_level(self.pipe.scheduler, step, t)
-        guided, plan = skipping_step(self.skipper, step, pred_uncond, pred_cond, self.layout, None, lambda u, c: guide(
-            self.method, u, c, self.layout, None, step=step, num_steps=num_steps, sigma=sigma, dtype=u.dtype))
-        self.step += 1
+    def _on_step(self, step: int, num_steps: int, t: float, guided: torch.Tensor) -> None:
         if self.callback is not None:
-            layout = field_layout(self.layout)
-            field = None if plan == "drop" else self._field(self.method, layout)
-            self.callback(StepInfo(step, num_steps, t, sigma, self._latents, guided, field,
-                                   self.method.name, layout, uncond=plan))
-        return guided
+            sigma = noise_level(self.pipe.scheduler, step, t)
+            plans = tuple(self.run.now.plans)
+            self.callback(StepInfo(step, num_steps, t, sigma, self._latents, guided, self.run.field_in(self.layout),
+                                   self.method.name, field_layout(self.layout),
+                                   uncond=plans[0] if len(set(plans)) == 1 else "mixed", plans=plans))
 
     def _restore(self) -> None:
         """The pipeline's own guider back (the pre-hook is dropped by `remove`)."""
