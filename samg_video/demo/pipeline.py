@@ -124,8 +124,9 @@ class DemoVideoPipeline(DiffusionPipeline):
             raise ValueError(f"{len(generator)} generators for {batch} prompts; pass one per prompt.")
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
+        self.scheduler.set_timesteps(num_inference_steps, device=self.device)  # before init_noise_sigma, its sigma
         latents = latents.to(self.device) * self.scheduler.init_noise_sigma
-        self.scheduler.set_timesteps(num_inference_steps, device=self.device)
+        step_kwargs = step_arguments(self.scheduler, generator)
         for t in self.progress_bar(self.scheduler.timesteps):
             model_in = torch.cat([latents] * 2) if self.do_classifier_free_guidance else latents
             model_in = self.scheduler.scale_model_input(model_in, t)
@@ -134,12 +135,29 @@ class DemoVideoPipeline(DiffusionPipeline):
             if self.do_classifier_free_guidance:
                 noise_uncond, noise_cond = noise_pred.chunk(2)
                 noise_pred = noise_uncond + guidance_scale * (noise_cond - noise_uncond)
-            latents = self.scheduler.step(noise_pred, t, latents, generator=generator).prev_sample
+            latents = self.scheduler.step(noise_pred, t, latents, **step_kwargs).prev_sample
         frames = ((latents + 1) / 2).clamp(0, 1).permute(0, 2, 3, 4, 1)
         frames = {"np": lambda: frames.cpu().float().numpy(), "pt": lambda: frames,
                   "latent": lambda: latents}[output_type]()
         out = DemoVideoOutput(frames=frames, raw=latents)
         return out if return_dict else (frames,)
+
+
+def step_arguments(scheduler, generator) -> dict:
+    """What the scheduler's `step` accepts of `generator` (and DDIM's `eta`, 0), as diffusers' pipelines
+    pass them (`prepare_extra_step_kwargs`): Heun, KDPM2 and UniPC take no generator. A list of
+    generators (one per clip) goes to a scheduler that draws step noise only as one generator per
+    clip can serve it; the ancestral and SDE schedulers draw the batch's noise from one generator, so
+    they get the first (a clip then depends on its batch, as in diffusers' own pipelines)."""
+    import inspect
+
+    accepted = set(inspect.signature(scheduler.step).parameters)
+    kwargs = {}
+    if "eta" in accepted:
+        kwargs["eta"] = 0.0
+    if "generator" in accepted:
+        kwargs["generator"] = generator
+    return kwargs
 
 
 def scheduler_from_config(folder: str | Path, class_name: str | None = None, **overrides):
