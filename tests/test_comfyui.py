@@ -1169,3 +1169,88 @@ def test_workflow_ui_checks_everything_before_it_writes(tmp_path):
     unset = run_ui("--out", str(tmp_path / "out"))
     assert unset.returncode == 2 and "COMFYUI_PATH" in unset.stderr and not (tmp_path / "out").exists()
     assert {p: p.read_bytes() for p in (REPO / "example_workflows").iterdir()} == templates
+
+
+def sample_with(comfy, model, sampler: str, cfg=5.0, steps=4, custom=False, batch=1):
+    """Latents of a tiny Wan run with `sampler` through KSampler's path or SamplerCustomAdvanced's."""
+    import comfy.samplers
+
+    g = torch.Generator().manual_seed(0)
+    latent = torch.zeros(batch, 16, 3, 8, 8)
+    noise = torch.randn(latent.shape, generator=g)
+    positive, negative = [[torch.randn(1, 8, 4096, generator=g), {}]], [[torch.randn(1, 8, 4096, generator=g), {}]]
+    if not custom:
+        return comfy.sample.sample(model, noise, steps, cfg, sampler, "simple", positive, negative, latent, seed=0,
+                                   disable_pbar=True)
+    guider = comfy.samplers.CFGGuider(model)
+    guider.set_conds(positive, negative)
+    guider.set_cfg(cfg)
+    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "simple", steps)
+    return guider.sample(noise, latent, comfy.samplers.sampler_object(sampler), sigmas, seed=0, disable_pbar=True)
+
+
+def test_real_comfyui_every_sampler_equals_its_cfg_and_runs_every_skip_policy():
+    """Against ComfyUI itself, for every name in KSampler.SAMPLERS (first and second order, midpoint,
+    adaptive, ancestral, SDE and the CFG++ variants): SAMG (video) at w_min == w_max == cfg gives the
+    sampler's own CFG bit for bit, through KSampler's path and SamplerCustomAdvanced's; with every:2 and
+    adaptive:0.02 it samples to finite latents, its run counts rows (2 per computed evaluation, 1
+    otherwise, over the steps it planned) and never divides by a zero step (the run's one rule)."""
+    import asyncio
+
+    comfy, nodes = comfyui()
+    import comfy.samplers
+
+    assert asyncio.run(nodes.load_custom_node(str(Path(__file__).resolve().parents[1] / "comfyui_samg")))
+    model = tiny_wan(comfy)
+    samg = Loaded(nodes, "SAMGVideo")
+    (equal,) = samg.patch(**node_inputs(model=model, w_min=5.0, w_max=5.0, temporal_sigma=0.0))
+    for sampler in comfy.samplers.KSampler.SAMPLERS:
+        for custom in (False, True):
+            builtin = sample_with(comfy, model, sampler, custom=custom)
+            assert torch.equal(sample_with(comfy, equal, sampler, custom=custom), builtin), (sampler, custom)
+        for policy in ("every:2", "adaptive:0.02"):
+            (skipping,) = samg.patch(**node_inputs(model=model, w_min=2.0, w_max=8.0, skip=policy))
+            seen = []
+
+            def count(apply_model, args, seen=seen):
+                seen.append(len(args["cond_or_uncond"]) * args["input"].shape[0] // len(args["cond_or_uncond"]))
+                return apply_model(args["input"], args["timestep"], **args["c"])
+            skipping.set_model_unet_function_wrapper(count)
+            latents = sample_with(comfy, skipping, sampler)
+            fn = nodes_pack_function(skipping)
+            assert torch.isfinite(latents).all(), (sampler, policy)
+            # the rows the model computed (counted where ComfyUI runs it) = the run's count = its plans' cost
+            assert sum(seen) == fn.rows == sum(fn.run.clip_rows), (sampler, policy, seen)
+            if policy == "every:2":
+                assert [p[0] for p in fn.run.plans][:2] == ["compute", "reuse"], sampler
+
+
+def nodes_pack_function(model):
+    """The pack's pre-CFG object on a MODEL (the pack as ComfyUI loaded it: another module object)."""
+    fns = [f for f in model.model_options["sampler_pre_cfg_function"] if hasattr(f, "run")]
+    assert len(fns) == 1
+    return fns[0]
+
+
+def test_real_comfyui_field_preview_shows_the_run_whatever_is_stacked_after_it():
+    """UNET -> SAMG (video) -> RescaleCFG (or SkipLayerGuidanceDiT) -> KSampler, the preview's model
+    from the SAMG node (as docs/comfyui.md wires it): ComfyUI's clone() deep-copies model_options, and
+    the preview still reads the run that sampled (one heatmap per latent frame)."""
+    import asyncio
+
+    comfy, nodes = comfyui()
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+    assert asyncio.run(nodes.load_custom_node(str(Path(__file__).resolve().parents[1] / "comfyui_samg")))
+    model = tiny_wan(comfy)
+    (patched,) = Loaded(nodes, "SAMGVideo").patch(**node_inputs(model=model, w_min=2.0, w_max=8.0))
+    rescale = nodes.NODE_CLASS_MAPPINGS["RescaleCFG"]
+    slg = nodes.NODE_CLASS_MAPPINGS["SkipLayerGuidanceDiT"]
+    stacked = [rescale().patch(patched, 0.7)[0] if not hasattr(rescale, "execute")
+               else rescale.execute(patched, 0.7)[0],
+               slg.execute(patched, scale=1.5, start_percent=0.0, end_percent=1.0, double_layers="1",
+                           single_layers="")[0]]
+    for after in stacked:
+        latents = sample(comfy, after)
+        (images,) = Loaded(nodes, "SAMGFieldPreview").preview(patched, {"samples": latents}, -1, 4)
+        assert images.shape[0] == 3 and images.shape[-1] == 3
+        assert len(nodes_pack_function(patched).fields) == 4

@@ -279,9 +279,10 @@ class GuidanceRun:
         if self.all_drop():
             guided = pred_cond.clone()
         else:
-            guided = guide(self.method, pred_uncond, pred_cond, layout, grid, step=now.index,
-                           num_steps=self.num_steps, sigma=sigma, dtype=dtype or pred_uncond.dtype,
-                           pred_perturbed=pred_perturbed, generated=generated)
+            with torch.no_grad():  # a sampler that leaves autograd on (ComfyUI's ipndm) does not differentiate it
+                guided = guide(self.method, pred_uncond, pred_cond, layout, grid, step=now.index,
+                               num_steps=self.num_steps, sigma=sigma, dtype=dtype or pred_uncond.dtype,
+                               pred_perturbed=pred_perturbed, generated=generated)
             drops = [b for b, p in enumerate(now.plans) if p == "drop"]
             if drops:
                 guided[drops] = pred_cond[drops]
