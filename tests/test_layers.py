@@ -139,3 +139,32 @@ def test_light_imports(module, banned):
             "print(','.join(bad)); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"importing {module} imported {done.stdout.strip()} {done.stderr[-300:]}"
+
+
+def module_cycles(package: Path) -> list[list[str]]:
+    """Cycles among the modules of one subpackage (every import, lazy ones too)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(package.glob("*.py")):
+        src = module_name(path)
+        graph[src] = {t for _, t in imported(path) if t.rsplit(".", 1)[0] == src.rsplit(".", 1)[0] and t != src
+                      and not t.endswith("__init__")}
+    found, state = [], {}
+
+    def visit(node, stack):
+        state[node] = "open"
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                found.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, stack + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+def test_no_cycles_between_the_guidance_modules():
+    """skip, spec, options, run and the methods import one way only (lazy imports counted)."""
+    assert module_cycles(PACKAGE / "guidance") == []

@@ -44,6 +44,7 @@ import torch
 
 from .base import check_field, check_interval, field_types, in_interval
 from .layout import canonical_to_tokens, from_canonical, to_canonical, tokens_to_canonical
+from .options import key_values, value
 
 PLANS = ("compute", "reuse", "drop")
 POLICIES: dict[str, type["SkipPolicy"]] = {}
@@ -249,8 +250,6 @@ def parse_policy(spec) -> SkipPolicy | None:
     """A policy from what a user writes: None / 'off' / '' / False (no policy), a policy object, a dict
     ({"policy": name, ...}, as `to_dict` writes), or 'every:3', 'every:3,start=0.3,alpha_low=1.1',
     'adaptive:0.05,max_reuse=3,estimate_by=linear', 'interval:0.2-0.8'."""
-    from .spec import key_values, value
-
     if spec is None or spec is False:  # YAML 1.1 reads a bare `off` as false
         return None
     if isinstance(spec, SkipPolicy):

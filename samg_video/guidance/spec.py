@@ -14,36 +14,9 @@ from __future__ import annotations
 import math
 from dataclasses import MISSING, fields
 
-import yaml
-
 from .base import REGISTRY, Guidance
-
-
-def value(text: str):
-    """A KEY=VALUE value: a number when it reads as one ('1e-3' too, which YAML 1.1 leaves a
-    string), else as YAML reads it (booleans, lists, null, strings)."""
-    for parse in (int, float):
-        try:
-            return parse(text)
-        except ValueError:
-            pass
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-
-
-def key_values(items, where: str, example: str) -> dict:
-    """{key: value} of 'KEY=VALUE' items, each value as `value` reads it: the one parser of a
-    method's options, wherever they are written (a spec's ',' parts, `--set`, the ComfyUI node's
-    options text). An item without '=' or a key is one sentence naming `where`."""
-    out = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{where}: write KEY=VALUE (e.g. {example}); got {item!r}.")
-        out[key.strip()] = value(text)
-    return out
+from .options import key_values, value  # noqa: F401  (the one KEY=VALUE parser, re-exported)
+from .skip import parse_policy, split, with_skip
 
 
 def method_defaults(card: dict | None, name: str | None) -> dict:
@@ -136,8 +109,6 @@ def options(config: dict) -> list[tuple[str, object]]:
 
 def skip_suffix(config: dict) -> str:
     """' skip every 3' for a config carrying a skip policy (`guidance.skip`), else ''."""
-    from .skip import parse_policy
-
     policy = parse_policy(config.get("skip"))
     return "" if policy is None else f" skip {policy.label()}"
 
@@ -173,7 +144,6 @@ def full_config(config: dict) -> dict:
     """A config with every parameter filled in from the method's defaults (as `to_dict` writes it),
     a skip policy's too."""
     from . import from_dict
-    from .skip import split, with_skip
 
     method, policy = split(config)
     return with_skip(from_dict(method).to_dict(), policy)
