@@ -51,7 +51,10 @@ import torch
 
 from samg_video import guidance
 from samg_video.catalogue import DEFAULT, column
+from samg_video.guidance.base import parameters
 from samg_video.guidance.run import GuidanceRun
+from samg_video.guidance.samg import PRESETS as SAMG_PRESETS
+from samg_video.guidance.samg import SAMG
 from samg_video.guidance.skip import parse_policy
 from samg_video.guidance.spec import head_keys, key_values
 
@@ -390,6 +393,60 @@ def verdict(check, **widgets):
     return True
 
 
+SAMG_PARAMS = {p.name: p for p in parameters(SAMG)}
+# the SAMG node's widgets, in their order on the node (saved workflows keep widget values by position)
+WIDGETS = ("w_min", "w_max", "normalize", "temporal_sigma", "temporal_mode", "spatial_sigma", "renormalize",
+           "step_ema", "quantiles", "bound", "interval")
+PAIRS = {"quantiles": ("quantile_low", "quantile_high"), "interval": ("start", "end")}  # a range as two widgets
+NONE_AS = {"bound": 0.0}  # the widget value that stands for the library's None (no cap)
+NODE_DEFAULTS = {**SAMG_PRESETS["video"], "w_min": DERIVED, "w_max": DERIVED}  # the "video" preset; -1: from cfg
+
+
+def declared_inputs(cls, names, defaults: dict) -> dict:
+    """ComfyUI inputs of `names` from the method's declarations (`guidance.base.param`): type, default (the
+    declaration's, under `defaults`), range, step, choices and tooltip; a range pair as two widgets, None as
+    its `NONE_AS` value, a scale's -1 (follow the sampler's cfg) below its range."""
+    declared = {p.name: p for p in parameters(cls)}
+    out = {}
+    for name in names:
+        p = declared[name]
+        default = defaults.get(name, p.default)
+        if name in PAIRS:
+            for end, value, side in zip(PAIRS[name], default, ("start", "end")):
+                out[end] = ("FLOAT", tooltip(f"{side} of {name}: {p.help}", default=float(value), min=0.0, max=1.0,
+                                             step=0.01))
+        elif p.choices:
+            out[name] = (list(p.choices), {"default": default, "tooltip": p.help})
+        elif p.kind is bool:
+            out[name] = ("BOOLEAN", tooltip(p.help, default=default))
+        else:
+            derived = name in ("w_min", "w_max")
+            text = p.help + (f"; -1: {'2/3' if name == 'w_min' else '1.6'} x the sampler's cfg" if derived else "")
+            text += f" ({NONE_AS[name]:g}: none)" if name in NONE_AS else ""
+            out[name] = ("FLOAT", tooltip(text, default=NONE_AS[name] if default is None else default,
+                                          min=DERIVED if derived else p.lo, max=p.hi if p.hi is not None else 1e6,
+                                          step=p.step or 0.01))
+    return out
+
+
+def node_widget_defaults() -> dict:
+    """{widget: default} of the SAMG node."""
+    return {k: spec[1]["default"] for k, spec in declared_inputs(SAMG, WIDGETS, NODE_DEFAULTS).items()}
+
+
+def library_values(widgets: dict) -> dict:
+    """SAMG's parameters from widget values: pairs joined, `NONE_AS` values as None."""
+    out = {}
+    for name in WIDGETS:
+        if name in PAIRS:
+            out[name] = tuple(widgets[end] for end in PAIRS[name])
+        elif name in NONE_AS:
+            out[name] = None if widgets[name] == NONE_AS[name] else widgets[name]
+        else:
+            out[name] = widgets[name]
+    return out
+
+
 class SAMGVideo:
     """Patch a MODEL so that its sampler guides with spatio-temporal SAMG (a pre-CFG function)."""
 
@@ -405,32 +462,7 @@ class SAMGVideo:
     def INPUT_TYPES(cls):
         return {"required": {
             "model": ("MODEL", {"tooltip": "the model to guide (Wan, LTX-Video, HunyuanVideo, or any other)"}),
-            "w_min": ("FLOAT", tooltip("scale where the guidance energy is highest (>= 0); -1: 2/3 of the sampler's "
-                                       "cfg", default=DERIVED, min=-1.0, max=100.0, step=0.05)),
-            "w_max": ("FLOAT", tooltip("scale where the guidance energy is lowest (>= w_min); -1: 1.6 x the "
-                                       "sampler's cfg", default=DERIVED, min=-1.0, max=100.0, step=0.05)),
-            "normalize": (["clip", "frame"], {"default": "clip", "tooltip": "map the energy to [0, 1] over the "
-                                                                           "whole clip or per frame"}),
-            "temporal_sigma": ("FLOAT", tooltip("Gaussian smoothing of the field across latent frames (0: none)",
-                                                default=1.0, min=0.0, max=16.0, step=0.05)),
-            "temporal_mode": (["fixed", "motion"], {"default": "fixed", "tooltip": "smooth at fixed positions or "
-                                                                                   "along the field's own motion"}),
-            "spatial_sigma": ("FLOAT", tooltip("Gaussian smoothing of the field in latent pixels (0: none)",
-                                               default=0.0, min=0.0, max=16.0, step=0.05)),
-            "renormalize": ("BOOLEAN", tooltip("map the smoothed field back to the full [w_min, w_max] range",
-                                               default=False)),
-            "step_ema": ("FLOAT", tooltip("weight of the previous step's field (0: none)", default=0.0, min=0.0,
-                                          max=0.99, step=0.01)),
-            "quantile_low": ("FLOAT", tooltip("lower energy quantile mapped to w_max (0: the minimum; below "
-                                              "quantile_high)", default=0.0, min=0.0, max=0.5, step=0.01)),
-            "quantile_high": ("FLOAT", tooltip("upper energy quantile mapped to w_min (1: the maximum)", default=1.0,
-                                               min=0.5, max=1.0, step=0.01)),
-            "bound": ("FLOAT", tooltip("cap on the guided update relative to the conditional prediction's size "
-                                       "(0: no cap)", default=0.0, min=0.0, max=100.0, step=0.1)),
-            "start": ("FLOAT", tooltip("fraction of the steps after which SAMG starts (before: CFG at w_max; "
-                                       "below end)", default=0.0, min=0.0, max=1.0, step=0.01)),
-            "end": ("FLOAT", tooltip("fraction of the steps after which SAMG stops (after: CFG at w_max)",
-                                     default=1.0, min=0.0, max=1.0, step=0.01)),
+            **declared_inputs(SAMG, WIDGETS, NODE_DEFAULTS),
             "guide_frames": ("INT", tooltip("latent frames appended at the end as guides (LTXVAddGuide keyframes): "
                                             "left out of the field's statistics; fewer than the latent's frames",
                                             default=0, min=0, max=1024)),
@@ -438,23 +470,19 @@ class SAMGVideo:
         }}
 
     @staticmethod
-    def params(w_min=DERIVED, w_max=DERIVED, normalize="clip", temporal_sigma=1.0, temporal_mode="fixed",
-               spatial_sigma=0.0, renormalize=False, step_ema=0.0, quantile_low=0.0, quantile_high=1.0, bound=0.0,
-               start=0.0, end=1.0) -> dict:
-        """SAMG's parameters from the node's widgets; the pairs that must be ordered are checked here,
-        in the widgets' own names."""
+    def params(**widgets) -> dict:
+        """SAMG's parameters from the node's widgets (`widget_values` inverted, the node's defaults for
+        the rest); the pairs that must be ordered are checked here, in the widgets' own names."""
+        values = {**node_widget_defaults(), **widgets}
+        w_min, w_max = values["w_min"], values["w_max"]
         if w_min != DERIVED and w_max != DERIVED and w_min > w_max:
             raise SettingError(f"w_min = {w_min:g} exceeds w_max = {w_max:g}; w_min is the scale where the "
                                "guidance energy is highest and must not exceed w_max.")
-        if start >= end:
-            raise SettingError(f"start = {start:g} must be below end = {end:g} (the fraction of the steps where "
-                               "SAMG runs).")
-        if quantile_low >= quantile_high:
-            raise SettingError(f"quantile_low = {quantile_low:g} must be below quantile_high = {quantile_high:g}.")
-        return dict(w_min=w_min, w_max=w_max, normalize=normalize, temporal_sigma=temporal_sigma,
-                    temporal_mode=temporal_mode, spatial_sigma=spatial_sigma, renormalize=renormalize,
-                    step_ema=step_ema, quantiles=(quantile_low, quantile_high), bound=bound or None,
-                    interval=(start, end))
+        for name, (low, high) in PAIRS.items():
+            if values[low] >= values[high]:
+                raise SettingError(f"{low} = {values[low]:g} must be below {high} = {values[high]:g} ({name}: "
+                                   f"{SAMG_PARAMS[name].help}).")
+        return library_values(values)
 
     @classmethod
     def check(cls, skip="off", **widgets) -> None:
@@ -464,20 +492,17 @@ class SAMGVideo:
         policy_of(skip)
 
     @classmethod
-    def VALIDATE_INPUTS(cls, w_min, w_max, quantile_low, quantile_high, start, end, skip="off"):
-        """ComfyUI's queue-time check (the inputs named here skip its own min / max, which `check` applies)."""
-        return verdict(SAMGVideo.check, w_min=w_min, w_max=w_max, quantile_low=quantile_low,
-                       quantile_high=quantile_high, start=start, end=end, skip=skip)  # V3's node reuses this
+    def VALIDATE_INPUTS(cls, w_min, w_max, quantile_low, quantile_high, start, end, skip="off", normalize="clip",
+                        temporal_mode="fixed"):
+        """ComfyUI's queue-time check (the inputs named here skip its own min / max and list checks, which
+        `check` applies; dropdowns are named because ComfyUI does not check a V3 node's)."""
+        return verdict(SAMGVideo.check, w_min=w_min, w_max=w_max, normalize=normalize, temporal_mode=temporal_mode,
+                       quantile_low=quantile_low, quantile_high=quantile_high, start=start, end=end,
+                       skip=skip)  # V3's node reuses this
 
-    def patch(self, model, w_min, w_max, normalize, temporal_sigma, temporal_mode, spatial_sigma, renormalize,
-              step_ema, quantile_low, quantile_high, bound, start, end, guide_frames, skip="off"):
-        widget_bounds(type(self), dict(w_min=w_min, w_max=w_max, temporal_sigma=temporal_sigma,
-                                       spatial_sigma=spatial_sigma, step_ema=step_ema, quantile_low=quantile_low,
-                                       quantile_high=quantile_high, bound=bound, start=start, end=end,
-                                       guide_frames=guide_frames))  # a linked value has skipped the queue check
-        params = self.params(w_min, w_max, normalize, temporal_sigma, temporal_mode, spatial_sigma, renormalize,
-                             step_ema, quantile_low, quantile_high, bound, start, end)
-        return (patched_with(model, PreCFGGuidance("samg", params, guide_frames, skip=skip)),)
+    def patch(self, model, guide_frames=0, skip="off", **widgets):
+        widget_bounds(type(self), {**widgets, "guide_frames": guide_frames})  # a linked value skipped the queue check
+        return (patched_with(model, PreCFGGuidance("samg", self.params(**widgets), guide_frames, skip=skip)),)
 
 
 DEFAULT_SPACE = {"cfg_zero_star": "noise"}  # where each method's authors (and ComfyUI's own node) compute it

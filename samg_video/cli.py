@@ -20,6 +20,23 @@ PARAMETER_FLAGS = ("scale", "w_min", "w_max", "spatial_sigma", "temporal_sigma",
                    "bound")  # guidance parameters with a flag of their own (--w-min ...); the rest go through --set
 
 
+def parameter_flag_help(name: str) -> tuple[dict, str]:
+    """(argparse options, help) of a method parameter's flag, from its declaration (`guidance.base.param`):
+    SAMG's where it has it, else the first method that declares it."""
+    from .guidance import REGISTRY_PARAMETERS
+
+    owner, p = REGISTRY_PARAMETERS[name]
+    options = {"choices": list(p.choices)} if p.choices else {"type": float}
+    return options, f"{owner}: {p.describe()}"
+
+
+def add_parameter_flags(p) -> None:
+    """--scale, --w-min, ...: one flag per `PARAMETER_FLAGS` name, typed and described by its declaration."""
+    for name in PARAMETER_FLAGS:
+        options, text = parameter_flag_help(name)
+        p.add_argument("--" + name.replace("_", "-"), dest=name, help=text.replace("%", "%%"), **options)
+
+
 def guidance_from_args(args, card: dict):
     """The method named by --method / --config / flags, over the model card's defaults."""
     from . import guidance
@@ -65,19 +82,7 @@ def add_generate(sub) -> None:
     add_output_options(p)
     p.add_argument("--method", help="guidance method (see `samg-video methods`); default: the model's recommendation")
     p.add_argument("--config", help="YAML guidance preset, e.g. configs/guidance/samg_temporal.yaml")
-    p.add_argument("--scale", type=float, help="CFG-type scale")
-    p.add_argument("--w-min", dest="w_min", type=float, help="SAMG: the scale where the guidance energy is highest")
-    p.add_argument("--w-max", dest="w_max", type=float, help="SAMG: the scale where the guidance energy is lowest")
-    p.add_argument("--spatial-sigma", dest="spatial_sigma", type=float,
-                   help="SAMG: Gaussian smoothing of the scale field in latent pixels (default 0: none)")
-    p.add_argument("--temporal-sigma", dest="temporal_sigma", type=float,
-                   help="SAMG: Gaussian smoothing of the scale field across latent frames (default 0: none)")
-    p.add_argument("--step-ema", dest="step_ema", type=float,
-                   help="SAMG: weight of the previous step's field, 0 to 1 (default 0: none)")
-    p.add_argument("--normalize", choices=["clip", "frame"],
-                   help="SAMG: map the energy to [0, 1] over the whole clip or per frame (default: clip)")
-    p.add_argument("--bound", type=float,
-                   help="SAMG: cap on the guided update's norm relative to CFG's (default: none)")
+    add_parameter_flags(p)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other method parameter")
     p.add_argument("--skip", metavar="POLICY", help=(
         SKIP_HELP))
@@ -327,10 +332,13 @@ def cmd_models(args) -> int:
 def cmd_methods(args) -> int:
     from . import guidance
 
+    from .guidance.base import parameters
+
     for name in guidance.available():
         method = guidance.create(name)
-        params = ", ".join(f"{k}={v}" for k, v in method.to_dict().items() if k != "method")
-        print(f"{name} ({method.denoiser_calls()} denoiser calls per step): {method.summary}\n    {params}")
+        print(f"{name} ({method.denoiser_calls()} denoiser calls per step): {method.summary}")
+        for p in parameters(type(method)):
+            print(f"    {p.describe()}")
     print("\nA third call (stg, slg, pag, samg+stg) runs the conditional input with blocks perturbed; "
           "samg_video.apply makes it on the steps that need it.")
     return 0

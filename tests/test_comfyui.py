@@ -1173,8 +1173,6 @@ def test_workflow_ui_checks_everything_before_it_writes(tmp_path):
 
 def sample_with(comfy, model, sampler: str, cfg=5.0, steps=4, custom=False, batch=1):
     """Latents of a tiny Wan run with `sampler` through KSampler's path or SamplerCustomAdvanced's."""
-    import comfy.samplers
-
     g = torch.Generator().manual_seed(0)
     latent = torch.zeros(batch, 16, 3, 8, 8)
     noise = torch.randn(latent.shape, generator=g)
@@ -1198,12 +1196,12 @@ def test_real_comfyui_every_sampler_equals_its_cfg_and_runs_every_skip_policy():
     import asyncio
 
     comfy, nodes = comfyui()
-    import comfy.samplers
-
     assert asyncio.run(nodes.load_custom_node(str(Path(__file__).resolve().parents[1] / "comfyui_samg")))
     model = tiny_wan(comfy)
     samg = Loaded(nodes, "SAMGVideo")
     (equal,) = samg.patch(**node_inputs(model=model, w_min=5.0, w_max=5.0, temporal_sigma=0.0))
+    import comfy.samplers  # noqa: F811  (the package comfyui() returned, its samplers module)
+
     for sampler in comfy.samplers.KSampler.SAMPLERS:
         for custom in (False, True):
             builtin = sample_with(comfy, model, sampler, custom=custom)

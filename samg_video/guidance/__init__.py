@@ -15,12 +15,25 @@ import yaml
 
 from . import apg, cfg, cfg_zero_star, dynamic_cfg, fdg, interval, mambo, perturbed, rescale, samg, tcfg  # noqa: F401  (register)
 from . import fused  # noqa: I001  (guidance.fused.enable())
-from .base import REGISTRY, Guidance, StepContext
+from .base import REGISTRY, Guidance, StepContext, parameters
 from .layout import LAYOUTS
 from .samg import SAMG
 
 __all__ = ["available", "create", "from_dict", "load_config", "save_config", "Guidance", "SAMG",
            "StepContext", "LAYOUTS", "fused"]
+
+
+def declared_parameters() -> dict:
+    """{parameter name: (its method, its declaration)}: SAMG's and CFG's first, then each other method's in name
+    order."""
+    out: dict = {}
+    for name in ["samg", "cfg", *sorted(REGISTRY)]:
+        for p in parameters(REGISTRY[name]):
+            out.setdefault(p.name, (name, p))
+    return out
+
+
+REGISTRY_PARAMETERS = declared_parameters()
 
 
 def available() -> list[str]:

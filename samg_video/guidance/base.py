@@ -18,7 +18,7 @@ import contextlib
 import functools
 import math
 import types
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
 import torch
@@ -151,7 +151,7 @@ def one_thread_on_cpu(device: torch.device):
 
 def check_range(name: str, value: float, lo: float = 0.0, hi: float = math.inf) -> None:
     if not lo <= value <= hi:
-        bounds = f">= {lo}" if hi == math.inf else f"in [{lo}, {hi}]"
+        bounds = f">= {lo}" if hi == math.inf else f"<= {hi}" if lo == -math.inf else f"in [{lo}, {hi}]"
         raise ValueError(f"{name} must be {bounds}, got {value}.")
 
 
@@ -216,6 +216,71 @@ def check_field(name: str, value: Any, hint: Any) -> Any:
     return value
 
 
+def param(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
+          choices: tuple | None = None, unit: str = "", step: float | None = None, **metadata) -> Any:
+    """A method parameter, declared once: its default, range [lo, hi], choices, unit, help and the
+    step a UI moves it by. The method's checks, the command line's flags and help, ComfyUI's
+    inputs and their queue-time check, the guiders' configs and `samg-video methods` read it
+    (`parameters`)."""
+    return field(default=default, metadata={"help": help, "lo": lo, "hi": hi, "choices": choices, "unit": unit,
+                                            "step": step, **metadata})
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter of a method (`param`): name, type hint, default and the rest."""
+
+    name: str
+    hint: Any
+    default: Any
+    help: str = ""
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple | None = None
+    unit: str = ""
+    step: float | None = None
+
+    @property
+    def kind(self) -> Any:
+        """The type inside `X | None`."""
+        return _optional(self.hint)[0]
+
+    def describe(self) -> str:
+        """'w_min = 5 (>= 0): the scale where ...': what `samg-video methods` and the help show."""
+        if self.choices:
+            bounds = " | ".join(map(str, self.choices))
+        elif self.lo is not None or self.hi is not None:
+            bounds = (f"{self.lo:g}..{self.hi:g}" if self.lo is not None and self.hi is not None
+                      else f">= {self.lo:g}" if self.lo is not None else f"<= {self.hi:g}")
+        else:
+            bounds = ""
+        unit = f" {self.unit}" if self.unit else ""
+        shown = f"{self.name} = {_plain(self.default)}" + (f" ({bounds}{unit})" if bounds or unit else "")
+        return f"{shown}: {self.help}" if self.help else shown
+
+
+@functools.lru_cache(maxsize=None)
+def parameters(cls: type) -> tuple[Param, ...]:
+    """The declared parameters of a method (or skip policy) class, in field order."""
+    hints = field_types(cls)
+    out = []
+    for f in fields(cls):
+        meta = {k: f.metadata[k] for k in ("help", "lo", "hi", "choices", "unit", "step") if k in f.metadata}
+        default = f.default if f.default is not MISSING else None
+        out.append(Param(f.name, hints[f.name], default, **meta))
+    return tuple(out)
+
+
+def check_declared(owner: str, value: Any, p: Param) -> None:
+    """`value` against its declaration's range and choices (after `check_field`): one sentence naming it."""
+    if value is None:
+        return
+    if p.choices and value not in p.choices:
+        raise ValueError(f"{owner}{p.name} must be one of {', '.join(map(repr, p.choices))}, got {value!r}.")
+    if _is_number(value):
+        check_range(f"{owner}{p.name}", value, -math.inf if p.lo is None else p.lo, math.inf if p.hi is None else p.hi)
+
+
 @functools.lru_cache(maxsize=None)
 def field_types(cls: type) -> dict[str, Any]:
     """{field name: type hint} of a method dataclass (annotations evaluated once per class)."""
@@ -236,8 +301,9 @@ class Guidance:
     has_field: ClassVar[bool] = False  # whether the method makes a per-location scale field (StepInfo.scale_field)
 
     def __post_init__(self) -> None:
-        for name, hint in field_types(type(self)).items():
-            setattr(self, name, check_field(name, getattr(self, name), hint))
+        for p in parameters(type(self)):
+            setattr(self, p.name, check_field(p.name, getattr(self, p.name), p.hint))
+            check_declared("", getattr(self, p.name), p)
         self.validate()
         self.reset()
 

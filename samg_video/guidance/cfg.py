@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Guidance, register
+from .base import Guidance, param, register
 
 
 def round_to(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -57,7 +57,8 @@ def cfg_combine(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scale: float
 class CFG(Guidance):
     """Plain classifier-free guidance with one scalar scale."""
 
-    scale: float = 7.5
+    scale: float = param(7.5, "the guidance scale w of u + w (c - u) (1: the conditional prediction)", lo=0.0,
+                         hi=100.0, step=0.05)
 
     def combine(self, pred_uncond, pred_cond, ctx, state):
         return cfg_combine(pred_uncond, pred_cond, self.scale, ctx.dtype), state

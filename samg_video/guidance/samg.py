@@ -42,13 +42,15 @@ from typing import ClassVar
 import torch
 
 from . import fused
-from .base import Guidance, StepContext, check_interval, check_range, in_interval, one_thread_on_cpu, register
+from .base import Guidance, StepContext, check_interval, in_interval, one_thread_on_cpu, param, register
 from .cfg import guided_line
 from .layout import from_canonical, to_canonical
 from .smoothing import TEMPORAL_MODES, smooth_field
 
 EPS = 1e-8
 MAX_SIGMA = 1000.0  # latent cells or frames; beyond it the Gaussian is flat over any latent
+MAX_SCALE = 100.0  # a guidance scale beyond it leaves every model's range
+PRESETS = {"video": {"temporal_sigma": 1.0}}  # named settings over the defaults: "video", the ComfyUI node's
 
 
 def channel_sq_sum(delta: torch.Tensor) -> torch.Tensor:
@@ -167,38 +169,33 @@ class SAMG(Guidance):
 
     has_field: ClassVar[bool] = True
 
-    w_min: float = 5.0
-    w_max: float = 12.0
-    energy: str = "mean_sq"
-    normalize: str = "clip"
-    quantiles: tuple[float, float] = (0.0, 1.0)
-    temporal_sigma: float = 0.0
-    temporal_mode: str = "fixed"
-    renormalize: bool = False
-    spatial_sigma: float = 0.0
-    step_ema: float = 0.0
-    bound: float | None = None
-    interval: tuple[float, float] = (0.0, 1.0)
-    outside: str = "cfg"
+    w_min: float = param(5.0, "the scale where the guidance energy is highest (at most w_max)", lo=0.0,
+                         hi=MAX_SCALE, step=0.05)
+    w_max: float = param(12.0, "the scale where the guidance energy is lowest", lo=0.0, hi=MAX_SCALE, step=0.05)
+    energy: str = param("mean_sq", "guidance energy per location: the mean of d^2 over channels, or its L2 norm",
+                        choices=("mean_sq", "l2"))
+    normalize: str = param("clip", "map the energy to [0, 1] over the whole clip or per frame",
+                           choices=("clip", "frame"))
+    quantiles: tuple[float, float] = param((0.0, 1.0), "energy quantiles mapped to w_max and w_min (0, 1: the "
+                                                       "minimum and maximum)")
+    temporal_sigma: float = param(0.0, "Gaussian smoothing of the field across frames (0: none)", lo=0.0,
+                                  hi=MAX_SIGMA, unit="latent frames", step=0.05)
+    temporal_mode: str = param("fixed", "smooth at fixed positions or along the field's own motion",
+                               choices=TEMPORAL_MODES)
+    renormalize: bool = param(False, "map the smoothed field back to the full [w_min, w_max] range")
+    spatial_sigma: float = param(0.0, "Gaussian smoothing of the field in space (0: none)", lo=0.0, hi=MAX_SIGMA,
+                                 unit="latent cells", step=0.05)
+    step_ema: float = param(0.0, "weight of the previous step's field (0: none)", lo=0.0, hi=1.0, step=0.01)
+    bound: float | None = param(None, "cap on the guided update relative to the conditional prediction's size "
+                                      "(none: no cap)", lo=0.0, step=0.1)
+    interval: tuple[float, float] = param((0.0, 1.0), "fraction of the steps where SAMG runs (outside: `outside`)")
+    outside: str = param("cfg", "outside the interval: CFG at w_max, or no guidance", choices=("cfg", "none"))
 
     def validate(self) -> None:
         if self.w_min > self.w_max:
             raise ValueError(f"w_min ({self.w_min}) must not exceed w_max ({self.w_max}).")
-        if self.energy not in ("mean_sq", "l2"):
-            raise ValueError(f"energy must be 'mean_sq' or 'l2', got {self.energy!r}.")
-        if self.normalize not in ("clip", "frame"):
-            raise ValueError(f"normalize must be 'clip' or 'frame', got {self.normalize!r}.")
-        if self.temporal_mode not in TEMPORAL_MODES:
-            raise ValueError(f"temporal_mode must be one of {', '.join(TEMPORAL_MODES)}, got {self.temporal_mode!r}.")
-        if self.outside not in ("cfg", "none"):
-            raise ValueError(f"outside must be 'cfg' (CFG at w_max) or 'none' (no guidance), got {self.outside!r}.")
         self.quantiles = check_interval("quantiles", self.quantiles)
         self.interval = check_interval("interval", self.interval)
-        check_range("spatial_sigma", self.spatial_sigma, 0.0, MAX_SIGMA)
-        check_range("temporal_sigma", self.temporal_sigma, 0.0, MAX_SIGMA)
-        check_range("step_ema", self.step_ema, 0.0, 1.0)
-        if self.bound is not None:
-            check_range("bound", self.bound)
 
     def initial_state(self) -> SAMGState:
         return SAMGState()
