@@ -81,10 +81,12 @@ BY_HAND = {
     "AllegroPipeline": Adapter(("transformer",), "BCFHW"),
     "SanaVideoPipeline": Adapter(("transformer",), "BCFHW", upcast=True),
     "EasyAnimatePipeline": Adapter(("transformer",), "BCFHW"),
-    # c + (w - 1)(c - u) in x0, + STG and modality isolation from calls its transformer marks by these arguments
-    "LTX2Pipeline": Adapter(("transformer",), "tokens", combine="delta", token_coords="video_coords",
+    # c + (w - 1)(c - u) in x0, + STG and modality isolation from calls its transformer marks by these arguments;
+    # `noise_pred_video = noise_pred_video.float()` before it (pipeline_ltx2.py, the loop's first lines)
+    "LTX2Pipeline": Adapter(("transformer",), "tokens", upcast=True, combine="delta", token_coords="video_coords",
                             own_passes=("spatio_temporal_guidance_blocks", "isolate_modalities")),
-    "LTX2ImageToVideoPipeline": Adapter(("transformer",), "tokens", combine="delta", token_coords="video_coords",
+    "LTX2ImageToVideoPipeline": Adapter(("transformer",), "tokens", upcast=True, combine="delta",
+                                        token_coords="video_coords",
                                         own_passes=("spatio_temporal_guidance_blocks", "isolate_modalities")),
     "SkyReelsV2Pipeline": Adapter(("transformer",), "BCFHW", calls="two"),
     "SkyReelsV2ImageToVideoPipeline": Adapter(("transformer",), "BCFHW", calls="two"),
@@ -203,6 +205,16 @@ def test_removal_is_exact(built):
         run(pipe, kwargs)
     assert torch.equal(run(pipe, kwargs), before)
     assert not denoiser(pipe)._forward_hooks
+
+
+def test_the_cards_layout_is_the_derived_one(built):
+    """A card's `layout` is read off the pipeline by `adapter_for` (or its guider slot's layout): every
+    card of the stand-in's pipeline says the same."""
+    from samg_video.cards import cards
+
+    pipe, _, layout = built
+    named = [entry for entry in cards().values() if entry["pipeline"] == type(pipe).__name__]
+    assert named and all(entry["layout"] == layout for entry in named), type(pipe).__name__
 
 
 def test_callback_field_shape(built):

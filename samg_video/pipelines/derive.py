@@ -6,7 +6,7 @@
                [uncond, cond]; "two": a second denoiser call whose result is named as the
                unconditional one (`noise_uncond = ...`, `neg_noise_pred = ...`), after the cond call
     upcast     the loop casts the prediction to float32 before its CFG line
-               (`noise_pred = noise_pred.float()` / `.to(torch.float32)`)
+               (`noise_pred = noise_pred.float()` / `.to(torch.float32)`, any `noise_pred*` name)
     combine    "delta" where the loop adds `(self.guidance_scale - 1) * (cond - uncond)` to the
                conditional prediction beside terms of its own (LTX-2: in x0 space, with STG and
                modality-isolation terms from extra calls), else "line" (`u + w (c - u)`)
@@ -43,7 +43,8 @@ DENOISER = re.compile(r"^(unet|transformer(_\d+)?)$")  # diffusers' names for th
 BATCHED = re.compile(r"torch\.cat\(\s*\[\s*(latents|latent_model_input)\s*\]\s*\*\s*2")
 UNCOND_CALL = re.compile(r"\b(\w*uncond\w*|neg_\w+)\s*=\s*(self\.\w+|current_model)\(")
 COND_CALL = re.compile(r"\b(noise_pred|pred_velocity|model_output)\s*=\s*(self\.\w+|current_model)\(")
-UPCAST = re.compile(r"\bnoise_pred\s*=\s*noise_pred\.(float\(\)|to\(torch\.float32\))")
+# a prediction cast to float32 in place before the CFG line (CogVideoX's noise_pred, LTX-2's noise_pred_video)
+UPCAST = re.compile(r"\b(noise_pred\w*)\s*=\s*\1\.(float\(\)|to\(\s*(dtype\s*=\s*)?torch\.float32\s*\))")
 DELTA = re.compile(r"\(\s*self\.guidance_scale\s*-\s*1\s*\)\s*\*")  # c + (w - 1)(c - u): LTX-2
 SHAPE = re.compile(r"\bshape\s*=\s*\(")
 RAMP = re.compile(r"\bguidance_scale\s*=\s*torch\.linspace\(")  # one CFG scale per frame (Stable Video Diffusion)
@@ -117,9 +118,13 @@ def layout_of(pipe, denoiser) -> str:
         return "BFHWC"
     if len(shape) == 5 and "frame" in shape[1] and "channels" in shape[2]:
         return "BFCHW"
-    if "2D" in type(denoiser).__name__:
+    if len(shape) == 5:
+        return "BCFHW"
+    if len(shape) == 4 or "2D" in type(denoiser).__name__:  # an image pipeline's (B, C, H, W) latents
         return "BCHW"
-    return "BCFHW"
+    raise ValueError(f"{type(pipe).__name__} is not supported by samg_video.apply: its prepare_latents gives no "
+                     "latent shape samg_video can read (a tuple of 4 or 5 sizes), so the layout of its predictions "
+                     "is unknown.")
 
 
 def derive_adapter(pipe) -> Adapter:

@@ -530,7 +530,8 @@ class GuidanceHandle(Handle):
         `guided`: u' = c - (g - c) / (w - 1), w the pipeline's guidance_scale; its own u where g is its
         own CFG line (SAMG at w_min == w_max == w), so it stays the pipeline's output bit for bit."""
         w = float(self.pipe.guidance_scale)
-        if torch.equal(guided, guided_line(pred_uncond, pred_cond - pred_uncond, w, pred_uncond.dtype)):
+        u, c = pred_uncond.to(guided.dtype), pred_cond.to(guided.dtype)  # float32 where the pipeline upcasts
+        if torch.equal(guided, guided_line(u, c - u, w, guided.dtype)):
             return pred_uncond
         c = pred_cond.float()
         return (c - (guided.float() - c) / (w - 1)).to(pred_uncond.dtype)
