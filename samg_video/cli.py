@@ -654,7 +654,7 @@ def cmd_eval(args) -> int:
         dims = list(dict.fromkeys([*dims, *catalogue.VBENCH]))
     if args.vbench_json and not any(d in catalogue.VBENCH for d in dims):
         raise ValueError("--vbench-json writes VBench's dimensions; add --vbench (or name them in --metrics).")
-    base = args.metrics or [*catalogue.DEFAULT, *(["clip_score"] if args.clip_model else [])]
+    base = args.metrics or catalogue.chosen(clip_model=bool(args.clip_model))
     names = list(dict.fromkeys([*base, *dims]))
     options = dict(metrics=names, reference=args.reference, flow_backend=args.flow,
                    raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,

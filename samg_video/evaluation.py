@@ -30,7 +30,6 @@ from .metrics.field import field_diagnostics
 SCORERS = {  # name -> "module:class"; the class takes no arguments
     "shapes": "samg_video.demo.evaluate:ShapeScorer",
 }
-TEMPORAL = [n for n in catalogue.DEFAULT if n != "lpips_temporal"]  # lpips_temporal: its own switch
 
 
 class Scorer(Protocol):
@@ -68,7 +67,7 @@ def measure(generation, prompt: str, lpips: bool = True, clip_model: str | None 
     """One clip's record (see the module docstring). `generation`: a `generate.Generation`; `vbench`:
     {"models": {"dino" | "clip" | "raft": model}, "device": ...} adds those models' VBench dimensions."""
     clip = media.to_uint8(generation.clip)
-    names = TEMPORAL + (["lpips_temporal"] if lpips else []) + (["clip_score"] if clip_model else [])
+    names = catalogue.chosen(lpips, bool(clip_model))
     extra = {}
     if vbench:
         names += [d for d in catalogue.VBENCH if catalogue.MODEL_OF[d] in vbench["models"]]

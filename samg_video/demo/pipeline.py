@@ -93,6 +93,15 @@ class DemoVideoPipeline(DiffusionPipeline):
         slots = getattr(getattr(self.unet, "config", None), "slots", 1)
         return encode_slots(self.text_encoder, self.tokenizer, prompts, slots, self.device)
 
+    def prepare_latents(self, batch: int, num_frames: int, height: int, width: int, generator,
+                        latents: torch.Tensor | None = None) -> torch.Tensor:
+        """The starting noise (B, C, F, H, W) (drawn on the CPU from `generator`, one per clip or one for
+        the batch), scaled by the scheduler's `init_noise_sigma` (after `set_timesteps`)."""
+        shape = (batch, 3, num_frames, height, width)
+        if latents is None:
+            latents = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
+        return latents.to(self.device) * self.scheduler.init_noise_sigma
+
     @torch.no_grad()
     def __call__(self, prompt: str | list[str], num_frames: int = NUM_FRAMES, height: int = SIZE,
                  width: int = SIZE, num_inference_steps: int = 25, guidance_scale: float = 7.5,
@@ -119,13 +128,10 @@ class DemoVideoPipeline(DiffusionPipeline):
         if self.do_classifier_free_guidance:
             neg_states, neg_mask = self.encode_prompt([""] * batch)
             states, mask = torch.cat([neg_states, states]), torch.cat([neg_mask, mask])
-        shape = (batch, 3, num_frames, height, width)
         if isinstance(generator, list) and len(generator) != batch:
             raise ValueError(f"{len(generator)} generators for {batch} prompts; pass one per prompt.")
-        if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=torch.device("cpu"), dtype=torch.float32)
         self.scheduler.set_timesteps(num_inference_steps, device=self.device)  # before init_noise_sigma, its sigma
-        latents = latents.to(self.device) * self.scheduler.init_noise_sigma
+        latents = self.prepare_latents(batch, num_frames, height, width, generator, latents)
         step_kwargs = step_arguments(self.scheduler, generator)
         for t in self.progress_bar(self.scheduler.timesteps):
             model_in = torch.cat([latents] * 2) if self.do_classifier_free_guidance else latents

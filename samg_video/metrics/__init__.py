@@ -24,8 +24,8 @@ from .motion import Motion
 from .saturation import Saturation
 from .warp_error import WarpError
 
-METRICS = {"flicker": Flicker, "warp_error": WarpError, "lpips_temporal": LPIPSTemporal, "motion": Motion,
-           "saturation": Saturation, "clip_score": CLIPScore}  # those of VBench's models: metrics.vbench
+METRICS = {cls.name: cls for cls in (Flicker, WarpError, LPIPSTemporal, Motion, Saturation, CLIPScore)}
+# (the dimensions of VBench's models: metrics.vbench); each class's `name` is its catalogue name
 DEFAULT = list(catalogue.DEFAULT)  # + clip_score when clip_model is given
 
 __all__ = ["compute", "available", "METRICS", "Metric", "Pair", "FlowOptions", "vbench_flicker", "vbench"]
@@ -40,15 +40,16 @@ def _make(names, lpips_net: str, clip_model: str | None = None, prompt: str | No
     unknown = [n for n in names if n not in catalogue.BY_NAME]
     if unknown:
         raise ValueError(f"Unknown metric {unknown[0]!r}; available: {', '.join(available())}.")
-    if "clip_score" in names and not clip_model:
-        raise ValueError("clip_score needs CLIP weights: pass clip_model (--clip-model DIR or a cached repo id).")
+    needing = [n for n in names if n in catalogue.CLIP_METRICS]
+    if needing and not clip_model:
+        raise ValueError(f"{needing[0]} needs CLIP weights: pass clip_model (--clip-model DIR or a cached repo id).")
     dims = [n for n in names if n in catalogue.MODEL_OF]
     lacking = [n for n in dims if catalogue.MODEL_OF[n] not in (vbench_models or {})]
     if lacking:
         raise ValueError(f"{lacking[0]} needs its model: pass vbench_models={{{catalogue.MODEL_OF[lacking[0]]!r}: "
                          "...}} (metrics.vbench.load_models).")
-    special = {"lpips_temporal": lambda: LPIPSTemporal(lpips_net), "clip_score": lambda: CLIPScore(clip_model, prompt)}
-    made = [special.get(n, METRICS[n])() for n in names if n in METRICS]
+    special = {LPIPSTemporal: lambda: LPIPSTemporal(lpips_net), CLIPScore: lambda: CLIPScore(clip_model, prompt)}
+    made = [special.get(METRICS[n], METRICS[n])() for n in names if n in METRICS]
     return made + vbench.make(dims, vbench_models or {}, device, fps)
 
 
@@ -105,7 +106,7 @@ def compute(video, metrics: list[str] | None = None, reference=None, flow_backen
     dynamic_degree) take their models from `vbench_models` (`vbench.load_models`), run on
     `device`, and see the same decoded frames as every other metric.
     """
-    names = [metrics] if isinstance(metrics, str) else list(metrics or DEFAULT + (["clip_score"] if clip_model else []))
+    names = [metrics] if isinstance(metrics, str) else list(metrics or catalogue.chosen(clip_model=bool(clip_model)))
     from ..media import frame_rate
 
     fps = frame_rate(video) if any(n == "dynamic_degree" for n in names) else None

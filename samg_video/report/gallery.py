@@ -37,7 +37,7 @@ def gallery_prompts(rows: list[dict], limit: int = 8) -> list[tuple[str, int]]:
 
 def clip_caption(name: str, row: dict) -> str:
     parts = [f"prompt met: {verdict(row)}"] if verdict(row) else []
-    parts += [f"{catalogue.header(k)} {row[k]:.4f}" for k in ("warp_error", "flicker")
+    parts += [f"{catalogue.header(k)} {row[k]:.4f}" for k in catalogue.CAPTION
               if isinstance(row.get(k), (int, float))]
     return f"<b>{html.escape(name)}</b><br>{html.escape(' · '.join(parts))}"
 

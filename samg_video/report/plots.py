@@ -12,7 +12,7 @@ from ..guidance.spec import scale_of
 
 
 def alignment_key(table: dict) -> str | None:
-    for key in ("clip_score", "prompt_correct"):
+    for key in catalogue.ALIGNMENT:
         if any(not math.isnan(r[key]) for r in table.values()):
             return key
     return None
