@@ -230,3 +230,38 @@ def test_the_package_root_names_the_diffusers_surface_and_stays_light():
             "from samg_video.pipelines import apply as a; assert apply is a; print('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "ok", done.stderr[-1500:]
+
+
+def test_samg_guider_takes_the_same_skip_policies_and_keeps_each_clip_its_own(tmp_path):
+    """SAMGGuider and GuidanceGuider take the same policies (a saved `skip` round-trips) and give the same
+    predictions; in a batch whose clips plan differently the pipeline computes both predictions (the
+    guider asks for two conditions while any clip computes), and a clip that reuses gets c - d, so each
+    clip's output is the one it gets alone."""
+    from samg_video import GuidanceGuider, SAMGGuider
+
+    SAMGGuider(w_min=2.0, w_max=6.0, skip="adaptive:0.05,max_reuse=2").save_pretrained(tmp_path)
+    samg = SAMGGuider.from_pretrained(tmp_path)
+    other = GuidanceGuider(method="samg", params={"w_min": 2.0, "w_max": 6.0}, skip="adaptive:0.05,max_reuse=2")
+    g = torch.Generator().manual_seed(0)
+    steady = 0.01 * torch.randn(1, 4, 3, 8, 8, generator=g)
+    conds = [torch.randn(2, 4, 3, 8, 8, generator=g) for _ in range(5)]
+    wild = [torch.randn(1, 4, 3, 8, 8, generator=g) for _ in range(5)]
+
+    def run(guider, batch):
+        outs, asked = [], []
+        for step in range(5):
+            guider.set_state(step=step, num_inference_steps=5, timestep=torch.tensor(999 - 200 * step))
+            c = conds[step][:batch]
+            u = c - torch.cat([steady, wild[step]])[:batch]
+            asked.append(guider.num_conditions)
+            outs.append(guider.forward(c, u if guider.num_conditions == 2 else None).pred[:1])
+        return outs, asked, guider.run.clip_plans(0)
+
+    alone, asked_alone, plans = run(samg, 1)
+    assert "reuse" in plans and 1 in asked_alone
+    for a, b in zip(alone, run(other, 1)[0]):
+        assert torch.equal(a, b)
+    paired, asked_paired, plans_paired = run(SAMGGuider(w_min=2.0, w_max=6.0, skip="adaptive:0.05,max_reuse=2"), 2)
+    assert plans_paired == plans and asked_paired == [2] * 5  # the companion keeps computing
+    for a, b in zip(alone, paired):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
