@@ -20,17 +20,17 @@ Policies (the run's progress p = step / num_steps, as `in_interval` reads [start
   centre and its complement (FasterCache's split); alpha_low = alpha_high = 1 is d^ = d.
 - `adaptive`: compute while the guidance changes, reuse once it is predictable. After two
   computed steps j < k the delta's change per step, relative to the conditional prediction,
-      r = max_b ||d_k - d_j||_b / (||c_k||_b (k - j))       (norms per sample b),
+      r = ||d_k - d_j|| / (||c_k|| (k - j))       (norms over the clip: each clip keeps its own state),
   is the size of the error a reused delta makes per step before the scale multiplies it (a
   small delta or a steady one both keep it small; a late step whose delta turns over does
   not). The next step reuses when r <= threshold, at most `max_reuse` steps in a row (then it
   computes again and re-measures). `estimate="hold"`: d^ = d_k; `"linear"`: the affine
   extrapolation d^ = d_k + (s - k) (d_k - d_j) / (k - j) (an online LinearAG).
 
-Policies compute in the canonical `B C F H W` layout, float32. State is explicit (`SkipState`);
-`plan` is pure, `observe` returns the new state. `Skipper` runs a policy over a run in any
-prediction layout (packed tokens too): the one piece the diffusers hook, the guider slot, the
-saveable guider and the ComfyUI nodes share.
+Policies compute in the canonical `B C F H W` layout, float32. State is explicit (`SkipState`,
+one per clip: a policy sees a batch of one); `plan` is pure, `observe` returns the new state.
+`guidance.run.GuidanceRun` runs a policy over a run in any prediction layout (packed tokens too):
+the one piece the diffusers hook, the guider slots and the ComfyUI nodes share.
 """
 
 from __future__ import annotations
@@ -316,70 +316,3 @@ def to_canonical_any(x: torch.Tensor, layout: str, grid: tuple[int, int, int] | 
 def from_canonical_any(x: torch.Tensor, layout: str) -> torch.Tensor:
     """The inverse of `to_canonical_any`."""
     return canonical_to_tokens(x) if layout == "tokens" else from_canonical(x, layout)
-
-
-class Skipper:
-    """A skip policy (`guidance.skip`) at work in one handle: each denoiser's `SkipState` (Wan 2.2's
-    experts keep their own), the plan of the step in flight, the plan of every guided step so far,
-    and the held deltas of any extra outputs (LTX-2's audio)."""
-
-    def __init__(self, policy: SkipPolicy):
-        self.policy = policy
-        self.plans: list[str] = []
-        self.now = "compute"
-        self.reset()
-
-    def reset(self) -> None:
-        self.states: dict[int, SkipState] = {}
-        self.extras: dict[int, list] = {}
-        self.now = "compute"
-
-    def decide(self, key: int, step: int, num_steps: int) -> str:
-        """This step's plan for the denoiser `key` (kept as `now` until the step is guided)."""
-        state = self.policy.entered(step, num_steps, self.states.get(key, SkipState()))
-        self.states[key] = state
-        self.now = self.policy.plan(step, num_steps, state)
-        return self.now
-
-    def stand_in(self, key: int, step: int, pred_cond: torch.Tensor, layout: str,
-                 grid: tuple[int, int, int] | None) -> torch.Tensor:
-        """The unconditional prediction of a skipped step, in `pred_cond`'s layout and dtype:
-        c - d^ ("reuse"), c ("drop")."""
-        if self.now == "drop":
-            return pred_cond
-        estimate = self.policy.estimate(self.states[key], step)
-        canonical = to_canonical_any(pred_cond, layout, grid).float() - estimate
-        return from_canonical_any(canonical, layout).to(pred_cond.dtype)
-
-    def extra_stand_ins(self, key: int, conds: list) -> list:
-        """Each extra output's unconditional stand-in: c_i - its last computed delta (c_i at "drop")."""
-        held = self.extras.get(key)
-        if self.now == "drop" or held is None or len(held) != len(conds):
-            return list(conds)
-        return [(c.float() - d).to(c.dtype) for c, d in zip(conds, held)]
-
-    def observe(self, key: int, step: int, pred_uncond: torch.Tensor, pred_cond: torch.Tensor, layout: str,
-                grid: tuple[int, int, int] | None, extras: tuple[list, list] = ([], [])) -> None:
-        """After the step is guided: a computed delta is kept (the policy's state), the plan recorded."""
-        delta = cond = None
-        if self.now == "compute":
-            cond = to_canonical_any(pred_cond, layout, grid).float()
-            delta = cond - to_canonical_any(pred_uncond, layout, grid).float()
-            self.extras[key] = [c.float() - u.float() for u, c in zip(*extras)]
-        self.states[key] = self.policy.observe(self.states.get(key, SkipState()), step, delta, self.now, cond)
-        self.plans.append(self.now)
-        self.now = "compute"
-
-
-def skipping_step(skipper: Skipper | None, step: int, pred_uncond: torch.Tensor | None, pred_cond: torch.Tensor,
-                  layout: str, grid: tuple[int, int, int] | None, combine) -> tuple[torch.Tensor, str]:
-    """(guided, plan) of one step where the caller holds the step's predictions (a guider): the
-    unconditional stand-in where the plan skips the pass, `combine(u, c)` (c itself at "drop"),
-    then the step observed. No skipper: `combine(u, c)`, plan "compute"."""
-    plan = skipper.now if skipper is not None else "compute"
-    if plan != "compute":
-        pred_uncond = skipper.stand_in(0, step, pred_cond, layout, grid)
-    guided = pred_cond if plan == "drop" else combine(pred_uncond, pred_cond)
-    if skipper is not None:
-        skipper.observe(0, step, pred_uncond, pred_cond, layout, grid)
-    return guided, plan
