@@ -52,7 +52,7 @@ import torch
 from samg_video import guidance
 from samg_video import catalogue
 from samg_video.catalogue import column
-from samg_video.guidance.base import parameters
+from samg_video.guidance.base import parameters, widgets
 from samg_video.guidance.run import GuidanceRun
 from samg_video.guidance.samg import PRESETS as SAMG_PRESETS
 from samg_video.guidance.samg import SAMG
@@ -395,9 +395,7 @@ def verdict(check, **widgets):
 
 
 SAMG_PARAMS = {p.name: p for p in parameters(SAMG)}
-# the SAMG node's widgets, in their order on the node (saved workflows keep widget values by position)
-WIDGETS = ("w_min", "w_max", "normalize", "temporal_sigma", "temporal_mode", "spatial_sigma", "renormalize",
-           "step_ema", "quantiles", "bound", "interval")
+WIDGETS = widgets(SAMG)  # the SAMG node's widgets, in their declared order on the node
 PAIRS = {"quantiles": ("quantile_low", "quantile_high"), "interval": ("start", "end")}  # a range as two widgets
 NONE_AS = {"bound": 0.0}  # the widget value that stands for the library's None (no cap)
 NODE_DEFAULTS = {**SAMG_PRESETS["video"], "w_min": DERIVED, "w_max": DERIVED}  # the "video" preset; -1: from cfg

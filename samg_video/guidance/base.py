@@ -217,13 +217,14 @@ def check_field(name: str, value: Any, hint: Any) -> Any:
 
 
 def param(default: Any, help: str, *, lo: float | None = None, hi: float | None = None,
-          choices: tuple | None = None, unit: str = "", step: float | None = None, **metadata) -> Any:
-    """A method parameter, declared once: its default, range [lo, hi], choices, unit, help and the
-    step a UI moves it by. The method's checks, the command line's flags and help, ComfyUI's
-    inputs and their queue-time check, the guiders' configs and `samg-video methods` read it
-    (`parameters`)."""
+          choices: tuple | None = None, unit: str = "", step: float | None = None, ui: int | None = None,
+          **metadata) -> Any:
+    """A method parameter, declared once: its default, range [lo, hi], choices, unit, help, the step a
+    UI moves it by and its place among a UI's widgets (`ui`; None: not shown). The method's checks,
+    the command line's flags and help, ComfyUI's inputs and their queue-time check, the guiders'
+    configs and `samg-video methods` read it (`parameters`)."""
     return field(default=default, metadata={"help": help, "lo": lo, "hi": hi, "choices": choices, "unit": unit,
-                                            "step": step, **metadata})
+                                            "step": step, "ui": ui, **metadata})
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,7 @@ class Param:
     choices: tuple | None = None
     unit: str = ""
     step: float | None = None
+    ui: int | None = None
 
     @property
     def kind(self) -> Any:
@@ -265,10 +267,16 @@ def parameters(cls: type) -> tuple[Param, ...]:
     hints = field_types(cls)
     out = []
     for f in fields(cls):
-        meta = {k: f.metadata[k] for k in ("help", "lo", "hi", "choices", "unit", "step") if k in f.metadata}
+        meta = {k: f.metadata[k] for k in ("help", "lo", "hi", "choices", "unit", "step", "ui") if k in f.metadata}
         default = f.default if f.default is not MISSING else None
         out.append(Param(f.name, hints[f.name], default, **meta))
     return tuple(out)
+
+
+def widgets(cls: type) -> tuple[str, ...]:
+    """The parameters a UI shows, in their order (`param(..., ui=position)`; saved workflows keep widget
+    values by position, so a parameter's place never changes)."""
+    return tuple(p.name for p in sorted((p for p in parameters(cls) if p.ui is not None), key=lambda p: p.ui))
 
 
 def check_declared(owner: str, value: Any, p: Param) -> None:

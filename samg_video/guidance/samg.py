@@ -170,25 +170,26 @@ class SAMG(Guidance):
     has_field: ClassVar[bool] = True
 
     w_min: float = param(5.0, "the scale where the guidance energy is highest (at most w_max)", lo=0.0,
-                         hi=MAX_SCALE, step=0.05)
-    w_max: float = param(12.0, "the scale where the guidance energy is lowest", lo=0.0, hi=MAX_SCALE, step=0.05)
+                         hi=MAX_SCALE, step=0.05, ui=0)
+    w_max: float = param(12.0, "the scale where the guidance energy is lowest", lo=0.0, hi=MAX_SCALE, step=0.05, ui=1)
     energy: str = param("mean_sq", "guidance energy per location: the mean of d^2 over channels, or its L2 norm",
                         choices=("mean_sq", "l2"))
     normalize: str = param("clip", "map the energy to [0, 1] over the whole clip or per frame",
-                           choices=("clip", "frame"))
+                           choices=("clip", "frame"), ui=2)
     quantiles: tuple[float, float] = param((0.0, 1.0), "energy quantiles mapped to w_max and w_min (0, 1: the "
-                                                       "minimum and maximum)")
+                                                       "minimum and maximum)", ui=8)
     temporal_sigma: float = param(0.0, "Gaussian smoothing of the field across frames (0: none)", lo=0.0,
-                                  hi=MAX_SIGMA, unit="latent frames", step=0.05)
+                                  hi=MAX_SIGMA, unit="latent frames", step=0.05, ui=3)
     temporal_mode: str = param("fixed", "smooth at fixed positions or along the field's own motion",
-                               choices=TEMPORAL_MODES)
-    renormalize: bool = param(False, "map the smoothed field back to the full [w_min, w_max] range")
+                               choices=TEMPORAL_MODES, ui=4)
+    renormalize: bool = param(False, "map the smoothed field back to the full [w_min, w_max] range", ui=6)
     spatial_sigma: float = param(0.0, "Gaussian smoothing of the field in space (0: none)", lo=0.0, hi=MAX_SIGMA,
-                                 unit="latent cells", step=0.05)
-    step_ema: float = param(0.0, "weight of the previous step's field (0: none)", lo=0.0, hi=1.0, step=0.01)
+                                 unit="latent cells", step=0.05, ui=5)
+    step_ema: float = param(0.0, "weight of the previous step's field (0: none)", lo=0.0, hi=1.0, step=0.01, ui=7)
     bound: float | None = param(None, "cap on the guided update relative to the conditional prediction's size "
-                                      "(none: no cap)", lo=0.0, step=0.1)
-    interval: tuple[float, float] = param((0.0, 1.0), "fraction of the steps where SAMG runs (outside: `outside`)")
+                                      "(none: no cap)", lo=0.0, step=0.1, ui=9)
+    interval: tuple[float, float] = param((0.0, 1.0), "fraction of the steps where SAMG runs (outside: `outside`)",
+                                          ui=10)
     outside: str = param("cfg", "outside the interval: CFG at w_max, or no guidance", choices=("cfg", "none"))
 
     def validate(self) -> None:
