@@ -1252,3 +1252,34 @@ def test_real_comfyui_field_preview_shows_the_run_whatever_is_stacked_after_it()
         (images,) = Loaded(nodes, "SAMGFieldPreview").preview(patched, {"samples": latents}, -1, 4)
         assert images.shape[0] == 3 and images.shape[-1] == 3
         assert len(nodes_pack_function(patched).fields) == 4
+
+
+def test_real_comfyui_a_clip_in_a_batch_keeps_its_own_plan_and_latents():
+    """A latent batch of two clips with prompts of their own under the adaptive policy: clip 1's prompt lies
+    next to the negative one (a small, steady delta: it reuses), clip 0's does not (it computes); ComfyUI
+    computes the unconditional rows of the computing clip only, and the other clip's plan, rows and
+    latents are those it gets alone (to float rounding)."""
+    import asyncio
+
+    comfy, nodes = comfyui()
+    assert asyncio.run(nodes.load_custom_node(str(Path(__file__).resolve().parents[1] / "comfyui_samg")))
+    model = tiny_wan(comfy)
+    g = torch.Generator().manual_seed(0)
+    positive, negative = torch.randn(2, 8, 4096, generator=g), torch.randn(1, 8, 4096, generator=g)
+    positive[1] = negative[0] + 0.01 * positive[1]
+    noise = torch.randn(2, 16, 3, 8, 8, generator=g)
+
+    def run(clips):
+        (patched,) = Loaded(nodes, "SAMGVideo").patch(**node_inputs(model=model, w_min=2.0, w_max=8.0,
+                                                                    skip="adaptive:0.0001,max_reuse=3"))
+        out = comfy.sample.sample(patched, noise[clips], 10, 5.0, "euler", "simple", [[positive[clips], {}]],
+                                  [[negative, {}]], torch.zeros(len(clips), 16, 3, 8, 8), seed=0, disable_pbar=True)
+        return out, nodes_pack_function(patched).run
+
+    pair, both = run([0, 1])
+    assert both.clip_plans(0) != both.clip_plans(1) and "reuse" in both.clip_plans(1)  # they plan differently
+    assert both.rows == sum(both.clip_rows) < 2 * 2 * both.evaluations  # some unconditional rows left out
+    for clip in (0, 1):
+        alone, run_alone = run([clip])
+        assert run_alone.clip_plans(0) == both.clip_plans(clip) and run_alone.clip_rows[0] == both.clip_rows[clip]
+        assert (pair[clip:clip + 1] - alone).abs().max() <= 1e-4 * alone.abs().max(), clip
