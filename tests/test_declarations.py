@@ -89,3 +89,22 @@ def test_the_method_checks_and_the_methods_listing_read_the_declarations():
                              check=True).stdout
     for p in SAMG_PARAMS.values():
         assert p.describe() in listing, p.name
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("token_grid", "abc", "token_grid must be three integers"),
+    ("token_grid", [10 ** 9, 10 ** 9, 10 ** 9], "token_grid must be three integers"),
+    ("enabled", "no", "enabled must be true or false"),
+    ("start", "0.1", "start must be a number"),
+    ("layout", "pixels", "layout must be"),
+])
+def test_a_guiders_own_fields_are_checked_one_by_one(field, value, match):
+    """A hand-edited guider config (loaded with from_pretrained, or given in code): each of the guider's
+    own fields is one sentence naming it, for SAMGGuider and GuidanceGuider alike."""
+    from samg_video.pipelines.guider import GuidanceGuider, SAMGGuider
+
+    for make in (SAMGGuider, GuidanceGuider):
+        with pytest.raises(ValueError, match=match):
+            make(**{field: value})
+    with pytest.raises(ValueError, match="params must map"):
+        GuidanceGuider(params="w_min=3")

@@ -55,6 +55,26 @@ def _signature() -> inspect.Signature:
     return inspect.Signature(params)
 
 
+MAX_GRID = 1 << 16  # latent frames, rows or columns of a token grid
+
+
+def guider_fields(layout, token_grid, start, stop, enabled) -> tuple[str, tuple[int, int, int] | None]:
+    """The guider's own fields checked one by one (a config edited by hand or loaded with
+    `from_pretrained` too): (layout, token_grid as a tuple or None); one sentence naming the field."""
+    from ..guidance.base import check_field, check_interval
+
+    if not isinstance(layout, str) or layout not in LAYOUTS:
+        raise ValueError(f"layout must be {', '.join(LAYOUTS[:-1])} or {LAYOUTS[-1]}, got {layout!r}.")
+    check_interval("start / stop", (check_field("start", start, float), check_field("stop", stop, float)))
+    check_field("enabled", enabled, bool)
+    if token_grid is None:
+        return layout, None
+    if not isinstance(token_grid, (list, tuple)) or len(token_grid) != 3 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_GRID for v in token_grid):
+        raise ValueError(f"token_grid must be three integers (F, H, W), each 1 to {MAX_GRID}, got {token_grid!r}.")
+    return layout, tuple(token_grid)
+
+
 def _init(self, *args, **kwargs):
     """SAMG's parameters (see `samg_video.guidance.SAMG`), then layout, token_grid, start, stop, enabled, skip."""
     bound = _signature().bind(self, *args, **kwargs)
@@ -62,17 +82,15 @@ def _init(self, *args, **kwargs):
     values = dict(bound.arguments)
     values.pop("self")
     guider = {k: values.pop(k) for k in GUIDER_PARAMETERS}
+    layout, token_grid = guider_fields(guider["layout"], guider["token_grid"], guider["start"], guider["stop"],
+                                       guider["enabled"])
     BaseGuidance.__init__(self, guider["start"], guider["stop"], guider["enabled"])
-    layout, token_grid = guider["layout"], guider["token_grid"]
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be {', '.join(LAYOUTS[:-1])} or {LAYOUTS[-1]}, got {layout!r}.")
     needs_grid = values["spatial_sigma"] > 0 or values["temporal_sigma"] > 0 or values["normalize"] == "frame"
     if layout == "tokens" and token_grid is None and needs_grid:
         raise ValueError("layout='tokens' with smoothing or normalize='frame' needs token_grid=(F, H, W), the "
                          "latent frames, height and width (LTX-Video: ((num_frames - 1) // 8 + 1, height // 32, "
                          "width // 32)).")
-    self.layout = layout
-    self.token_grid = tuple(token_grid) if token_grid is not None else None
+    self.layout, self.token_grid = layout, token_grid
     self.run = GuidanceRun(SAMG(**values), parse_policy(guider["skip"]))
 
 
@@ -206,9 +224,12 @@ class GuidanceGuider(TwoPredictionGuider):
         from ..guidance.base import Guidance
         from ..guidance.spec import head_keys
 
+        layout, token_grid = guider_fields(layout, token_grid, start, stop, enabled)
         BaseGuidance.__init__(self, start, stop, enabled)
-        if layout not in LAYOUTS:
-            raise ValueError(f"layout must be {', '.join(LAYOUTS[:-1])} or {LAYOUTS[-1]}, got {layout!r}.")
+        if not isinstance(method, str):
+            raise ValueError(f"method must be a method's name (one of {', '.join(available())}), got {method!r}.")
+        if params is not None and not isinstance(params, dict):
+            raise ValueError(f"params must map the method's parameters to values, got {params!r}.")
         values = dict(params or {})
         if guidance_scale is not None:
             if method in available() and head_keys(method) != ("scale",):
@@ -219,7 +240,7 @@ class GuidanceGuider(TwoPredictionGuider):
         if type(made).perturbation is not Guidance.perturbation:
             raise ValueError(f"{method!r} needs an extra perturbed denoiser call, which a guider cannot make; use "
                              "diffusers' SkipLayerGuidance / PerturbedAttentionGuidance guiders, or samg_video.apply.")
-        self.layout, self.token_grid = layout, tuple(token_grid) if token_grid is not None else None
+        self.layout, self.token_grid = layout, token_grid
         self.run = GuidanceRun(made, parse_policy(skip))
 
     def _guiding(self) -> bool:
