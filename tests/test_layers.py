@@ -87,11 +87,8 @@ def violations(root: Path = PACKAGE) -> list[str]:
     return found
 
 
-def cycles(root: Path = PACKAGE) -> list[list[str]]:
-    """Cycles among top-level parts (depth-first search over the part graph)."""
-    graph: dict[str, set[str]] = {}
-    for src, dst, _ in edges(root):
-        graph.setdefault(src, set()).add(dst)
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Cycles of a directed graph (depth-first search)."""
     found, state = [], {}
 
     def visit(node, stack):
@@ -107,6 +104,14 @@ def cycles(root: Path = PACKAGE) -> list[list[str]]:
         if node not in state:
             visit(node, [node])
     return found
+
+
+def cycles(root: Path = PACKAGE) -> list[list[str]]:
+    """Cycles among top-level parts."""
+    graph: dict[str, set[str]] = {}
+    for src, dst, _ in edges(root):
+        graph.setdefault(src, set()).add(dst)
+    return find_cycles(graph)
 
 
 def test_every_part_is_placed_and_nothing_imports_upward():
@@ -148,21 +153,7 @@ def module_cycles(package: Path) -> list[list[str]]:
         src = module_name(path)
         graph[src] = {t for _, t in imported(path) if t.rsplit(".", 1)[0] == src.rsplit(".", 1)[0] and t != src
                       and not t.endswith("__init__")}
-    found, state = [], {}
-
-    def visit(node, stack):
-        state[node] = "open"
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == "open":
-                found.append(stack[stack.index(nxt):] + [nxt])
-            elif nxt not in state:
-                visit(nxt, stack + [nxt])
-        state[node] = "done"
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node, [node])
-    return found
+    return find_cycles(graph)
 
 
 def test_no_cycles_between_the_guidance_modules():

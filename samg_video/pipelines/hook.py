@@ -287,13 +287,22 @@ class RunStart:
         return type(copy).set_timesteps.__get__(copy) if copy is not None else self.__wrapped__
 
 
+def total(name: str, doc: str) -> property:
+    """A handle's count: the sum of `name` over its runs."""
+    return property(lambda self: sum(getattr(r, name) for r in self.runs), doc=doc)
+
+
 class Handle:
     """What every handle shares: it claims its pipeline, `.remove()` (or leaving the `with` block)
-    undoes `_restore()` once and releases the claim."""
+    undoes `_restore()` once and releases the claim; its counts are its runs' (`runs`)."""
 
     pipe = None
     active = False
     _hooks: tuple = ()
+    calls = total("calls", "Denoiser calls the pipeline made (a skipped unconditional call is not made).")
+    rows = total("rows", "Batch rows those calls computed (fewer where some clips' unconditional rows are left out).")
+    extra_calls = total("extra_calls", "Perturbed calls made for perturbation guidance.")
+    step = total("evaluations", "Guided evaluations in the current run.")
 
     @staticmethod
     def check_free(pipe) -> None:
@@ -387,26 +396,6 @@ class GuidanceHandle(Handle):
     def run(self) -> GuidanceRun:
         """The run of the pipeline's first denoiser."""
         return next(iter(self._runs.values()))
-
-    @property
-    def calls(self) -> int:
-        """Denoiser calls the pipeline made (a skipped unconditional call is not made)."""
-        return sum(r.calls for r in self.runs)
-
-    @property
-    def rows(self) -> int:
-        """Batch rows those calls computed (a batched call without some clips' unconditional rows: fewer)."""
-        return sum(r.rows for r in self.runs)
-
-    @property
-    def extra_calls(self) -> int:
-        """Perturbed calls made for perturbation guidance."""
-        return sum(r.extra_calls for r in self.runs)
-
-    @property
-    def step(self) -> int:
-        """Guided evaluations in the current run."""
-        return sum(r.evaluations for r in self.runs)
 
     def _set_timesteps(self, *args, **kwargs):
         self._orig_set_timesteps(*args, **kwargs)
@@ -649,10 +638,6 @@ class GuiderHandle(Handle):
         self._claim(pipe)
 
     runs = property(lambda self: [self.run])
-    calls = property(lambda self: self.run.calls)
-    rows = property(lambda self: self.run.rows)
-    extra_calls = property(lambda self: self.run.extra_calls)
-    step = property(lambda self: self.run.evaluations)
 
     def _before_forward(self, module, args, kwargs):
         self._latents = call_input(args, kwargs)
