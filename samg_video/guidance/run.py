@@ -170,8 +170,8 @@ class GuidanceRun:
 
     # --- evaluations -----------------------------------------------------------------------------
     def begin(self, level: float | None, batch: int) -> list[str]:
-        """Open an evaluation at `level` for `batch` clips (a no-op while one is open) and return each
-        clip's plan: "compute", "reuse" (the unconditional prediction stood in by c - d^) or "drop"
+        """Open an evaluation at `level` for `batch` clips (the same open evaluation when asked again at its
+        level) and return each clip's plan: "compute", "reuse" (the unconditional prediction stood in by c - d^) or "drop"
         (unguided: c)."""
         if self._open and level == self._level and len(self.now.plans) == batch:
             return self.now.plans  # the same evaluation, asked again (a host's second hook)
@@ -348,6 +348,6 @@ class GuidanceRun:
         if method is not self.method:
             self.method = method
             method.reset()
-            for step in [*self.history, *self.steps.values()]:
+            for step in [*self.history, *self.steps.values(), *([self._base] if self._base else [])]:
                 step.method_state = method.initial_state()
         return self
