@@ -171,8 +171,8 @@ class GuidanceRun:
     # --- evaluations -----------------------------------------------------------------------------
     def begin(self, level: float | None, batch: int) -> list[str]:
         """Open an evaluation at `level` for `batch` clips (the same open evaluation when asked again at its
-        level) and return each clip's plan: "compute", "reuse" (the unconditional prediction stood in by c - d^) or "drop"
-        (unguided: c)."""
+        level) and return each clip's plan: "compute", "reuse" (the unconditional prediction stood in by
+        c - d^) or "drop" (unguided: c)."""
         if self._open and level == self._level and len(self.now.plans) == batch:
             return self.now.plans  # the same evaluation, asked again (a host's second hook)
         if self._open:  # abandoned (its host never guided it): the step in flight keeps what it had
