@@ -223,10 +223,6 @@ class GuidanceRun:
         """The clips whose unconditional prediction the host computes at this evaluation."""
         return [b for b, p in enumerate(self.now.plans) if p == "compute"]
 
-    def skipped(self) -> bool:
-        """Whether any clip goes without the unconditional pass at this evaluation."""
-        return self.now is not None and self._open and any(p != "compute" for p in self.now.plans)
-
     def all_drop(self) -> bool:
         return all(p == "drop" for p in self.now.plans)
 

@@ -142,9 +142,10 @@ class TwoPredictionGuider(BaseGuidance):
     def _guiding(self) -> bool:
         return self._enabled
 
-    def _level(self) -> tuple[float, int]:
+    def _level(self) -> float:
+        """The step's level on the run's schedule: the steps left, n - i."""
         n = self._num_inference_steps or 1
-        return float(n - min(self._step or 0, n - 1)), n
+        return float(n - min(self._step or 0, n - 1))
 
     def set_state(self, step: int, num_inference_steps: int, timestep) -> None:
         super().set_state(step, num_inference_steps, timestep)
@@ -152,12 +153,12 @@ class TwoPredictionGuider(BaseGuidance):
         if step == 0 or self.run.schedule is None or self.run.num_steps != n:
             self.run.start(list(range(n, -1, -1)))
         if self._guiding():
-            self.run.begin(self._level()[0], self._batch)  # the plans, with the batch of the last step
+            self.run.begin(self._level(), self._batch)  # the plans, with the batch of the last step
 
     def _is_enabled_now(self) -> bool:
         if not self._guiding():
             return False
-        return self.run.now is None or not self.run._open or any(p == "compute" for p in self.run.now.plans)
+        return self.run.now is None or "compute" in self.run.now.plans  # set_state opened this step's plans
 
     def _grid(self, pred: torch.Tensor) -> tuple[int, int, int] | None:
         if self.layout != "tokens":
@@ -170,7 +171,7 @@ class TwoPredictionGuider(BaseGuidance):
         """The run's guided prediction of this step: the unconditional rows the pipeline computed (all
         clips' or none), the run's stand-in for each clip whose plan skips them."""
         self._batch = pred_cond.shape[0]
-        self.run.begin(self._level()[0], self._batch)  # the same evaluation; again where the batch was new
+        self.run.begin(self._level(), self._batch)  # the same evaluation; again where the batch was new
         grid = self._grid(pred_cond)
         rows = self.run.uncond_rows()
         if pred_uncond is None or len(rows) < self._batch:
