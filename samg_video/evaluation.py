@@ -8,7 +8,8 @@ A record (`measure`) holds
 - the scale-field diagnostics (`metrics.field`) where the method has a field;
 - `denoiser_passes`: denoiser calls per item and step (2, or 3 with a perturbed call; fewer
   under a skip policy), `denoiser_calls`: per clip (all steps), `skipped_steps`: steps without
-  an unconditional pass;
+  an unconditional pass; under a skip policy also `plan` (one letter per step: C computed,
+  R reused, - dropped) and `skip_signal` (per step, the number the policy decided on, or None);
 - the columns of an optional scorer, which judges the clip against its prompt.
 
 A scorer is named by the model card (`scorer:`) or a sweep config (`scorer:`, `none` to
@@ -62,6 +63,14 @@ def scorer_of(card: dict, override: str | None = None) -> Scorer | None:
     return scorer(override if override is not None else card.get("scorer"))
 
 
+PLAN_CODES = {"compute": "C", "reuse": "R", "drop": "-"}
+
+
+def plan_code(plans) -> str:
+    """A clip's plans as one letter per step: C computed, R reused, - dropped ("CCCRRC...")."""
+    return "".join(PLAN_CODES[p] for p in plans)
+
+
 def measure(generation, prompt: str, lpips: bool = True, clip_model: str | None = None,
             judge: Scorer | None = None, vbench: dict | None = None) -> dict:
     """One clip's record (see the module docstring). `generation`: a `generate.Generation`; `vbench`:
@@ -82,6 +91,10 @@ def measure(generation, prompt: str, lpips: bool = True, clip_model: str | None 
     if generation.denoiser_calls is not None:
         row["denoiser_calls"] = generation.denoiser_calls
         row["skipped_steps"] = sum(p != "compute" for p in generation.plans)
+        if generation.plans and any(p != "compute" for p in generation.plans) or any(
+                v is not None for v in generation.signals):
+            row["plan"] = plan_code(generation.plans)
+            row["skip_signal"] = [None if v is None else round(float(v), 6) for v in generation.signals]
     return row
 
 

@@ -55,6 +55,7 @@ class Generation:
     denoiser_passes: float = 2.0  # denoiser passes per item and step: cond + uncond, + the perturbed one (STG, ...)
     denoiser_calls: float | None = None  # denoiser evaluations per clip (batch rows computed per item), all steps
     plans: tuple[str, ...] = ()  # per guided step: how it got its unconditional prediction (guidance.skip)
+    signals: tuple[float | None, ...] = ()  # per guided step: the number the skip policy decided on, or None
 
     def mean_field(self) -> np.ndarray | None:
         """Scale field averaged over steps, resized (nearest) to the clip: (F, H, W) (`viz.field_frames`)."""
@@ -126,18 +127,21 @@ def generate_clips(target: Target, prompts: list[str], seeds: list[int], method:
     items = len(prompts)
     work = clip_work(handle, items)
     return [Generation(frames_of(out, i), [s[i:i + 1] for s in steps], None if latents is None else latents[i],
-                       calls / max(handle.step, 1), calls, plans) for i, (calls, plans) in enumerate(work)]
+                       calls / max(handle.step, 1), calls, plans, signals)
+            for i, (calls, plans, signals) in enumerate(work)]
 
 
-def clip_work(handle, items: int) -> list[tuple[float, tuple[str, ...]]]:
-    """(denoiser rows, plan of each step) per clip: the rows its own plans cost in every run (its
-    conditional row each evaluation, its unconditional row where computed), plus an equal share of
-    the rows no plan accounts for (the pipeline's own passes) and one row per perturbed call."""
+def clip_work(handle, items: int) -> list[tuple[float, tuple[str, ...], tuple[float | None, ...]]]:
+    """(denoiser rows, plan of each step, skip signal of each step) per clip: the rows its own plans cost
+    in every run (its conditional row each evaluation, its unconditional row where computed), plus an
+    equal share of the rows no plan accounts for (the pipeline's own passes) and one row per perturbed
+    call."""
     runs = handle.runs
     own = [sum(r.clip_rows[i] if i < len(r.clip_rows) else 0 for r in runs) for i in range(items)]
     shared = (handle.rows - sum(own)) / items
     plans = [tuple(p for r in runs for p in r.clip_plans(i)) for i in range(items)]
-    return [(own[i] + shared + handle.extra_calls, plans[i]) for i in range(items)]
+    signals = [tuple(v for r in runs for v in r.clip_signals(i)) for i in range(items)]
+    return [(own[i] + shared + handle.extra_calls, plans[i], signals[i]) for i in range(items)]
 
 
 def generate_clip(target: Target, prompt: str, method: Guidance, seed: int = 0, inputs: dict | None = None,

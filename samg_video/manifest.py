@@ -1,6 +1,7 @@
 """A run folder's records: the manifest shards (`manifest.rank{i}.jsonl`, one JSON line per
 finished item, appended durably), the lock each writing process holds on its shard, and the
-clips beside them (`clips/{id}.mp4`, `clips/{id}_field.mp4`).
+clips beside them (`clips/{id}.mp4`, `clips/{id}_field.mp4`, and `clips/{id}.npz`, the exact frames, where
+the sweep keeps them).
 
     rows = read_manifest("runs/study")          # every recorded item, the last record of an id winning
     with SweepLock(run, rank=0):                 # one writer per shard; released however the holder exits
@@ -13,6 +14,7 @@ never read back, so no id reaches a file name or a page unchecked.
 from __future__ import annotations
 
 import fcntl
+import io
 import json
 import os
 import re
@@ -23,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from . import media
-from .atomic import write_text
+from .atomic import write_bytes, write_text
 
 ID = re.compile(r"[0-9a-f]{16}")  # Item.id: 16 hex digits of a sha1
 
@@ -114,8 +116,29 @@ def clip_path(run_dir: Path, item_id: str, kind: str = "") -> Path:
         raise ValueError(f"{item_id!r} is not a sweep item id (16 hex digits).")
     return Path(run_dir) / "clips" / (f"{item_id}_{kind}.mp4" if kind else f"{item_id}.mp4")
 
-def save_clips(run_dir: Path, item_id: str, clip: np.ndarray, heat: np.ndarray | None, fps: int) -> None:
+def frames_path(run_dir: Path, item_id: str) -> Path:
+    """Where a sweep with `keep_frames` keeps an item's exact frames (uint8 (F, H, W, 3), .npz)."""
+    return Path(run_dir) / "clips" / f"{item_id}.npz"
+
+
+def load_frames(run_dir: Path, item_id: str) -> np.ndarray | None:
+    """An item's kept frames, or None (not kept, or unreadable)."""
+    try:
+        with np.load(frames_path(run_dir, item_id), allow_pickle=False) as data:
+            return data["frames"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def save_clips(run_dir: Path, item_id: str, clip: np.ndarray, heat: np.ndarray | None, fps: int,
+               frames: np.ndarray | None = None) -> None:
+    """An item's clip (and field heatmap) as video; `frames`: its exact uint8 frames as well (for
+    pixel comparisons the video's compression would blur), written before the clip."""
     (run_dir / "clips").mkdir(parents=True, exist_ok=True)
+    if frames is not None:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, frames=frames)
+        write_bytes(frames_path(run_dir, item_id), buffer.getvalue())
     if heat is not None:  # the heatmap first: a present clip means a complete pair
         media.write_video(heat, clip_path(run_dir, item_id, "field"), fps=fps)
     media.write_video(clip, clip_path(run_dir, item_id), fps=fps)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .demo.suites import suite as world_suite  # noqa: F401  ('single:N', 'double:N', 'mixed:N'; re-exported)
+from .demo.suites import suite as world_suite  # noqa: F401  ('single:N', 'double:N', 'mixed:N', 'heldout:N'; re-exported)
 from .resources import package_path
 from .yamlfile import read_yaml
 

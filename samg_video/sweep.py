@@ -30,7 +30,7 @@ and the field diagnostics split object and background pixels.
 
 Prompts come from `prompts` (strings, or {prompt, tags}), `prompt_file` (a tagged suite file,
 or a shipped suite by name: `temporal`), or `suite` (a suite generated from the bundled
-model's world: single:N, double:N, mixed:N).
+model's world: single:N, double:N, mixed:N, heldout:N).
 """
 
 from __future__ import annotations
@@ -57,11 +57,13 @@ from .settings import DEFAULT_MODEL, RunSettings
 from .yamlfile import read_yaml
 
 SETTING = ("model", "frames", "height", "width", "steps", "dtype", "clip_model", "batch", "lpips")  # in every id
-RUN = ("model_path", "adapter_path", "controlnet_path", "device", "cpu_offload", "vae_tiling")  # how, not what
+RUN = ("model_path", "adapter_path", "controlnet_path", "device", "cpu_offload", "vae_tiling",
+       "keep_frames")  # how, not what
 ITEMS = ("prompts", "suite", "prompt_file", "categories", "per_category", "limit", "seeds", "methods", "skips",
          "reference", "scorer")
 METRICS = ("vbench", "vbench_models")  # VBench's dimensions: in the id when set (their weights' identity too)
-KEYS = SETTING + RUN + ITEMS + METRICS
+REPORT = ("margins",)  # how the report judges the items: non-inferiority margins per paired column
+KEYS = SETTING + RUN + ITEMS + METRICS + REPORT
 
 
 @dataclass(frozen=True)
@@ -119,9 +121,10 @@ def check_config(config: dict, where: str) -> None:
     for key in TEXT:
         if config.get(key) is not None and not isinstance(config[key], str):
             raise ValueError(f"{where}: {key} must be text, got {config[key]!r}.")
-    for key in ("lpips",):
+    for key in ("lpips", "keep_frames"):
         if config.get(key) is not None and not isinstance(config[key], bool):
             raise ValueError(f"{where}: {key} must be true or false, got {config[key]!r}.")
+    check_margins(config.get("margins"), where)
     dims = config.get("vbench")
     if dims is not None and not isinstance(dims, bool) and not (
             isinstance(dims, list) and dims and all(d in VBENCH_DIMENSIONS for d in dims)):
@@ -156,6 +159,26 @@ def check_config(config: dict, where: str) -> None:
             parse_policy(policy)
         except ValueError as err:
             raise ValueError(f"{where}: skips: {err}") from None
+
+
+def check_margins(margins, where: str) -> None:
+    """`margins`: {paired column: the largest loss that still counts as no loss, > 0, in the column's
+    unit (points for percentages)}, written before the run; the report says per row whether the
+    paired difference's 95 % interval stays within it."""
+    if margins is None:
+        return
+    from .catalogue import BY_KEY
+
+    if not isinstance(margins, dict) or not margins:
+        raise ValueError(f"{where}: margins must map metric columns to the largest acceptable loss, e.g. "
+                         f"{{prompt_correct: 2, warp_error: 0.001}}; got {margins!r}.")
+    for key, value in margins.items():
+        column = BY_KEY.get(key)
+        if column is None or column.better is None:
+            raise ValueError(f"{where}: margins: {key!r} is not a metric with a better direction; use one of "
+                             f"{', '.join(k for k, c in BY_KEY.items() if c.better)}.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e6:
+            raise ValueError(f"{where}: margins: {key} must be a positive number, got {value!r}.")
 
 
 def load_sweep(path: str | Path, overrides: dict | None = None) -> dict:
@@ -313,9 +336,10 @@ def heatmap_of(generation, method: dict, scale: int) -> np.ndarray | None:
 
 
 def evaluate_items(target, items: list[Item], config: dict,
-                   on_step=None) -> list[tuple[dict, np.ndarray, np.ndarray | None]]:
+                   on_step=None) -> list[tuple[dict, np.ndarray, np.ndarray | None, np.ndarray]]:
     """Generate the clips of items that share one method config (one batch) and measure each:
-    (record, clip as uint8 for saving, heatmap or None); clips are stored at the card's `view_scale`.
+    (record, clip as uint8 for saving, heatmap or None, the clip's exact uint8 frames); clips are
+    stored at the card's `view_scale`.
     Each record carries `seconds`: the batch's wall time (generation and measurement) per item.
     `on_step(info)` follows the denoising steps (progress)."""
     from .generate import generate_clips
@@ -335,10 +359,10 @@ def evaluate_items(target, items: list[Item], config: dict,
     scale = target.view_scale
     out = [(measure(g, it.prompt, config.get("lpips", True), config.get("clip_model"), judge,
                     vbench_models_of(config, getattr(target.pipe, "device", "cpu"))),
-            media.upscale(media.to_uint8(g.clip), scale), heatmap_of(g, it.method, scale))
+            media.upscale(media.to_uint8(g.clip), scale), heatmap_of(g, it.method, scale), media.to_uint8(g.clip))
            for g, it in zip(generations, items)]
     seconds = round((time.perf_counter() - start) / len(items), 3)
-    return [({**row, "seconds": seconds}, clip, heat) for row, clip, heat in out]
+    return [({**row, "seconds": seconds}, clip, heat, frames) for row, clip, heat, frames in out]
 
 
 _VBENCH_MODELS: dict = {}
@@ -453,8 +477,8 @@ def _run_share(config, run, shard, items, process_index, num_processes, progress
                 append_line(shard, {**base, "error": f"{type(err).__name__}: {err}"})
                 counts["failed"] += 1
             else:
-                row, clip, heat = result
-                save_clips(run, item.id, clip, heat, target.fps)
+                row, clip, heat, frames = result
+                save_clips(run, item.id, clip, heat, target.fps, frames if config.get("keep_frames") else None)
                 append_line(shard, {**base, **row})
                 counts["done"] += 1
             bar.update(1)

@@ -84,6 +84,7 @@ class Step:
     skip: list[SkipState]
     extras: list[list[torch.Tensor]]
     plans: list[str] = field(default_factory=list)
+    signals: list[float | None] = field(default_factory=list)
     field: torch.Tensor | None = None
 
 
@@ -202,7 +203,8 @@ class GuidanceRun:
         self._base = base
         self._restore(base)
         plans = [self._plan(index, state) for state in base.skip]
-        self.now = Step(index, base.method_state, list(base.skip), list(base.extras), plans)
+        signals = [self._signal(index, state) for state in base.skip]
+        self.now = Step(index, base.method_state, list(base.skip), list(base.extras), plans, signals)
         self.steps[index] = self.now
         return plans
 
@@ -210,6 +212,11 @@ class GuidanceRun:
         if self.policy is None:
             return "compute"
         return self.policy.plan(index, self.num_steps, self.policy.entered(index, self.num_steps, state))
+
+    def _signal(self, index: int, state: SkipState) -> float | None:
+        if self.policy is None:
+            return None
+        return self.policy.signal(index, self.num_steps, self.policy.entered(index, self.num_steps, state))
 
     def _restore(self, base: Step) -> None:
         self.method.state = base.method_state
@@ -302,10 +309,10 @@ class GuidanceRun:
         u_extra, c_extra = extras
         for b, plan in enumerate(self.now.plans):
             state = self._entered(b)
-            delta = cond = None
+            delta = None
             kept = self._base.extras[b] if b < len(self._base.extras) else []
+            cond = to_canonical_any(pred_cond[b:b + 1], layout, grid).float()
             if plan == "compute":
-                cond = to_canonical_any(pred_cond[b:b + 1], layout, grid).float()
                 delta = cond - to_canonical_any(pred_uncond[b:b + 1], layout, grid).float()
                 kept = [c[b:b + 1].float() - u[b:b + 1].float() for u, c in zip(u_extra, c_extra)]
             states.append(self.policy.observe(state, self.now.index, delta, plan, cond))
@@ -337,6 +344,11 @@ class GuidanceRun:
     def clip_plans(self, b: int) -> list[str]:
         """Clip b's plan at each step of the current run."""
         return [p[b] for p in self.plans if b < len(p)]
+
+    def clip_signals(self, b: int) -> list[float | None]:
+        """Clip b's skip signal at each step of the current run (`skip.SkipPolicy.signal`; None where the
+        policy has none)."""
+        return [s.signals[b] if b < len(s.signals) else None for _, s in sorted(self.steps.items())]
 
     def with_method(self, method: Guidance) -> "GuidanceRun":
         """This run guiding with another method object (ComfyUI's: made when the sampler's cfg is known);
