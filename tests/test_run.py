@@ -93,9 +93,10 @@ def test_a_rise_to_step_zero_is_a_new_run_and_a_step_back_rolls_back():
     assert sorted(run.steps) == [0, 1, 2] and [s.index for s in run.history] == [1]  # the last two kept
 
 
-def test_a_clips_plan_and_output_do_not_depend_on_its_batch():
+@pytest.mark.parametrize("policy", ["adaptive:0.05,max_reuse=2", "error:0.5"])
+def test_a_clips_plan_and_output_do_not_depend_on_its_batch(policy):
     """Per-clip skip states: clip 0 alone and beside a clip whose delta keeps changing get the same
-    plans and outputs under the adaptive policy (a plan decided on the batch's max would not)."""
+    plans, signals and outputs under each deciding policy (a plan decided on the batch's max would not)."""
     levels = [10, 5, 2, 1, 0.5]
     g = torch.Generator().manual_seed(3)
     steady_c = torch.randn(5, 1, 4, 3, 6, 6, generator=g)
@@ -104,7 +105,7 @@ def test_a_clips_plan_and_output_do_not_depend_on_its_batch():
 
     def go(batch):
         run = GuidanceRun(guidance.create("samg", w_min=2, w_max=8, step_ema=0.5),
-                          parse_policy("adaptive:0.05,max_reuse=2"))
+                          parse_policy(policy))
         run.start(SCHEDULE)
         outs = []
         for k, level in enumerate(levels):
@@ -118,6 +119,7 @@ def test_a_clips_plan_and_output_do_not_depend_on_its_batch():
     alone, alone_out = go(1)
     paired, paired_out = go(2)
     assert alone.clip_plans(0) == paired.clip_plans(0) and "reuse" in alone.clip_plans(0)
+    assert alone.clip_signals(0) == paired.clip_signals(0)
     assert "reuse" not in paired.clip_plans(1)
     assert alone.clip_rows[0] == paired.clip_rows[0]
     for a, b in zip(alone_out, paired_out):

@@ -17,7 +17,8 @@ import torch
 from test_diffusers_pipelines import GUIDER, TWO_CALLS, built, denoiser  # noqa: F401  (`built`: the stand-in fixture)
 
 from samg_video.guidance.cfg import CFG
-from samg_video.guidance.skip import AdaptiveSkip, EverySkip, SkipState, parse_policy, reweight_bands, work_ratio
+from samg_video.guidance.skip import (AdaptiveSkip, ErrorSkip, EverySkip, SkipState, parse_policy, reweight_bands,
+                                     work_ratio)
 from samg_video.pipelines import apply
 
 STEPS = 4
@@ -53,6 +54,30 @@ def test_adaptive_reuses_once_the_delta_change_relative_to_the_prediction_is_sma
     linear = AdaptiveSkip(threshold=0.11, estimate_by="linear")
     # d_1 + (4 - 1)(d_1 - d_0) / (1 - 0)
     torch.testing.assert_close(linear.estimate(state, 4), torch.full_like(cond, 4.0))
+
+
+def test_error_policy_accumulates_the_predicted_error_and_rises_with_the_conditional_drift():
+    """By hand: c = 10 then 11 on four cells (||c|| = 20, 22), deltas 0 then 1 (||d_1 - d_0|| = 2), so
+    r = 2 / 22 per step and g_1 = ||c_1 - c_0|| / ||c_0|| = 2 / 20 = 0.1 at the last computed step."""
+    policy = ErrorSkip(tolerance=0.25)
+    ones = torch.ones(1, 1, 1, 2, 2)
+    state = SkipState()
+    assert policy.plan(0, 10, state) == "compute"
+    state = policy.observe(state, 0, 0 * ones, "compute", 10 * ones)
+    assert policy.plan(1, 10, state) == "compute" and policy.signal(1, 10, state) is None  # one delta: no rate
+    state = policy.observe(state, 1, 1 * ones, "compute", 11 * ones)
+    r = 2 / 22
+    assert policy.signal(2, 10, state) == pytest.approx(r) and policy.plan(2, 10, state) == "reuse"
+    steady = policy.observe(state, 2, None, "reuse", 11 * ones)  # g_2 = 0: the error grows by r a step
+    assert steady.error == pytest.approx(r)
+    assert policy.signal(3, 10, steady) == pytest.approx(2 * r) and policy.plan(3, 10, steady) == "reuse"
+    turning = policy.observe(state, 2, None, "reuse", 14.3 * ones)  # g_2 = 3.3 * 2 / 22 = 0.3 = 3 g_1
+    assert policy.signal(3, 10, turning) == pytest.approx(r + 3 * r) and policy.plan(3, 10, turning) == "compute"
+    assert policy.plan(9, 10, steady) == "compute"  # the last step always computes
+    computed = policy.observe(turning, 3, 5 * ones, "compute", 15 * ones)
+    assert computed.error == 0 and computed.drift_at_last == pytest.approx(float(0.7 * 2 / (14.3 * 2)))
+    assert policy.signal(4, 10, computed) == pytest.approx(8 / 30 / 2)  # ||d_3 - d_1|| = 8, ||c_3|| = 30, 2 steps
+    assert parse_policy("error:0.3").label() == "error 0.3" and parse_policy("error") == ErrorSkip()
 
 
 def test_band_reweighting_is_fastercaches_split():

@@ -166,6 +166,48 @@ def test_report_from_a_sweep(tmp_path):
     assert "clips are not embedded" in small and "data:video/mp4" not in small
 
 
+def test_report_judges_each_skip_policy_against_its_margins_and_pixels(tmp_path):
+    """The skip section's numbers against independent computations: calls from the manifest, the
+    paired t interval from scipy, the margin rule by hand, PSNR from scikit-image on the kept frames."""
+    from scipy import stats
+    from skimage.metrics import peak_signal_noise_ratio
+
+    from samg_video.manifest import load_frames
+
+    config = {"prompts": ["a red circle moving left", "a cyan square standing still and a red triangle moving up"],
+              "seeds": [0, 1], "steps": 6, "lpips": False, "keep_frames": True, "methods": ["cfg:2"],
+              "skips": ["off", "every:2", "error:10"], "margins": {"prompt_correct": 2, "warp_error": 0.001}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "run")]) == 0
+    assert cli.main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "rep")]) == 0
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text())
+    rows = read_manifest(tmp_path / "run")
+    full = {(r["prompt"], r["seed"]): r for r in rows if "skip" not in r["method"]}
+    for name, policy in (("cfg 2 skip every 2", "every"), ("cfg 2 skip error 10", "error")):
+        s = summary["skips"][name]
+        mine = [r for r in rows if r["method"].get("skip", {}).get("policy") == policy]
+        calls = [r["denoiser_calls"] for r in mine]
+        assert s["base"] == "cfg 2" and s["n"] == 4
+        assert s["calls"][:3] == [pytest.approx(np.mean(calls)), min(calls), max(calls)]
+        d = np.array([r["warp_error"] - full[(r["prompt"], r["seed"])]["warp_error"] for r in mine])
+        half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+        mean, width, ok = s["margins"]["warp_error"]
+        assert (mean, width) == (pytest.approx(d.mean(), abs=1e-12), pytest.approx(half, rel=1e-9))
+        assert ok == (d.mean() + half <= 0.001)  # lower is better: the interval's top within the margin
+        run = tmp_path / "run"
+        pairs = [(load_frames(run, r["id"]), load_frames(run, full[(r["prompt"], r["seed"])]["id"])) for r in mine]
+        values = [peak_signal_noise_ratio(b, a, data_range=255) for a, b in pairs]
+        assert s["psnr"] == [4, pytest.approx(np.median(values)), pytest.approx(min(values))]
+        assert s["keeps"] == all(m[2] for m in s["margins"].values())
+    assert [r["plan"] for r in rows if r["method"].get("skip", {}).get("policy") == "error"][0] == "CCRRRC"
+    assert load_frames(tmp_path / "run", rows[0]["id"]).shape == (8, 32, 32, 3)
+    md = (tmp_path / "rep" / "report.md").read_text()
+    section = md.split("## Skip policies")[1].split("\n## ")[0]
+    assert "| cfg 2 skip error 10 | cfg 2 | 4 (few) |" in section and "margin 0.001" in section
+    assert (tmp_path / "rep" / "skip_plans.png").stat().st_size > 1000  # only the error row has a signal
+
+
 def test_option_bases():
     from samg_video.guidance.spec import label, parse_spec
     from samg_video.report import option_bases
@@ -272,6 +314,10 @@ def test_report_keeps_two_configs_apart_that_differ_in_one_option():
     ("dtype: float16\n", "takes dtype float32 only"),
     ("dtype: float64\n", "dtype must be one of float32, float16, bfloat16"),
     ("height: 64\n", "takes height 32 only"),
+    ("margins: {prompt_acc: 2}\n", "'prompt_acc' is not a metric"),
+    ("margins: {warp_error: -1}\n", "warp_error must be a positive number"),
+    ("margins: [warp_error]\n", "margins must map metric columns"),
+    ("keep_frames: 'yes'\n", "keep_frames must be true or false"),
 ])
 def test_sweep_configs_are_checked_before_use(tmp_path, text, message):
     from samg_video.sweep import load_sweep

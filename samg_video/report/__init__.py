@@ -3,7 +3,9 @@
 Per method (rows grouped by family, then ordered by scale): alignment (CLIP score; on the
 bundled model the exact prompt accuracies), quality (flicker, warping error, LPIPS
 temporal, clipped pixels, saturation, with motion beside them), cost and the scale field's
-diagnostics (the tables and columns of `samg_video.catalogue`). Every method is paired
+diagnostics (the tables and columns of `samg_video.catalogue`). Methods run under a skip
+policy get their own section against the same method computing every pass: calls, the
+sweep's non-inferiority margins, pixels (`skips`). Every method is paired
 against a reference (the sweep's `reference`, else CFG at the model card's scale, else the
 most accurate CFG) on the same prompts and seeds: mean difference with a 95 % t interval
 and its n, in a table and on trade-off plots (quality against alignment, one line per
@@ -17,8 +19,9 @@ Units: a fraction (prompt accuracy, clipped pixels) shows as a percentage in the
 and its differences as percentage points (pts), in tables and plots alike.
 
 The package, by job: `stats` (grouping, means, references, paired t intervals), `tables`
-(tables as markdown and sortable HTML), `plots` (trade-off plots), `gallery` (clips, posters,
-heatmaps), `page` (the page's sections, style and script); `write_report` puts them together.
+(tables as markdown and sortable HTML), `plots` (trade-off plots), `skips` (skip policies
+against their full-call method), `gallery` (clips, posters, heatmaps), `page` (the page's
+sections, style and script); `write_report` puts them together.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..manifest import read_manifest
 from .gallery import Media, gallery
 from .page import Page
 from .plots import tradeoff_plots
+from .skips import plan_figure, skip_summary, skip_table
 from .stats import (SMALL_N, current_setting, option_bases, option_differences, paired_differences, pick_reference,
                     plain, planned_items, summarise, t_interval)
 from .tables import Table, items_table, paired_rows, table_rows
@@ -115,6 +119,22 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
         page.section("Each option on its own", "options", t, "Each option against the same method and scale without "
                      f"it (same prompts and seeds); {INTERVAL}.", few_note(t, 2))
     files = Media(out, single_file, embed_budget)
+    margins = config.get("margins") or {}
+    skips = skip_summary(run, rows, table, options, margins)
+    if skips:
+        say("skip policies")
+        figure = plan_figure(rows, table, out)
+        t = skip_table(skips, margins)
+        page.section("Skip policies", "skips", t, (
+            "Each method under a skip policy against the same method computing every unconditional pass, on "
+            f"the same prompts and seeds: denoiser calls per clip (mean, range over clips), {INTERVAL}, inside "
+            "or OUTSIDE the sweep's margin (the largest loss that still counts as none), and PSNR of each clip's "
+            "pixels against its full-call clip (where the sweep kept frames)."), few_note(t, 2))
+        if figure is not None:
+            page.md.append(f"![{figure.stem}]({figure.name})\n")
+            page.html(f'<h3>Skip plans</h3><p>The signal each policy decided on, per step, for a few clips; filled: '
+                      f'computed, open: reused; dashed: the policy\'s threshold.</p><img src="{files.image(figure)}" '
+                      f'alt="skip plans">')
     if plots:
         page.html("<h2 id=plots>Trade-off plots</h2>", ("<p>Each method's paired difference to the reference: "
                                                          "quality (x) against alignment (y), 95 % t intervals.</p>"))
@@ -134,7 +154,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
               "<p>Filter: <input id=fm placeholder='method'><input id=fp placeholder='prompt'></p>",
               items_table(rows).html("items"))
     write_text(out / "report.md", page.markdown())
-    summary = {"methods": table, "reference": reference, "paired": paired, "options": options, "items": len(rows),
+    summary = {"methods": table, "reference": reference, "paired": paired, "options": options, "skips": skips,
+               "margins": margins, "items": len(rows),
                "failed": sum("error" in r for r in rows), "planned": planned}
     write_text(out / "summary.json", json.dumps(plain(summary), indent=2, allow_nan=False))
     write_text(out / "report.html", page.document())
