@@ -8,7 +8,7 @@ docs/comfyui.md."""
 
 from .nodes import NODE_DISPLAY_NAME_MAPPINGS
 
-WEB_DIRECTORY = "./web"  # the frontend extension that shows the metrics node's numbers on the node
+WEB_DIRECTORY = "./web"  # the frontend extensions: the metrics node's numbers and a guidance node's work, on the node
 
 try:
     import comfy_api.latest  # noqa: F401

@@ -198,6 +198,7 @@ class PreCFGGuidance:
         # the sampler's cfg is known. Its copies (ComfyUI's clone() deep-copies model_options) are itself.
         self.run = GuidanceRun(check_widgets(name, options), policy_of(skip), record_fields=True)
         self._sigmas = None  # the schedule object of the run in flight
+        self.node_id = executing_node()  # the node that made it: where the frontend shows the run's work
 
     def __deepcopy__(self, memo):  # one object for every clone of the patched MODEL: the preview sees the run
         return self
@@ -309,9 +310,51 @@ class PreCFGGuidance:
             guided = x - self.run.guide(x - u, x - c, pred_perturbed=None if p is None else x - p, **kwargs)
         else:
             guided = self.run.guide(u, c, pred_perturbed=p, **kwargs)
+        show_work(self.node_id, work_text(self.run))
         if all(pl == "drop" for pl in plans):  # outside the guidance interval: the conditional prediction, unguided
             return [c, c, *out[2:]]
         return [carried_cond(c, u, guided, s), u, *out[2:]]
+
+
+WORK_EVENT = "samg-video.work"  # the message the pack's frontend extension shows on the node (web/work_text.js)
+
+
+def work_text(run: GuidanceRun) -> str:
+    """'unconditional passes: 10 of 25 computed (0.70x CFG's work)' for the run so far; a batch whose
+    clips planned differently gives the range ('8-12 of 25 computed (0.66-0.74x ...)')."""
+    counts = [run.clip_work(b) for b in range(max(len(run.clip_rows), 1))]
+    done = sorted({c for c, _ in counts})
+    total = counts[0][1]
+    if not total:
+        return "unconditional passes: none yet"
+    ratios = [(total + c) / (2 * total) for c in done]
+    if len(done) == 1:
+        return f"unconditional passes: {done[0]} of {total} computed ({ratios[0]:.2f}x CFG's work)"
+    return (f"unconditional passes: {done[0]}-{done[-1]} of {total} computed per clip "
+            f"({ratios[0]:.2f}-{ratios[-1]:.2f}x CFG's work)")
+
+
+def executing_node() -> str | None:
+    """The id of the node ComfyUI is executing (its execution context), or None outside ComfyUI."""
+    try:
+        from comfy_execution.utils import get_executing_context
+    except ImportError:
+        return None
+    context = get_executing_context()
+    return None if context is None else context.node_id
+
+
+def show_work(node_id: str | None, text: str) -> None:
+    """Send `text` to the frontend for node `node_id` (shown on the node); nothing outside a server."""
+    if node_id is None:
+        return
+    try:
+        from server import PromptServer
+    except ImportError:
+        return
+    server = getattr(PromptServer, "instance", None)
+    if server is not None:
+        server.send_sync(WORK_EVENT, {"node": node_id, "text": text}, server.client_id)
 
 
 def policy_of(text: str):

@@ -17,6 +17,8 @@ import comfyui_samg
 from comfyui_samg.nodes import (DERIVED, GuidanceMethod, SAMGFieldPreview, SAMGVideo, SettingError, TemporalMetrics,
                                 parse_options)
 from samg_video import guidance
+from samg_video.guidance.run import GuidanceRun
+from samg_video.guidance.skip import parse_policy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -251,6 +253,52 @@ def test_a_skip_policy_computes_the_uncond_only_on_its_steps_and_guides_with_the
         assert fn.rows == len(computed) == steps + len(uncond_steps)
     (off,) = SAMGVideo().patch(**node_inputs(w_min=2.0, w_max=8.0))
     assert "calc_cond_batch" not in off.wrappers
+
+
+def test_the_node_shows_its_runs_unconditional_passes(monkeypatch):
+    """The node made inside ComfyUI's execution context (its node id) sends, after each guided evaluation,
+    the run's work to the frontend (`server.PromptServer.instance.send_sync`, here a recorder): under
+    every:2 on 4 steps the unconditional prediction is computed on steps 0 and 2, (4 + 2) / 8 of CFG's
+    rows; in a batch whose clips plan differently, the range."""
+    import sys
+    import types
+    from collections import namedtuple
+
+    sent = []
+    context = namedtuple("ExecutionContext", "prompt_id node_id list_index")("p", "7", None)
+    utils = types.SimpleNamespace(get_executing_context=lambda: context)
+    server = types.SimpleNamespace(PromptServer=types.SimpleNamespace(instance=types.SimpleNamespace(
+        client_id="me", send_sync=lambda event, data, sid: sent.append((event, data, sid)))))
+    monkeypatch.setitem(sys.modules, "comfy_execution", types.SimpleNamespace(utils=utils))
+    monkeypatch.setitem(sys.modules, "comfy_execution.utils", utils)
+    monkeypatch.setitem(sys.modules, "server", server)
+    steps, sigmas = 4, torch.linspace(1.0, 0.0, 5)
+    (patched,) = SAMGVideo().patch(**node_inputs(w_min=2.0, w_max=8.0, skip="every:2"))
+    options = patched.model_options
+    options["transformer_options"]["sample_sigmas"] = sigmas
+    g = torch.Generator().manual_seed(0)
+    for i in range(steps):
+        x, c, u = (torch.randn(1, 16, 5, 8, 8, generator=g) for _ in range(3))
+        out = calc_cond_batch(patched, [["cond"], ["uncond"]], x, sigmas[i].expand(1), options, lambda k: (c, u)[k])
+        sampling_function_tail(None, x, sigmas[i].expand(1), out, 5.0, options)
+    assert len(sent) == steps and {(e, d["node"], sid) for e, d, sid in sent} == {("samg-video.work", "7", "me")}
+    assert sent[-1][1]["text"] == "unconditional passes: 2 of 4 computed (0.75x CFG's work)"
+    assert sent[0][1]["text"] == "unconditional passes: 1 of 1 computed (1.00x CFG's work)"
+    from comfyui_samg.nodes import work_text
+
+    run = GuidanceRun(guidance.create("cfg", scale=5.0), parse_policy("error:0.5"))
+    run.start([10, 5, 2, 1, 0.5, 0])
+    steady = 0.01 * torch.randn(1, 4, 3, 6, 6, generator=g)
+    for level in (10, 5, 2, 1, 0.5):  # clip 0's delta is steady, clip 1's changes wholly each step
+        run.begin(level, 2)
+        c = torch.randn(2, 4, 3, 6, 6, generator=g)
+        u = c - torch.cat([steady, torch.randn(1, 4, 3, 6, 6, generator=g)])
+        rows = run.uncond_rows()
+        run.guide(run.fill_uncond(u[rows] if rows else None, c, "BCFHW"), c, layout="BCFHW")
+    low, high = sorted(run.clip_plans(b).count("compute") for b in (0, 1))
+    assert low < high == 5
+    assert work_text(run) == (f"unconditional passes: {low}-5 of 5 computed per clip "
+                              f"({(5 + low) / 10:.2f}-1.00x CFG's work)")
 
 
 SAMG_WIDGETS = dict(w_min=DERIVED, w_max=DERIVED, quantile_low=0.0, quantile_high=1.0, start=0.0, end=1.0, skip="off")

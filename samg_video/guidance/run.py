@@ -345,6 +345,13 @@ class GuidanceRun:
         """Clip b's plan at each step of the current run."""
         return [p[b] for p in self.plans if b < len(p)]
 
+    def clip_work(self, b: int) -> tuple[int, int]:
+        """(unconditional passes computed, guided evaluations) of clip b in the current run: its share of
+        CFG's work is (evaluations + computed) / (2 evaluations)."""
+        if b >= len(self.clip_rows):
+            return 0, self.evaluations
+        return self.clip_rows[b] - self.evaluations, self.evaluations
+
     def clip_signals(self, b: int) -> list[float | None]:
         """Clip b's skip signal at each step of the current run (`skip.SkipPolicy.signal`; None where the
         policy has none)."""
