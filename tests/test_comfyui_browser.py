@@ -142,3 +142,28 @@ def test_the_metrics_node_shows_its_numbers_on_the_canvas(server):
         browser.close()
     assert "flicker: 1.000  (1 = steady, higher is better)" in shown, shown
     assert "warp_error:" in shown and "(lower is better)" in shown and "motion:" in shown, shown
+
+
+def test_a_guidance_node_shows_its_runs_work_on_the_canvas(server):
+    """The server's "samg-video.work" message (what a guidance node sends after each evaluation,
+    `comfyui_samg.nodes.show_work`; its sending is checked in test_comfyui.py) reaches the node it
+    names through the frontend's own API and is shown on it, read back as a person sees it; a message
+    for another node leaves this one alone."""
+    from playwright.sync_api import sync_playwright
+
+    _, chromium = requirements()
+    text = "unconditional passes: 10 of 25 computed (0.70x CFG's work)"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page.goto(server, wait_until="networkidle", timeout=120_000)
+        page.wait_for_function("window.app && window.app.graph && window.LiteGraph", timeout=120_000)
+        shown = page.evaluate("""(text) => {
+            const make = () => {
+                const n = window.LiteGraph.createNode('SAMGVideo'); window.app.graph.add(n); return n; };
+            const node = make(), other = make();
+            window.app.api.dispatchCustomEvent('samg-video.work', {node: String(node.id), text});
+            const read = (n) => ((n.widgets || []).find(w => w.name == 'work') || {}).value;
+            return [read(node), read(other) ?? null, node.size[1] > 0]; }""", text)
+        browser.close()
+    assert shown == [text, None, True], shown
