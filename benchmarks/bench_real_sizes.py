@@ -11,6 +11,12 @@ study configs' (configs/sweeps/*_study.yaml). Prints a markdown table, then one 
 policy (`--skips`, samg_video.guidance.skip): its denoiser calls per clip and seconds per clip,
 from the policy's own plan of the run and the timed step with and without the unconditional pass
 (a conditional-only step: the batched call on half the batch, or Wan's one call of two).
+
+A policy that decides from the predictions (adaptive, error) has no plan without them; with
+`--plans RUN_DIR` (a sweep folder that ran it) each of its clips' recorded share of computed
+steps is carried to the model's step count, and its row gives the mean and the range over clips:
+
+    python benchmarks/bench_real_sizes.py --skips off every:3 error:0.3 --plans runs/skip_heldout
 """
 
 from __future__ import annotations
@@ -138,15 +144,40 @@ def plan_of(spec: str, steps: int) -> list[str]:
     return plans
 
 
-def skip_rows(r: dict, calls: int, policies: list[str]) -> list[str]:
-    """Markdown rows: per policy, denoiser calls per clip (batch rows of one item) and seconds per clip."""
+def deciding(spec: str) -> bool:
+    """Whether a policy's plan depends on the predictions (it records a signal)."""
+    from samg_video.guidance.skip import SkipPolicy, parse_policy
+
+    policy = parse_policy(spec)
+    return policy is not None and type(policy).signal is not SkipPolicy.signal
+
+
+def recorded_shares(run_dir: str, spec: str) -> list[float]:
+    """Each clip's share of computed steps under `spec` in a sweep folder's records (`plan`)."""
+    from samg_video.guidance.skip import parse_policy
+    from samg_video.manifest import read_manifest
+
+    wanted = parse_policy(spec).to_dict()
+    return [r["plan"].count("C") / len(r["plan"]) for r in read_manifest(run_dir)
+            if r.get("method", {}).get("skip") == wanted and r.get("plan")]
+
+
+def skip_rows(r: dict, policies: list[str], shares: dict[str, list[float]]) -> list[str]:
+    """Markdown rows: per policy, denoiser calls per clip (batch rows of one item) and seconds per clip;
+    for a deciding policy, the mean and the range over its recorded clips (`shares`)."""
     rows = []
+    steps = r["steps"]
     for spec in policies:
-        plans = plan_of(spec, r["steps"]) if spec != "off" else ["compute"] * r["steps"]
-        full = plans.count("compute")
-        seconds = full * (r["step_s"] + r["samg_ms"] / 1e3) + (len(plans) - full) * r["cond_only_s"] + r["decode_s"]
-        rows.append(f"| {r['model']} | {spec} | {2 * full + len(plans) - full} | {seconds:.1f} | "
-                    f"{seconds / r['item_samg_s']:.2f} |")
+        if spec in shares:
+            fulls = [round(share * steps) for share in shares[spec]]
+        else:
+            fulls = [(plan_of(spec, steps) if spec != "off" else ["compute"] * steps).count("compute")]
+        calls = [2 * full + steps - full for full in fulls]
+        seconds = [full * (r["step_s"] + r["samg_ms"] / 1e3) + (steps - full) * r["cond_only_s"] + r["decode_s"]
+                   for full in fulls]
+        spread = lambda v, f: f"{statistics.mean(v):{f}} ({min(v):{f}}-{max(v):{f}})" if len(v) > 1 else f"{v[0]:{f}}"  # noqa: E731
+        rows.append(f"| {r['model']} | {spec} | {spread(calls, '.1f' if len(calls) > 1 else 'd')} | "
+                    f"{spread(seconds, '.1f')} | {spread([s / r['item_samg_s'] for s in seconds], '.2f')} |")
     return rows
 
 
@@ -160,13 +191,20 @@ def main() -> None:
     p.add_argument("--shrink", type=int, default=1, help="CPU dry run: 2 layers, clips this many times smaller")
     p.add_argument("--skips", nargs="+", default=["off", "every:2", "every:3", "interval:0-0.6"],
                    help="skip policies whose calls and seconds per clip to print (every / interval: their plan "
-                        "does not depend on the predictions)")
+                        "does not depend on the predictions; adaptive / error: with --plans)")
+    p.add_argument("--plans", help="a sweep folder that ran the deciding policies of --skips: their clips' recorded "
+                                   "shares of computed steps give those rows (mean and range over clips)")
     args = p.parse_args()
-    from samg_video.guidance.skip import parse_policy
-
+    shares = {}
     for spec in args.skips:
-        if parse_policy(spec) is not None and parse_policy(spec).name == "adaptive":
-            p.error(f"--skips {spec}: an adaptive policy's plan depends on the predictions; time it in a sweep")
+        if not deciding(spec):
+            continue
+        if not args.plans:
+            p.error(f"--skips {spec}: this policy decides from the predictions; give --plans RUN_DIR, a sweep "
+                    "folder that ran it, for its recorded plans")
+        shares[spec] = recorded_shares(args.plans, spec)
+        if not shares[spec]:
+            p.error(f"--plans {args.plans} holds no clip recorded under skip {spec}; run a sweep with it first")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
     print(f"{name}, torch {torch.__version__}, bfloat16, random weights at the real sizes, median of {args.repeats}")
@@ -181,11 +219,12 @@ def main() -> None:
               f"{r['samg_ms']:.2f} | {r['decode_s']:.2f} | {r['item_cfg_s']:.1f} | {r['item_samg_s']:.1f} |",
               flush=True)
         torch.cuda.empty_cache() if device == "cuda" else None
-    print("\nSAMG with a skip policy (calls: denoiser evaluations per clip, one item; ratio: to SAMG with every pass)")
+    print("\nSAMG with a skip policy (calls: denoiser evaluations per clip, one item; ratio: to SAMG with every pass"
+          + (f"; deciding policies: mean (range) over the clips of {args.plans}" if shares else "") + ")")
     print("| model | skip | denoiser calls / clip | item s | ratio |")
     print("|---|---|---:|---:|---:|")
     for r in results:
-        print("\n".join(skip_rows(r, MODELS[r["model"]]["calls"], args.skips)))
+        print("\n".join(skip_rows(r, args.skips, shares)))
 
 
 if __name__ == "__main__":
