@@ -53,6 +53,7 @@ from samg_video import guidance
 from samg_video import catalogue
 from samg_video.catalogue import column
 from samg_video.guidance.base import parameters, widgets
+from samg_video.settings import SKIP_HELP
 from samg_video.guidance.run import GuidanceRun
 from samg_video.guidance.samg import PRESETS as SAMG_PRESETS
 from samg_video.guidance.samg import SAMG
@@ -365,11 +366,6 @@ def policy_of(text: str):
         raise SettingError(f"skip: {err}") from None
 
 
-SKIP_TOOLTIP = ("steps without the unconditional model pass (fewer model calls): off; every:N (the pass every N "
-                "steps, its delta reused between; ,alpha_low=1.1,alpha_high=1.1 reweight its frequency bands); "
-                "adaptive:T (reuse once the delta changes by at most T of the prediction per step, e.g. 0.01; "
-                ",max_reuse=2); interval:START-STOP (guidance only in that fraction of the steps); ,start=,stop= "
-                "bound where every / adaptive act")
 
 
 def pack_function(model) -> PreCFGGuidance | None:
@@ -508,7 +504,7 @@ class SAMGVideo:
             "guide_frames": ("INT", tooltip("latent frames appended at the end as guides (LTXVAddGuide keyframes): "
                                             "left out of the field's statistics; fewer than the latent's frames",
                                             default=0, min=0, max=1024)),
-            "skip": ("STRING", tooltip(SKIP_TOOLTIP, default="off")),
+            "skip": ("STRING", tooltip(SKIP_HELP, default="off")),
         }}
 
     @staticmethod
@@ -580,7 +576,7 @@ class GuidanceMethod:
             "guide_frames": ("INT", tooltip("latent frames appended at the end as guides (LTXVAddGuide keyframes): "
                                             "left out of SAMG's field statistics; fewer than the latent's frames",
                                             default=0, min=0, max=1024)),
-            "skip": ("STRING", tooltip(SKIP_TOOLTIP, default="off")),
+            "skip": ("STRING", tooltip(SKIP_HELP, default="off")),
         }}
 
     @classmethod

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from . import cards, catalogue, media
-from .settings import DEFAULT_MODEL, LIMITS, RunSettings
+from .settings import DEFAULT_MODEL, LIMITS, SKIP_HELP, RunSettings
 
 PARAMETER_FLAGS = ("scale", "w_min", "w_max", "spatial_sigma", "temporal_sigma", "step_ema", "normalize",
                    "bound")  # guidance parameters with a flag of their own (--w-min ...); the rest go through --set
@@ -56,11 +56,6 @@ def guidance_from_args(args, card: dict):
     return guidance.from_dict(config)
 
 
-SKIP_HELP = ("steps without the unconditional pass (fewer denoiser calls): every:N (FasterCache-style: the pass every "
-             "N steps, its delta reused between; ,alpha_low=,alpha_high= reweight its frequency bands), adaptive:T "
-             "(reuse once the delta changes by at most T of the prediction per step; ,max_reuse=,estimate_by=linear), "
-             "interval:START-STOP (guidance only there), or off (default); ,start=,stop= bound where every and "
-             "adaptive act")
 
 
 def work_line(result) -> str:

@@ -129,3 +129,14 @@ def resolve_device(device: str, cpu_offload: bool = False, preferred: str | None
         raise ValueError("--cpu-offload moves modules between the CPU and an accelerator, and this run has none "
                          "(device cpu); drop --cpu-offload or run on a GPU.")
     return device, note
+
+
+
+# What a skip policy spec may say (guidance.skip): the CLI's help and the ComfyUI node's tooltip; in the settings
+# module, which imports nothing heavy.
+SKIP_HELP = ("steps without the unconditional pass (fewer denoiser calls): off; every:N (FasterCache-style: the pass "
+             "every N steps, its delta reused between; ,alpha_low=1.1,alpha_high=1.1 reweight its frequency bands); "
+             "error:TOL (decides at every step: reuse the delta while its predicted error, relative to the "
+             "prediction, stays within TOL, e.g. 0.3); adaptive:T (reuse once the delta changes by at most T of the "
+             "prediction per step; ,max_reuse=,estimate_by=linear); interval:START-STOP (guidance only in that "
+             "fraction of the steps); ,start=,stop= bound where every / error / adaptive act")
