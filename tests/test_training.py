@@ -5,6 +5,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from samg_video.demo import load_pipeline
@@ -69,6 +70,35 @@ def test_train_checkpoint_resume_export(tmp_path):
     out = pipe("a red circle moving left", num_inference_steps=2, guidance_scale=2.0,
                generator=torch.Generator().manual_seed(0))
     assert out.frames.shape == (1, 8, 32, 32, 3) and np.isfinite(out.frames).all()
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_nothing_runs(tmp_path, capsys):
+    """A run folder's checkpoint.pt whose pickle calls a command when loaded (`__reduce__`): the trainer
+    reads checkpoints as data only, so the command never runs; one sentence, exit 2."""
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            import os
+
+            return os.system, (f"touch {marker}",)
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(pickle.dumps({"unet": Payload()}))
+    argv = ["--run-dir", str(run), "--out", str(tmp_path / "model"), "--steps", "1", "--pool", "6", "--batch", "2"]
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv)
+    assert exit_info.value.code == 2 and not marker.exists()
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the bar of the clips it rendered first
+    assert err.startswith("samg-video-train: error: ") and "is not a checkpoint of this trainer" in err
+    assert "nothing in it ran" in err
+    torch.save({"unet": {}}, run / "checkpoint.pt")  # data, but not this trainer's
+    with pytest.raises(SystemExit):
+        train.main(argv)
+    assert "lacks the weights" in capsys.readouterr().err
 
 
 def test_phrase_velocities_are_the_rendered_motion():

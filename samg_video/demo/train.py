@@ -26,7 +26,11 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import pickle
+import re
+import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +41,11 @@ from tqdm.auto import tqdm
 
 from ..atomic import atomic_path, write_text
 from . import world
+
+try:  # a numpy number's pickle: numpy 2's name, then numpy 1's
+    from numpy._core.multiarray import scalar as np_scalar
+except ImportError:  # pragma: no cover
+    from numpy.core.multiarray import scalar as np_scalar
 
 
 @dataclass(frozen=True)
@@ -214,10 +223,29 @@ class Trainer:
         return self.run / "checkpoint.pt"
 
     def resume(self) -> bool:
-        """Load the run's last checkpoint, if there is one."""
+        """Load the run's last checkpoint, if there is one. It is read as data only
+        (`torch.load(weights_only=True)`: tensors, numbers, strings, lists and dicts, which is all a
+        checkpoint of this trainer holds, the RNG states and numpy numbers included); a file that holds anything else
+        (a pickle that would run code) is refused in one sentence and nothing of it runs."""
         if not self.checkpoint_path.is_file():
             return False
-        ck = torch.load(self.checkpoint_path, weights_only=False)
+        numbers = [np.dtype, type(np.dtype(np.float64)), np_scalar]  # numpy numbers (an older checkpoint's lr)
+        try:
+            with torch.serialization.safe_globals(numbers), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's note on a pickle protocol: the sentence below says it
+                ck = torch.load(self.checkpoint_path, weights_only=True)
+        except pickle.UnpicklingError as err:  # weights only: what would be called is named, never called
+            found = re.search(r"GLOBAL ([\w.]+)", str(err))
+            raise ValueError(f"{self.checkpoint_path} is not a checkpoint of this trainer: it holds more than data"
+                             f"{f' ({found.group(1)})' if found else ''}, and was not loaded (nothing in it ran); "
+                             "move it away to train from the start.") from None
+        except (RuntimeError, EOFError, OSError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise ValueError(f"{self.checkpoint_path} is not a checkpoint of this trainer ({first}); move it away "
+                             "to train from the start.") from None
+        if not isinstance(ck, dict) or not {"unet", "ema_unet", "opt", "step", "rng", "torch_rng"} <= set(ck):
+            raise ValueError(f"{self.checkpoint_path} is not a checkpoint of this trainer (it lacks the weights, "
+                             "optimiser or RNG state); move it away to train from the start.")
         self.unet.load_state_dict(ck["unet"])
         self.ema.load_state_dict(ck["ema_unet"])
         self.opt.load_state_dict(ck["opt"])
@@ -252,7 +280,7 @@ class Trainer:
         t = torch.from_numpy(self.rng.integers(0, 1000, s.batch))
         mse, total = self.loss(idx, drop, t)
         for g in self.opt.param_groups:
-            g["lr"] = learning_rate(self.count, s)
+            g["lr"] = float(learning_rate(self.count, s))
         self.opt.zero_grad(set_to_none=True)
         total.backward()
         torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
@@ -315,7 +343,12 @@ def train(settings: TrainSettings) -> Trainer:
 
 
 def main(argv=None) -> None:
-    train(parse_settings(argv))
+    settings = parse_settings(argv)
+    try:
+        train(settings)
+    except ValueError as err:  # a bad run folder or checkpoint: one sentence, exit 2
+        print(f"samg-video-train: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
