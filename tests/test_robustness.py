@@ -240,6 +240,62 @@ def test_set_reads_numbers_yaml_would_leave_as_text(tmp_path, capsys):
     assert "\n  bound: 0.001\n" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("spec,sentence", [
+    ("every:3:4", "skip n must be an integer, got '3:4'"),  # YAML 1.1 read 3:4 as base 60: 184
+    ("every:3,n=5", "skip n is given twice in 'every:3,n=5'"),
+    ("adaptive:0.01,max_reuse=2,max_reuse=3", "max_reuse is given twice"),
+    ("interval:-0.1-0.5", "got (-0.1, 0.5)"),  # the written bounds, not None
+    ("every:" + "7" * 100_000, "(100000 characters) is out of any setting's range"),  # not inf
+])
+def test_skip_specs_read_numbers_as_written_and_each_setting_once(spec, sentence):
+    from samg_video.guidance.skip import parse_policy
+
+    with pytest.raises(ValueError) as err:
+        parse_policy(spec)
+    assert sentence in str(err.value) and len(str(err.value)) < 300
+
+
+def test_numbers_read_as_yaml_1_2_and_python_write_them(tmp_path):
+    """YAML 1.1 (PyYAML's default) reads 010 as octal 8, 1:30 as base-60 90 and 0x10 as 16; the one
+    YAML reader and the one KEY=VALUE parser read decimal numbers only, and a repeated key is refused."""
+    from samg_video.guidance.options import key_values
+    from samg_video.sweep import load_sweep
+
+    assert key_values(["w_min=010", "w_max=1:30", "bound=0x10", "scale=1e-3"], "--set", "w_min=1") == {
+        "w_min": 10, "w_max": "1:30", "bound": "0x10", "scale": 0.001}
+    with pytest.raises(ValueError, match="w_min is given twice"):
+        key_values(["w_min=1", "w_min=2"], "--set", "w_min=1")
+    with pytest.raises(ValueError, match="w_max must be"):
+        guidance.create("samg", **key_values(["w_max=1:30"], "--set", "w_min=1"))
+    path = tmp_path / "s.yaml"
+    path.write_text("methods: [cfg:2]\nprompts: [a red circle moving left]\nseeds: [010]\n")
+    assert load_sweep(path)["seeds"] == [10]
+    path.write_text("methods: [cfg:2]\nprompts: [a red circle moving left]\nseeds: [0]\nsteps: 1:30\n")
+    with pytest.raises(ValueError, match="steps must be a whole number"):
+        load_sweep(path)
+
+
+def test_a_large_yaml_file_is_checked_for_repeated_keys_in_one_pass(tmp_path):
+    """105,000 distinct keys (under the 1 MiB cap) parse in seconds: the repeated-key check is linear
+    (comparing each key with every earlier one took over 15 minutes); one repeated key among them is
+    found; nesting too deep to read is one sentence."""
+    import time
+
+    from samg_video.yamlfile import read_yaml
+
+    path = tmp_path / "big.yaml"
+    path.write_text("\n".join(f"{i}: 0" for i in range(105_000)) + "\n")
+    start = time.perf_counter()
+    assert len(read_yaml(path, "Sweep config")) == 105_000
+    assert time.perf_counter() - start < 120  # quadratic: 5.5e9 comparisons
+    path.write_text("\n".join(f"k{i}: 0" for i in range(50_000)) + "\nk17: 1\n")
+    with pytest.raises(ValueError, match="the key 'k17' is given twice"):
+        read_yaml(path, "Sweep config")
+    path.write_text("a: " + "[" * 50_000)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        read_yaml(path, "Sweep config")
+
+
 def test_unknown_word_is_reported_before_heavy_imports(repo_root):
     code = ("import sys; from samg_video import cli; "
             "rc = cli.main(['generate', '--prompt', 'a purple circle moving left', '--out', 'x.mp4']); "

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
@@ -65,6 +66,8 @@ from .layout import canonical_to_tokens, from_canonical, to_canonical, tokens_to
 from .options import key_values, value
 
 PLANS = ("compute", "reuse", "drop")
+NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+INTERVAL = re.compile(rf"^({NUMBER})-({NUMBER})$")  # interval:START-STOP, either bound signed
 POLICIES: dict[str, type["SkipPolicy"]] = {}
 
 
@@ -356,14 +359,18 @@ def parse_policy(spec) -> SkipPolicy | None:
     if parts and "=" not in parts[0]:
         head = parts.pop(0)
         if cls.head is None:
-            lo, sep, hi = head.partition("-")
-            if not sep:
+            bounds = INTERVAL.match(head)
+            if bounds is None:
                 raise ValueError(f"Write a skip interval as interval:START-STOP (fractions of the run, e.g. "
                                  f"interval:0.2-0.8), got {spec!r}.")
-            params.update(start=value(lo), stop=value(hi))
+            params.update(start=value(bounds[1]), stop=value(bounds[2]))
         else:
             params[cls.head] = value(head)
-    params.update(key_values(parts, f"skip settings after the head in {spec!r}", "every:3,start=0.3"))
+    settings = key_values(parts, f"skip settings after the head in {spec!r}", "every:3,start=0.3")
+    again = sorted(set(settings) & set(params))
+    if again:
+        raise ValueError(f"skip {again[0]} is given twice in {spec!r} (once as the head); write each setting once.")
+    params.update(settings)
     return create_policy(name, **params)
 
 
