@@ -372,6 +372,27 @@ def test_report_covers_only_the_planned_methods(tmp_path):
     assert "samg" not in md.split("## ")[1]
 
 
+def test_a_bad_record_is_left_out_with_a_note_and_no_file_outside_the_run_is_shown(tmp_path, capsys):
+    """Two of four records edited: one names /etc/passwd as its input image (a file the item was not
+    made from: its content does not give the record's id), one carries a skip policy with an unknown
+    setting. The report leaves both out, says so, and shows no image; the rest is reported."""
+    run = tmp_path / "run"
+    assert cli.main(["sweep", sweep_config(tmp_path), "--out", str(run)]) == 0
+    shard = run / "manifest.rank0.jsonl"
+    rows = [json.loads(line) for line in shard.read_text().splitlines()]
+    planted = {**rows[0], "image": "/etc/passwd"}
+    unknown = {**rows[1], "method": {**rows[1]["method"], "skip": {"policy": "every", "n": 3, "bogus": 1}}}
+    with open(shard, "a") as fh:
+        fh.write(json.dumps(planted) + "\n" + json.dumps(unknown) + "\n")
+    assert cli.main(["report", str(run), "--out", str(tmp_path / "rep")]) == 0, capsys.readouterr().err
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert f"record {rows[0]['id']} is left out: its image '/etc/passwd' is not the input" in md
+    assert f"record {rows[1]['id']} is left out: Unknown setting 'bogus' for skip policy 'every'" in md
+    assert "2 items recorded of 4 planned" in md
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "input image" not in page and not list((tmp_path / "rep").rglob("*passwd*"))
+
+
 def test_report_pairs_against_a_chosen_reference(tmp_path, capsys):
     run = str(tmp_path / "run")
     assert cli.main(["sweep", sweep_config(tmp_path), "--out", run]) == 0

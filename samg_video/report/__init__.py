@@ -38,7 +38,7 @@ from .page import Page
 from .plots import tradeoff_plots
 from .skips import plan_figure, skip_summary, skip_table
 from .stats import (SMALL_N, current_setting, option_bases, option_differences, paired_differences, pick_reference,
-                    plain, planned_items, summarise, t_interval)
+                    plain, planned_items, readable, summarise, t_interval)
 from .tables import Table, items_table, paired_rows, table_rows
 
 __all__ = ["write_report", "summarise", "paired_differences", "option_bases", "option_differences", "t_interval",
@@ -87,9 +87,10 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
     to gallery/ beside it. `say(text)` hears each stage as it starts (the command line's progress).
     """
     run = Path(run_dir)
-    rows = read_manifest(run)
+    rows, left_out = readable(read_manifest(run))
     if not rows:
-        raise ValueError(f"{run} holds no sweep results (manifest.rank*.jsonl); run `samg-video sweep` first.")
+        raise ValueError(f"{run} holds no sweep results it can read (manifest.rank*.jsonl"
+                         f"{'; ' + left_out[0] if left_out else ''}); run `samg-video sweep` first.")
     out = Path(out_dir) if out_dir else run
     out.mkdir(parents=True, exist_ok=True)
     config = json.loads((run / "sweep.json").read_text()) if (run / "sweep.json").is_file() else {}
@@ -103,7 +104,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None, referen
     plots = tradeoff_plots(table, paired, reference, out) if reference else []
     planned = planned_items(run)
     model = rows[0].get("setting", {}).get("model", config.get("model", "demo"))
-    page = Page(f"Sweep report: {run.name} ({model})", [status_line(rows, planned, others), scope(rows)])
+    page = Page(f"Sweep report: {run.name} ({model})", [status_line(rows, planned, others), scope(rows), *left_out])
     page.html("<p>Click a column header to sort; the best value of a column with a direction is shaded.</p>")
     for name, key in catalogue.TABLES:
         t = table_rows(table, catalogue.in_table(key), reference)

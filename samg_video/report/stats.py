@@ -49,6 +49,39 @@ def method_names(rows: list[dict]) -> dict[str, str]:
             names[key] = name
     return names
 
+def readable(rows: list[dict]) -> tuple[list[dict], list[str]]:
+    """The rows a report can use, and a note on each one it leaves out: a record whose prompt or seed
+    is no text or whole number, whose method config this version cannot read (an unknown method or
+    setting, a bad skip policy), or whose input image is no file of the sweep (a path whose content
+    does not give the record's id, such as a file outside the run)."""
+    keep, notes = [], []
+    for r in rows:
+        try:
+            if not isinstance(r.get("prompt"), str) or not isinstance(r.get("seed"), int):
+                raise ValueError("its prompt or seed is missing")
+            label(r["method"])
+            if r.get("image") is not None and not input_image_of(r):
+                raise ValueError(f"its image {str(r['image'])[:80]!r} is not the input the item was made from")
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            notes.append(f"record {r.get('id')} is left out: {str(err).splitlines()[0][:200]}")
+            continue
+        keep.append(r)
+    return keep, notes
+
+
+def input_image_of(row: dict) -> bool:
+    """Whether the row's `image` is a file whose content, with the row's prompt, seed, method and
+    setting, gives the row's id: the sweep's own input, never another file a record names."""
+    from ..sweep import Item, file_digest
+
+    path = Path(str(row["image"]))
+    if not path.is_file() or path.stat().st_size > 1 << 28:  # an input frame is an image file
+        return False
+    item = Item(row["prompt"], row["seed"], row["method"], row.get("setting", {}), (), str(row["image"]),
+                file_digest(path))
+    return item.id == row.get("id")
+
+
 def by_method(rows: list[dict]) -> dict[str, list[dict]]:
     """Rows grouped by their method config, keyed by display name."""
     names, groups = method_names(rows), defaultdict(list)
