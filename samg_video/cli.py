@@ -135,6 +135,10 @@ def conditioning(args, card: dict) -> dict:
                   "video": ("--video", "pass --video PATH (the source clip)")})
     if args.strength is not None and (card.get("input") != "video" or not 0 < args.strength <= 1):
         raise ValueError(f"--strength applies to video-to-video models and must be in (0, 1], got {args.strength:g}.")
+    steps = getattr(args, "steps", None) or card.get("steps", 1)
+    if args.strength is not None and int(steps * args.strength) < 1:  # diffusers denoises int(steps * strength)
+        raise ValueError(f"--strength {args.strength:g} leaves {int(steps * args.strength)} of {steps} steps to "
+                         f"denoise; use at least {1 / steps:g} (or more --steps).")
     inputs = {"image": media.load_image(args.image)} if args.image else {}
     if args.video:
         inputs["video"] = source_frames(media.load_clip(args.video), card, getattr(args, "frames", None))

@@ -83,6 +83,8 @@ def test_eval_says_when_frames_are_an_enlargement(tmp_path, capsys):
     (["--strength", "0.5"], "--strength applies to video-to-video models"),
     (["--model", "wan2.1-i2v-14b-480p"], "is an image-to-video model: pass --image PATH"),
     (["--model", "wan2.1-v2v-1.3b", "--model-path", "{tmp}"], "is a video-to-video model: pass --video PATH"),
+    (["--model", "wan2.1-v2v-1.3b", "--model-path", "{tmp}", "--video", "{mp4}", "--strength", "1e-9", "--steps", "2"],
+     "--strength 1e-09 leaves 0 of 2 steps to denoise; use at least 0.5"),
 ])
 def test_conditioning_inputs_are_checked_against_the_model(argv, message, tmp_path, capsys, monkeypatch):
     import samg_video.cli as cli_module
@@ -91,9 +93,14 @@ def test_conditioning_inputs_are_checked_against_the_model(argv, message, tmp_pa
     from PIL import Image
 
     Image.new("RGB", (8, 8)).save(tmp_path / "first.png")
+    import numpy as np
+
+    from samg_video import media
+
+    media.write_video(np.zeros((9, 16, 16, 3), np.uint8), tmp_path / "source.mp4")
     monkeypatch.setattr(cli_module, "check_weights", lambda card, path: None)  # the check of the inputs comes first
     monkeypatch.setattr(generate, "load_target", lambda *a, **k: pytest.fail("loaded a model before checking"))
-    argv = [a.format(png=tmp_path / "first.png", tmp=tmp_path) for a in argv]
+    argv = [a.format(png=tmp_path / "first.png", tmp=tmp_path, mp4=tmp_path / "source.mp4") for a in argv]
     rc = cli.main(["generate", "--prompt", "a red circle moving left", "--out", str(tmp_path / "x.mp4"), *argv])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and message in err, err
