@@ -708,7 +708,12 @@ def version() -> str:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors: the error and where the help is, exit code 2."""
+    """argparse with one-line usage errors: the error and where the help is, exit code 2; a flag is
+    taken as written only (no prefixes: --frame is not --frames)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
@@ -720,6 +725,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show the full traceback of an error (anywhere on the line)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
+    parser.commands = sub.choices  # an unknown flag is reported by its command's parser (`parse`)
     add_generate(sub)
     add_eval(sub)
     add_compare(sub)
@@ -752,12 +758,21 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The arguments; what no parser knows is refused by the command's own parser, so the error points
+    to `samg-video COMMAND --help`."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit codes: 0 all good, 1 some items (videos, sweep items) failed and were recorded,
     2 the command could not run (bad usage, missing files or weights, any other error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line
-    args = build_parser().parse_args([a for a in argv if a != "--debug"])
+    args = parse(build_parser(), [a for a in argv if a != "--debug"])
     args.debug = debug
     quiet_libraries()
     try:

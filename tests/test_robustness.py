@@ -666,7 +666,12 @@ def test_metrics_api_takes_what_its_docs_say():
 def test_usage_errors_are_one_line_and_exit_2(capsys):
     for argv, message in ((["generate", "--steps", "abc", "--prompt", PROMPT, "--out", "x.mp4"], "invalid int value"),
                           (["eval", "x.mp4", "--metrics", "flickr"], "invalid choice: 'flickr'"),
-                          (["eval", "x.mp4", "--flow-downscale", "0"], "--flow-downscale must be at least 1")):
+                          (["eval", "x.mp4", "--flow-downscale", "0"], "--flow-downscale must be at least 1"),
+                          # a prefix is no flag (argparse would run --frame 8 as --frames 8), and an unknown flag
+                          # points to its command's help
+                          (["generate", "--prompt", PROMPT, "--frame", "8", "--out", "x.mp4"],
+                           "samg-video generate: error: unrecognized arguments: --frame 8 (see `samg-video generate"),
+                          (["eval", "x.mp4", "--bogus"], "(see `samg-video eval --help`)")):
         with pytest.raises(SystemExit) as stop:
             code = cli.main(argv)
             raise SystemExit(code)
