@@ -648,6 +648,10 @@ def cmd_eval(args) -> int:
     if missing:
         more = f" (nor {len(missing) - 1} more of the inputs)" if len(missing) > 1 else ""
         raise FileNotFoundError(f"{missing[0]} does not exist{more}; nothing was measured.")
+    if args.flow == "raft":  # read once as data, before any video: a bad file is one sentence, not one per video
+        from .flow import read_state_dict
+
+        read_state_dict(args.raft_weights, "torchvision's RAFT-large weights file")
     dims = [m for m in args.metrics or [] if m in catalogue.NEEDS_MODEL]
     if args.vbench:
         dims = list(dict.fromkeys([*dims, *catalogue.VBENCH]))

