@@ -1,6 +1,7 @@
 """A non-editable install works on its own: the wheel carries the model cards, the bundled
 model's weights and the prompt suites, and `samg-video generate` runs from another folder."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import venv
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,7 +61,7 @@ def test_declared_ranges_admit_the_tested_set_and_a_users_torch():
     """pyproject.toml declares ranges, constraints.txt the tested pins: every pin lies in its
     range (so `pip install -c constraints.txt` resolves), the torch range admits the torch a
     ComfyUI environment runs (2.7 to 2.9) so installing the project keeps it, and the README's
-    and the Makefile's (which CI runs) install commands use the constraints."""
+    and the set-up script's (which `make`, and so CI, runs) install commands use the constraints."""
     import tomllib
 
     from packaging.requirements import Requirement
@@ -74,7 +76,7 @@ def test_declared_ranges_admit_the_tested_set_and_a_users_torch():
         assert version in ranges[name.lower()], (name, version, str(ranges[name.lower()]))
     assert all(v in ranges["torch"] for v in ("2.7.0", "2.8.0", "2.9.1")) and not any(
         "==" in str(spec) for spec in ranges.values())
-    for command_file in ("README.md", "Makefile"):
+    for command_file in ("README.md", "scripts/setup.sh"):
         assert "-c constraints.txt" in (ROOT / command_file).read_text(), command_file
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make lint" in ci and "make test" in ci  # CI sets up exactly as the README's `make test` does
@@ -146,3 +148,41 @@ def test_pip_install_into_an_environment_with_torch_alone_keeps_it(tmp_path):
     assert kept.returncode == 0, kept.stderr
     assert json.loads(kept.stdout)["install"] == []
     assert [r.split(">")[0] for r in project["optional-dependencies"]["vision"]] == ["torchvision"]
+
+
+def test_setup_runs_once_under_a_lock_and_again_when_python_is_gone(tmp_path):
+    """scripts/setup.sh (what `make` runs) with python3 and pip stood in by scripts that log their calls
+    and take a second each: two set-ups started together install once (the second waits on the lock,
+    then finds the set-up done); a .venv whose python was deleted is set up again."""
+    import time
+
+    if shutil.which("flock") is None:
+        pytest.skip("the lock needs util-linux's flock")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    log = tmp_path / "log"
+    (fake / "python3").write_text(f"""#!/bin/sh
+# python3 -m venv DIR: a venv whose pip logs its calls
+mkdir -p "$3/bin"
+printf '#!/bin/sh\\necho pip "$@" >> {log}\\nsleep 1\\n' > "$3/bin/pip"
+printf '#!/bin/sh\\n' > "$3/bin/python"
+chmod +x "$3/bin/pip" "$3/bin/python"
+echo venv >> {log}
+""")
+    (fake / "python3").chmod(0o755)
+    work = tmp_path / "clone"
+    work.mkdir()
+    for name in ("pyproject.toml", "constraints.txt"):
+        (work / name).write_text("")
+    time.sleep(0.01)
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    run = lambda: subprocess.Popen(["sh", str(ROOT / "scripts" / "setup.sh"), str(work / ".venv")],  # noqa: E731
+                                   cwd=work, env=env)
+    first, second = run(), run()
+    assert first.wait(60) == 0 and second.wait(60) == 0
+    lines = log.read_text().splitlines()
+    assert lines.count("venv") == 1 and len([x for x in lines if x.startswith("pip install -q --no-deps vbench")]) == 1
+    assert (work / ".venv" / ".samg-video-installed").is_file()
+    (work / ".venv" / "bin" / "python").unlink()
+    assert run().wait(60) == 0 and log.read_text().splitlines().count("venv") == 2
+    assert (work / ".venv" / "bin" / "python").is_file()
