@@ -296,6 +296,19 @@ def test_a_large_yaml_file_is_checked_for_repeated_keys_in_one_pass(tmp_path):
         read_yaml(path, "Sweep config")
 
 
+def test_case_and_punctuation_do_not_change_the_prompt(tmp_path):
+    """'A RED circle moving LEFT!' is the bundled model's 'a red circle moving left': accepted, scored
+    and generated as it (the same frames from the same seed)."""
+    from samg_video.generate import generate_clip, load_target
+
+    target = load_target(model="demo", steps=2)
+    loud = generate_clip(target, "A RED circle moving LEFT!", guidance.create("cfg", scale=2.0), seed=3)
+    plain = generate_clip(target, "a red circle moving left", guidance.create("cfg", scale=2.0), seed=3)
+    assert np.array_equal(loud.clip, plain.clip)
+    out = str(tmp_path / "x.gif")
+    assert cli.main(["generate", "--prompt", "A RED circle moving LEFT!", "--out", out, "--steps", "2"]) == 0
+
+
 def test_unknown_word_is_reported_before_heavy_imports(repo_root):
     code = ("import sys; from samg_video import cli; "
             "rc = cli.main(['generate', '--prompt', 'a purple circle moving left', '--out', 'x.mp4']); "

@@ -31,7 +31,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.utils import BaseOutput
 from einops import rearrange
 
-from .world import MOTIONS, VOCABULARY, ObjectSpec, prompt_of
+from .world import MOTIONS, VOCABULARY, ObjectSpec, normalise, prompt_of
 
 SPECIAL_TOKENS = ("[PAD]", "[BOS]", "[EOS]", "[UNK]")
 MAX_TOKENS = 16
@@ -40,7 +40,7 @@ MAX_TOKENS = 16
 def phrases_of(prompt: str) -> list[str]:
     """The object phrases of a prompt ("a red circle moving left and a blue square ..." -> two);
     the empty prompt is one empty phrase (the unconditional input)."""
-    parts = [p.strip() for p in prompt.lower().replace(",", " ").split(" and ")]
+    parts = [p.strip() for p in normalise(prompt).split(" and ")]
     return [p for p in parts if p] or [""]
 
 
@@ -58,7 +58,7 @@ def encode_slots(text_encoder, tokenizer, prompts: list[str], slots: int = 1,
     per_slot = MAX_TOKENS // slots
     rows = []
     for prompt in prompts:
-        phrases = [prompt.lower()] if slots == 1 else phrases_of(prompt)
+        phrases = [normalise(prompt)] if slots == 1 else phrases_of(prompt)
         if len(phrases) > slots:
             raise ValueError(f"This model draws at most {slots} objects; {prompt!r} has {len(phrases)}.")
         rows.append(phrases + [None] * (slots - len(phrases)))

@@ -62,12 +62,18 @@ def prompt_of(objects: list[ObjectSpec]) -> str:
     return " and ".join(o.phrase() for o in objects)
 
 
+def normalise(prompt: str) -> str:
+    """A prompt as the model reads it: lower case, punctuation dropped, single spaces
+    ("A RED circle moving LEFT!" -> "a red circle moving left")."""
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in prompt.lower()).split())
+
+
 def parse_prompt(prompt: str) -> list[tuple[str, str, str]]:
-    """Parse a prompt into `(color, shape, motion)` triples.
+    """Parse a prompt (read as `normalise` reads it) into `(color, shape, motion)` triples.
 
     Raises ValueError naming the unknown word (with the vocabulary) or the grammar.
     """
-    words = prompt.lower().replace(",", " ").split()
+    words = normalise(prompt).split()
     unknown = [w for w in words if w not in VOCABULARY]
     if unknown:
         raise ValueError(
