@@ -30,11 +30,18 @@ def parameter_flag_help(name: str) -> tuple[dict, str]:
     return options, f"{owner}: {p.describe()}"
 
 
-def add_parameter_flags(p) -> None:
-    """--scale, --w-min, ...: one flag per `PARAMETER_FLAGS` name, typed and described by its declaration."""
+def add_parameter_flags(p, described: bool = True) -> None:
+    """--scale, --w-min, ...: one flag per `PARAMETER_FLAGS` name, typed and described by its declaration.
+    Without `described` (any command line but --help) nothing heavy is imported: each value is read as
+    --set reads it (`yamlfile.value`) and the method's own declaration checks it when it is made."""
+    from .yamlfile import value
+
     for name in PARAMETER_FLAGS:
-        options, text = parameter_flag_help(name)
-        p.add_argument("--" + name.replace("_", "-"), dest=name, help=text.replace("%", "%%"), **options)
+        if described:
+            options, text = parameter_flag_help(name)
+            p.add_argument("--" + name.replace("_", "-"), dest=name, help=text.replace("%", "%%"), **options)
+        else:
+            p.add_argument("--" + name.replace("_", "-"), dest=name, type=value, metavar=name.upper())
 
 
 def guidance_from_args(args, card: dict):
@@ -67,7 +74,7 @@ def work_line(result) -> str:
     return f"{steps} steps, {skipped} without the unconditional pass: {result.denoiser_passes / 2:.2f}x CFG's work"
 
 
-def add_generate(sub) -> None:
+def add_generate(sub, described: bool = True) -> None:
     p = sub.add_parser("generate", help="generate a video with SAMG or a baseline",
                        description="Generate a clip. With no --model it uses the bundled model on the CPU.")
     p.add_argument("--prompt", required=True, help="what the clip shows, e.g. \"a red circle moving left\"")
@@ -77,7 +84,7 @@ def add_generate(sub) -> None:
     add_output_options(p)
     p.add_argument("--method", help="guidance method (see `samg-video methods`); default: the model's recommendation")
     p.add_argument("--config", help="YAML guidance preset, e.g. configs/guidance/samg_temporal.yaml")
-    add_parameter_flags(p)
+    add_parameter_flags(p, described)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="any other method parameter")
     p.add_argument("--skip", metavar="POLICY", help=(
         SKIP_HELP))
@@ -233,13 +240,13 @@ def check_weights(card: dict, model_path: str | None) -> None:
 def prepare_run(args):
     """Checks that need no model, before any heavy import: numbers, the card, the prompt (the
     model's scorer, where it has one, knows the words it can draw). Returns (card, scorer)."""
-    from .evaluation import scorer_of
-
     check_numbers(args)
     settings = RunSettings.from_args(args)
     card = settings.card
     settings.check_applicable()  # fixed values, and a missing GPU before missing weights
     check_weights(card, args.model_path)
+    from .evaluation import scorer_of  # the scorers' modules load torch: after the checks that need none
+
     judge = scorer_of(card)
     if judge is not None:
         judge.check_prompt(args.prompt)
@@ -252,11 +259,11 @@ def prepare_run(args):
 
 def cmd_generate(args) -> int:
     start = time.perf_counter()
-    card, judge = prepare_run(args)
-    media.check_output(args.out, args.format)
+    media.check_output(args.out, args.format)  # what was typed, before the checks that load libraries
     field_out = field_path(Path(args.out), args.save_scale_field) if args.save_scale_field is not None else None
     if field_out is not None:
         media.check_output(field_out)
+    card, judge = prepare_run(args)
     check_outputs(args.out, field_out, inputs=[args.config, args.image, args.video])
     inputs = conditioning(args, card)
     method = guidance_from_args(args, card)
@@ -438,6 +445,9 @@ def add_sweep(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
+    from .yamlfile import read_yaml
+
+    read_yaml(args.config, "Sweep config", hint="see configs/sweeps/")  # a missing or broken file, before torch
     from .manifest import read_manifest
     from .sweep import load_sweep, plan, run_sweep
 
@@ -503,6 +513,11 @@ def add_report(sub) -> None:
 
 
 def cmd_report(args) -> int:
+    from .manifest import read_manifest
+
+    if not read_manifest(args.run_dir):  # before the report's libraries load
+        raise ValueError(f"{args.run_dir} holds no sweep results (manifest.rank*.jsonl); run `samg-video sweep` "
+                         "first.")
     from .report import write_report
 
     if not 0 <= args.gallery <= 1000:
@@ -723,14 +738,16 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(described: bool = True) -> argparse.ArgumentParser:
+    """The command line. `described`: the method parameters' flags carry their declarations' help
+    (which imports the guidance package, and torch); main asks for it only with --help."""
     parser = Parser(prog="samg-video", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error (anywhere on the line)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     parser.commands = sub.choices  # an unknown flag is reported by its command's parser (`parse`)
-    add_generate(sub)
+    add_generate(sub, described)
     add_eval(sub)
     add_compare(sub)
     add_sweep(sub)
@@ -776,7 +793,8 @@ def main(argv: list[str] | None = None) -> int:
     2 the command could not run (bad usage, missing files or weights, any other error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted anywhere on the line
-    args = parse(build_parser(), [a for a in argv if a != "--debug"])
+    described = any(a in ("-h", "--help") for a in argv)  # an error answers before torch loads
+    args = parse(build_parser(described), [a for a in argv if a != "--debug"])
     args.debug = debug
     quiet_libraries()
     try:

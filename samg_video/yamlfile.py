@@ -90,3 +90,19 @@ def read_yaml(path: str | Path, what: str, hint: str = "", mapping: bool = True,
     if mapping and not isinstance(data, dict):
         raise ValueError(f"{path} does not hold a mapping ({what.lower()} keys and values).")
     return data
+
+
+MAX_DIGITS = 100  # a longer number is no setting: refused, not read as inf
+
+
+def value(text: str):
+    """A KEY=VALUE value as the project's YAML reader reads it (`yamlfile.parse_yaml`: numbers decimal,
+    as YAML 1.2 and Python write them, so '010' is 10 and '1:30' or '0x10' stay text; booleans, lists,
+    null, strings); a number of more than MAX_DIGITS characters is refused in one sentence."""
+    bare = text.strip()
+    if len(bare) > MAX_DIGITS and bare.lstrip("+-").replace(".", "", 1).replace("e", "", 1).isdigit():
+        raise ValueError(f"the number {bare[:12]}... ({len(bare)} characters) is out of any setting's range.")
+    try:
+        return parse_yaml(text)
+    except yaml.YAMLError:
+        return text

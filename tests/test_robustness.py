@@ -203,7 +203,7 @@ def no_model(monkeypatch):
     (["--set", "w_min=abc"], "w_min must be a number"),
     (["--set", "quantiles=5"], "quantiles must be a pair"),
     (["--set", "w_min=true"], "w_min must be a number"),
-    (["--w-min", "nan"], "w_min must be finite"),
+    (["--w-min", "nan"], "w_min must be a number, got 'nan'"),  # read as --set reads it: YAML's NaN is .nan
     (["--config", "configs"], "is not a file"),
     (["--config", "{bad_yaml}"], "is not valid YAML"),
 ])
