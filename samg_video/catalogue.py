@@ -59,6 +59,11 @@ class Column:
     short: str = ""
 
     @property
+    def digits(self) -> int:
+        """Decimals a value of this column is shown with: counts 1, seconds 2, other numbers 4."""
+        return {"count": 1, "s": 2}.get(self.unit, 4)
+
+    @property
     def cli(self) -> str:
         """The command line's column header (at most 12 characters)."""
         return (self.short or self.key)[:12]
@@ -131,9 +136,9 @@ COLUMNS = (
            metric="interpolation_smoothness",
            about="VBench's motion-smoothness protocol with a RAFT interpolator (not a VBench number)"),
     # cost
-    Column("denoiser_calls", "denoiser calls / clip", "cost", "lower", paired=True, brief=True, short="calls",
-           about="denoiser evaluations per clip, all steps"),
-    Column("skipped_steps", "steps without uncond", "cost", about="steps without an unconditional pass"),
+    Column("denoiser_calls", "denoiser calls / clip", "cost", "lower", unit="count", paired=True, brief=True,
+           short="calls", about="denoiser evaluations per clip, all steps"),
+    Column("skipped_steps", "steps without uncond", "cost", unit="count", about="steps without an unconditional pass"),
     Column("seconds", "seconds / clip", "cost", "lower", unit="s", paired=True, about="wall time per clip"),
     # the scale field (metrics.field)
     Column("field_mean", "field mean", "field", about="mean of W"),

@@ -14,10 +14,12 @@ from ..catalogue import Column
 from .stats import SMALL_N, config_key, method_names, number, order
 
 
-def cell(value: float, percent: bool) -> str:
+def cell(value: float, key: str) -> str:
+    """A value of column `key` as the tables show it: a percentage, or its column's decimals."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return f"{value:.1%}" if percent else f"{value:.4f}"
+    column = catalogue.column(key)
+    return f"{value:.1%}" if column.percent else f"{value:.{column.digits}f}"
 
 def best_rows(values: list[float], key: str) -> set[int]:
     """Indices of the best finite value(s) of a column, by its direction (none when it has none)."""
@@ -72,7 +74,7 @@ def table_rows(table: dict[str, dict], columns: list[Column], reference: str | N
     """The columns that some method has, with the best value of each marked."""
     present = [c for c in columns if any(not math.isnan(r[c.key]) for r in table.values())]
     head = ["method", "n", "failed"] + [c.header for c in present]
-    body = [[name, str(r["n"]), str(r["failed"])] + [cell(r[c.key], c.percent) for c in present]
+    body = [[name, str(r["n"]), str(r["failed"])] + [cell(r[c.key], c.key) for c in present]
             for name, r in table.items()]
     best = {3 + j: best_rows([r[c.key] for r in table.values()], c.key) for j, c in enumerate(present)}
     return Table(head, body, best, reference)
@@ -91,7 +93,7 @@ def paired_rows(paired: dict[str, dict], reference: str, names) -> Table:
             continue
         e = paired[name]
         scale = {k: 100 if k in catalogue.PERCENT else 1 for k in keys}
-        fmt = {k: ".1f" if k in catalogue.PERCENT else ".4f" for k in keys}
+        fmt = {k: ".1f" if k in catalogue.PERCENT else f".{catalogue.column(k).digits}f" for k in keys}
         cells = [f"{e[k][0] * scale[k]:+{fmt[k]}} ± {e[k][1] * scale[k]:{fmt[k]}}" if k in e else "n/a" for k in keys]
         body.append([name, f"{e['n']}{' (few)' if e['n'] < SMALL_N else ''}"] + cells)
         for k in keys:
@@ -112,7 +114,7 @@ def items_table(rows: list[dict]) -> Table:
     body = []
     for r in sorted(rows, key=lambda r: (r["prompt"], r["seed"], order(r["method"]))):
         body.append([r["prompt"], str(r["seed"]), names[config_key(r["method"])], verdict(r)]
-                    + [cell(number(r.get(k)), k in catalogue.PERCENT) for k in keys]
+                    + [cell(number(r.get(k)), k) for k in keys]
                     + [f"{r['seconds']:.1f}" if isinstance(r.get("seconds"), (int, float)) else "",
                        r.get("error", "")])
     return Table(head, body)
