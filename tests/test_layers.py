@@ -15,8 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "samg_video"
 # Low to high: a part may import its own layer and the layers below, never one above.
 LAYERS = [
     {"resources", "atomic", "yamlfile", "catalogue"},  # package files, atomic writes, YAML, the metric catalogue
-    {"cards", "media", "flow", "settings", "arguments", "manifest"},  # model cards, video files, optical flow,
-    # a run's settings, the argument adapter, a run folder's records
+    {"cards", "media", "flow", "settings", "arguments", "manifest", "modelconfig"},  # model cards, video files,
+    # optical flow, a run's settings, the argument adapter, a run folder's records, a model's config read as data
     {"guidance"},                   # the tensor math
     {"metrics", "viz"},             # temporal metrics, pictures
     {"demo"},                       # the bundled model: a diffusers pipeline and its world

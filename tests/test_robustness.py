@@ -703,6 +703,31 @@ def test_a_model_folder_never_runs_code(tmp_path):
     assert not (folder / "RAN").exists()
 
 
+@pytest.mark.parametrize("config,named", [
+    ({"base_dim": 1_000_000}, "base_dim = 1000000 is beyond any real model's (a width of at most 65536)"),
+    ({"num_attention_heads": 1000, "attention_head_dim": 1000},
+     "num_attention_heads x attention_head_dim = 1000 x 1000"),
+    ({"hidden_size": 1_000_000_000}, "hidden_size = 1000000000 is beyond"),
+    ({"vision_config": {"intermediate_size": 10 ** 7}}, "vision_config.intermediate_size = 10000000 is beyond"),
+])
+def test_model_sizes_no_real_model_has_are_refused_before_anything_is_allocated(tmp_path, config, named):
+    """A config whose widths would allocate terabytes (the VAE's base_dim, heads x head width, a DINO or
+    CLIP folder's hidden size) is one sentence naming the file and key, for a model folder and for the
+    VBench models' folders alike; nothing is built."""
+    from samg_video.metrics import vbench
+    from samg_video.pipelines.registry import check_configs
+
+    (tmp_path / "vae").mkdir()
+    (tmp_path / "model_index.json").write_text("{}")
+    (tmp_path / "vae" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=named.replace("(", r"\(").replace(")", r"\)")) as err:
+        check_configs(tmp_path)
+    assert str(tmp_path / "vae" / "config.json") in str(err.value)
+    for load in (vbench.load_dino, vbench.load_clip_vision):
+        with pytest.raises(ValueError, match="is beyond any real model"):
+            load(tmp_path / "vae")
+
+
 def test_metrics_api_takes_what_its_docs_say():
     import torch
 

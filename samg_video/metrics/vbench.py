@@ -43,6 +43,7 @@ import torch.nn.functional as F
 
 from .. import catalogue
 from ..flow import torchvision
+from ..modelconfig import read_config
 from .base import Metric
 
 FRAMES_PER_BATCH = 16
@@ -325,6 +326,8 @@ def load_dino(path: str | Path, device: str = "cpu"):
     if path.is_dir():
         from transformers import ViTModel
 
+        read_config(path / "config.json")  # its sizes checked before anything is allocated
+
         return ViTModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False).eval().to(device)
     return built(dino_from_state_dict, path, "DINO ViT").to(device)
 
@@ -334,6 +337,8 @@ def load_clip_vision(path: str | Path, device: str = "cpu"):
     path = Path(path)
     if path.is_dir():
         from transformers import CLIPVisionModelWithProjection
+
+        read_config(path / "config.json")  # its sizes checked before anything is allocated
 
         return CLIPVisionModelWithProjection.from_pretrained(path, local_files_only=True).eval().to(device)
     return built(clip_vision_from_state_dict, path, "CLIP ViT").to(device)

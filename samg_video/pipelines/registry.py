@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from huggingface_hub import hf_hub_download, try_to_load_from_cache
 
 from ..cards import MODELS_DIR, repos, resolve_dtype
 from ..media import frames_hwc
+from ..modelconfig import read_config
 
 
 def download_hint(repo: str, include: list[str] | None = None) -> str:
@@ -43,12 +43,6 @@ def cached_repo(candidates: list[str], filename: str = "model_index.json") -> st
     return None
 
 
-MAX_CONFIG_BYTES = 1 << 20  # a component's JSON config is a few KB; tokenizer files are not configs
-MAX_DEPTH = 1024  # layers / blocks of one stack (the largest video transformers have 60)
-MAX_INT = 1 << 22  # any other integer: widths, heads, vocabularies (256k), positions (131k)
-DEPTH_WORDS = ("layers", "blocks", "depth")
-
-
 def config_files(folder: Path) -> list[Path]:
     """The JSON configs a diffusers folder's components are built from: model_index.json, each
     component's config.json, its scheduler_config.json."""
@@ -56,28 +50,6 @@ def config_files(folder: Path) -> list[Path]:
     for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         found += [sub / name for name in ("config.json", "scheduler_config.json") if (sub / name).exists()]
     return found
-
-
-def check_numbers(value, where: str, key: str = "") -> None:
-    """Every number of a config, nested: not NaN; an integer whose key names a depth at most MAX_DEPTH,
-    any other at most MAX_INT; ValueError naming the file and key."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            check_numbers(v, where, f"{key}.{k}" if key else str(k))
-    elif isinstance(value, list):
-        for v in value:
-            check_numbers(v, where, key)
-    elif isinstance(value, bool) or value is None or isinstance(value, str):
-        return
-    elif isinstance(value, float) and math.isnan(value):  # an infinity can be real (a scheduler's lambda_min_clipped)
-        raise ValueError(f"{where}: {key} is NaN, not a number; this config cannot build a model.")
-    elif isinstance(value, int) and "theta" not in key.lower():  # a rope base (1e6 and more) sizes nothing
-        depth = any(word in key.rsplit(".", 1)[-1].lower() for word in DEPTH_WORDS)
-        bound = MAX_DEPTH if depth else MAX_INT
-        if abs(value) > bound:
-            what = "a depth" if depth else "a size"
-            raise ValueError(f"{where}: {key} = {value} is beyond any real model's ({what} of at most {bound}); "
-                             "the folder's config is damaged or not a model's, so nothing is built from it.")
 
 
 def check_configs(folder: Path) -> None:
@@ -91,17 +63,7 @@ def check_configs(folder: Path) -> None:
             what = "a link to nothing" if path.is_symlink() and not path.exists() else "not a regular file"
             raise ValueError(f"{path} is {what}; a model folder holds plain files (restore it as downloaded).")
     for path in config_files(folder):
-        if not path.is_file():
-            raise ValueError(f"{path} is not a regular file; a model folder's configs are plain JSON files.")
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ValueError(f"{path} is {size / 2 ** 20:.0f} MiB; a component config is a few KB, so this one is "
-                             "damaged or not a config, and the folder is refused.")
-        try:
-            config = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"{path} is not valid JSON ({err}).") from None
-        check_numbers(config, str(path))
+        read_config(path)
 
 
 def folder_pipeline(folder: Path) -> str:
