@@ -265,3 +265,19 @@ def test_samg_guider_takes_the_same_skip_policies_and_keeps_each_clip_its_own(tm
     assert plans_paired == plans and asked_paired == [2] * 5  # the companion keeps computing
     for a, b in zip(alone, paired):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("text,sentence", [
+    ('{"w_min": 1, "pad": "' + "x" * (2 << 20) + '"}', "MiB; a component config is a few KB"),  # a 2 MB extra key
+    ("[1, 2]", "does not hold a guider's settings"),
+    ("[" * 100_000 + "]" * 100_000, "is not valid JSON"),
+    ('{"w_max": NaN}', "w_max is NaN"),
+])
+def test_an_edited_guider_config_is_one_sentence_naming_the_file(tmp_path, text, sentence):
+    """guider_config.json read as data before diffusers reads it: size-capped, a mapping, nesting and
+    numbers checked; diffusers never echoes a 50 MB value."""
+    SAMGGuider(w_min=1.0, w_max=3.0).save_pretrained(tmp_path)
+    (tmp_path / "guider_config.json").write_text(text)
+    with pytest.raises(ValueError, match=sentence) as err:
+        SAMGGuider.from_pretrained(tmp_path)
+    assert str(tmp_path / "guider_config.json") in str(err.value) and len(str(err.value)) < 400

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import MISSING, fields
+from pathlib import Path
 
 import torch
 from diffusers.configuration_utils import register_to_config
@@ -36,6 +37,7 @@ from ..guidance.base import field_types
 from ..guidance.layout import LAYOUTS as TENSOR_LAYOUTS
 from ..guidance.run import GuidanceRun
 from ..guidance.skip import parse_policy
+from ..modelconfig import read_config
 
 # SAMG's parameters, from its dataclass (its own interval is the guider's start / stop) ...
 SAMG_PARAMETERS = {f.name: f.default for f in fields(SAMG) if f.name not in ("interval", "outside")}
@@ -116,6 +118,17 @@ class TwoPredictionGuider(BaseGuidance):
     layout: str = "BCFHW"
     token_grid: tuple[int, int, int] | None = None
     _batch = 1
+
+    @classmethod
+    def load_config(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """diffusers' config reading, after a local guider_config.json is read as data (`modelconfig`:
+        at most 1 MiB, valid JSON of sane numbers) and found to be a mapping: an edited file is one
+        sentence naming it, never a 50 MB echo or a raw parser error."""
+        folder = Path(str(pretrained_model_name_or_path))
+        file = folder / (kwargs.get("subfolder") or "") / cls.config_name if folder.is_dir() else folder
+        if file.is_file() and not isinstance(read_config(file), dict):
+            raise ValueError(f"{file} does not hold a guider's settings (a JSON object of its parameters).")
+        return super().load_config(pretrained_model_name_or_path, *args, **kwargs)
 
     @property
     def method(self):
