@@ -728,6 +728,25 @@ def test_model_sizes_no_real_model_has_are_refused_before_anything_is_allocated(
             load(tmp_path / "vae")
 
 
+def test_a_clip_whose_frame_size_changes_is_refused_and_no_frame_measures_nothing(monkeypatch):
+    """A decoder that hands frames of another size midway (a stream whose resolution changes): refused
+    in one sentence naming the frame, not measured at the first size; with size=(W, H) every frame is
+    measured at that size. No frame: saturation and clipped pixels are None, not 0."""
+    from samg_video import media as media_module
+
+    def blocks(source, chunk, decoder, value_range):
+        yield np.zeros((3, 16, 16, 3), np.uint8)
+        yield np.zeros((2, 32, 16, 3), np.uint8)
+
+    monkeypatch.setattr(media_module, "iter_frames", blocks)
+    with pytest.raises(ValueError, match="frame 3 is 16x32 but the frames before it are 16x16"):
+        metrics.compute("clip.mp4", metrics=["flicker"])
+    assert metrics.compute("clip.mp4", metrics=["flicker"], size=(16, 16))["frames"] == 5
+    monkeypatch.undo()
+    empty = metrics.compute(np.zeros((0, 16, 16, 3), np.uint8))
+    assert empty["frames"] == 0 and empty["saturation"] is None and empty["clipped_high"] is None
+
+
 def test_metrics_api_takes_what_its_docs_say():
     import torch
 

@@ -66,13 +66,18 @@ def resized(frame, size: tuple[int, int] | None):
 def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int, decoder: str = "ffmpeg",
             value_range=None, size: tuple[int, int] | None = None) -> tuple[int, tuple[int, int] | None]:
     """Feed every frame (at `size`, if given) and consecutive pair to the accumulators;
-    returns the frame count and the (width, height) analysed."""
+    returns the frame count and the (width, height) analysed. Frames of another size than the first
+    (without `size`) are refused, not measured at the first size."""
     from ..media import iter_frames
 
     previous, count, analysed = None, 0, None
     for block in iter_frames(source, chunk, decoder, value_range):
         for frame in block:
             frame = resized(frame, size)
+            if analysed is not None and analysed != (frame.shape[1], frame.shape[0]):
+                raise ValueError(f"frame {count} is {frame.shape[1]}x{frame.shape[0]} but the frames before it are "
+                                 f"{analysed[0]}x{analysed[1]}: a clip's frames share one size (size=(W, H), or "
+                                 "--size WxH, measures them all at one size).")
             analysed = (frame.shape[1], frame.shape[0])
             for m in accumulators:
                 m.frame(frame)

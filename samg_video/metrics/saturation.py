@@ -30,6 +30,8 @@ class Saturation(Metric):
         self.frames += 1
 
     def result(self) -> dict:
-        n = max(self.frames, 1)
+        if not self.frames:  # no frame, no pixel: nothing measured (None), not 0 % of nothing
+            return {"clipped_high": None, "clipped_low": None, "saturation": None, "oversaturated": None}
+        n = self.frames
         return {"clipped_high": self.high / n, "clipped_low": self.low / n, "saturation": self.saturation / n,
                 "oversaturated": self.over / n}
