@@ -296,9 +296,13 @@ def main(argv=None) -> int:
         if args.out.resolve() == args.api.resolve():
             raise ValueError(f"--out {args.out} is the --api folder; the canvas files would replace the API files.")
         graphs = read_graphs(args.api)
-        if not os.environ.get("COMFYUI_PATH"):
+        comfy = os.environ.get("COMFYUI_PATH")
+        if not comfy:
             raise ValueError("set COMFYUI_PATH to a ComfyUI checkout (its requirements installed): the canvas files "
                              "take ComfyUI's own node definitions.")
+        if not (Path(comfy) / "nodes.py").is_file() or not (Path(comfy) / "comfy").is_dir():
+            raise ValueError(f"COMFYUI_PATH={comfy} is not a ComfyUI checkout (no nodes.py and comfy/ in it); point "
+                             "it at the folder `git clone https://github.com/Comfy-Org/ComfyUI` made.")
         infos = comfyui_infos()
         written = write_all(graphs, infos, args.out)
     except ValueError as err:

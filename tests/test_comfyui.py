@@ -1183,8 +1183,8 @@ def test_real_comfyui_samg_stacks_with_rescale_cfg():
 
 def test_workflow_ui_checks_everything_before_it_writes(tmp_path):
     """`python -m comfyui_samg.workflow_ui`: --help writes nothing; malformed JSON, a graph nested
-    10,000 deep, a link to a missing node, a cycle, an output folder equal to the input folder and a
-    missing COMFYUI_PATH are each one line on stderr with exit code 2, and the folders are as they were."""
+    10,000 deep, a link to a missing node, a cycle, an output folder equal to the input folder, a
+    missing COMFYUI_PATH and one that is no ComfyUI checkout are each one line on stderr with exit code 2, and the folders are as they were."""
     import os
     import subprocess
     import sys
@@ -1216,6 +1216,11 @@ def test_workflow_ui_checks_everything_before_it_writes(tmp_path):
     assert same.returncode == 2 and "is the --api folder" in same.stderr and same.stderr.count("\n") == 1
     unset = run_ui("--out", str(tmp_path / "out"))
     assert unset.returncode == 2 and "COMFYUI_PATH" in unset.stderr and not (tmp_path / "out").exists()
+    nowhere = subprocess.run([sys.executable, "-m", "comfyui_samg.workflow_ui", "--out", str(tmp_path / "out")],
+                             capture_output=True, text=True, timeout=120, cwd=REPO,
+                             env={**os.environ, "COMFYUI_PATH": str(tmp_path / "nonexistent")})
+    assert nowhere.returncode == 2 and nowhere.stderr.count("\n") == 1, nowhere.stderr
+    assert "is not a ComfyUI checkout" in nowhere.stderr and not (tmp_path / "out").exists()
     assert {p: p.read_bytes() for p in (REPO / "example_workflows").iterdir()} == templates
 
 
