@@ -1184,7 +1184,8 @@ def test_real_comfyui_samg_stacks_with_rescale_cfg():
 def test_workflow_ui_checks_everything_before_it_writes(tmp_path):
     """`python -m comfyui_samg.workflow_ui`: --help writes nothing; malformed JSON, a graph nested
     10,000 deep, a link to a missing node, a cycle, an output folder equal to the input folder, a
-    missing COMFYUI_PATH and one that is no ComfyUI checkout are each one line on stderr with exit code 2, and the folders are as they were."""
+    missing COMFYUI_PATH and one that is no ComfyUI checkout are each one line on stderr with exit code 2,
+    and the folders are as they were."""
     import os
     import subprocess
     import sys
