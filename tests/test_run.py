@@ -185,7 +185,7 @@ def test_each_scheduler_samples_and_equal_scales_equal_its_cfg_bit_for_bit(pipe,
 
 
 POLICIES = ["every:2", "every:3,alpha_low=1.1", "adaptive:0.03,max_reuse=4", "adaptive:0.2,estimate_by=linear",
-            "interval:0.2-0.8", None]
+            "error:0.3", "interval:0.2-0.8", None]
 
 
 @pytest.mark.parametrize("skip", POLICIES)
@@ -202,5 +202,8 @@ def test_a_clip_alone_equals_the_same_clip_in_a_batch_of_four(pipe, skip):
     alone = generate_clips(target, prompts[:1], [0], method, skip=skip)[0]
     batch = generate_clips(target, prompts, [0, 1, 2, 3], method, skip=skip)
     assert batch[0].plans == alone.plans
+    assert [v is None for v in batch[0].signals] == [v is None for v in alone.signals]
+    assert [pytest.approx(v, rel=1e-4) for v in alone.signals if v is not None] == [
+        v for v in batch[0].signals if v is not None]  # the signals to float rounding
     assert batch[0].denoiser_calls == alone.denoiser_calls
     assert abs(batch[0].clip.astype("float64") - alone.clip.astype("float64")).max() < 1e-4
