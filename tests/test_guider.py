@@ -281,3 +281,13 @@ def test_an_edited_guider_config_is_one_sentence_naming_the_file(tmp_path, text,
     with pytest.raises(ValueError, match=sentence) as err:
         SAMGGuider.from_pretrained(tmp_path)
     assert str(tmp_path / "guider_config.json") in str(err.value) and len(str(err.value)) < 400
+
+
+def test_diffusers_experimental_notice_shows_once_per_process(capfd):
+    """diffusers logs "Guiders are currently an experimental feature" from every guider's __init__; the
+    pack's guiders (and the one `apply` puts in a guider slot) show it at most once per process."""
+    capfd.readouterr()
+    for _ in range(3):
+        SAMGGuider(w_min=1.0, w_max=3.0)
+        GuidanceGuider(method="cfg", guidance_scale=2.0)
+    assert capfd.readouterr().err.count("experimental feature") <= 1

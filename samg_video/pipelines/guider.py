@@ -25,6 +25,7 @@ needs no grid; smoothing and per-frame normalisation need the latent grid, given
 from __future__ import annotations
 
 import inspect
+import logging
 from dataclasses import MISSING, fields
 from pathlib import Path
 
@@ -77,6 +78,25 @@ def guider_fields(layout, token_grid, start, stop, enabled) -> tuple[str, tuple[
     return layout, tuple(token_grid)
 
 
+_WARNED = []  # diffusers' "Guiders are experimental" notice, once per process rather than once per guider
+
+
+def base_init(guider: BaseGuidance, start: float, stop: float, enabled: bool) -> None:
+    """BaseGuidance.__init__, its experimental-API notice shown by the first guider of the process only."""
+    from diffusers.guiders import guider_utils
+
+    logger = guider_utils.logger
+    level = logger.level
+    if _WARNED:
+        logger.setLevel(logging.ERROR)
+    try:
+        BaseGuidance.__init__(guider, start, stop, enabled)
+    finally:
+        logger.setLevel(level)
+        if not _WARNED:
+            _WARNED.append(True)
+
+
 def _init(self, *args, **kwargs):
     """SAMG's parameters (see `samg_video.guidance.SAMG`), then layout, token_grid, start, stop, enabled, skip."""
     bound = _signature().bind(self, *args, **kwargs)
@@ -86,7 +106,7 @@ def _init(self, *args, **kwargs):
     guider = {k: values.pop(k) for k in GUIDER_PARAMETERS}
     layout, token_grid = guider_fields(guider["layout"], guider["token_grid"], guider["start"], guider["stop"],
                                        guider["enabled"])
-    BaseGuidance.__init__(self, guider["start"], guider["stop"], guider["enabled"])
+    base_init(self, guider["start"], guider["stop"], guider["enabled"])
     needs_grid = values["spatial_sigma"] > 0 or values["temporal_sigma"] > 0 or values["normalize"] == "frame"
     if layout == "tokens" and token_grid is None and needs_grid:
         raise ValueError("layout='tokens' with smoothing or normalize='frame' needs token_grid=(F, H, W), the "
@@ -239,7 +259,7 @@ class GuidanceGuider(TwoPredictionGuider):
         from ..guidance.spec import head_keys
 
         layout, token_grid = guider_fields(layout, token_grid, start, stop, enabled)
-        BaseGuidance.__init__(self, start, stop, enabled)
+        base_init(self, start, stop, enabled)
         if not isinstance(method, str):
             raise ValueError(f"method must be a method's name (one of {', '.join(available())}), got {method!r}.")
         if params is not None and not isinstance(params, dict):
@@ -269,7 +289,7 @@ class MethodGuider(TwoPredictionGuider):
     runs after each. Not saved with the pipeline."""
 
     def __init__(self, run: GuidanceRun, layout: str, on_step):
-        BaseGuidance.__init__(self, 0.0, 1.0, True)
+        base_init(self, 0.0, 1.0, True)
         self.run, self.layout, self.on_step = run, layout, on_step
 
     def forward(self, pred_cond: torch.Tensor, pred_uncond: torch.Tensor | None = None) -> GuiderOutput:
