@@ -286,6 +286,8 @@ def test_an_edited_guider_config_is_one_sentence_naming_the_file(tmp_path, text,
 def test_diffusers_experimental_notice_shows_once_per_process(capfd):
     """diffusers logs "Guiders are currently an experimental feature" from every guider's __init__; the
     pack's guiders (and the one `apply` puts in a guider slot) show it at most once per process."""
+    from samg_video import GuidanceGuider
+
     capfd.readouterr()
     for _ in range(3):
         SAMGGuider(w_min=1.0, w_max=3.0)
