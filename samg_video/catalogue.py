@@ -117,7 +117,7 @@ COLUMNS = (
     Column("out_of_range", "out of range", "quality", "lower", percent=True, paired=True,
            plot="latents out of range", brief=True, about="share of the sampler's raw output outside [-1.05, 1.05]"),
     Column("clipped_high", "clipped", "quality", "lower", percent=True, metric="saturation", paired=True,
-           plot="clipped pixels", brief=True, short="clipped", about="pixels with a channel at 255"),
+           plot="clipped pixels", brief=True, about="pixels with a channel at 255"),
     Column("clipped_low", "clipped low", metric="saturation", percent=True, about="pixels with a channel at 0"),
     Column("saturation", "saturation", "quality", unit="0-1", metric="saturation", brief=True,
            about="mean HSV saturation"),

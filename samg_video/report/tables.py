@@ -41,6 +41,7 @@ class Table:
     body: list[list[str]]
     best: dict[int, set[int]] = field(default_factory=dict)  # column -> rows
     reference: str | None = None
+    tips: list[str] = field(default_factory=list)  # per column: what it means (its header's tooltip)
 
     def markdown(self) -> str:
         rule = "|---|" + "---:|" * (len(self.head) - 1)
@@ -53,7 +54,9 @@ class Table:
         return "\n".join(["| " + " | ".join(self.head) + " |", rule, *rows])
 
     def html(self, table_id: str = "") -> str:
-        head = "".join(f"<th title='sort'>{html.escape(h)}</th>" for h in self.head)
+        tips = self.tips + [""] * (len(self.head) - len(self.tips))
+        head = "".join(f"<th title='{html.escape(f'{t}; click to sort' if t else 'click to sort', quote=True)}'>"
+                       f"{html.escape(h)}</th>" for h, t in zip(self.head, tips))
         rows = []
         for i, r in enumerate(self.body):
             best = self.best
@@ -77,7 +80,8 @@ def table_rows(table: dict[str, dict], columns: list[Column], reference: str | N
     body = [[name, str(r["n"]), str(r["failed"])] + [cell(r[c.key], c.key) for c in present]
             for name, r in table.items()]
     best = {3 + j: best_rows([r[c.key] for r in table.values()], c.key) for j, c in enumerate(present)}
-    return Table(head, body, best, reference)
+    tips = ["method and its settings", "clips measured", "clips that failed"] + [c.described() for c in present]
+    return Table(head, body, best, reference, tips)
 
 def paired_header(key: str) -> str:
     return f"{catalogue.header(key)} ({'pts' if key in catalogue.PERCENT else 'diff.'})"
@@ -99,7 +103,9 @@ def paired_rows(paired: dict[str, dict], reference: str, names) -> Table:
         for k in keys:
             means[k].append(e[k][0] if k in e else math.nan)
     best = {2 + j: best_rows(means[k], k) for j, k in enumerate(keys)}
-    return Table(head, body, best)
+    tips = ["method and its settings", "pairs (same prompt and seed)"] + [
+        f"difference to the reference: {catalogue.column(k).described()}" for k in keys]
+    return Table(head, body, best, tips=tips)
 
 def verdict(row: dict) -> str:
     """'yes' / 'no' for whether the clip met its prompt (where a scorer judged it), else ''."""
