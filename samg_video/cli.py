@@ -394,18 +394,19 @@ def cmd_compare(args) -> int:
         load_clip(args.clip_model)  # missing weights: one error before any generation
     target = target_from_args(args)
     scale = args.upscale or target.view_scale
-    columns, table = [], []
+    panels, table = [], []
     for method, policy in runs:
         result = generate_clip(target, args.prompt, method, args.seed, inputs, skip=policy)
         config = with_skip(method.to_dict(), policy)
         row = {"method": label(config), "config": config,
                **measure(result, args.prompt, args.lpips, args.clip_model, judge)}
         table.append(row)
-        column = viz.label(media.upscale(media.to_uint8(result.clip), scale), label(config))
-        if result.fields:
-            heat = result.heatmap(method.w_min, method.w_max, scale)
-            column = viz.stacked(column, heat)
-        columns.append(column)
+        heat = result.heatmap(method.w_min, method.w_max, scale) if result.fields else None
+        panels.append((media.upscale(media.to_uint8(result.clip), scale), row["method"], heat))
+    width = panels[0][0].shape[2] - 6
+    lines = max(len(viz.label_lines(text, width, 0.4)) for _, text, _ in panels)  # one label height for all
+    columns = [viz.label(clip, text, lines=lines) if heat is None else viz.stacked(viz.label(clip, text, lines=lines),
+                                                                                   heat) for clip, text, heat in panels]
     fps = args.fps or target.fps
     print(f"wrote {media.write_video(np.ascontiguousarray(viz.side_by_side(columns)), args.out, fps=fps)}")
     keys = [k for k in catalogue.BRIEF if any(row.get(k) is not None for row in table)]

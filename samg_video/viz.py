@@ -59,15 +59,36 @@ def field_heatmap(fields: list, w_min: float, w_max: float, scale: int = 1, step
     return scale_map(field_frames(fields, step, size), w_min, w_max, scale)
 
 
-def label(frames: np.ndarray, text: str, height: int = 18) -> np.ndarray:
-    """Add a black strip with `text` above every frame of (F, H, W, 3) uint8."""
+def label_lines(text: str, width: int, scale: float) -> list[str]:
+    """`text` broken at spaces into lines that fit `width` pixels in OpenCV's simplex font at `scale`
+    (a single word wider than that keeps a line of its own)."""
+    import cv2
+
+    lines: list[str] = []
+    for word in text.split():
+        trial = f"{lines[-1]} {word}" if lines else word
+        if lines and cv2.getTextSize(trial, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] <= width:
+            lines[-1] = trial
+        else:
+            lines.append(word)
+    return lines or [""]
+
+
+def label(frames: np.ndarray, text: str, scale: float = 0.4, lines: int = 1) -> np.ndarray:
+    """Add a black strip with `text` above every frame of (F, H, W, 3) uint8, on as many lines as
+    the frame's width needs (nothing cut) and at least `lines` (labels of clips shown side by side
+    share a height)."""
     import cv2
 
     f, h, w, _ = frames.shape
-    strip = np.zeros((height, w, 3), np.uint8)
-    scale = min(0.45, 0.9 * w / max(1, 9 * len(text)))
-    cv2.putText(strip, text, (3, height - 5), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
-    return np.concatenate([np.broadcast_to(strip, (f, height, w, 3)), frames], axis=1)
+    wrapped = label_lines(text, w - 6, scale)
+    lines = wrapped + [""] * max(0, lines - len(wrapped))
+    step = cv2.getTextSize("Ag", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)[0][1] + 6
+    strip = np.zeros((step * len(lines) + 4, w, 3), np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(strip, line, (3, step * (i + 1) - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1,
+                    cv2.LINE_AA)
+    return np.concatenate([np.broadcast_to(strip, (f, strip.shape[0], w, 3)), frames], axis=1)
 
 
 def stacked(top: np.ndarray, bottom: np.ndarray) -> np.ndarray:

@@ -104,3 +104,20 @@ def test_conditioning_inputs_are_checked_against_the_model(argv, message, tmp_pa
     rc = cli.main(["generate", "--prompt", "a red circle moving left", "--out", str(tmp_path / "x.mp4"), *argv])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and message in err, err
+
+
+def test_a_long_panel_label_wraps_instead_of_being_cut():
+    """`compare`'s panel labels: 'samg 1-3 temporal_sigma=1 skip error 0.3' above a 128-pixel clip was
+    cut at 'temporal_si'; it wraps at spaces, every line within the width (OpenCV's own text size),
+    every word kept, and labels shown side by side share one height."""
+    import cv2
+    import numpy as np
+
+    from samg_video import viz
+
+    text = "samg 1-3 temporal_sigma=1 skip error 0.3"
+    lines = viz.label_lines(text, 122, 0.4)
+    assert " ".join(lines) == text and len(lines) > 1
+    assert all(cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)[0][0] <= 122 for line in lines)
+    frames = np.zeros((2, 128, 128, 3), np.uint8)
+    assert viz.label(frames, "cfg 2", lines=len(lines)).shape == viz.label(frames, text).shape
