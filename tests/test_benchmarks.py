@@ -29,3 +29,14 @@ def test_bench_guidance_prints_a_row_for_every_method():
     rows = [line.split("|")[1].strip() for line in res.stdout.splitlines() if line.startswith("| ")]
     methods = [row for row in rows if row != "method"]
     assert sorted(methods) == sorted(["pipeline CFG line", *literal(script, "METHODS")] * 2)
+
+
+def test_bench_errors_answers_each_typed_mistake_with_one_line_and_exit_2():
+    """`bench_errors.py` runs its ten typed-input mistakes through the installed command: each answers
+    with exit code 2 and a `samg-video` error line (the times are the benchmark's, not asserted)."""
+    script = BENCH / "bench_errors.py"
+    res = subprocess.run([sys.executable, str(script), "--repeats", "1"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = [line.split("|") for line in res.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == len(literal(script, "CASES")) == 10
+    assert all(r[3].strip() == "2" and "error:" in r[4] for r in rows), res.stdout
