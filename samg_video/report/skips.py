@@ -125,7 +125,13 @@ def skip_table(summary: dict[str, dict], margins: dict) -> Table:
         cells += ["n/a", "n/a"] if pixels is None else [db(pixels[1]), db(pixels[2])]
         cells.append({True: "yes", False: "no", None: "no margins"}[s["keeps"]])
         body.append(cells)
-    return Table(head, body)
+    tips = ["the method and its skip policy", "the same method computing every unconditional pass", "pairs",
+            "denoiser evaluations per clip: mean (fewest-most over clips)", "calls relative to the full-call method"]
+    tips += [f"paired difference to the full-call method ({catalogue.column(k).described()}); inside: the 95 % "
+             f"interval excludes a loss beyond {margins[k]:g}" for k in keys]
+    tips += ["PSNR of the clip's frames against its full-call clip: the median over pairs", "the lowest PSNR",
+             "inside every margin"]
+    return Table(head, body, tips=tips)
 
 
 def db(value: float) -> str:
