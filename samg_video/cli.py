@@ -569,6 +569,8 @@ def add_eval(sub) -> None:
                                                     "is in pixels per frame of the analysed frames")
     p.add_argument("--decoder", default="ffmpeg", choices=["ffmpeg", "decord"],
                    help="video decoder: ffmpeg pipe (bounded memory, default) or decord")
+    p.add_argument("--max-frames", type=int, help="measure the first N frames of each video only (a long clip: "
+                                                  "the row notes it); a bar counts the frames of the video in work")
     p.add_argument("--lpips-net", default="alex", choices=["alex", "vgg"],
                    help="LPIPS backbone for lpips_temporal (default: alex)")
     v = p.add_argument_group("VBench's temporal dimensions", "subject_consistency, background_consistency and "
@@ -595,10 +597,13 @@ def evaluate_paths(paths, options: dict, progress: bool = True) -> list[dict]:
 
     rows = []
     for path in tqdm(paths, desc="evaluating", disable=not progress):
+        frames = tqdm(desc=Path(str(path)).name[:30], unit="frame", leave=False, disable=not progress)
         try:
-            rows.append({"path": str(path), **metrics.compute(path, **options)})
+            rows.append({"path": str(path), **metrics.compute(path, **options, on_frames=frames.update)})
         except Exception as err:  # noqa: BLE001  (one bad file must not stop the batch)
             rows.append({"path": str(path), "error": f"{type(err).__name__}: {err}"})
+        finally:
+            frames.close()
     return rows
 
 
@@ -652,6 +657,9 @@ def cmd_eval(args) -> int:
     import json
 
     check_outputs(args.json, args.csv, args.vbench_json, inputs=[*args.paths, args.reference])
+    if args.max_frames is not None and not 2 <= args.max_frames <= 10_000_000:
+        raise ValueError(f"--max-frames must be at least 2 (a temporal metric needs two frames) and at most 1e7, got "
+                         f"{args.max_frames}.")
     if not 1 <= args.flow_downscale <= 64:
         raise ValueError(f"--flow-downscale must be at least 1 and at most 64, got {args.flow_downscale}.")
     if args.size and max(args.size) // args.flow_downscale < 12:
@@ -677,7 +685,8 @@ def cmd_eval(args) -> int:
     names = list(dict.fromkeys([*base, *dims]))
     options = dict(metrics=names, reference=args.reference, flow_backend=args.flow,
                    raft_weights=args.raft_weights, flow_downscale=args.flow_downscale, lpips_net=args.lpips_net,
-                   decoder=args.decoder, clip_model=args.clip_model, prompt=args.prompt, size=args.size)
+                   decoder=args.decoder, clip_model=args.clip_model, prompt=args.prompt, size=args.size,
+                   max_frames=args.max_frames)
     if dims:  # weights found and loaded once, before any video: a missing file is one error, not one per video
         from .metrics import vbench
 

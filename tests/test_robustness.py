@@ -747,6 +747,25 @@ def test_a_clip_whose_frame_size_changes_is_refused_and_no_frame_measures_nothin
     assert empty["frames"] == 0 and empty["saturation"] is None and empty["clipped_high"] is None
 
 
+def test_a_long_clip_can_be_measured_in_part_with_its_frames_counted(tmp_path, capsys):
+    """`eval --max-frames N` measures the first N frames (the row says so) and equals measuring a clip
+    of those N frames; the frames are counted as they are decoded (the progress of a long clip)."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    counted = []
+    part = metrics.compute(frames, metrics=["flicker", "warp_error"], max_frames=12, on_frames=counted.append)
+    whole = metrics.compute(frames[:12], metrics=["flicker", "warp_error"])
+    assert part["frames"] == 12 and part["flicker"] == whole["flicker"] and part["warp_error"] == whole["warp_error"]
+    assert "first 12 frames" in part["frames_note"] and sum(counted) >= 12
+    clip = tmp_path / "long.mp4"
+    media.write_video(frames, clip)
+    assert cli.main(["eval", str(clip), "--max-frames", "12", "--metrics", "flicker", "--json",
+                     str(tmp_path / "r.json")]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["videos"][0]["frames"] == 12
+    assert cli.main(["eval", str(clip), "--max-frames", "1"]) == 2
+    assert "--max-frames must be at least 2" in capsys.readouterr().err
+
+
 def test_metrics_api_takes_what_its_docs_say():
     import torch
 

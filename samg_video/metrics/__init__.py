@@ -64,10 +64,12 @@ def resized(frame, size: tuple[int, int] | None):
 
 
 def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int, decoder: str = "ffmpeg",
-            value_range=None, size: tuple[int, int] | None = None) -> tuple[int, tuple[int, int] | None]:
+            value_range=None, size: tuple[int, int] | None = None, max_frames: int | None = None,
+            on_frames=None) -> tuple[int, tuple[int, int] | None]:
     """Feed every frame (at `size`, if given) and consecutive pair to the accumulators;
     returns the frame count and the (width, height) analysed. Frames of another size than the first
-    (without `size`) are refused, not measured at the first size."""
+    (without `size`) are refused, not measured at the first size. Only the first `max_frames` frames
+    are read (None: all); `on_frames(n)` hears each block's n frames (progress)."""
     from ..media import iter_frames
 
     previous, count, analysed = None, 0, None
@@ -86,6 +88,12 @@ def _stream(source, accumulators: list[Metric], options: FlowOptions, chunk: int
                 for m in accumulators:
                     m.pair(pair)
             previous, count = frame, count + 1
+            if max_frames is not None and count >= max_frames:
+                break
+        if on_frames is not None:
+            on_frames(len(block))
+        if max_frames is not None and count >= max_frames:
+            break
     return count, analysed
 
 
@@ -93,7 +101,8 @@ def compute(video, metrics: list[str] | None = None, reference=None, flow_backen
             raft_weights: str | None = None, flow_downscale: int = 1, lpips_net: str = "alex",
             chunk: int = 32, decoder: str = "ffmpeg", clip_model: str | None = None, prompt: str | None = None,
             value_range: tuple[float, float] | None = None, size: tuple[int, int] | None = None,
-            vbench_models: dict | None = None, device: str = "cpu") -> dict:
+            vbench_models: dict | None = None, device: str = "cpu", max_frames: int | None = None,
+            on_frames=None) -> dict:
     """Metrics of one clip (array, tensor or path) as a flat dict; `reference` adds TecoGAN's tLP.
 
     Arrays are uint8 in [0, 255] or floats in [0, 1]; anything else is refused with the range
@@ -107,6 +116,9 @@ def compute(video, metrics: list[str] | None = None, reference=None, flow_backen
     size, or `size=(width, height)` (e.g. a model's resolution for an upscaled file); the
     result's `resolution` says which ("WxH").
 
+    `max_frames` measures the first frames only (the row's `frames_note` says so); `on_frames(n)`
+    is called after each decoded block of n frames (a progress bar for long clips).
+
     VBench's temporal dimensions (`metrics.vbench`: subject_consistency, background_consistency,
     dynamic_degree) take their models from `vbench_models` (`vbench.load_models`), run on
     `device`, and see the same decoded frames as every other metric.
@@ -117,18 +129,20 @@ def compute(video, metrics: list[str] | None = None, reference=None, flow_backen
     fps = frame_rate(video) if any(n == "dynamic_degree" for n in names) else None
     accumulators = _make(names, lpips_net, clip_model, prompt, vbench_models, device, fps)
     options = FlowOptions(flow_backend, raft_weights, flow_downscale)
-    frames, analysed = _stream(video, accumulators, options, chunk, decoder, value_range, size)
+    frames, analysed = _stream(video, accumulators, options, chunk, decoder, value_range, size, max_frames, on_frames)
     result: dict = {"frames": frames, "resolution": f"{analysed[0]}x{analysed[1]}" if analysed else None}
+    if max_frames is not None and frames >= max_frames:
+        result["frames_note"] = f"measured the first {frames} frames (max_frames)"
     for m in accumulators:
         result.update(m.result())
     if frames < 2:
         result["temporal_note"] = f"temporal metrics need at least 2 frames; this video has {frames}"
     if reference is not None:
         ref = LPIPSTemporal(lpips_net)
-        _stream(reference, [ref], options, chunk, decoder, size=size)
+        _stream(reference, [ref], options, chunk, decoder, size=size, max_frames=max_frames)
         ours = next((m for m in accumulators if isinstance(m, LPIPSTemporal)), None)
         if ours is None:
             ours = LPIPSTemporal(lpips_net)
-            _stream(video, [ours], options, chunk, decoder, value_range, size)
+            _stream(video, [ours], options, chunk, decoder, value_range, size, max_frames)
         result["tlp"] = tlp(ours.distances(), ref.distances())
     return result
