@@ -311,7 +311,9 @@ class GuidanceRun:
             state = self._entered(b)
             delta = None
             kept = self._base.extras[b] if b < len(self._base.extras) else []
-            cond = to_canonical_any(pred_cond[b:b + 1], layout, grid).float()
+            cond = None
+            if plan == "compute" or self.policy.follows_cond:  # a canonical copy only where a policy reads it
+                cond = to_canonical_any(pred_cond[b:b + 1], layout, grid).float()
             if plan == "compute":
                 delta = cond - to_canonical_any(pred_uncond[b:b + 1], layout, grid).float()
                 kept = [c[b:b + 1].float() - u[b:b + 1].float() for u, c in zip(u_extra, c_extra)]

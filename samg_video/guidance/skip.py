@@ -100,6 +100,7 @@ class SkipPolicy:
 
     name: ClassVar[str] = "base"
     head: ClassVar[str | None] = None  # the parameter a spec writes right after the name
+    follows_cond: ClassVar[bool] = False  # observes the conditional prediction on every step, not only computed ones
     start: float = 0.0
     stop: float = 1.0
 
@@ -283,6 +284,7 @@ class ErrorSkip(SkipPolicy):
 
     name: ClassVar[str] = "error"
     head: ClassVar[str] = "tolerance"
+    follows_cond: ClassVar[bool] = True
     tolerance: float = 0.1
 
     def validate(self) -> None:
