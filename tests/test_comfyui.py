@@ -149,10 +149,11 @@ def run(patched, steps=4, shape=(1, 16, 5, 8, 8), cond_scale=5.0, seed=0, dtype=
 
 def test_the_pack_loads_as_comfyui_loads_it():
     assert set(comfyui_samg.NODE_CLASS_MAPPINGS) == {"SAMGVideo", "SAMGGuidanceMethod", "SAMGFieldPreview",
-                                                     "SAMGTemporalMetrics"}
+                                                     "SAMGTemporalMetrics", "SAMGCompareClips",
+                                                     "SAMGLoadBundledModel", "SAMGEmptyBundledClip"}
     assert set(comfyui_samg.NODE_DISPLAY_NAME_MAPPINGS) == set(comfyui_samg.NODE_CLASS_MAPPINGS)
     for cls in comfyui_samg.NODE_CLASS_MAPPINGS.values():
-        for name, spec in cls.INPUT_TYPES()["required"].items():
+        for name, spec in {**cls.INPUT_TYPES()["required"], **cls.INPUT_TYPES().get("optional", {})}.items():
             assert len(spec) > 1 and spec[1].get("tooltip"), f"{cls.__name__}.{name} has no tooltip"
         assert callable(getattr(cls(), cls.FUNCTION)) and cls.CATEGORY and cls.DESCRIPTION
 
@@ -558,6 +559,45 @@ def test_field_preview_and_metrics_nodes():
     assert motion > 0.2 and still[5] < 0.01 and still[1] == pytest.approx(1.0)
     with_lpips = TemporalMetrics().measure(frames, True)["result"]
     assert with_lpips[4] == pytest.approx(metrics.compute(frames.numpy(), metrics=["lpips_temporal"])["lpips_temporal"])
+    lines = shown["ui"]["shown"][0].splitlines()  # what the node shows: one line per measured value, with its meaning
+    assert lines[0] == "frames: 6" and len(lines) == len(json.loads(text))
+    assert f"flicker: {flicker:#.4g}  (0-1, 1 = perfectly steady; higher is better)" in lines
+
+
+def test_compare_clips_joins_labelled_clips_and_measures_each():
+    """Compare clips: the clips side by side under their labels (each clip's pixels kept, enlarged by
+    `upscale`), the frames of the shortest clip, and each clip's metrics equal to what Temporal
+    metrics measures of it alone; a label not given is "clip N"."""
+    from comfyui_samg.nodes import CompareClips
+
+    g = torch.Generator().manual_seed(0)
+    a, b, c = torch.rand(6, 16, 16, 3, generator=g), torch.rand(6, 16, 16, 3, generator=g), torch.rand(5, 16, 16, 3)
+    shown = CompareClips().compare(a, b, "CFG, SAMG", 2, False, c=c)
+    images, text = shown["result"]
+    results = json.loads(text)
+    assert list(results) == ["CFG", "SAMG", "clip 3"]
+    assert results["SAMG"] == pytest.approx(json.loads(TemporalMetrics().measure(b, False)["result"][0]))
+    assert images.shape[0] == 5 and images.shape[3] == 3 and images.shape[2] == 3 * 32 + 2 * 4
+    strip = images.shape[1] - 32  # the label strip above the frames
+    crisp = (a[:5] * 255).round() / 255
+    assert torch.allclose(images[:, strip:, :32:2], crisp[:, :, :].repeat_interleave(2, 1), atol=1e-6)
+    assert "flicker: CFG " in shown["ui"]["shown"][0] and " | clip 3 " in shown["ui"]["shown"][0]
+    assert CompareClips.OUTPUT_NODE and "c" in CompareClips.INPUT_TYPES()["optional"]
+
+
+def test_the_bundled_model_nodes_check_before_they_load(tmp_path):
+    """Empty bundled clip makes the pixel-space latent the bundled model samples; Load bundled model
+    refuses a folder without the model's files at queue time, in one sentence naming the widget."""
+    from comfyui_samg.nodes import EmptyBundledClip, LoadBundledModel
+
+    (latent,) = EmptyBundledClip().empty(32, 24, 8, 2)
+    assert latent["samples"].shape == (2, 3, 8, 24, 32) and not latent["samples"].any()
+    assert LoadBundledModel.VALIDATE_INPUTS("") is True
+    said = LoadBundledModel.VALIDATE_INPUTS(str(tmp_path))
+    assert said.startswith("folder: ") and "unet/diffusion_pytorch_model.safetensors" in said
+    from samg_video.demo.pipeline import DEFAULT_MODEL_DIR
+
+    assert LoadBundledModel.VALIDATE_INPUTS(str(DEFAULT_MODEL_DIR)) is True
 
 
 # --- the real ComfyUI tier: COMFYUI_PATH=/path/to/ComfyUI (its requirements importable) --------------
@@ -750,7 +790,7 @@ def test_real_comfyui_validates_the_example_workflows(tmp_path):
     root = Path(__file__).resolve().parents[1]
     assert asyncio.run(nodes.load_custom_node(str(root / "comfyui_samg")))
     workflows = sorted((root / "comfyui_samg" / "api_workflows").glob("*.json"))
-    assert len(workflows) == 4
+    assert len(workflows) == 5
     kinds = {"UNETLoader": ("diffusion_models", "unet_name"), "CLIPLoader": ("text_encoders", "clip_name"),
              "VAELoader": ("vae", "vae_name"), "CheckpointLoaderSimple": ("checkpoints", "ckpt_name"),
              "DualCLIPLoader": ("text_encoders", "clip_name1", "clip_name2"), "LoadImage": ("input", "image")}
@@ -768,8 +808,7 @@ def test_real_comfyui_validates_the_example_workflows(tmp_path):
                     folder_paths.add_model_folder_path(kind, str(folder))
         valid, error, _, node_errors = asyncio.run(execution.validate_prompt("check", graph, None))
         assert valid, (path.name, error, node_errors)
-        assert {e["class_type"] for e in graph.values()} >= {"SAMGVideo", "SAMGFieldPreview", "SAMGTemporalMetrics",
-                                                             "PreviewAny"}
+        assert {e["class_type"] for e in graph.values()} >= {"SAMGVideo", "SAMGCompareClips"}
         seeds = [e["inputs"]["seed" if "seed" in e["inputs"] else "noise_seed"] for e in graph.values()
                  if e["class_type"].startswith("KSampler")]
         assert len(set(seeds)) == 1, path.name  # the branches share one seed
@@ -817,8 +856,8 @@ def tiny_wan_files(comfy, folder, names: dict) -> None:
 
 def test_real_comfyui_runs_the_wan_workflow_through_its_executor(tmp_path, monkeypatch):
     """The shipped Wan 2.1 workflow (CFG, SAMG and SAMG+STG branches) runs headless through
-    ComfyUI's PromptExecutor on tiny random model files: three clips written and decodable, the
-    field preview and each branch's metrics shown. The graph is the shipped one with the size,
+    ComfyUI's PromptExecutor on tiny random model files: the three clips written side by side and
+    decodable, and each branch's metrics shown on the Compare clips node. The graph is the shipped one with the size,
     length and steps made small; UMT5's fixed 5.7 B-parameter config file is swapped for one of
     the same width and depth with 1 head and a 64-wide feed-forward (ComfyUI builds the encoder
     from that file, whatever the weights hold)."""
@@ -875,16 +914,15 @@ def test_real_comfyui_runs_the_wan_workflow_through_its_executor(tmp_path, monke
     errors = [m for kind, m in executor.status_messages if kind == "execution_error"]
     assert executor.success, errors and errors[0]["traceback"]
     shown = executor.history_result["outputs"]
-    for branch in ("cfg", "samg", "samg_stg"):
-        (clip,) = shown[f"save_{branch}"]["images"]
-        path = tmp_path / "output" / clip["subfolder"] / clip["filename"]
-        with av.open(str(path)) as container:
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-        assert len(frames) == 9 and frames[0].shape == (64, 64, 3)
-        measured = json.loads(shown[f"metrics_{branch}"]["text"][0])
-        assert measured["frames"] == 9 and measured["resolution"] == "64x64" and measured["flicker"] >= 0
-        assert json.loads(shown[f"show_metrics_{branch}"]["text"][0]) == measured  # core Preview Any shows it
-    assert len(shown["show_field"]["images"]) == 3  # one heatmap per latent frame
+    (clip,) = shown["save"]["images"]  # the three clips side by side, each under its label
+    with av.open(str(tmp_path / "output" / clip["subfolder"] / clip["filename"])) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 9 and frames[0].shape[1] == 3 * 64 + 2 * 4 and frames[0].shape[0] > 64
+    measured = json.loads(shown["compare"]["text"][0])
+    assert list(measured) == ["CFG", "SAMG", "SAMG+STG"]
+    for result in measured.values():
+        assert result["frames"] == 9 and result["resolution"] == "64x64" and result["flicker"] >= 0
+    assert shown["compare"]["shown"][0].startswith("frames: CFG 9 | SAMG 9 | SAMG+STG 9")
 
 
 def test_real_comfyui_canvas_workflows_carry_the_api_graphs():
@@ -903,10 +941,13 @@ def test_real_comfyui_canvas_workflows_carry_the_api_graphs():
     infos = {name: workflow_ui.node_info(cls) for name, cls in nodes.NODE_CLASS_MAPPINGS.items()}
     folder = workflow_ui.FOLDER
     apis = sorted(folder.glob("*.json"))
-    assert [p.name for p in apis] == sorted(p.name for p in workflow_ui.TEMPLATES.glob("*.json"))
+    assert sorted(workflow_ui.template_path(workflow_ui.TEMPLATES, p.name) for p in apis) == sorted(
+        workflow_ui.TEMPLATES.glob("*.json"))
+    assert all(not set("-_") & set(title) for title in workflow_ui.TITLES.values())  # the dialog's description
     names = {**nodes.NODE_DISPLAY_NAME_MAPPINGS}
     for path in apis:
-        api, ui = json.loads(path.read_text()), json.loads((workflow_ui.TEMPLATES / path.name).read_text())
+        api = json.loads(path.read_text())
+        ui = json.loads(workflow_ui.template_path(workflow_ui.TEMPLATES, path.name).read_text())
         assert workflow_ui.to_ui(api, infos) == ui, f"{path.name}: run python -m comfyui_samg.workflow_ui"
         assert workflow_ui.to_api(ui, infos) == workflow_ui.renumbered(api)
         for node in ui["nodes"]:
@@ -945,7 +986,12 @@ nodes["SAMGTemporalMetrics"]().measure(frames, False)
 from samg_video import viz
 viz.scale_map(torch.rand(2, 4, 4).numpy(), 1.0, 2.0, 2)
 top = {m.split(".")[0] for m in set(sys.modules) - before}
-print(json.dumps({"nodes": sorted(nodes), "samg_video": samg_video.__file__, "modules": sorted(top)}))
+loaded = set(sys.modules)
+from samg_video.demo.pipeline import load_pipeline  # what Load bundled model reads its weights with
+load_pipeline()
+bundled = {m.split(".")[0] for m in set(sys.modules) - loaded}
+print(json.dumps({"nodes": sorted(nodes), "samg_video": samg_video.__file__, "modules": sorted(top),
+                  "bundled": sorted(bundled)}))
 """
 
 
@@ -990,12 +1036,33 @@ def distribution_closure(names) -> set[str]:
     return seen
 
 
+COMFYUI_OWN = ("torch", "torchsde", "torchvision", "numpy", "einops", "transformers", "tokenizers", "sentencepiece",
+               "safetensors", "pyyaml", "pillow", "scipy", "tqdm", "psutil", "kornia")  # ComfyUI's requirements.txt
+# (a125cd84) that a pack's import may use
+
+
+def optional_of(name: str) -> set[str]:
+    """The distributions `name` lists under an extra (what it imports when they are there)."""
+    import importlib.metadata
+    import re
+
+    from packaging.requirements import Requirement
+
+    found = set()
+    for line in importlib.metadata.requires(name) or []:
+        req = Requirement(line)
+        if req.marker is not None and "extra" in str(req.marker):
+            found.add(re.sub(r"[-_.]+", "-", req.name).lower())
+    return found
+
+
 def test_a_clone_in_custom_nodes_loads_and_requirements_are_what_the_nodes_import(tmp_path):
     """A copy of the repository's tracked files as ComfyUI-Manager's `git clone` leaves them, under a
     folder name with a hyphen, loaded as ComfyUI's loader loads a pack folder, in a Python where
-    samg-video is not installed: the four nodes load, `samg_video` comes from the clone, and every
-    package the nodes import (guidance, fdg's kornia, the metrics and the field preview) is in
-    requirements.txt or what those (or torch) need; requirements.txt names no torch and no version."""
+    samg-video is not installed: the nodes load, `samg_video` comes from the clone, and every
+    package the nodes import (guidance, fdg's kornia, the metrics, the field preview, the bundled
+    model's loading) is in requirements.txt or what those (or ComfyUI's own torch, transformers,
+    tokenizers and safetensors) need; requirements.txt names no torch and no version."""
     import importlib.metadata
     import re
     import subprocess
@@ -1021,8 +1088,12 @@ def test_a_clone_in_custom_nodes_loads_and_requirements_are_what_the_nodes_impor
     unexplained = sorted(m for m, dists in imported.items() if not dists & allowed)  # a namespace: any owner will do
     assert not unexplained, f"imported but not required: {unexplained}"
     imported = set().union(*imported.values())
+    bundled = {norm(d) for m in seen["bundled"] if m not in sys.stdlib_module_names for d in owners.get(m, [])}
+    bundled_allowed = distribution_closure([*required, *COMFYUI_OWN]) | optional_of("diffusers") | optional_of(
+        "transformers")
+    assert "diffusers" in bundled and not bundled - bundled_allowed - {"samg-video"}, bundled - bundled_allowed
     direct = {re.sub(r"[-_.]+", "-", r).lower() for r in required}
-    assert direct <= imported, f"required but never imported: {sorted(direct - imported)}"
+    assert direct <= imported | bundled, f"required but never imported: {sorted(direct - imported - bundled)}"
 
 
 def test_the_suite_runs_from_a_checkout_folder_of_any_name(tmp_path):
@@ -1055,10 +1126,11 @@ def clone_in_custom_nodes(tmp_path):
 
 
 def test_real_comfyui_loads_a_clone_and_serves_its_templates(tmp_path):
-    """ComfyUI's loader takes the clone's root; its /workflow_templates route lists the four
+    """ComfyUI's loader takes the clone's root; its /workflow_templates route lists the five
     canvas templates under the pack's folder name, and each is served with its thumbnail; every
     node a template names is a loaded node (core or the pack's)."""
     import asyncio
+    import urllib.parse
 
     pack, nodes = clone_in_custom_nodes(tmp_path)  # skips without ComfyUI (and its aiohttp)
     from aiohttp import web
@@ -1068,7 +1140,7 @@ def test_real_comfyui_loads_a_clone_and_serves_its_templates(tmp_path):
     from app.custom_node_manager import CustomNodeManager
 
     names = sorted(p.stem for p in (pack / "example_workflows").glob("*.json"))
-    assert len(names) == 4
+    assert len(names) == 5
 
     async def served():
         routes, app = web.RouteTableDef(), web.Application()
@@ -1078,8 +1150,9 @@ def test_real_comfyui_loads_a_clone_and_serves_its_templates(tmp_path):
             listed = await (await client.get("/workflow_templates")).json()
             files = {}
             for name in names:
-                canvas = await client.get(f"/api/workflow_templates/samg-video/{name}.json")
-                thumb = await client.get(f"/api/workflow_templates/samg-video/{name}.jpg")
+                quoted = urllib.parse.quote(name)  # as the browser asks for a name with spaces
+                canvas = await client.get(f"/api/workflow_templates/samg-video/{quoted}.json")
+                thumb = await client.get(f"/api/workflow_templates/samg-video/{quoted}.jpg")
                 files[name] = (canvas.status, await canvas.json(), thumb.status, (await thumb.read())[:3])
             return listed, files
 
@@ -1103,6 +1176,26 @@ def queue_check(nodes, graph):
     return (outputs if valid else []), {k: [e["details"] for e in v["errors"]] for k, v in node_errors.items()}
 
 
+TEMPLATE_SAMG_NODES = [(path.name, key) for path in sorted((REPO / "comfyui_samg" / "api_workflows").glob("*.json"))
+                       for key, entry in json.loads(path.read_text()).items() if entry["class_type"] == "SAMGVideo"]
+
+
+@pytest.mark.parametrize("name,node", TEMPLATE_SAMG_NODES)
+def test_real_comfyui_refuses_a_template_whole_on_a_bad_samg_widget(tmp_path, name, node):
+    """Every shipped template, with a bad value in any of its SAMG nodes, fails ComfyUI's own
+    validate_prompt as a whole: no output is queued (every output, the CFG branch's included, runs
+    through the Compare clips node that joins the branches), so POST /prompt answers 400 with the
+    sentence under the node (node_errors); the template as shipped queues every output."""
+    _, nodes = clone_in_custom_nodes(tmp_path)
+    graph = json.loads((REPO / "comfyui_samg" / "api_workflows" / name).read_text())
+    outputs, errors = queue_check(nodes, graph)
+    assert errors == {} and "save" in outputs and "compare" in outputs
+    graph[node]["inputs"].update(w_min=9.0, w_max=3.0)
+    outputs, errors = queue_check(nodes, graph)
+    assert outputs == [] and node in errors, errors
+    assert all("w_min = 9 exceeds w_max = 3" in detail for detail in errors[node]), errors
+
+
 @pytest.mark.parametrize("node,inputs,sentence", [
     ("samg", dict(w_min=9.0, w_max=3.0), "w_min = 9 exceeds w_max = 3"),
     ("samg", dict(w_min=-0.5), "w_min = -0.5 is a negative guidance scale"),
@@ -1113,22 +1206,14 @@ def queue_check(nodes, graph):
 ])
 def test_real_comfyui_refuses_bad_widgets_when_the_prompt_is_queued(tmp_path, node, inputs, sentence):
     """The shipped Wan workflow with one bad widget value fails ComfyUI's own validate_prompt at the
-    pack's node, with the sentence that names the widget: nothing downstream of it is queued (the
-    CFG branch still is, as ComfyUI does with every node error), and the sentence is what POST
-    /prompt answers with (node_errors); with the bad node alone, the whole prompt is refused (400)."""
+    pack's node, with the sentence that names the widget, and nothing is queued: the sentence is what
+    POST /prompt answers with (node_errors, 400)."""
     _, nodes = clone_in_custom_nodes(tmp_path)
     graph = json.loads((REPO / "comfyui_samg" / "api_workflows" / "wan21_t2v_cfg_vs_samg.json").read_text())
     graph[node]["inputs"].update(inputs)
     outputs, errors = queue_check(nodes, graph)
     assert node in errors and all(sentence in detail for detail in errors[node]), errors
-    downstream = {"samg": "save_samg", "samg_stg": "save_samg_stg"}[node]
-    assert downstream not in outputs and "save_cfg" in outputs
-    branch = {k: v for k, v in graph.items() if not k.endswith(("_cfg", "_stg" if node == "samg" else "_samg"))
-              and k not in ("field", "show_field") or k == node}
-    branch = {k: v for k, v in branch.items() if all(not isinstance(x, list) or x[0] in branch
-                                                      for x in v["inputs"].values())}
-    outputs, errors = queue_check(nodes, branch)
-    assert outputs == [] and node in errors
+    assert outputs == []
 
 
 def test_real_comfyui_model_and_sampler_facts_fail_before_the_first_model_call(tmp_path):
@@ -1337,3 +1422,191 @@ def test_real_comfyui_a_clip_in_a_batch_keeps_its_own_plan_and_latents():
         alone, run_alone = run([clip])
         assert run_alone.clip_plans(0) == both.clip_plans(clip) and run_alone.clip_rows[0] == both.clip_rows[clip]
         assert (pair[clip:clip + 1] - alone).abs().max() <= 1e-4 * alone.abs().max(), clip
+
+
+# --- the Comfy Registry: what `comfy node publish` reads and packs ------------------------------------
+
+def registry_config(root):
+    """pyproject.toml as comfy-cli's `extract_node_configuration` reads it for the Registry: the literal
+    [project].dependencies (less comfyui-frontend-package), the [project.urls] and [tool.comfy]."""
+    import tomllib
+
+    data = tomllib.loads((root / "pyproject.toml").read_text())
+    project, comfy = data["project"], data["tool"]["comfy"]
+    dependencies = [d for d in project.get("dependencies", []) if not d.startswith("comfyui-frontend-package")]
+    return dependencies, project.get("urls", {}), comfy
+
+
+def test_the_registry_listing_adds_no_torch_and_no_pins_and_names_its_icon():
+    """The Registry lists [project].dependencies as the pack's: none (the library's are dynamic, in
+    library-requirements.txt), so a Registry install adds what requirements.txt names (no torch, no
+    pins: the clone test); the listing has a publisher, a display name, a Repository URL and an icon
+    URL that points at an image shipped in the repository (PNG, at most 800 x 400)."""
+    from PIL import Image
+
+    dependencies, urls, comfy = registry_config(REPO)
+    assert dependencies == []
+    assert comfy["PublisherId"] and comfy["DisplayName"]
+    assert urls["Repository"].startswith("https://github.com/")
+    prefix = "https://raw.githubusercontent.com/" + urls["Repository"].removeprefix("https://github.com/") + "/main/"
+    assert comfy["Icon"].startswith(prefix)
+    icon = REPO / comfy["Icon"].removeprefix(prefix)
+    with Image.open(icon) as image:
+        assert image.format == "PNG" and image.width <= 800 and image.height <= 400
+    assert icon.relative_to(REPO).as_posix() in subprocess_lines(["git", "ls-files"], REPO)
+
+
+def subprocess_lines(command, cwd) -> list[str]:
+    import subprocess
+
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def test_real_comfy_cli_reads_the_listing_and_its_zip_loads_as_a_pack(tmp_path):
+    """With comfy-cli (`pip install comfy-cli`): its own `extract_node_configuration` reads no
+    dependencies, the icon and the repository; its own `zip_files` (what `comfy node pack` and
+    `publish` upload) packs the git-tracked files less .comfyignore's: the nodes, the library with the
+    bundled model's weights and the templates, no tests or studies; that zip, unpacked into
+    custom_nodes/ as a Registry install does, loads in a Python without samg-video and runs the
+    nodes (the clone probe)."""
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    config_parser = pytest.importorskip("comfy_cli.registry.config_parser", reason="needs comfy-cli")
+    from comfy_cli import file_utils
+
+    work = pack_copy(tmp_path / "checkout")
+    for command in (["git", "init", "-q"], ["git", "add", "-A"]):
+        subprocess.run(command, cwd=work, check=True, capture_output=True)
+    here = os.getcwd()
+    os.chdir(work)
+    try:
+        config = config_parser.extract_node_configuration("pyproject.toml")
+        file_utils.zip_files(str(tmp_path / "node.zip"))
+    finally:
+        os.chdir(here)
+    assert config.project.dependencies == [] and config.project.urls.repository.startswith("https://github.com/")
+    assert config.tool_comfy.icon.endswith("docs/images/icon.png") and config.tool_comfy.publisher_id
+    names = zipfile.ZipFile(tmp_path / "node.zip").namelist()
+    assert {"__init__.py", "requirements.txt", "comfyui_samg/nodes.py", "comfyui_samg/bundled.py",
+            "samg_video/models/demo-t2v/unet/diffusion_pytorch_model.safetensors"} <= set(names)
+    assert any(n.startswith("example_workflows/Bundled model") for n in names)
+    assert not [n for n in names if n.startswith(("tests/", "evaluation/", "benchmarks/"))]
+    pack = tmp_path / "custom_nodes" / "samg-video"
+    zipfile.ZipFile(tmp_path / "node.zip").extractall(pack)
+    code = f"ROOT = {str(REPO)!r}\nPACK = {str(pack)!r}\n"
+    done = subprocess.run([sys.executable, "-c", code + CLONE_PROBE], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["nodes"] == sorted(comfyui_samg.NODE_CLASS_MAPPINGS) and seen["samg_video"].startswith(str(pack))
+
+
+# --- the bundled model in ComfyUI -----------------------------------------------------------------------
+
+def bundled(comfy, nodes):
+    """The pack's Load bundled model node's (MODEL, CLIP, VAE), ComfyUI's conditioning of a prompt and
+    the empty prompt, and an empty 8-frame 32 x 32 clip."""
+    loaded = Loaded(nodes, "SAMGLoadBundledModel").load("")
+    model, clip, vae = loaded
+    positive = nodes.CLIPTextEncode().encode(clip, "a red circle moving right and a blue square moving up")[0]
+    negative = nodes.CLIPTextEncode().encode(clip, "")[0]
+    (latent,) = Loaded(nodes, "SAMGEmptyBundledClip").empty(32, 32, 8, 1)
+    return model, vae, positive, negative, latent
+
+
+def load_pack(nodes):
+    import asyncio
+
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))
+    assert asyncio.run(nodes.load_custom_node(str(REPO / "comfyui_samg")))
+
+
+@pytest.mark.parametrize("sampler,scheduler", [("euler", "ddim_uniform"), ("heun", "karras"), ("dpmpp_2m", "normal"),
+                                               ("uni_pc", "simple"), ("ddim", "ddim_uniform"),
+                                               ("euler_ancestral", "sgm_uniform")])
+def test_real_comfyui_bundled_model_equal_scales_are_its_cfg(sampler, scheduler):
+    """The bundled model, loaded by the pack's node, samples through KSampler; SAMG (video) at
+    w_min = w_max = cfg equals KSampler's own CFG bit for bit with first- and second-order, multistep
+    and ancestral samplers; a range changes the clip."""
+    comfy, nodes = comfyui()
+    load_pack(nodes)
+    model, _, positive, negative, latent = bundled(comfy, nodes)
+    samg = Loaded(nodes, "SAMGVideo")
+
+    def sample(m):
+        return nodes.common_ksampler(m, 3, 8, 2.0, sampler, scheduler, positive, negative, latent)[0]["samples"]
+
+    cfg = sample(model)
+    (equal,) = samg.patch(**node_inputs(model=model, w_min=2.0, w_max=2.0))
+    (ranged,) = samg.patch(**node_inputs(model=model, w_min=1.0, w_max=3.0))
+    assert cfg.shape == (1, 3, 8, 32, 32) and torch.isfinite(cfg).all()
+    assert torch.equal(sample(equal), cfg)
+    assert (sample(ranged) - cfg).abs().max() > 1e-3
+
+
+def test_real_comfyui_bundled_model_is_the_diffusers_pipelines_model():
+    """ComfyUI's euler sampler on the ddim_uniform schedule is DDIM (eta 0) on the same timesteps, so
+    the bundled model sampled in ComfyUI (its schedule, prediction type, text and pixel format as the
+    loader maps them) draws the clip the diffusers pipeline draws from the same noise, up to DDIM's
+    last step (diffusers ends at alpha_bar[0], ComfyUI at sigma 0): measured 0.022 at most on [0, 1]
+    pixels; the bundled scorer reads the same objects in both."""
+    comfy, nodes = comfyui()
+    load_pack(nodes)
+    model, vae, positive, negative, latent = bundled(comfy, nodes)
+    import comfy.sample
+
+    from samg_video.demo import score
+    from samg_video.demo.pipeline import load_pipeline
+
+    noise = torch.randn(latent["samples"].shape, generator=torch.Generator().manual_seed(0))
+    ours = comfy.sample.sample(model, noise, 25, 2.0, "euler", "ddim_uniform", positive, negative, latent["samples"],
+                               seed=0, disable_pbar=True)
+    frames = nodes.VAEDecode().decode(vae, {"samples": ours})[0].numpy()
+    pipe = load_pipeline()
+    pipe.set_progress_bar_config(disable=True)
+    prompt = "a red circle moving right and a blue square moving up"
+    want = pipe(prompt, guidance_scale=2.0, num_inference_steps=25, latents=noise).frames[0]
+    assert frames.shape == want.shape == (8, 32, 32, 3)
+    assert abs(frames - want).max() < 0.05
+    read = lambda clip: [(d["color"], d["shape"], d["motion"]) for d in score(clip, prompt)["detected"]]  # noqa: E731
+    assert read(frames) == read(want)
+
+
+def test_real_comfyui_runs_the_bundled_model_template(tmp_path):
+    """The shipped bundled-model template runs headless through ComfyUI's executor, with no model
+    file anywhere: the CFG and SAMG clips side by side in one saved video, each clip's metrics on the
+    Compare clips node, the scale field per frame; an unknown prompt word is one sentence."""
+
+    comfy, nodes = comfyui()
+    load_pack(nodes)
+    from comfyui_samg import workflow_ui
+
+    graph = json.loads((REPO / "comfyui_samg" / "api_workflows" / "bundled_model_cfg_vs_samg.json").read_text())
+    frames = workflow_ui.run_template(graph, tmp_path)
+    assert len(frames) == 8 and frames[0].shape[1] == 2 * 32 * 8 + 4
+    import execution
+
+    class Server:
+        client_id = last_node_id = last_prompt_id = None
+
+        def send_sync(self, *args, **kwargs):
+            pass
+
+    executor = execution.PromptExecutor(Server(), cache_type=execution.CacheType.CLASSIC)
+    import asyncio
+
+    _, _, outputs, _ = asyncio.run(execution.validate_prompt("bundled", graph, None))
+    executor.execute(graph, "bundled", {}, outputs)
+    assert executor.success
+    shown = executor.history_result["outputs"]
+    measured = json.loads(shown["compare"]["text"][0])
+    assert list(measured) == ["CFG 2", "SAMG 1-3"]
+    assert all(r["frames"] == 8 and r["resolution"] == "32x32" for r in measured.values())
+    assert len(shown["show_field"]["images"]) == 8
+    graph["positive"]["inputs"]["text"] = "a purple circle moving left"
+    executor.execute(graph, "bundled-bad", {}, outputs)
+    errors = [m for kind, m in executor.status_messages if kind == "execution_error"]
+    assert not executor.success and "Unknown word 'purple'" in errors[0]["exception_message"]

@@ -57,6 +57,18 @@ def test_wheel_installs_and_generates(tmp_path):
     assert np.asarray(media.read_video(work / "clip.gif")).shape[0] == 8
 
 
+def library_dependencies() -> list[str]:
+    """The library's declared dependencies as pip reads them: pyproject.toml's dynamic `dependencies`,
+    from the file its [tool.setuptools.dynamic] names (comment lines left out)."""
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "dependencies" in pyproject["project"]["dynamic"] and "dependencies" not in pyproject["project"]
+    (name,) = pyproject["tool"]["setuptools"]["dynamic"]["dependencies"]["file"]
+    lines = [line.split("#")[0].strip() for line in (ROOT / name).read_text().splitlines()]
+    return [line for line in lines if line]
+
+
 def test_declared_ranges_admit_the_tested_set_and_a_users_torch():
     """pyproject.toml declares ranges, constraints.txt the tested pins: every pin lies in its
     range (so `pip install -c constraints.txt` resolves), the torch range admits the torch a
@@ -68,7 +80,7 @@ def test_declared_ranges_admit_the_tested_set_and_a_users_torch():
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     ranges = {Requirement(r).name.lower(): Requirement(r).specifier
-              for r in declared["dependencies"] + declared["optional-dependencies"]["test"]}
+              for r in library_dependencies() + declared["optional-dependencies"]["test"]}
     pins = dict(line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
                 if line and not line.startswith("#"))
     assert set(ranges) <= {name.lower() for name in pins}
@@ -123,9 +135,8 @@ def test_pip_install_keeps_a_users_torch(tmp_path):
     environment has), installs nothing and replaces neither; the same run offline fails as soon
     as anything would have to be replaced, as it does with the exact pins of constraints.txt."""
     import json
-    import tomllib
 
-    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    declared = library_dependencies()
     python = stub_environment(tmp_path / "user", {"torch": ("2.8.0", []),
                                                   "torchvision": ("0.23.0", ["torch==2.8.0"])})
     kept = resolve(python, declared)
@@ -144,7 +155,7 @@ def test_pip_install_into_an_environment_with_torch_alone_keeps_it(tmp_path):
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     python = stub_environment(tmp_path / "user", {"torch": ("2.8.0", [])}, drop=frozenset({"torchvision", "lpips"}))
-    kept = resolve(python, project["dependencies"])
+    kept = resolve(python, library_dependencies())
     assert kept.returncode == 0, kept.stderr
     assert json.loads(kept.stdout)["install"] == []
     assert [r.split(">")[0] for r in project["optional-dependencies"]["vision"]] == ["torchvision"]

@@ -1,43 +1,42 @@
-// Shows the Temporal metrics node's numbers on the node itself after a run: one line per metric,
-// with its direction (the node's "ui" text is its JSON). Core's Preview Any shows the same JSON.
+// Shows a metrics node's numbers on the node itself after a run (Temporal metrics, Compare clips):
+// the node's "shown" text, one line per metric with its meaning (made on the server from the metric
+// catalogue, comfyui_samg/nodes.py `metric_lines`), in a box tall enough for every line.
 import { app } from "../../scripts/app.js";
 import { ComfyWidgets } from "../../scripts/widgets.js";
 
-const DIRECTION = {
-  flicker: "1 = steady, higher is better",
-  flicker_compensated: "1 = steady, higher is better",
-  warp_error: "lower is better",
-  lpips_temporal: "lower is better",
-  motion: "pixels per frame",
-  saturation: "mean HSV saturation",
-};
+const METRIC_NODES = new Set(["SAMGTemporalMetrics", "SAMGCompareClips"]);
+const LINE_HEIGHT = 17;
 
-function lines(json) {
-  const result = JSON.parse(json);
-  return Object.entries(result).map(([key, value]) => {
-    const shown = typeof value === "number" ? value.toPrecision(4) : String(value);
-    return DIRECTION[key] ? `${key}: ${shown}  (${DIRECTION[key]})` : `${key}: ${shown}`;
-  }).join("\n");
+export function showMetrics(node, text) {
+  let widget = node.widgets?.find((w) => w.name === "metrics");
+  if (!widget) {
+    widget = ComfyWidgets.STRING(node, "metrics", ["STRING", { multiline: true }], app).widget;
+    widget.serialize = false;  // shown, not a setting: the workflow's widget values stay as they were
+    if (widget.inputEl) {
+      widget.inputEl.readOnly = true;
+      widget.inputEl.style.whiteSpace = "pre";
+    }
+  }
+  widget.value = text;
+  const lines = text.split("\n").length;
+  const height = lines * LINE_HEIGHT + 12;
+  if (widget.inputEl) widget.inputEl.rows = lines;
+  widget.options = { ...(widget.options ?? {}), getMinHeight: () => height, getHeight: () => height };
+  widget.computeSize = (width) => [width, height];
+  const longest = Math.max(...text.split("\n").map((l) => l.length));
+  node.setSize([Math.max(node.size[0], Math.min(760, 40 + longest * 6.6)), node.computeSize()[1]]);
+  app.graph.setDirtyCanvas(true, true);
 }
 
 app.registerExtension({
-  name: "samg-video.TemporalMetricsText",
+  name: "samg-video.MetricsText",
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData.name !== "SAMGTemporalMetrics") return;
+    if (!METRIC_NODES.has(nodeData.name)) return;
     const onExecuted = nodeType.prototype.onExecuted;
     nodeType.prototype.onExecuted = function (message) {
       onExecuted?.apply(this, arguments);
-      const json = message?.text?.[0];
-      if (json === undefined) return;
-      let widget = this.widgets?.find((w) => w.name === "metrics");
-      if (!widget) {
-        widget = ComfyWidgets.STRING(this, "metrics", ["STRING", { multiline: true }], app).widget;
-        widget.inputEl.readOnly = true;
-        widget.serialize = false;  // shown, not a setting: the workflow's widget values stay as they were
-      }
-      widget.value = lines(json);
-      this.setSize([Math.max(this.size[0], 360), this.computeSize()[1]]);
-      app.graph.setDirtyCanvas(true, true);
+      const text = message?.shown?.[0];
+      if (typeof text === "string") showMetrics(this, text);
     };
   },
 });
