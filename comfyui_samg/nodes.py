@@ -62,6 +62,8 @@ from samg_video.guidance.spec import head_keys, key_values
 
 CATEGORY = "sampling/samg-video"
 DERIVED = -1.0  # w_min / w_max at this value follow the sampler's cfg: 2/3 cfg and 1.6 cfg
+TYPED_FLOOR = -1000.0  # the scale widgets' lowest value: the frontend clamps below it without a word, so a
+# typed -5 reaches the queue check, which says why ("a negative guidance scale ... or -1 to follow the cfg")
 SPACES = ("denoised", "noise")  # what the method combines: the denoised predictions, or x - denoised
 WRAPPER_KEY = "samg_video"  # the key of the pack's outer-sample check among a MODEL's wrappers
 
@@ -465,7 +467,7 @@ def declared_inputs(cls, names, defaults: dict) -> dict:
             text = p.help + (f"; -1: {'2/3' if name == 'w_min' else '1.6'} x the sampler's cfg" if derived else "")
             text += f" ({NONE_AS[name]:g}: none)" if name in NONE_AS else ""
             out[name] = ("FLOAT", tooltip(text, default=NONE_AS[name] if default is None else default,
-                                          min=DERIVED if derived else p.lo, max=p.hi if p.hi is not None else 1e6,
+                                          min=TYPED_FLOOR if derived else p.lo, max=p.hi if p.hi is not None else 1e6,
                                           step=p.step or 0.01))
     return out
 
@@ -656,8 +658,8 @@ def shown_value(value) -> str:
     """A measured value as the node shows it: counts as integers, other numbers to 4 significant digits."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return str(value)
-    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1:
-        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
     return f"{value:#.4g}"
 
 
@@ -673,12 +675,12 @@ def hint(key: str) -> str:
 def metric_lines(results: dict[str, dict]) -> str:
     """The text a metrics node shows: one line per metric, each clip's value and the metric's meaning
     (one clip: "flicker: 0.9812  (0-1, 1 = perfectly steady; higher is better)"; several:
-    "flicker: CFG 0.9812 | SAMG 0.9850  (...)")."""
+    "flicker: CFG = 0.9812 | SAMG = 0.9850  (...)")."""
     keys = list(dict.fromkeys(k for result in results.values() for k in result))
     lines = []
     for key in keys:
         values = [(label, shown_value(r[key]) if key in r else "-") for label, r in results.items()]
-        text = values[0][1] if len(values) == 1 else " | ".join(f"{label} {v}" for label, v in values)
+        text = values[0][1] if len(values) == 1 else " | ".join(f"{label} = {v}" for label, v in values)
         meaning = hint(key)
         lines.append(f"{key}: {text}" + (f"  ({meaning})" if meaning else ""))
     return "\n".join(lines)

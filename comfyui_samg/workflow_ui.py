@@ -46,6 +46,8 @@ TITLES = {  # API file stem -> the template's title, its file name (no "-" or "_
     "hunyuan_video_true_cfg_vs_samg": "HunyuanVideo, true CFG vs SAMG",
 }
 RUNS_WITHOUT_DOWNLOAD = ("bundled_model_cfg_vs_samg",)  # thumbnails made by running the template
+SHOWN = {"SAMGCompareClips": (600, 200), "SAMGTemporalMetrics": (440, 200), "PreviewImage": (320, 240),
+         "SaveVideo": (320, 260), "SAMGVideo": (320, 30)}  # (width, room below the widgets) for what a node shows
 MODEL_FILES = ("unet_name", "ckpt_name", "clip_name", "clip_name1", "clip_name2", "vae_name")
 
 
@@ -121,6 +123,9 @@ def to_ui(api: dict, infos: dict[str, dict]) -> dict:
     """The canvas-format workflow of an API-format graph (module docstring)."""
     ids = {key: i + 1 for i, key in enumerate(api)}
     column = depths(api)
+    widths = {c: max(SHOWN.get(e["class_type"], (320, 0))[0] for k, e in api.items() if column[k] == c)
+              for c in set(column.values())}
+    lefts = {c: 60 + sum(widths[d] + 60 for d in range(c) if d in widths) for c in widths}
     tops: dict[int, int] = {}  # the next free height of each column
     links, nodes = [], []
     outgoing: dict[tuple[str, int], list[int]] = {}
@@ -142,10 +147,11 @@ def to_ui(api: dict, infos: dict[str, dict]) -> dict:
             links.append([link, ids[source], slot, ids[key], len(inputs), kind])
             outgoing.setdefault((source, slot), []).append(link)
             inputs.append({"name": name, "type": spec[0], "link": link})
-        size = [320, 46 + 24 * max(len(inputs), len(info["output"])) + 26 * len(widgets)]
+        width, shown = SHOWN.get(entry["class_type"], (320, 0))
+        size = [width, 46 + 24 * max(len(inputs), len(info["output"])) + 26 * len(widgets) + shown]
         top = tops.get(column[key], 60)
         tops[column[key]] = top + size[1] + 60
-        nodes.append({"id": ids[key], "type": entry["class_type"], "pos": [60 + 380 * column[key], top],
+        nodes.append({"id": ids[key], "type": entry["class_type"], "pos": [lefts[column[key]], top],
                       "size": size, "flags": {}, "order": 0, "mode": 0,
                       "inputs": inputs, "outputs": [], "properties": {"Node name for S&R": entry["class_type"]},
                       "widgets_values": widgets, "title": entry.get("_meta", {}).get("title", key)})
@@ -237,22 +243,21 @@ def draw(api: dict, ui: dict, path: Path, title: str = "", dpi: int = 100) -> No
 
 
 def title_card(api: dict, title: str, path: Path) -> None:
-    """A template's thumbnail when it needs downloaded weights: its title, the branches it compares
-    and the model files it loads (the loader nodes' file widgets)."""
+    """A template's thumbnail when it needs downloaded weights: its model and what it compares in large
+    type (the dialog shows the card's middle), and the model files it loads (the loaders' file widgets)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     files = sorted({v for entry in api.values() for k, v in entry["inputs"].items() if k in MODEL_FILES})
-    labels = next((e["inputs"]["labels"] for e in api.values() if e["class_type"] == "SAMGCompareClips"), "")
     fig = plt.figure(figsize=(4, 3), dpi=100)
     fig.patch.set_facecolor("#1e1e1e")
     model, _, compared = title.partition(", ")
-    fig.text(0.06, 0.86, model, color="white", fontsize=15, weight="bold", va="top", wrap=True)
-    fig.text(0.06, 0.66, compared or labels, color="#8bc34a", fontsize=12, va="top")
-    fig.text(0.06, 0.52, "side by side, metrics on the node", color="#bdbdbd", fontsize=9, va="top")
-    fig.text(0.06, 0.40, "needs:\n" + "\n".join(files[:5]), color="#9e9e9e", fontsize=7, va="top", family="monospace")
+    fig.text(0.5, 0.68, model, color="white", fontsize=17, weight="bold", ha="center", va="center", wrap=True)
+    fig.text(0.5, 0.50, compared, color="#8bc34a", fontsize=15, ha="center", va="center")
+    fig.text(0.5, 0.36, "needs " + ", ".join(files[:4]), color="#9e9e9e", fontsize=6.5, ha="center", va="top",
+             wrap=True)
     fig.savefig(path, facecolor=fig.get_facecolor(), format="jpg")
     plt.close(fig)
 

@@ -309,7 +309,7 @@ SAMG_WIDGETS = dict(w_min=DERIVED, w_max=DERIVED, quantile_low=0.0, quantile_hig
     (dict(w_min=9.0, w_max=3.0), "w_min = 9 exceeds w_max = 3"),
     (dict(w_min=-0.5), "w_min = -0.5 is a negative guidance scale"),
     (dict(w_max=-0.25), "w_max = -0.25 is a negative guidance scale"),
-    (dict(w_max=-3.0), "w_max = -3 is outside its range"),
+    (dict(w_max=-3.0), "w_max = -3 is a negative guidance scale; give a value >= 0, or -1 to follow"),
     (dict(start=0.8, end=0.2), "start = 0.8 must be below end = 0.2"),
     (dict(quantile_low=0.5, quantile_high=0.5), "quantile_low = 0.5 must be below quantile_high = 0.5"),
     (dict(w_max=300.0), "w_max = 300 is outside its range"),
@@ -581,7 +581,7 @@ def test_compare_clips_joins_labelled_clips_and_measures_each():
     strip = images.shape[1] - 32  # the label strip above the frames
     crisp = (a[:5] * 255).round() / 255
     assert torch.allclose(images[:, strip:, :32:2], crisp[:, :, :].repeat_interleave(2, 1), atol=1e-6)
-    assert "flicker: CFG " in shown["ui"]["shown"][0] and " | clip 3 " in shown["ui"]["shown"][0]
+    assert "flicker: CFG = " in shown["ui"]["shown"][0] and " | clip 3 = " in shown["ui"]["shown"][0]
     assert CompareClips.OUTPUT_NODE and "c" in CompareClips.INPUT_TYPES()["optional"]
 
 
@@ -922,7 +922,7 @@ def test_real_comfyui_runs_the_wan_workflow_through_its_executor(tmp_path, monke
     assert list(measured) == ["CFG", "SAMG", "SAMG+STG"]
     for result in measured.values():
         assert result["frames"] == 9 and result["resolution"] == "64x64" and result["flicker"] >= 0
-    assert shown["compare"]["shown"][0].startswith("frames: CFG 9 | SAMG 9 | SAMG+STG 9")
+    assert shown["compare"]["shown"][0].startswith("frames: CFG = 9 | SAMG = 9 | SAMG+STG = 9")
 
 
 def test_real_comfyui_canvas_workflows_carry_the_api_graphs():

@@ -24,7 +24,7 @@ export function showMetrics(node, text) {
   widget.options = { ...(widget.options ?? {}), getMinHeight: () => height, getHeight: () => height };
   widget.computeSize = (width) => [width, height];
   const longest = Math.max(...text.split("\n").map((l) => l.length));
-  node.setSize([Math.max(node.size[0], Math.min(760, 40 + longest * 6.6)), node.computeSize()[1]]);
+  node.setSize([Math.max(node.size[0], Math.min(600, 40 + longest * 6.2)), node.computeSize()[1]]);
   app.graph.setDirtyCanvas(true, true);
 }
 
