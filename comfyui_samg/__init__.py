@@ -1,5 +1,6 @@
 """samg-video's ComfyUI node pack (declared in `nodes.py`): SAMG (video), Guidance method
-(samg-video), SAMG scale-field preview, Temporal metrics (samg-video). ComfyUI loads it from
+(samg-video), SAMG scale-field preview, Temporal metrics (samg-video), Compare clips
+(samg-video), Load bundled model (samg-video) and Empty bundled clip (samg-video). ComfyUI loads it from
 the repository root (`custom_nodes/samg-video/__init__.py`, a `git clone` or the Comfy
 Registry) or from a link of this folder into `custom_nodes/`. Where ComfyUI has the V3 API
 (`comfy_api.latest`) the pack offers `comfy_entrypoint` (V3 nodes, `v3.py`); elsewhere the V1
