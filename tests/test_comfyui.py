@@ -1610,3 +1610,30 @@ def test_real_comfyui_runs_the_bundled_model_template(tmp_path):
     executor.execute(graph, "bundled-bad", {}, outputs)
     errors = [m for kind, m in executor.status_messages if kind == "execution_error"]
     assert not executor.success and "Unknown word 'purple'" in errors[0]["exception_message"]
+
+
+def test_the_templates_category_reads_samg_video_whatever_the_folder(tmp_path):
+    """ComfyUI's Templates dialog names a pack's category by its folder unless the pack's locales
+    translate `templateWorkflows.category.FOLDER` (dots as "_", the frontend's key): a clone named
+    otherwise gets that translation, written whole; one named samg-video needs none; a folder that
+    cannot be written is left as it is."""
+    from comfyui_samg import CATEGORY, name_templates_category
+
+    same = tmp_path / CATEGORY
+    same.mkdir()
+    name_templates_category(same)
+    assert not (same / "locales").exists()
+    other = tmp_path / "ComfyUI-SAMG.v2"
+    other.mkdir()
+    name_templates_category(other)
+    written = other / "locales" / "en" / "main.json"
+    assert json.loads(written.read_text()) == {"templateWorkflows": {"category": {"ComfyUI-SAMG_v2": "samg-video"}}}
+    assert [p.name for p in written.parent.iterdir()] == ["main.json"]
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        name_templates_category(locked)  # no error, nothing written
+        assert not (locked / "locales").exists()
+    finally:
+        locked.chmod(0o700)
