@@ -1634,3 +1634,14 @@ def test_the_templates_category_reads_samg_video_whatever_the_folder(tmp_path):
     (blocked / "locales").write_text("kept")
     name_templates_category(blocked)
     assert (blocked / "locales").read_text() == "kept"
+
+
+def test_node_list_names_every_node_for_comfyui_managers_scanner():
+    """ComfyUI-Manager's scanner finds a pack's nodes from a literal NODE_CLASS_MAPPINGS, or from
+    node_list.json where the pack registers them otherwise (the V3 comfy_entrypoint here): the file
+    names exactly the pack's nodes, each with its display name and description."""
+    from comfyui_samg.nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+
+    listed = json.loads((REPO / "node_list.json").read_text())
+    names = NODE_DISPLAY_NAME_MAPPINGS
+    assert listed == {k: f"{names[k]}: {cls.DESCRIPTION}" for k, cls in NODE_CLASS_MAPPINGS.items()}

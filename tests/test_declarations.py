@@ -34,7 +34,7 @@ def test_the_command_lines_flags_are_typed_and_described_by_the_declarations():
 
 
 def test_the_comfyui_node_shows_the_library_parameters_with_their_defaults_and_ranges():
-    from comfyui_samg.nodes import DERIVED, NONE_AS, PAIRS, WIDGETS, SAMGVideo
+    from comfyui_samg.nodes import DERIVED, NONE_AS, PAIRS, TYPED_FLOOR, WIDGETS, SAMGVideo
 
     inputs = SAMGVideo.INPUT_TYPES()["required"]
     preset = PRESETS["video"]
@@ -46,7 +46,7 @@ def test_the_comfyui_node_shows_the_library_parameters_with_their_defaults_and_r
             continue
         kind, spec = inputs[name]
         if name in ("w_min", "w_max"):
-            assert spec["default"] == DERIVED and spec["min"] == DERIVED and spec["max"] == p.hi
+            assert spec["default"] == DERIVED and spec["min"] == TYPED_FLOOR < DERIVED and spec["max"] == p.hi
         elif p.choices:
             assert kind == list(p.choices) and spec["default"] == preset.get(name, p.default), name
         elif kind == "FLOAT":
