@@ -108,3 +108,44 @@ def test_a_guiders_own_fields_are_checked_one_by_one(field, value, match):
             make(**{field: value})
     with pytest.raises(ValueError, match="params must map"):
         GuidanceGuider(params="w_min=3")
+
+
+@pytest.mark.parametrize("name", guidance.available())
+def test_every_methods_parameters_are_declared_once_and_read_everywhere(name):
+    """Every registered method declares each parameter once (`param`: help, default, range or choices):
+    `samg-video methods` lists each declaration, the method refuses a value past its declared range
+    or outside its choices in one sentence naming it, the ComfyUI guidance-method node takes each
+    declared name in its options and refuses the same value at queue time (every method it offers),
+    and GuidanceGuider (methods of two calls) makes the same method from the declared defaults."""
+    from comfyui_samg.nodes import GuidanceMethod
+    from samg_video.pipelines.guider import GuidanceGuider
+
+    cls = type(guidance.create(name))
+    declared = parameters(cls)
+    offered = name in GuidanceMethod.INPUT_TYPES()["required"]["method"][0]  # pag: ComfyUI has no hook for it
+    assert declared and all(p.help for p in declared), [p.name for p in declared if not p.help]
+    for p in declared:
+        if p.choices:
+            bad, match = "sideways", f"{p.name} must be one of"
+        elif p.lo is not None:
+            bad, match = (p.lo - 1 if isinstance(p.default, int) and not isinstance(p.default, bool) else p.lo - 0.5,
+                          f"{p.name} must be")
+        elif p.hi is not None:
+            bad, match = p.hi + 1, f"{p.name} must be"
+        else:
+            continue
+        with pytest.raises(ValueError, match=match):
+            guidance.create(name, **{p.name: bad})
+        said = GuidanceMethod.VALIDATE_INPUTS(name, f"{p.name}={bad}") if offered else f"options: {p.name}"
+        assert isinstance(said, str) and said.startswith("options: ") and p.name in said, (p.name, said)
+    if cls.denoiser_calls() == 2:  # a guider cannot make a perturbed call (stg, slg, pag, samg+stg)
+        made = GuidanceGuider(method=name, params={p.name: p.default for p in declared if p.default is not None})
+        assert made.method.to_dict() == guidance.create(name).to_dict()
+
+
+def test_the_methods_listing_describes_every_declared_parameter():
+    listing = subprocess.run([sys.executable, "-m", "samg_video.cli", "methods"], capture_output=True, text=True,
+                             check=True).stdout
+    for name in guidance.available():
+        for p in parameters(type(guidance.create(name))):
+            assert p.describe() in listing, (name, p.name)

@@ -17,11 +17,11 @@ APG at `scale` from the accumulated d_m.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
-from .base import Guidance, check_range, reduce_dims, register
+from .base import PER, PER_HELP, SCALE_HELP, Guidance, param, reduce_dims, register
 from .cfg import guided_line
 
 
@@ -29,6 +29,10 @@ def project(v: torch.Tensor, onto: torch.Tensor, dims: tuple[int, ...]) -> torch
     """Component of v parallel to `onto`, with inner products over `dims`."""
     coef = (v * onto).sum(dim=dims, keepdim=True) / (onto * onto).sum(dim=dims, keepdim=True).clamp_min(1e-12)
     return coef * onto
+
+
+NORM_HELP = "cap r on the delta's norm, per frame or clip as `per` says (0: no cap)"
+MOMENTUM_HELP = "beta: the share of the previous steps' delta added to this step's (negative: pushes away from it)"
 
 
 @dataclass
@@ -41,17 +45,15 @@ class APGState:
           "(Sadat et al. 2024)")
 @dataclass
 class APG(Guidance):
-    scale: float = 7.5
-    eta: float = 0.0
-    norm_threshold: float = 0.0
-    momentum: float = 0.0
-    per: str = "frame"
+    scale: float = param(7.5, SCALE_HELP, lo=0.0, hi=100.0, step=0.05)
+    eta: float = param(0.0, "weight of the delta's part parallel to the conditional prediction (0: dropped, 1: "
+                            "kept as in CFG)", lo=0.0)
+    norm_threshold: float = param(0.0, NORM_HELP, lo=0.0)
+    momentum: float = param(0.0, MOMENTUM_HELP, lo=-1.0, hi=1.0)
+    per: str = param("frame", PER_HELP, choices=PER)
 
     def validate(self) -> None:
         reduce_dims(self.per)
-        check_range("norm_threshold", self.norm_threshold)
-        check_range("eta", self.eta)
-        check_range("momentum", self.momentum, -1.0, 1.0)
 
     def initial_state(self) -> APGState:
         return APGState()
@@ -87,17 +89,13 @@ def projected_delta(delta: torch.Tensor, pred_cond: torch.Tensor, dims: tuple[in
 class APGMix(APG):
     """APG (its parameters, other defaults) after `start_step` steps of CFG at `cfg_scale`."""
 
-    scale: float = 10.0
-    norm_threshold: float = 10.0
-    momentum: float = -0.5
-    per: str = "clip"
-    cfg_scale: float = field(default=3.5, metadata={"label": "always"})
-    start_step: int = field(default=5, metadata={"label": "always"})
-
-    def validate(self) -> None:
-        super().validate()
-        if self.start_step < 0:
-            raise ValueError(f"start_step must be >= 0, got {self.start_step}.")
+    scale: float = param(10.0, SCALE_HELP, lo=0.0, hi=100.0, step=0.05)
+    norm_threshold: float = param(10.0, NORM_HELP, lo=0.0)
+    momentum: float = param(-0.5, MOMENTUM_HELP, lo=-1.0, hi=1.0)
+    per: str = param("clip", PER_HELP, choices=PER)
+    cfg_scale: float = param(3.5, "the CFG scale of the first steps", lo=0.0, hi=100.0, step=0.05, label="always")
+    start_step: int = param(5, "the steps of CFG before APG takes over (their momentum is gathered)", lo=0,
+                            label="always")
 
     def combine(self, pred_uncond, pred_cond, ctx, state: APGState):
         if ctx.step > self.start_step:

@@ -78,6 +78,12 @@ class Perturbation:
     fqn: str = "auto"
 
 
+PER = ("frame", "clip")  # what a per-frame or per-clip statistic reduces over (`reduce_dims`)
+PER_HELP = "what its norms and inner products reduce over: each frame (C, H, W) or the whole clip (C, F, H, W)"
+SCALE_HELP = "the guidance scale w of u + w (c - u) (1: the conditional prediction)"
+INTERVAL_HELP = "(start, end): the fraction of the run's steps [start, end) where it acts"
+
+
 def reduce_dims(per: str) -> tuple[int, ...]:
     """Canonical dims reduced for a per-frame ("frame": C, H, W) or per-clip ("clip": C, F, H, W) statistic."""
     if per not in ("frame", "clip"):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Guidance, param, register
+from .base import SCALE_HELP, Guidance, param, register
 
 
 def round_to(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -57,8 +57,7 @@ def cfg_combine(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scale: float
 class CFG(Guidance):
     """Plain classifier-free guidance with one scalar scale."""
 
-    scale: float = param(7.5, "the guidance scale w of u + w (c - u) (1: the conditional prediction)", lo=0.0,
-                         hi=100.0, step=0.05)
+    scale: float = param(7.5, SCALE_HELP, lo=0.0, hi=100.0, step=0.05)
 
     def combine(self, pred_uncond, pred_cond, ctx, state):
         return cfg_combine(pred_uncond, pred_cond, self.scale, ctx.dtype), state

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Guidance, register
+from .base import SCALE_HELP, Guidance, param, register
 from .cfg import cfg_combine
 
 
@@ -28,13 +28,10 @@ def optimized_scale(pred_uncond: torch.Tensor, pred_cond: torch.Tensor) -> torch
           "CFG with u rescaled by its least-squares fit to c, zero output for the first steps (Fan et al. 2025)")
 @dataclass
 class CFGZeroStar(Guidance):
-    scale: float = 7.5
-    zero_init_steps: int = 0
-    use_optimized_scale: bool = True
-
-    def validate(self) -> None:
-        if self.zero_init_steps < 0:
-            raise ValueError(f"zero_init_steps must be >= 0, got {self.zero_init_steps}.")
+    scale: float = param(7.5, SCALE_HELP, lo=0.0, hi=100.0, step=0.05)
+    zero_init_steps: int = param(0, "the first steps, whose output is zero (the prediction is not yet trusted)", lo=0)
+    use_optimized_scale: bool = param(True, "scale u by its least-squares fit to c, s = <c, u> / |u|^2, before "
+                                            "the CFG line")
 
     def combine(self, pred_uncond, pred_cond, ctx, state):
         if ctx.step < self.zero_init_steps:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .base import Guidance, check_range, register
+from .base import Guidance, param, register
 from .cfg import cfg_combine
 
 
@@ -24,11 +24,9 @@ def dynamic_scale(scale: float, step: int, num_steps: int, power: float = 5.0) -
           "CFG whose scale follows a cosine schedule over the steps (CogVideoX's use_dynamic_cfg)")
 @dataclass
 class DynamicCFG(Guidance):
-    scale: float = 6.0
-    power: float = 5.0
-
-    def validate(self) -> None:
-        check_range("power", self.power)
+    scale: float = param(6.0, "the scale the schedule reaches at the end: w_t = 1 + scale (1 - cos(pi (t / T)^power)) "
+                              "/ 2", lo=0.0, hi=100.0, step=0.05)
+    power: float = param(5.0, "how late the schedule rises (higher: later)", lo=0.0)
 
     def combine(self, pred_uncond, pred_cond, ctx, state):
         w = dynamic_scale(self.scale, ctx.step, ctx.num_steps, self.power)

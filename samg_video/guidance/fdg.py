@@ -20,12 +20,12 @@ test models) use replicate borders, which kornia's default reflect padding canno
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from einops import rearrange
 
-from .base import Guidance, register
+from .base import Guidance, param, register
 from .cfg import round_to
 
 
@@ -63,9 +63,10 @@ def frequency_guided(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scales:
           "CFG per Laplacian-pyramid level: one scale for high, one for low frequencies (Sadat et al. 2025)")
 @dataclass
 class FDG(Guidance):
-    scale: float = 10.0
-    scale_low: float = field(default=5.0, metadata={"label": "always"})
-    parallel_weight: float = 1.0
+    scale: float = param(10.0, "the scale of the high-frequency pyramid levels", lo=0.0, hi=100.0, step=0.05)
+    scale_low: float = param(5.0, "the scale of the lowest-frequency level", lo=0.0, hi=100.0, step=0.05,
+                             label="always")
+    parallel_weight: float = param(1.0, "the weight of each level's delta part parallel to c (1: CFG per level)")
 
     def combine(self, pred_uncond, pred_cond, ctx, state):
         f = pred_cond.shape[2]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Guidance, check_interval, in_interval, register
+from .base import SCALE_HELP, Guidance, check_interval, in_interval, param, register
 from .cfg import cfg_combine
 
 
@@ -18,13 +18,13 @@ from .cfg import cfg_combine
           "CFG only inside an interval of the run, else the conditional prediction (Kynkaanniemi et al. 2024)")
 @dataclass
 class Interval(Guidance):
-    scale: float = 7.5
-    interval: tuple[float, float] = (0.0, 1.0)
-    by: str = "progress"
+    scale: float = param(7.5, SCALE_HELP, lo=0.0, hi=100.0, step=0.05)
+    interval: tuple[float, float] = param((0.0, 1.0), "(start, end) where CFG runs: a fraction of the run's "
+                                                      "steps, or a range of sigma (by)")
+    by: str = param("progress", "what the interval measures: the run's progress (0..1) or the noise level sigma",
+                    choices=("progress", "sigma"))
 
     def validate(self) -> None:
-        if self.by not in ("progress", "sigma"):
-            raise ValueError(f"by must be 'progress' or 'sigma', got {self.by!r}.")
         if self.by == "progress":
             self.interval = check_interval("interval", self.interval)
         else:

@@ -12,18 +12,16 @@ from dataclasses import dataclass
 
 import torch
 
-from .base import Guidance, check_range, register
+from .base import Guidance, param, register
 from .cfg import guided_line
 
 
 @register("mambo", "CFG scale damped where the delta is large relative to u (MAMBO-G, 2025)")
 @dataclass
 class Mambo(Guidance):
-    scale: float = 7.5
-    alpha: float = 1.0
-
-    def validate(self) -> None:
-        check_range("alpha", self.alpha)
+    scale: float = param(7.5, "the scale where the delta is small; it falls towards 1 as |c - u| / |u| grows",
+                         lo=0.0, hi=100.0, step=0.05)
+    alpha: float = param(1.0, "how fast the scale falls: w = 1 + (scale - 1) exp(-alpha |c - u| / |u|)", lo=0.0)
 
     def combine(self, pred_uncond, pred_cond, ctx, state):
         dims = tuple(range(1, pred_cond.ndim))

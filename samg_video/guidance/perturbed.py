@@ -31,16 +31,21 @@ above gives c + s (c - p).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
-from .base import Guidance, Perturbation, StepContext, check_interval, in_interval, register
+from .base import (INTERVAL_HELP, SCALE_HELP, Guidance, Perturbation, StepContext, check_interval, in_interval, param,
+                   register)
 from .cfg import cfg_combine, round_to
 from .samg import SAMG, SAMGState
 
 MODES = ("block", "attention")
+LAYERS_HELP = "the denoiser's blocks the perturbed call acts on, by index (None: the middle block)"
+MODE_HELP = "block: each chosen block skipped whole; attention: its self-attention made the identity"
+FQN_HELP = "the module path of the denoiser's stack of blocks (e.g. transformer_blocks; auto: found)"
+TERM_HELP = "the strength s of the perturbation term s (c - p), p: the prediction with the blocks perturbed"
 
 
 def add_perturbed_term(guided: torch.Tensor, pred_cond: torch.Tensor, pred_perturbed: torch.Tensor,
@@ -60,11 +65,11 @@ class PerturbedGuidance(Guidance):
 
     without_perturbation: ClassVar[str] = "cfg"  # the method this one adds its term to
 
-    scale: float = 7.5
-    layers: tuple[int, ...] | None = None
-    mode: str = "block"
-    fqn: str = "auto"
-    interval: tuple[float, float] = (0.0, 1.0)
+    scale: float = param(7.5, SCALE_HELP, lo=0.0, hi=100.0, step=0.05)
+    layers: tuple[int, ...] | None = param(None, LAYERS_HELP)
+    mode: str = param("block", MODE_HELP)
+    fqn: str = param("auto", FQN_HELP)
+    interval: tuple[float, float] = param((0.0, 1.0), INTERVAL_HELP + " (the perturbation term's)")
 
     @property
     def perturbed_scale(self) -> float:
@@ -106,7 +111,7 @@ def perturbation_of(method, strength: float, interval: tuple[float, float], step
           "CFG plus spatiotemporal skip guidance: push away from a prediction with blocks skipped (Hyung et al. 2025)")
 @dataclass
 class STG(PerturbedGuidance):
-    scale_stg: float = field(default=1.0, metadata={"label": "always"})
+    scale_stg: float = param(1.0, TERM_HELP, lo=0.0, hi=100.0, step=0.05, label="always")
 
     @property
     def perturbed_scale(self) -> float:
@@ -117,8 +122,8 @@ class STG(PerturbedGuidance):
           "CFG plus skip-layer guidance in an interval of the run (SD 3.5; diffusers' SkipLayerGuidance)")
 @dataclass
 class SLG(PerturbedGuidance):
-    interval: tuple[float, float] = (0.01, 0.2)
-    scale_slg: float = field(default=2.8, metadata={"label": "always"})
+    interval: tuple[float, float] = param((0.01, 0.2), INTERVAL_HELP + " (the perturbation term's)")
+    scale_slg: float = param(2.8, TERM_HELP, lo=0.0, hi=100.0, step=0.05, label="always")
 
     @property
     def perturbed_scale(self) -> float:
@@ -129,9 +134,9 @@ class SLG(PerturbedGuidance):
           "CFG plus perturbed-attention guidance: self-attention made the identity (Ahn et al. 2024)")
 @dataclass
 class PAG(PerturbedGuidance):
-    mode: str = "attention"
-    interval: tuple[float, float] = (0.01, 0.2)
-    scale_pag: float = field(default=2.8, metadata={"label": "always"})
+    mode: str = param("attention", MODE_HELP)
+    interval: tuple[float, float] = param((0.01, 0.2), INTERVAL_HELP + " (the perturbation term's)")
+    scale_pag: float = param(2.8, TERM_HELP, lo=0.0, hi=100.0, step=0.05, label="always")
 
     @property
     def perturbed_scale(self) -> float:
@@ -145,12 +150,12 @@ class SAMGSTG(SAMG):
 
     without_perturbation: ClassVar[str] = "samg"
 
-    scale_stg: float = field(default=1.0, metadata={"label": "always"})
-    stg_field: bool = False
-    layers: tuple[int, ...] | None = None
-    mode: str = "block"
-    fqn: str = "auto"
-    stg_interval: tuple[float, float] = (0.0, 1.0)
+    scale_stg: float = param(1.0, TERM_HELP, lo=0.0, hi=100.0, step=0.05, label="always")
+    stg_field: bool = param(False, "the STG term follows SAMG's field too: s W / mean(W) in place of s")
+    layers: tuple[int, ...] | None = param(None, LAYERS_HELP)
+    mode: str = param("block", MODE_HELP)
+    fqn: str = param("auto", FQN_HELP)
+    stg_interval: tuple[float, float] = param((0.0, 1.0), INTERVAL_HELP + " (the STG term's)")
 
     def validate(self) -> None:
         super().validate()

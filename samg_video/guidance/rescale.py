@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Guidance, check_range, register
+from .base import SCALE_HELP, Guidance, param, register
 from .cfg import cfg_combine
 
 
 @register("rescale", "CFG rescaled towards the conditional prediction's std (Lin et al. 2024)")
 @dataclass
 class Rescale(Guidance):
-    scale: float = 7.5
-    phi: float = 0.7
-
-    def validate(self) -> None:
-        check_range("phi", self.phi, 0.0, 1.0)
+    scale: float = param(7.5, SCALE_HELP, lo=0.0, hi=100.0, step=0.05)
+    phi: float = param(0.7, "how far the result is rescaled to the conditional prediction's std (0: CFG, 1: fully)",
+                       lo=0.0, hi=1.0)
 
     def combine(self, pred_uncond, pred_cond, ctx, state):
         guided = cfg_combine(pred_uncond, pred_cond, self.scale)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from einops import rearrange
 
-from .base import Guidance, reduce_dims, register
+from .base import PER, SCALE_HELP, Guidance, param, reduce_dims, register
 from .cfg import guided_line
 
 
@@ -43,8 +43,9 @@ def principal_uncond(pred_uncond: torch.Tensor, pred_cond: torch.Tensor) -> torc
           "CFG from u projected on the predictions' shared principal direction (tangential CFG, Kwon et al. 2025)")
 @dataclass
 class TCFG(Guidance):
-    scale: float = 7.5
-    per: str = "clip"
+    scale: float = param(7.5, SCALE_HELP, lo=0.0, hi=100.0, step=0.05)
+    per: str = param("clip", "what the principal direction is computed over: each frame or the whole clip",
+                     choices=PER)
 
     def validate(self) -> None:
         reduce_dims(self.per)
