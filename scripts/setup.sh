@@ -1,8 +1,8 @@
 #!/bin/sh
 # The virtual environment `make` uses (VENV, default .venv), set up once: torch, the project with the
 # tested pins, the test extras and the parity references. Under a lock, so a second `make` started
-# beside the first waits for it and finds the set-up done; again when pyproject.toml or
-# constraints.txt changed or the environment's python is gone. TORCH_INDEX picks where torch comes
+# beside the first waits for it and finds the set-up done; again when pyproject.toml,
+# library-requirements.txt or constraints.txt changed or the environment's python is gone. TORCH_INDEX picks where torch comes
 # from (e.g. https://download.pytorch.org/whl/cpu for the CPU-only build, about 1 GB less).
 set -eu
 VENV="${1:-.venv}"
@@ -12,7 +12,8 @@ if command -v flock >/dev/null 2>&1; then
   exec 9>"$VENV.lock"
   flock 9
 fi
-if [ -x "$BIN/python" ] && [ -f "$READY" ] && [ "$READY" -nt pyproject.toml ] && [ "$READY" -nt constraints.txt ]; then
+if [ -x "$BIN/python" ] && [ -f "$READY" ] && [ "$READY" -nt pyproject.toml ] && [ "$READY" -nt library-requirements.txt ] \
+    && [ "$READY" -nt constraints.txt ]; then
   exit 0
 fi
 if [ -d "$VENV" ] && [ ! -x "$BIN/python" ]; then
