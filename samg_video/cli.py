@@ -245,15 +245,16 @@ def prepare_run(args):
     card = settings.card
     settings.check_applicable()  # fixed values, and a missing GPU before missing weights
     check_weights(card, args.model_path)
+    if card.get("bundled"):  # its words and object slots, from the world's grammar and the U-Net's config
+        from .demo import check_objects, object_slots, parse_prompt
+
+        parse_prompt(args.prompt)
+        check_objects(args.prompt, object_slots(args.model_path))
     from .evaluation import scorer_of  # the scorers' modules load torch: after the checks that need none
 
     judge = scorer_of(card)
     if judge is not None:
         judge.check_prompt(args.prompt)
-    if card.get("bundled"):  # the bundled U-Net's object slots, from its config: before it loads
-        from .demo import check_objects, object_slots
-
-        check_objects(args.prompt, object_slots(args.model_path))
     return card, judge
 
 

@@ -1,14 +1,15 @@
 """The bundled text-to-video model and its synthetic world.
 
-The world and the scorer import without diffusers; the pipeline (diffusers) loads on first use.
+The world imports without torch (a prompt's words are checked in a blink); the scorer (torch) and
+the pipeline (diffusers) load on first use.
 """
-from .score import detect, score
 from .world import COLORS, MOTIONS, SHAPES, VOCABULARY, ObjectSpec, parse_prompt, prompt_of, render
 
 __all__ = ["detect", "score", "COLORS", "MOTIONS", "SHAPES", "VOCABULARY", "ObjectSpec", "parse_prompt", "prompt_of",
            "render", "DemoVideoPipeline", "load_pipeline"]
 
 _PIPELINE = ("DemoVideoPipeline", "load_pipeline")
+_SCORE = ("detect", "score")
 
 
 def object_slots(model_dir: str | None = None) -> int:
@@ -34,6 +35,12 @@ def check_objects(prompt: str, slots: int) -> None:
 
 
 def __getattr__(name):
+    if name in _SCORE:  # the module `score` shares its name with its function: imported by path
+        import importlib
+
+        module = importlib.import_module(f"{__name__}.score")  # binds `score` to the module: rebound here
+        globals().update({n: getattr(module, n) for n in _SCORE})
+        return globals()[name]
     if name in _PIPELINE:
         from . import pipeline
 

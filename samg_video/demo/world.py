@@ -13,9 +13,12 @@ scored exactly (`samg_video.demo.score`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch loads where a clip is drawn, not to read a prompt
+    import torch
 
 COLORS: dict[str, tuple[float, float, float]] = {
     "red": (1.0, 0.0, 0.0),
@@ -182,6 +185,8 @@ def render(objects: list[ObjectSpec], num_frames: int = NUM_FRAMES, size: int = 
            supersample: int = 4, radius: float | None = None) -> torch.Tensor:
     """Render a clip, shape (F, H, W, 3), float32 in [0, 1]; later objects are drawn on top.
     `radius` (default RADIUS) sets the objects' size."""
+    import torch  # here, not at the top: a prompt's words are checked without torch
+
     s = supersample
     coords = (torch.arange(size * s, dtype=torch.float32) + 0.5) / s
     yy, xx = torch.meshgrid(coords, coords, indexing="ij")
@@ -199,5 +204,7 @@ def render(objects: list[ObjectSpec], num_frames: int = NUM_FRAMES, size: int = 
 
 def render_batch(scenes: list[list[ObjectSpec]], num_frames: int = NUM_FRAMES, supersample: int = 4) -> torch.Tensor:
     """Render scenes into model space: (B, 3, F, H, W) in [-1, 1]."""
+    import torch
+
     clips = torch.stack([render(s, num_frames, supersample=supersample) for s in scenes])  # B F H W 3
     return clips.permute(0, 4, 1, 2, 3) * 2 - 1
