@@ -152,6 +152,8 @@ def test_the_pack_loads_as_comfyui_loads_it():
                                                      "SAMGTemporalMetrics", "SAMGCompareClips",
                                                      "SAMGLoadBundledModel", "SAMGEmptyBundledClip"}
     assert set(comfyui_samg.NODE_DISPLAY_NAME_MAPPINGS) == set(comfyui_samg.NODE_CLASS_MAPPINGS)
+    # ComfyUI's log and error dialog name an exception by module and class (execution.full_type_name)
+    assert f"{SettingError.__module__}.{SettingError.__qualname__}" == "samg-video.SettingError"
     for cls in comfyui_samg.NODE_CLASS_MAPPINGS.values():
         for name, spec in {**cls.INPUT_TYPES()["required"], **cls.INPUT_TYPES().get("optional", {})}.items():
             assert len(spec) > 1 and spec[1].get("tooltip"), f"{cls.__name__}.{name} has no tooltip"
