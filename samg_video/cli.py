@@ -237,9 +237,11 @@ def check_weights(card: dict, model_path: str | None) -> None:
     weights_source(card, model_path)
 
 
-def prepare_run(args):
+def prepare_run(args, typed=None):
     """Checks that need no model, before any heavy import: numbers, the card, the prompt (the
-    model's scorer, where it has one, knows the words it can draw). Returns (card, scorer)."""
+    model's scorer, where it has one, knows the words it can draw), and `typed(card)` (what the
+    command makes of the methods and skip policies typed, from their declarations: no torch yet).
+    Returns (card, scorer, what `typed` made)."""
     check_numbers(args)
     settings = RunSettings.from_args(args)
     card = settings.card
@@ -250,12 +252,13 @@ def prepare_run(args):
 
         parse_prompt(args.prompt)
         check_objects(args.prompt, object_slots(args.model_path))
+    made = typed(card) if typed is not None else None
     from .evaluation import scorer_of  # the scorers' modules load torch: after the checks that need none
 
     judge = scorer_of(card)
     if judge is not None:
         judge.check_prompt(args.prompt)
-    return card, judge
+    return card, judge, made
 
 
 def cmd_generate(args) -> int:
@@ -264,13 +267,12 @@ def cmd_generate(args) -> int:
     field_out = field_path(Path(args.out), args.save_scale_field) if args.save_scale_field is not None else None
     if field_out is not None:
         media.check_output(field_out)
-    card, judge = prepare_run(args)
-    check_outputs(args.out, field_out, inputs=[args.config, args.image, args.video])
-    inputs = conditioning(args, card)
-    method = guidance_from_args(args, card)
     from .guidance.skip import parse_policy
 
-    policy = parse_policy(args.skip)
+    card, judge, (method, policy) = prepare_run(args, lambda card: (guidance_from_args(args, card),
+                                                                   parse_policy(args.skip)))
+    check_outputs(args.out, field_out, inputs=[args.config, args.image, args.video])
+    inputs = conditioning(args, card)
     if field_out is not None and not method.has_field:
         raise ValueError(f"--save-scale-field needs a method with a scale field (samg, samg+stg), not {method.name!r}.")
     import numpy as np
@@ -373,8 +375,12 @@ def add_compare(sub) -> None:
 def cmd_compare(args) -> int:
     import json
 
-    card, judge = prepare_run(args)
+    from .guidance.skip import parse_policy, with_skip
+    from .guidance.spec import label, parse_spec
+
     media.check_output(args.out)
+    card, judge, (methods, policies) = prepare_run(args, lambda card: ([parse_spec(s, card) for s in args.methods],
+                                                                      [parse_policy(p) for p in args.skip]))
     check_outputs(args.out, args.json, inputs=[*(m for m in args.methods if m.endswith((".yaml", ".yml"))), args.image,
                                                args.video])
     inputs = conditioning(args, card)
@@ -383,12 +389,8 @@ def cmd_compare(args) -> int:
     from . import viz
     from .evaluation import measure
     from .generate import generate_clip
-    from .guidance.spec import label, parse_spec
 
-    from .guidance.skip import parse_policy, with_skip
-
-    policies = [parse_policy(p) for p in args.skip]
-    runs = [(m, p) for m in (parse_spec(s, card) for s in args.methods) for p in policies]
+    runs = [(m, p) for m in methods for p in policies]
     if args.clip_model:
         from .metrics.clip_score import load_clip
 

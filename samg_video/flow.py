@@ -16,8 +16,11 @@ import math
 from functools import lru_cache
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+from .lazy import lazy
+
+torch = lazy("torch")  # imported on first use (the guidance modules import this one)
+F = lazy("torch.nn.functional")
 
 BACKENDS = ("dis", "farneback", "raft")
 

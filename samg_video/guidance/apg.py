@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+from ..lazy import lazy
 
 from .base import PER, PER_HELP, SCALE_HELP, Guidance, param, reduce_dims, register
 from .cfg import guided_line
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 
 def project(v: torch.Tensor, onto: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:

@@ -21,9 +21,11 @@ import types
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
-import torch
+from ..lazy import lazy
 
 from .layout import check_layout, from_canonical, to_canonical
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 REGISTRY: dict[str, type["Guidance"]] = {}
 
@@ -53,7 +55,7 @@ class StepContext:
     step: int
     num_steps: int
     sigma: float | None = None
-    dtype: torch.dtype = torch.float32
+    dtype: torch.dtype = field(default_factory=lambda: torch.float32)
     perturbed: torch.Tensor | None = None
     generated: torch.Tensor | None = None
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+from ..lazy import lazy
 
 from .base import SCALE_HELP, Guidance, param, register
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 
 def round_to(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -25,15 +27,17 @@ def round_to(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def guided_line(pred_uncond: torch.Tensor, delta: torch.Tensor, scale: float | torch.Tensor,
-                dtype: torch.dtype = torch.float32, overwrite: bool = False, fma: bool = False) -> torch.Tensor:
+                dtype: torch.dtype | None = None, overwrite: bool = False, fma: bool = False) -> torch.Tensor:
     """u + w d with d = c - u given, each operation rounded to `dtype` (see module docstring).
 
     pred_uncond, delta: float32 (B, C, F, H, W); scale: a number or a field broadcastable to them.
     Returns float32 values representable in `dtype`. With `overwrite` the result is written
     over `delta` (the caller's own temporary): no latent-sized allocation, same values. With
     `fma` (float32 only) it is one `addcmul`, a single rounding of u + w d: one pass over the
-    latents instead of two, for scale fields, where there is no pipeline line to match.
+    latents instead of two, for scale fields, where there is no pipeline line to match. `dtype`
+    None: float32.
     """
+    dtype = torch.float32 if dtype is None else dtype
     out = delta if overwrite else torch.empty_like(delta)
     if fma and dtype == out.dtype:
         return torch.addcmul(pred_uncond, delta, scale, out=out)
@@ -47,8 +51,9 @@ def guided_line(pred_uncond: torch.Tensor, delta: torch.Tensor, scale: float | t
 
 
 def cfg_combine(pred_uncond: torch.Tensor, pred_cond: torch.Tensor, scale: float | torch.Tensor,
-                dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """u + w (c - u); `scale` is a scalar or a field broadcastable to the predictions."""
+                dtype: torch.dtype | None = None) -> torch.Tensor:
+    """u + w (c - u); `scale` is a scalar or a field broadcastable to the predictions (`dtype` None:
+    float32)."""
     return guided_line(pred_uncond, pred_cond - pred_uncond, scale, dtype, overwrite=True)
 
 

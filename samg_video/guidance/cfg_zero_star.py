@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+from ..lazy import lazy
 
 from .base import SCALE_HELP, Guidance, param, register
 from .cfg import cfg_combine
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 
 def optimized_scale(pred_uncond: torch.Tensor, pred_cond: torch.Tensor) -> torch.Tensor:

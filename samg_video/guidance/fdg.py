@@ -22,11 +22,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+from ..lazy import lazy
 from einops import rearrange
 
 from .base import Guidance, param, register
 from .cfg import round_to
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 
 def split_parallel(v: torch.Tensor, onto: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -25,7 +25,9 @@ from __future__ import annotations
 import math
 import warnings
 
-import torch
+from ..lazy import lazy
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 EPS = 1e-8
 

@@ -8,7 +8,9 @@ comes back in the caller's memory layout.
 
 from __future__ import annotations
 
-import torch
+from ..lazy import lazy
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 LAYOUTS = ("BCFHW", "BFCHW", "BFHWC", "BCHW")
 

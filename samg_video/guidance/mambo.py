@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+from ..lazy import lazy
 
 from .base import Guidance, param, register
 from .cfg import guided_line
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 
 @register("mambo", "CFG scale damped where the delta is large relative to u (MAMBO-G, 2025)")

@@ -34,12 +34,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
+from ..lazy import lazy
 
 from .base import (INTERVAL_HELP, SCALE_HELP, Guidance, Perturbation, StepContext, check_interval, in_interval, param,
                    register)
 from .cfg import cfg_combine, round_to
 from .samg import SAMG, SAMGState
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 MODES = ("block", "attention")
 LAYERS_HELP = "the denoiser's blocks the perturbed call acts on, by index (None: the middle block)"
@@ -49,12 +51,13 @@ TERM_HELP = "the strength s of the perturbation term s (c - p), p: the predictio
 
 
 def add_perturbed_term(guided: torch.Tensor, pred_cond: torch.Tensor, pred_perturbed: torch.Tensor,
-                       scale: float | torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+                       scale: float | torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """guided + s (c - p), each operation rounded to `dtype` (as guidance.cfg.guided_line).
 
     guided, pred_cond, pred_perturbed: float32 (B, C, F, H, W); scale: a number or a field
-    broadcastable to them.
+    broadcastable to them; `dtype` None: float32.
     """
+    dtype = torch.float32 if dtype is None else dtype
     term = round_to(round_to(pred_cond - pred_perturbed, dtype) * scale, dtype)
     return round_to(guided + term, dtype)
 

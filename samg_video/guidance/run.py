@@ -40,11 +40,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-import torch
+from ..lazy import lazy
 
 from .base import Guidance
 from .layout import field_layout, from_canonical, guide
 from .skip import SkipPolicy, SkipState, from_canonical_any, to_canonical_any
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 KEEP = 2  # committed steps kept for a roll-back (adaptive samplers step back by one at most)
 TOLERANCE = 1e-4

@@ -39,13 +39,15 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
+from ..lazy import lazy
 
 from . import fused
 from .base import Guidance, StepContext, check_interval, in_interval, one_thread_on_cpu, param, register
 from .cfg import guided_line
 from .layout import from_canonical, to_canonical
 from .smoothing import TEMPORAL_MODES, smooth_field
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 EPS = 1e-8
 MAX_SIGMA = 1000.0  # latent cells or frames; beyond it the Gaussian is flat over any latent

@@ -59,11 +59,13 @@ import re
 from dataclasses import dataclass, fields
 from typing import ClassVar
 
-import torch
+from ..lazy import lazy
 
 from .base import check_field, check_interval, field_types, in_interval
 from .layout import canonical_to_tokens, from_canonical, to_canonical, tokens_to_canonical
 from .options import key_values, value
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 PLANS = ("compute", "reuse", "drop")
 NUMBER = r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"

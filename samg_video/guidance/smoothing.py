@@ -16,9 +16,11 @@ from __future__ import annotations
 import functools
 import math
 
-import torch
+from ..lazy import lazy
 
 from ..flow import flow_torch, gaussian_kernel, warp_torch
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 
 @functools.lru_cache(maxsize=128)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+from ..lazy import lazy
 from einops import rearrange
 
 from .base import PER, SCALE_HELP, Guidance, param, reduce_dims, register
 from .cfg import guided_line
+
+torch = lazy("torch")  # imported on first use: checks of what was typed need no torch
 
 
 def principal_uncond(pred_uncond: torch.Tensor, pred_cond: torch.Tensor) -> torch.Tensor:
