@@ -418,8 +418,9 @@ def cmd_compare(args) -> int:
     header = "".join(catalogue.column(k).cli.rjust(13) for k in keys)
     print(f"{'method':<{width}}" + header + ("   prompt ok" if judged else ""))
     for row in table:
-        print(f"{row['method']:<{width}}" + "".join("n/a".rjust(13) if row.get(k) is None else f"{row[k]:13.4f}"
-                                               for k in keys) + (f"   {row['prompt_correct']}" if judged else ""))
+        print(f"{row['method']:<{width}}" + "".join("n/a".rjust(13) if row.get(k) is None
+                                               else f"{row[k]:13.{catalogue.column(k).digits}f}" for k in keys)
+              + (f"   {row['prompt_correct']}" if judged else ""))
     print(f"calls: denoiser evaluations per clip; motion: pixels per frame at {table[0].get('resolution')} (the "
           "model's frames); field_warped: the field's frame-to-frame change along the clip's optical flow")
     if args.json:

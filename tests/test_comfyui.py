@@ -419,7 +419,7 @@ def test_the_method_node_is_samg_video_on_comfyuis_tensors(name, options, space)
 @pytest.mark.parametrize("method,options,sentence", [
     ("apg", "eta 0", "options: write KEY=VALUE"),
     ("apg", "w_min=3", "options: Unknown parameter 'w_min'"),
-    ("apg", "per=channel", "options: Unknown reduction"),
+    ("apg", "per=channel", "options: per must be one of 'frame', 'clip', got 'channel'"),
     ("samg", "w_min=9 w_max=3", r"options: w_min \(9.0\) must not exceed w_max \(3.0\)"),
     ("samg", "w_min=abc", "options: w_min must be a number, got 'abc'"),
     ("samg", "w_min=-0.5", "options: w_min = -0.5 is a negative guidance scale"),

@@ -183,7 +183,7 @@ echo venv >> {log}
     (fake / "python3").chmod(0o755)
     work = tmp_path / "clone"
     work.mkdir()
-    for name in ("pyproject.toml", "constraints.txt"):
+    for name in ("pyproject.toml", "library-requirements.txt", "constraints.txt"):
         (work / name).write_text("")
     time.sleep(0.01)
     env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}

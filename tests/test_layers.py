@@ -14,7 +14,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "samg_video"
 
 # Low to high: a part may import its own layer and the layers below, never one above.
 LAYERS = [
-    {"resources", "atomic", "yamlfile", "catalogue"},  # package files, atomic writes, YAML, the metric catalogue
+    {"resources", "atomic", "yamlfile", "catalogue", "lazy"},  # package files, atomic writes, YAML, the metric
+    # catalogue, modules imported on first use
     {"cards", "media", "flow", "settings", "arguments", "manifest", "modelconfig"},  # model cards, video files,
     # optical flow, a run's settings, the argument adapter, a run folder's records, a model's config read as data
     {"guidance"},                   # the tensor math
@@ -137,9 +138,13 @@ def test_the_contract_catches_an_upward_import_and_a_cycle(tmp_path):
     assert cycles(pkg) == [["guidance", "metrics", "guidance"]]
 
 
-@pytest.mark.parametrize("module,banned", [("samg_video.guidance", ("cv2", "samg_video.metrics", "diffusers")),
+@pytest.mark.parametrize("module,banned", [("samg_video.guidance", ("cv2", "samg_video.metrics", "diffusers", "torch")),
+                                           ("samg_video.demo", ("torch", "diffusers")),
                                            ("samg_video.metrics", ("diffusers", "samg_video.pipelines"))])
 def test_light_imports(module, banned):
+    """What importing a part loads: the guidance methods and the bundled model's world check what was
+    typed (a method's parameters, a skip policy, a prompt's words) without torch, which loads on first
+    use (samg_video.lazy)."""
     code = (f"import sys, {module}; bad = [m for m in {banned!r} if m in sys.modules]; "
             "print(','.join(bad)); sys.exit(1 if bad else 0)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
