@@ -258,12 +258,18 @@ class PreCFGGuidance:
 
     def begin(self, timestep, model_options: dict, batch: int) -> list[str]:
         """Open the evaluation at the noise level `timestep` (B,) on the sampler's schedule
-        (`sample_sigmas`; a new schedule object is a new run) and return each clip's plan."""
+        (`sample_sigmas`; a new schedule object is a new run; without one, the levels as they come:
+        `GuidanceRun.follow`) and return each clip's plan."""
         sigma = float(torch.as_tensor(timestep).reshape(-1)[0])
         sigmas = model_options.get("transformer_options", {}).get("sample_sigmas")
-        if sigmas is not self._sigmas or self.run.schedule is None:
+        if not (torch.is_tensor(sigmas) and sigmas.numel() >= 2):  # a sampler outside comfy.samplers
+            if self._sigmas is not None:  # the run before had a schedule: this one starts afresh
+                self.run.start([sigma, 0.0])
+            self._sigmas = None
+            self.run.follow(sigma)
+        elif sigmas is not self._sigmas or self.run.schedule is None:
             self._sigmas = sigmas
-            self.run.start(sigmas if torch.is_tensor(sigmas) and sigmas.numel() >= 2 else [sigma, 0.0])
+            self.run.start(sigmas)
         return self.run.begin(sigma, batch)
 
     def calc_cond_batch(self, executor, model, conds, x_in, timestep, model_options):

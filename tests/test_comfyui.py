@@ -131,12 +131,14 @@ def node_inputs(**overrides) -> dict:
     return {**values, "model": ModelPatcher(), **overrides}
 
 
-def run(patched, steps=4, shape=(1, 16, 5, 8, 8), cond_scale=5.0, seed=0, dtype=torch.float32):
-    """A sampler's denoised results through the CFG function, one per step of a sigma schedule."""
+def run(patched, steps=4, shape=(1, 16, 5, 8, 8), cond_scale=5.0, seed=0, dtype=torch.float32, schedule=True):
+    """A sampler's denoised results through the CFG function, one per step of a sigma schedule (handed
+    to the model as `sample_sigmas`, as comfy.samplers does, unless `schedule` is False)."""
     g = torch.Generator().manual_seed(seed)
     sigmas = torch.linspace(1.0, 0.0, steps + 1)
     options = patched.model_options
-    options["transformer_options"]["sample_sigmas"] = sigmas
+    if schedule:
+        options["transformer_options"]["sample_sigmas"] = sigmas
     outs, preds = [], []
     for i in range(steps):
         x = torch.randn(shape, generator=g).to(dtype)
@@ -1647,3 +1649,24 @@ def test_node_list_names_every_node_for_comfyui_managers_scanner():
     listed = json.loads((REPO / "node_list.json").read_text())
     names = NODE_DISPLAY_NAME_MAPPINGS
     assert listed == {k: f"{names[k]}: {cls.DESCRIPTION}" for k, cls in NODE_CLASS_MAPPINGS.items()}
+
+
+def test_a_sampler_without_a_schedule_is_followed_level_by_level():
+    """A sampler outside comfy.samplers hands the model no `sample_sigmas`: the run follows the levels as
+    they come (`GuidanceRun.follow`), so each new lower sigma is the next step and the step EMA moves
+    as it does with the schedule (the same latents, bit for bit); a repeated level stays on its step
+    and a level above the first starts a new run."""
+    from comfyui_samg.nodes import pack_function
+
+    inputs = dict(w_min=2.0, w_max=8.0, step_ema=0.5)
+    (scheduled,) = SAMGVideo().patch(**node_inputs(**inputs))
+    (unscheduled,) = SAMGVideo().patch(**node_inputs(**inputs))
+    want, _ = run(scheduled)
+    got, _ = run(unscheduled, schedule=False)
+    assert all(torch.equal(a, b) for a, b in zip(got, want))
+    fn = pack_function(unscheduled)
+    assert fn.run.num_steps == 4 and fn.run.step == 3
+    fn.begin(torch.tensor([0.25]), {}, 1)  # Heun's second evaluation at the last level: the same step
+    assert fn.run.step == 3 and fn.run.num_steps == 4
+    fn.begin(torch.tensor([1.0]), {}, 1)  # back at the top: a new run
+    assert fn.run.step == 0 and fn.run.num_steps == 1
