@@ -662,11 +662,7 @@ OUTPUT_TOOLTIPS = ("every number below and saturation, as JSON (also shown on th
 
 def shown_value(value) -> str:
     """A measured value as the node shows it: counts as integers, other numbers to 4 significant digits."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:#.4g}"
+    return f"{value:#.4g}" if isinstance(value, float) else str(value)
 
 
 def hint(key: str) -> str:

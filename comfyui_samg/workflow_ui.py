@@ -276,13 +276,14 @@ def result_card(frames, title: str, path: Path) -> None:
     canvas.save(path, format="JPEG", quality=90)
 
 
-def run_template(api: dict, folder: Path):
+def execute(api: dict, folder: Path) -> dict:
     """Run an API graph through ComfyUI's executor (the checkout imported by `comfyui_infos`), writing
-    into `folder`; returns the frames of its first saved video, (F, H, W, 3) uint8."""
+    into `folder`; returns what each output node shows ({node id: ui}, the run's history). A refused
+    or failed graph raises ValueError with ComfyUI's message."""
+    import asyncio
+
     import execution
     import folder_paths
-
-    import av
 
     folder_paths.set_output_directory(str(folder / "output"))
     folder_paths.set_temp_directory(str(folder / "temp"))
@@ -293,8 +294,6 @@ def run_template(api: dict, folder: Path):
         def send_sync(self, *args, **kwargs):
             pass
 
-    import asyncio
-
     valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt("template", api, None))
     if not valid:
         raise ValueError(f"ComfyUI refuses the template: {error}, {node_errors}")
@@ -303,12 +302,24 @@ def run_template(api: dict, folder: Path):
     if not executor.success:
         errors = [m for kind, m in executor.status_messages if kind == "execution_error"]
         raise ValueError(f"the template failed in ComfyUI: {errors[0]['exception_message'] if errors else '?'}")
-    for shown in executor.history_result["outputs"].values():
-        for clip in shown.get("images", []):
+    return executor.history_result["outputs"]
+
+
+def saved_frames(shown: dict, folder: Path) -> list:
+    """The frames of the first video the run saved (`execute`'s result), each (H, W, 3) uint8."""
+    import av
+
+    for ui in shown.values():
+        for clip in ui.get("images", []):
             if clip["filename"].endswith((".mp4", ".webm", ".webp", ".gif")):
                 with av.open(str(folder / "output" / clip["subfolder"] / clip["filename"])) as container:
                     return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     raise ValueError("the template saved no video.")
+
+
+def run_template(api: dict, folder: Path) -> list:
+    """The frames of the video an API graph saves when ComfyUI's executor runs it (its thumbnail's source)."""
+    return saved_frames(execute(api, folder), folder)
 
 
 def node_info(cls) -> dict:

@@ -1583,37 +1583,21 @@ def test_real_comfyui_runs_the_bundled_model_template(tmp_path):
     """The shipped bundled-model template runs headless through ComfyUI's executor, with no model
     file anywhere: the CFG and SAMG clips side by side in one saved video, each clip's metrics on the
     Compare clips node, the scale field per frame; an unknown prompt word is one sentence."""
-
-    comfy, nodes = comfyui()
+    _, nodes = comfyui()
     load_pack(nodes)
     from comfyui_samg import workflow_ui
 
     graph = json.loads((REPO / "comfyui_samg" / "api_workflows" / "bundled_model_cfg_vs_samg.json").read_text())
-    frames = workflow_ui.run_template(graph, tmp_path)
+    shown = workflow_ui.execute(graph, tmp_path)
+    frames = workflow_ui.saved_frames(shown, tmp_path)
     assert len(frames) == 8 and frames[0].shape[1] == 2 * 32 * 8 + 4
-    import execution
-
-    class Server:
-        client_id = last_node_id = last_prompt_id = None
-
-        def send_sync(self, *args, **kwargs):
-            pass
-
-    executor = execution.PromptExecutor(Server(), cache_type=execution.CacheType.CLASSIC)
-    import asyncio
-
-    _, _, outputs, _ = asyncio.run(execution.validate_prompt("bundled", graph, None))
-    executor.execute(graph, "bundled", {}, outputs)
-    assert executor.success
-    shown = executor.history_result["outputs"]
     measured = json.loads(shown["compare"]["text"][0])
     assert list(measured) == ["CFG 2", "SAMG 1-3"]
     assert all(r["frames"] == 8 and r["resolution"] == "32x32" for r in measured.values())
     assert len(shown["show_field"]["images"]) == 8
     graph["positive"]["inputs"]["text"] = "a purple circle moving left"
-    executor.execute(graph, "bundled-bad", {}, outputs)
-    errors = [m for kind, m in executor.status_messages if kind == "execution_error"]
-    assert not executor.success and "Unknown word 'purple'" in errors[0]["exception_message"]
+    with pytest.raises(ValueError, match="Unknown word 'purple'"):
+        workflow_ui.execute(graph, tmp_path)
 
 
 def test_the_templates_category_reads_samg_video_whatever_the_folder(tmp_path):

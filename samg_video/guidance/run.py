@@ -133,10 +133,9 @@ class GuidanceRun:
         """A host that knows no schedule (a ComfyUI sampler outside `comfy.samplers`, which sets no
         `sample_sigmas`): the levels as they come are the schedule. A level below every level so far
         (by more than the tolerance) is the next step; one above the first, or at the first after later
-        steps, opens a new run; any other
-        belongs to the step `step_index` gives it (Heun's second evaluation, a midpoint). Progress is then
-        i / n of the steps seen so far, so settings read as a fraction of the run (an interval, a skip
-        plan's start and stop) act on that."""
+        steps, opens a new run; any other belongs to the step `step_index` gives it (Heun's second
+        evaluation, a midpoint). Progress is then i / n of the steps seen so far, so settings read as a
+        fraction of the run (an interval, a skip plan's start and stop) act on that."""
         level = float(level)
         first = None if self.schedule is None else float(self.schedule[0])
         again = first is not None and level >= first * (1 - TOLERANCE) and self.now is not None and self.now.index > 0
