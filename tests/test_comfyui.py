@@ -439,6 +439,27 @@ def test_method_options_are_refused_at_queue_time_naming_the_widget(method, opti
     assert "pag" not in GuidanceMethod.INPUT_TYPES()["required"]["method"][0]
 
 
+def test_every_dropdown_is_checked_when_the_prompt_is_queued():
+    """ComfyUI checks no V3 node's dropdown values (a125cd84, execution.validate_inputs tests only a
+    V1 list), so a value from an API file (normalize="pixel", space="pixel") would pass the queue and
+    fail mid-run; each node's own check names every dropdown it has, with the choices."""
+    from comfyui_samg.inputs import Input
+
+    for cls in comfyui_samg.NODE_CLASS_MAPPINGS.values():
+        combos = [i for i in cls.inputs() if i.kind == "COMBO"]
+        named = set(inspect.signature(cls.VALIDATE_INPUTS).parameters) if combos else set()
+        assert {i.name for i in combos} <= named, cls.__name__
+    said = SAMGVideo.VALIDATE_INPUTS(**{k: v for k, v in node_inputs(normalize="pixel").items()
+                                        if k in inspect.signature(SAMGVideo.VALIDATE_INPUTS).parameters})
+    assert said == "normalize must be one of 'clip', 'frame', got 'pixel'.", said
+    assert GuidanceMethod.VALIDATE_INPUTS("samg", "", "off", "pixel") == ("space must be one of 'auto', 'denoised', "
+                                                                          "'noise', got 'pixel'.")
+    with pytest.raises(SettingError, match="space must be one of"):
+        GuidanceMethod().patch(**method_inputs(method="samg", options="", space="pixel"))
+    with pytest.raises(ValueError, match="default 'x' is not one of its options"):
+        Input("mode", "COMBO", "a dropdown", "x", options=("a", "b"))
+
+
 def test_layers_past_the_models_blocks_are_refused_when_the_node_runs():
     """The block count is the model's: known when the node runs, before sampling."""
     model = ModelPatcher()
@@ -717,6 +738,34 @@ def test_real_comfyui_loads_the_pack_and_samples_with_it():
     # SamplerCustomAdvanced's path: core CFGGuider with the patched MODEL gives KSampler's latents
     assert torch.equal(sample(comfy, ranged, custom=True), varied)
     assert torch.equal(sample(comfy, equal, custom=True), same)
+
+
+def test_real_comfyui_v3_nodes_are_the_declared_inputs():
+    """Each V3 node's inputs, as ComfyUI reads them (`INPUT_TYPES` of the io.ComfyNode), are the pack's
+    declarations: the V1 tuples' types, defaults, ranges, steps, options and tooltips, in the same
+    order (saved workflows keep widget values by position); the V3 check names the V1 check's values."""
+    import asyncio
+    from pathlib import Path
+
+    _, nodes = comfyui()
+    root = Path(__file__).resolve().parents[1]
+    assert asyncio.run(nodes.load_custom_node(str(root / "comfyui_samg")))
+    for node_id, declared in comfyui_samg.NODE_CLASS_MAPPINGS.items():
+        v3 = nodes.NODE_CLASS_MAPPINGS[node_id]
+        assert "define_schema" in vars(v3) and "execute" in vars(v3), node_id  # written as a V3 node
+        real, v1 = v3.INPUT_TYPES(include_hidden=False), declared.INPUT_TYPES()
+        assert {g: list(real.get(g, {})) for g in v1} == {g: list(v1[g]) for g in v1}, node_id
+        for group in v1:
+            for name, (kind, spec) in v1[group].items():
+                real_kind, real_spec = real[group][name]
+                if isinstance(kind, list):
+                    assert real_kind == "COMBO" and real_spec["options"] == kind, (node_id, name)
+                else:
+                    assert real_kind == kind, (node_id, name)
+                assert {k: real_spec.get(k) for k in spec} == spec, (node_id, name)
+        if hasattr(declared, "VALIDATE_INPUTS"):
+            assert (list(inspect.signature(v3.validate_inputs).parameters)
+                    == list(inspect.signature(declared.VALIDATE_INPUTS).parameters)), node_id
 
 
 def test_real_comfyui_skip_policy_leaves_out_unconditional_rows():

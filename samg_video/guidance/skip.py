@@ -228,8 +228,8 @@ class EverySkip(SkipPolicy):
 def relative_change(last: torch.Tensor, prev: torch.Tensor, steps: int, size: torch.Tensor) -> float:
     """max over samples b of ||last - prev||_b / (size_b steps): the delta's change per step relative
     to `size` (B,), the conditional prediction's norm."""
-    change = torch.linalg.vector_norm(last - prev, dim=tuple(range(1, last.ndim)))
-    return float((change / size.clamp_min(1e-12)).max()) / steps
+    change = torch.linalg.vector_norm((last - prev).detach(), dim=tuple(range(1, last.ndim)))
+    return float((change / size.detach().clamp_min(1e-12)).max()) / steps
 
 
 @register_policy
