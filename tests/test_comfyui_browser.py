@@ -11,6 +11,7 @@ that docs/comfyui.md shows (the Wan 2.1 template, the bundled model's template a
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import socket
@@ -75,6 +76,11 @@ def server(tmp_path_factory):
         process.terminate()
         process.wait(timeout=30)
         log.close()
+
+
+READ_WORK = """() => {
+    const node = (window.app.graph._nodes || window.app.graph.nodes).find(n => n.type == 'SAMGVideo');
+    return ((node.widgets || []).find(w => w.name == 'work') || {}).value; }"""
 
 
 def open_page(p, server):
@@ -146,6 +152,7 @@ def test_the_bundled_model_template_runs_from_the_run_button(server):
 
     title = workflow_ui.TITLES["bundled_model_cfg_vs_samg"]
     canvas = json.loads((ROOT / "example_workflows" / f"{title}.json").read_text())
+    (steps,) = {n["widgets_values"][2] for n in canvas["nodes"] if n["type"] == "KSampler"}  # seed, control, steps
     with sync_playwright() as p:
         browser, page = open_page(p, server)
         open_template(page, title, len(canvas["nodes"]))
@@ -156,21 +163,30 @@ def test_the_bundled_model_template_runs_from_the_run_button(server):
             const widget = node && (node.widgets || []).find(w => w.name == 'metrics');
             return widget && widget.value; }""", timeout=120_000).json_value()
         seconds = time.monotonic() - start
-        work = page.evaluate("""() => {
-            const node = (window.app.graph._nodes || window.app.graph.nodes).find(n => n.type == 'SAMGVideo');
-            return ((node.widgets || []).find(w => w.name == 'work') || {}).value; }""")
+        work = page.evaluate(READ_WORK)
         if os.environ.get("SAMG_SCREENSHOTS"):
             page.wait_for_timeout(2000)  # the saved video and the field preview load
             page.evaluate("() => { const c = window.app.canvas; c.ds.scale = 0.53; c.ds.offset = [-40, -30];"
                           " c.setDirty(true, true); }")
             page.wait_for_timeout(1000)
             page.screenshot(path=str(Path(os.environ["SAMG_SCREENSHOTS"]) / "comfyui_bundled_template.png"))
+        # the same graph again with a skip policy typed into the SAMG node: its count after the run
+        page.evaluate("""() => {
+            const node = (window.app.graph._nodes || window.app.graph.nodes).find(n => n.type == 'SAMGVideo');
+            node.widgets.find(w => w.name == 'skip').value = 'every:2'; }""")
+        page.get_by_role("button", name="Run").first.click()
+        skipped = page.wait_for_function(f"""() => {{ const text = ({READ_WORK})();
+            return text && text != {json.dumps(work)} && !text.includes('none yet') && text.includes(' of {steps} ')
+                   && text; }}""", timeout=120_000).json_value()
         browser.close()
     print(f"bundled template: {seconds:.1f} s from Run to the metrics on the canvas")
     lines = shown.splitlines()
     assert lines[0] == "frames: CFG 2 = 8 | SAMG 1-3 = 8"
     assert any(line.startswith("flicker: CFG 2 = ") for line in lines)
-    assert work == "unconditional passes: 25 of 25 computed (1.00x CFG's work)", work
+    assert work == f"unconditional passes: {steps} of {steps} computed (1.00x CFG's work)", work
+    computed = math.ceil(steps / 2)  # every:2: the pass at steps 0, 2, 4, ... (docs/comfyui.md, `skip`)
+    assert skipped == (f"unconditional passes: {computed} of {steps} computed "
+                       f"({(steps + computed) / (2 * steps):.2f}x CFG's work)"), skipped
 
 
 def test_a_bad_samg_value_stops_every_template_with_its_sentence_on_screen(server):
