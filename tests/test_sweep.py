@@ -176,7 +176,7 @@ def test_report_judges_each_skip_policy_against_its_margins_and_pixels(tmp_path)
 
     config = {"prompts": ["a red circle moving left", "a cyan square standing still and a red triangle moving up"],
               "seeds": [0, 1], "steps": 6, "lpips": False, "keep_frames": True, "methods": ["cfg:2"],
-              "skips": ["off", "every:2", "error:10"], "margins": {"prompt_correct": 2, "warp_error": 0.001}}
+              "skips": ["off", "every:2", "error:10", "every:2,start=0.9"], "margins": {"prompt_correct": 2, "warp_error": 0.001}}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(config))
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "run")]) == 0
@@ -186,7 +186,8 @@ def test_report_judges_each_skip_policy_against_its_margins_and_pixels(tmp_path)
     full = {(r["prompt"], r["seed"]): r for r in rows if "skip" not in r["method"]}
     for name, policy in (("cfg 2 skip every 2", "every"), ("cfg 2 skip error 10", "error")):
         s = summary["skips"][name]
-        mine = [r for r in rows if r["method"].get("skip", {}).get("policy") == policy]
+        mine = [r for r in rows if r["method"].get("skip", {}).get("policy") == policy
+                and not r["method"]["skip"].get("start")]
         calls = [r["denoiser_calls"] for r in mine]
         assert s["base"] == "cfg 2" and s["n"] == 4
         assert s["calls"][:3] == [pytest.approx(np.mean(calls)), min(calls), max(calls)]
@@ -200,6 +201,10 @@ def test_report_judges_each_skip_policy_against_its_margins_and_pixels(tmp_path)
         values = [peak_signal_noise_ratio(b, a, data_range=255) for a, b in pairs]
         assert s["psnr"] == [4, pytest.approx(np.median(values)), pytest.approx(min(values))]
         assert s["keeps"] == all(m[2] for m in s["margins"].values())
+    # a policy that acts after the last step (5 / 6 < 0.9) computes every pass: the same pixels, PSNR inf,
+    # written to the JSON summary as "inf" (JSON has no infinity) and to the table as "identical"
+    late = next(v for k, v in summary["skips"].items() if "start=0.9" in k or "start 0.9" in k)
+    assert late["calls"][:3] == [12, 12, 12] and late["psnr"] == [4, "inf", "inf"], late
     assert [r["plan"] for r in rows if r["method"].get("skip", {}).get("policy") == "error"][0] == "CCRRRC"
     assert load_frames(tmp_path / "run", rows[0]["id"]).shape == (8, 32, 32, 3)
     md = (tmp_path / "rep" / "report.md").read_text()

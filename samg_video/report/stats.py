@@ -210,9 +210,12 @@ def planned_items(run: Path) -> int | None:
         return None
 
 def plain(value):
-    """JSON without NaN: NaN becomes null; tuples become lists."""
+    """JSON without NaN or infinity: NaN becomes null, +-infinity the string "inf" / "-inf" (the PSNR
+    of identical clips); tuples become lists."""
     if isinstance(value, float) and math.isnan(value):
         return None
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
