@@ -261,7 +261,10 @@ class PreCFGGuidance:
             if self._sigmas is not None:  # the run before had a schedule: this one starts afresh
                 self.run.start([sigma, 0.0])
             self._sigmas = None
-            self.run.follow(sigma)
+            try:
+                self.run.follow(sigma)
+            except ValueError as err:  # settings in fractions of a run whose length ComfyUI does not give
+                raise SettingError(str(err)) from None
         elif sigmas is not self._sigmas or self.run.schedule is None:
             self._sigmas = sigmas
             self.run.start(sigmas)

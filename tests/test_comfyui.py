@@ -1703,3 +1703,17 @@ def test_a_sampler_without_a_schedule_is_followed_level_by_level():
     assert fn.run.step == 3 and fn.run.num_steps == 4
     fn.begin(torch.tensor([1.0]), {}, 1)  # back at the top: a new run
     assert fn.run.step == 0 and fn.run.num_steps == 1
+    # what counts in fractions of the run cannot be placed without the run's length: refused, not misplaced
+    for inputs, names in ((dict(start=0.0, end=0.5), "interval is"), (dict(skip="every:2,start=0.3"),
+                                                                      "skip start / stop is"),
+                          (dict(start=0.2, skip="interval:0-0.5"), "interval, the skip interval are")):
+        (patched,) = SAMGVideo().patch(**node_inputs(**inputs))
+        with pytest.raises(SettingError, match=f"^{names} set as a fraction of the run, but this sampler gives no "
+                                               "schedule"):
+            run(patched, schedule=False)
+        run(patched)  # with ComfyUI's schedule it runs
+    (patched,) = GuidanceMethod().patch(**method_inputs(method="dynamic_cfg", options="scale=4"))
+    with pytest.raises(SettingError, match=r"^the scale's schedule \(t / T\) is set as a fraction of the run"):
+        run(patched, schedule=False)
+    (patched,) = GuidanceMethod().patch(**method_inputs(method="interval", options="interval=[0,5] by=sigma"))
+    run(patched, schedule=False)  # a sigma interval needs no run length

@@ -176,7 +176,8 @@ def test_report_judges_each_skip_policy_against_its_margins_and_pixels(tmp_path)
 
     config = {"prompts": ["a red circle moving left", "a cyan square standing still and a red triangle moving up"],
               "seeds": [0, 1], "steps": 6, "lpips": False, "keep_frames": True, "methods": ["cfg:2"],
-              "skips": ["off", "every:2", "error:10", "every:2,start=0.9"], "margins": {"prompt_correct": 2, "warp_error": 0.001}}
+              "skips": ["off", "every:2", "error:10", "every:2,start=0.9"],
+              "margins": {"prompt_correct": 2, "warp_error": 0.001}}
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(config))
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "run")]) == 0

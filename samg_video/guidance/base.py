@@ -84,6 +84,8 @@ PER = ("frame", "clip")  # what a per-frame or per-clip statistic reduces over (
 PER_HELP = "what its norms and inner products reduce over: each frame (C, H, W) or the whole clip (C, F, H, W)"
 SCALE_HELP = "the guidance scale w of u + w (c - u) (1: the conditional prediction)"
 INTERVAL_HELP = "(start, end): the fraction of the run's steps [start, end) where it acts"
+RUN_FRACTION = "fraction of the run"  # the unit of a setting read against the run's progress (step / num_steps)
+WHOLE_RUN = (0.0, 1.0)
 
 
 def reduce_dims(per: str) -> tuple[int, ...]:
@@ -337,6 +339,13 @@ class Guidance:
     def denoiser_calls(cls) -> int:
         """Denoiser calls per guided step at most: 2 (cond, uncond), 3 with a perturbed call."""
         return 3 if cls.perturbation is not Guidance.perturbation else 2
+
+    def progress_settings(self) -> tuple[str, ...]:
+        """The settings this config reads against the run's progress (step / num_steps): its parameters
+        declared in RUN_FRACTION, where they do not span the whole run. A host that cannot say how long
+        the run is (no schedule) refuses a method with any (`GuidanceRun.follow`)."""
+        return tuple(p.name for p in parameters(type(self))
+                     if p.unit == RUN_FRACTION and tuple(getattr(self, p.name)) != WHOLE_RUN)
 
     def perturbation(self, step: int, num_steps: int) -> "Perturbation | None":
         """What the extra denoiser call of this step must perturb, or None when the step needs

@@ -28,6 +28,9 @@ class DynamicCFG(Guidance):
                               "/ 2", lo=0.0, hi=100.0, step=0.05)
     power: float = param(5.0, "how late the schedule rises (higher: later)", lo=0.0)
 
+    def progress_settings(self) -> tuple[str, ...]:
+        return ("the scale's schedule (t / T)",)  # read at every step
+
     def combine(self, pred_uncond, pred_cond, ctx, state):
         w = dynamic_scale(self.scale, ctx.step, ctx.num_steps, self.power)
         return cfg_combine(pred_uncond, pred_cond, w, ctx.dtype), state

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import SCALE_HELP, Guidance, check_interval, in_interval, param, register
+from .base import RUN_FRACTION, SCALE_HELP, Guidance, check_interval, in_interval, param, register
 from .cfg import cfg_combine
 
 
@@ -20,7 +20,7 @@ from .cfg import cfg_combine
 class Interval(Guidance):
     scale: float = param(7.5, SCALE_HELP, lo=0.0, hi=100.0, step=0.05)
     interval: tuple[float, float] = param((0.0, 1.0), "(start, end) where CFG runs: a fraction of the run's "
-                                                      "steps, or a range of sigma (by)")
+                                                      "steps, or a range of sigma (by)", unit=RUN_FRACTION)
     by: str = param("progress", "what the interval measures: the run's progress (0..1) or the noise level sigma",
                     choices=("progress", "sigma"))
 
@@ -32,6 +32,9 @@ class Interval(Guidance):
             if not 0 <= lo < hi:
                 raise ValueError(f"A sigma interval must be (lo, hi) with 0 <= lo < hi, got {tuple(self.interval)}.")
             self.interval = (lo, hi)
+
+    def progress_settings(self) -> tuple[str, ...]:
+        return super().progress_settings() if self.by == "progress" else ()  # by sigma: the noise level
 
     def active(self, ctx) -> bool:
         if self.by == "progress":

@@ -36,8 +36,8 @@ from typing import ClassVar
 
 from ..lazy import lazy
 
-from .base import (INTERVAL_HELP, SCALE_HELP, Guidance, Perturbation, StepContext, check_interval, in_interval, param,
-                   register)
+from .base import (INTERVAL_HELP, RUN_FRACTION, SCALE_HELP, Guidance, Perturbation, StepContext, check_interval,
+                   in_interval, param, register)
 from .cfg import cfg_combine, round_to
 from .samg import SAMG, SAMGState
 
@@ -72,7 +72,8 @@ class PerturbedGuidance(Guidance):
     layers: tuple[int, ...] | None = param(None, LAYERS_HELP)
     mode: str = param("block", MODE_HELP)
     fqn: str = param("auto", FQN_HELP)
-    interval: tuple[float, float] = param((0.0, 1.0), INTERVAL_HELP + " (the perturbation term's)")
+    interval: tuple[float, float] = param((0.0, 1.0), INTERVAL_HELP + " (the perturbation term's)",
+                                           unit=RUN_FRACTION)
 
     @property
     def perturbed_scale(self) -> float:
@@ -125,7 +126,8 @@ class STG(PerturbedGuidance):
           "CFG plus skip-layer guidance in an interval of the run (SD 3.5; diffusers' SkipLayerGuidance)")
 @dataclass
 class SLG(PerturbedGuidance):
-    interval: tuple[float, float] = param((0.01, 0.2), INTERVAL_HELP + " (the perturbation term's)")
+    interval: tuple[float, float] = param((0.01, 0.2), INTERVAL_HELP + " (the perturbation term's)",
+                                           unit=RUN_FRACTION)
     scale_slg: float = param(2.8, TERM_HELP, lo=0.0, hi=100.0, step=0.05, label="always")
 
     @property
@@ -138,7 +140,8 @@ class SLG(PerturbedGuidance):
 @dataclass
 class PAG(PerturbedGuidance):
     mode: str = param("attention", MODE_HELP)
-    interval: tuple[float, float] = param((0.01, 0.2), INTERVAL_HELP + " (the perturbation term's)")
+    interval: tuple[float, float] = param((0.01, 0.2), INTERVAL_HELP + " (the perturbation term's)",
+                                           unit=RUN_FRACTION)
     scale_pag: float = param(2.8, TERM_HELP, lo=0.0, hi=100.0, step=0.05, label="always")
 
     @property
@@ -158,7 +161,7 @@ class SAMGSTG(SAMG):
     layers: tuple[int, ...] | None = param(None, LAYERS_HELP)
     mode: str = param("block", MODE_HELP)
     fqn: str = param("auto", FQN_HELP)
-    stg_interval: tuple[float, float] = param((0.0, 1.0), INTERVAL_HELP + " (the STG term's)")
+    stg_interval: tuple[float, float] = param((0.0, 1.0), INTERVAL_HELP + " (the STG term's)", unit=RUN_FRACTION)
 
     def validate(self) -> None:
         super().validate()

@@ -90,6 +90,17 @@ class Step:
     field: torch.Tensor | None = None
 
 
+def check_unscheduled(method, policy) -> None:
+    """Refuse, in one sentence, settings that count in fractions of the run (`progress_settings`) for a
+    host that gives no schedule: their steps could not be placed, and would silently act elsewhere."""
+    names = [*method.progress_settings(), *(policy.progress_settings() if policy is not None else ())]
+    if names:
+        many = len(names) > 1
+        raise ValueError(f"{', '.join(names)} {'are' if many else 'is'} set as a fraction of the run, but this "
+                         f"sampler gives no schedule, so the run's length is unknown; set {'them' if many else 'it'} "
+                         "to the whole run (0-1), or use a sampler that gives its schedule.")
+
+
 class GuidanceRun:
     """One method (and optional skip policy) over the runs of one host (module docstring).
 
@@ -134,12 +145,14 @@ class GuidanceRun:
         `sample_sigmas`): the levels as they come are the schedule. A level below every level so far
         (by more than the tolerance) is the next step; one above the first, or at the first after later
         steps, opens a new run; any other belongs to the step `step_index` gives it (Heun's second
-        evaluation, a midpoint). Progress is then i / n of the steps seen so far, so settings read as a
-        fraction of the run (an interval, a skip plan's start and stop) act on that."""
+        evaluation, a midpoint). The run's length is unknown, so a method or skip policy that reads the
+        run's progress (an interval short of the whole run, a skip plan's start and stop, a schedule
+        over t / T) is refused (`check_unscheduled`)."""
         level = float(level)
         first = None if self.schedule is None else float(self.schedule[0])
         again = first is not None and level >= first * (1 - TOLERANCE) and self.now is not None and self.now.index > 0
         if first is None or self._sign < 0 or level > first * (1 + TOLERANCE) or again:
+            check_unscheduled(self.method, self.policy)
             self.start([level, 0.0])
             return
         last = float(self.schedule[-2])

@@ -42,7 +42,7 @@ from typing import ClassVar
 from ..lazy import lazy
 
 from . import fused
-from .base import Guidance, StepContext, check_interval, in_interval, one_thread_on_cpu, param, register
+from .base import RUN_FRACTION, Guidance, StepContext, check_interval, in_interval, one_thread_on_cpu, param, register
 from .cfg import guided_line
 from .layout import from_canonical, to_canonical
 from .smoothing import TEMPORAL_MODES, smooth_field
@@ -191,7 +191,7 @@ class SAMG(Guidance):
     bound: float | None = param(None, "cap on the guided update relative to the conditional prediction's size "
                                       "(none: no cap)", lo=0.0, step=0.1, ui=9)
     interval: tuple[float, float] = param((0.0, 1.0), "fraction of the steps where SAMG runs (outside: `outside`)",
-                                          ui=10)
+                                          unit=RUN_FRACTION, ui=10)
     outside: str = param("cfg", "outside the interval: CFG at w_max, or no guidance", choices=("cfg", "none"))
 
     def validate(self) -> None:

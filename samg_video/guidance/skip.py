@@ -115,6 +115,11 @@ class SkipPolicy:
     def validate(self) -> None:
         """Raise ValueError on a bad setting (one sentence naming it)."""
 
+    def progress_settings(self) -> tuple[str, ...]:
+        """The settings read against the run's progress (Guidance.progress_settings): start / stop where
+        they do not span the whole run."""
+        return ("skip start / stop",) if (self.start, self.stop) != (0.0, 1.0) else ()
+
     def in_range(self, step: int, num_steps: int) -> bool:
         return in_interval(step / num_steps, (self.start, self.stop))
 
@@ -174,6 +179,9 @@ class IntervalSkip(SkipPolicy):
         if self.start == 0 and self.stop == 1:
             raise ValueError("skip interval 0-1 guides every step and skips nothing; give the guidance "
                              "interval, e.g. interval:0.2-0.8.")
+
+    def progress_settings(self) -> tuple[str, ...]:
+        return ("the skip interval",)
 
     def plan(self, step, num_steps, state):
         return "compute" if self.in_range(step, num_steps) else "drop"
