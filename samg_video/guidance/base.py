@@ -266,8 +266,8 @@ class Param:
                       else f">= {self.lo:g}" if self.lo is not None else f"<= {self.hi:g}")
         else:
             bounds = ""
-        unit = f" {self.unit}" if self.unit else ""
-        shown = f"{self.name} = {_plain(self.default)}" + (f" ({bounds}{unit})" if bounds or unit else "")
+        inside = " ".join(part for part in (bounds, self.unit) if part)
+        shown = f"{self.name} = {_plain(self.default)}" + (f" ({inside})" if inside else "")
         return f"{shown}: {self.help}" if self.help else shown
 
 
